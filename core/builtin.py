@@ -1,0 +1,32 @@
+"""The core's own plugin: the essential one that declares the core entities.
+
+Declaring the core entities through the same hook plugins use keeps one path for
+every entity, and proves the hook is enough.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kith.core.entities.builtin import core_entities
+from kith.core.hookspecs import hookimpl
+from kith.core.plugins.manifest import Plugin
+
+if TYPE_CHECKING:
+    from kith.core.entities import Entity
+
+
+@hookimpl
+def kith_entities() -> list[Entity]:
+    return core_entities()
+
+
+plugin = Plugin(
+    name="core",
+    version="0.1.0",
+    summary="Contacts, organizations, the timeline, users, teams and tags.",
+    hooks=__name__,
+    essential=True,
+    source="kith.core",
+)
+

@@ -1,0 +1,47 @@
+"""A custom field definition as the rest of Kith sees it (a row of ``kith_custom_field``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CustomField:
+    entity: str
+    name: str
+    type: str
+    label: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    indexed: bool = False
+    personal: bool = False
+    target: str | None = None
+    position: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CustomField:
+        default = row["default"]
+        choices = row["choices"]
+        return cls(
+            entity=row["entity"],
+            name=row["name"],
+            type=row["type"],
+            label=row["label"],
+            required=bool(row["required"]),
+            default=json.loads(default) if isinstance(default, str) else default,
+            choices=tuple(json.loads(choices) if isinstance(choices, str) else choices or ()),
+            indexed=bool(row["indexed"]),
+            personal=bool(row["personal"]),
+            target=row["target"],
+            position=int(row["position"] or 0),
+        )
+
+    @property
+    def path(self) -> str:
+        """How errors and filters name this field (``customFields.tier``)."""
+        head, *rest = self.name.split("_")
+        return "customFields." + head + "".join(part.title() for part in rest)

@@ -1,0 +1,177 @@
+"""``Entity``: the single definition from which GraphQL types, filters, validation,
+audit and export are derived.
+
+Fields come from the Piccolo columns; the declaration adds only what a column cannot
+say: labels, which fields are searchable or personal, list-valued JSON columns,
+allowed choices and value normalisers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from piccolo.columns import (
+    JSON,
+    JSONB,
+    BigInt,
+    Boolean,
+    Date,
+    Decimal,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Serial,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import Column
+from piccolo.table import Table
+
+#: Columns every entity table has and the record service manages itself.
+SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at", "version", "deleted_at", "custom"})
+
+
+class FieldKind(str, Enum):
+    """The value kinds the filter compiler, validators and GraphQL builder understand."""
+
+    STRING = "string"
+    TEXT = "text"
+    INT = "int"
+    DECIMAL = "decimal"
+    BOOL = "bool"
+    DATE = "date"
+    DATETIME = "datetime"
+    STRING_LIST = "string_list"
+    RELATION = "relation"
+    ID = "id"
+
+
+Normaliser = Callable[[Any, Any], Any]
+"""``(value, context) -> value``; raises ``ValueError`` with a user-facing message."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One built-in field of an entity, as every layer sees it."""
+
+    name: str
+    kind: FieldKind
+    required: bool = False
+    nullable: bool = True
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    target: str | None = None  # entity name, for relations
+    normaliser: Normaliser | None = None
+    searchable: bool = False
+    personal: bool = False
+    writable: bool = True
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+
+def _kind_of(column: Column) -> FieldKind:
+    if isinstance(column, ForeignKey):
+        return FieldKind.RELATION
+    if isinstance(column, Serial):
+        return FieldKind.ID
+    if isinstance(column, (Integer, BigInt, SmallInt)):
+        return FieldKind.INT
+    if isinstance(column, (Numeric, Decimal, Float)):
+        return FieldKind.DECIMAL
+    if isinstance(column, Boolean):
+        return FieldKind.BOOL
+    if isinstance(column, Timestamptz):
+        return FieldKind.DATETIME
+    if isinstance(column, Date):
+        return FieldKind.DATE
+    if isinstance(column, (JSON, JSONB)):
+        return FieldKind.STRING_LIST
+    if isinstance(column, Text):
+        return FieldKind.TEXT
+    if isinstance(column, Varchar):
+        return FieldKind.STRING
+    raise TypeError(f"column type {type(column).__name__} has no Kith field kind")
+
+
+@dataclass
+class Entity:
+    """A record type.  Declared once (usually by ``kith_entities``); everything derives from it.
+
+    ``name`` is the snake_case singular used in SQL-facing places and events
+    (``contact``); GraphQL names are derived (``Contact``, ``contacts``).
+    """
+
+    name: str
+    table: type[Table]
+    label: str | None = None
+    plural: str | None = None
+    searchable: tuple[str, ...] = ()
+    personal: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    normalisers: Mapping[str, Normaliser] = field(default_factory=dict)
+    read_only: tuple[str, ...] = ()
+    customizable: bool = True
+    timeline: bool = True
+    #: (type field, id field) of a reference to a record of any timeline entity
+    attachment: tuple[str, str] | None = None
+    plugin: str | None = None
+    fields: dict[str, FieldSpec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name.replace("_", " ").title()
+        self.plural = self.plural or self.name + "s"
+        self.fields = {}
+        for column in self.table._meta.columns:
+            name = column._meta.name
+            if name in SYSTEM_COLUMNS:
+                continue
+            kind = _kind_of(column)
+            target = None
+            if isinstance(column, ForeignKey):
+                target = getattr(column._foreign_key_meta.resolved_references, "_kith_entity", None)
+                target = target or column._foreign_key_meta.resolved_references._meta.tablename
+            max_length = getattr(column, "length", None) if isinstance(column, Varchar) else None
+            self.fields[name] = FieldSpec(
+                name=name,
+                kind=kind,
+                required=name in self.required,
+                nullable=column._meta.null,
+                max_length=max_length,
+                choices=tuple(self.choices.get(name, ())),
+                target=target,
+                normaliser=self.normalisers.get(name),
+                searchable=name in self.searchable,
+                personal=name in self.personal,
+                writable=name not in self.read_only,
+            )
+        unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
+        if unknown:
+            raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")
+        self.table._kith_entity = self.name  # type: ignore[attr-defined]
+
+    @property
+    def tablename(self) -> str:
+        return str(self.table._meta.tablename)
+
+    @property
+    def type_name(self) -> str:
+        """The GraphQL type name (``contact`` -> ``Contact``, ``deal_stage`` -> ``DealStage``)."""
+        return "".join(part.title() for part in self.name.split("_"))
+
+    @property
+    def plural_field(self) -> str:
+        """The GraphQL list field (``contacts``)."""
+        head, *rest = str(self.plural).split("_")
+        return head + "".join(part.title() for part in rest)
+
+    def relation_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields.values() if f.kind is FieldKind.RELATION]

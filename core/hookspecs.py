@@ -1,0 +1,128 @@
+"""Every hook a Kith plugin can implement, in one file.
+
+Registration hooks (``kith_entities``, ``kith_graphql_*``, ``kith_cli_commands``,
+``kith_routes``) are plain synchronous calls made when Kith starts or a plugin is
+enabled.  Runtime hooks (the record lifecycle, ``kith_customer_view``) may be ``async``:
+pluggy does not await, so Kith's plugin manager awaits every result in one place.
+No hook uses ``firstresult``, so async implementations are always safe.
+
+Each hook is documented in ``docs/hooks.md``; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    import click
+
+    from kith.core.entities import Entity
+    from kith.core.records.change import Change
+    from kith.core.runtime import Kith
+
+hookspec = pluggy.HookspecMarker("kith")
+hookimpl = pluggy.HookimplMarker("kith")
+
+
+# -- registration ---------------------------------------------------------------------
+
+
+@hookspec
+def kith_entities() -> list[Entity]:
+    """Return the entities this plugin declares.
+
+    Called when Kith starts and when the plugin is enabled.  Each entity gets a GraphQL
+    type, connection, filter and order inputs, create/update/delete/restore mutations,
+    validation, audit and custom fields, all derived from the declaration.
+    """
+
+
+@hookspec
+def kith_graphql_queries() -> list[type]:
+    """Return strawberry ``@strawberry.type`` classes whose fields join the root ``Query``.
+
+    Resolvers receive ``info.context.kith`` (the running Kith) and
+    ``info.context.loaders``.  The fields disappear when the plugin is disabled.
+    """
+
+
+@hookspec
+def kith_graphql_mutations() -> list[type]:
+    """Return strawberry ``@strawberry.type`` classes whose fields join the root ``Mutation``.
+
+    Mutations must write through ``info.context.kith.records`` (the one write path) so
+    that validation, hooks, audit and events apply.
+    """
+
+
+@hookspec
+def kith_cli_commands() -> list[click.Command]:
+    """Return click commands (or groups) to add to ``kith``.
+
+    Only enabled plugins contribute commands; a command name may not shadow a core one.
+    """
+
+
+@hookspec
+def kith_routes() -> list[Any]:
+    """Return litestar route handlers to mount in the web app (for example a webhook)."""
+
+
+# -- record lifecycle (runtime; implementations may be async) ---------------------------
+
+
+@hookspec
+def kith_before_create(change: Change) -> Awaitable[None] | None:
+    """Called before a record is inserted, after its values were validated.
+
+    May change ``change.values`` in place, or refuse the write by raising
+    ``ValidationFailed`` with field errors.  Nothing has been written yet.
+    """
+
+
+@hookspec
+def kith_before_update(change: Change) -> Awaitable[None] | None:
+    """Called before a record is updated; ``change.before`` holds the stored record.
+
+    May change ``change.values`` (only the fields being written) or refuse with
+    ``ValidationFailed``.  Also called for restores (``change.action == "restore"``).
+    """
+
+
+@hookspec
+def kith_before_delete(change: Change) -> Awaitable[None] | None:
+    """Called before a record is (soft) deleted; may refuse with ``ValidationFailed``."""
+
+
+@hookspec
+def kith_after_create(change: Change) -> Awaitable[None] | None:
+    """Called after the insert committed; ``change.after`` is the stored record.
+
+    An exception here is logged with the plugin's name and never undoes the write.
+    """
+
+
+@hookspec
+def kith_after_update(change: Change) -> Awaitable[None] | None:
+    """Called after an update (or restore) committed; ``change.changed`` lists the fields."""
+
+
+@hookspec
+def kith_after_delete(change: Change) -> Awaitable[None] | None:
+    """Called after a (soft) delete committed."""
+
+
+# -- read side -----------------------------------------------------------------------
+
+
+@hookspec
+def kith_customer_view(kith: Kith, contact: dict[str, Any]) -> Awaitable[Any] | Any:
+    """Return what this plugin relates to a contact, for the single customer view.
+
+    Return a ``CustomerViewSection`` (title and a list of JSON-ready items) or ``None``.
+    Called once per ``customerView`` query, so fetch with one query, not one per item.
+    """

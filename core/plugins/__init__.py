@@ -1,0 +1,1 @@
+"""Plugin discovery, lifecycle and hook calls."""

@@ -1,0 +1,43 @@
+"""The manifest a plugin exposes through the ``kith.plugins`` entry-point group."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step of a plugin (or the core): ``forwards(db)`` runs once per database."""
+
+    name: str
+    forwards: Any  # async (Database) -> None
+    description: str = ""
+
+
+@dataclass
+class Plugin:
+    """A plugin's manifest.
+
+    ``hooks`` is the module (or import path) holding its ``@hookimpl`` functions;
+    ``migrations`` the ordered steps that create and evolve its tables; ``tables`` the
+    Piccolo tables it owns (purge exports and drops exactly these).
+    """
+
+    name: str
+    version: str
+    summary: str = ""
+    depends: tuple[str, ...] = ()
+    hooks: ModuleType | str | object | None = None
+    migrations: list[Migration] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)
+    essential: bool = False
+    source: str = ""
+
+    def hook_object(self) -> object:
+        """The object registered with pluggy (imported lazily, so listing is cheap)."""
+        if isinstance(self.hooks, str):
+            self.hooks = importlib.import_module(self.hooks)
+        return self.hooks if self.hooks is not None else self

@@ -1,0 +1,1 @@
+"""Records: the one write path and the one read path for every entity."""

@@ -1,0 +1,45 @@
+"""What a lifecycle hook is told about a write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["create", "update", "delete", "restore"]
+Source = Literal["graphql", "cli", "import", "automation", "api", "system", "demo", "plugin"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change and through what surface; recorded in the audit row."""
+
+    name: str = "system"
+    source: str = "system"
+    user_id: int | None = None
+
+
+SYSTEM = Actor()
+
+
+@dataclass
+class Change:
+    """One write on its way through the record service.
+
+    ``values`` holds the validated values being written (built-in fields by column name,
+    custom fields under ``"custom"`` as a dict); before-hooks may change it.  ``before``
+    is the stored record (update, delete, restore); ``after`` is set once committed.
+    """
+
+    entity: str
+    action: Action
+    values: dict[str, Any]
+    actor: Actor = SYSTEM
+    record_id: int | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def event(self) -> str:
+        """The fixed event name, e.g. ``contact.created``."""
+        return f"{self.entity}.{self.action}d"

@@ -1,0 +1,46 @@
+"""Turning stored rows into Python records and records into JSON, identically on both engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from kith.core.entities import Entity, FieldKind
+
+
+def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row as a record: JSON columns parsed, everything else as the driver gave it."""
+    record = dict(row)
+    custom = record.get("custom")
+    if isinstance(custom, str):
+        record["custom"] = json.loads(custom)
+    elif custom is None and "custom" in record:
+        record["custom"] = {}
+    for spec in entity.fields.values():
+        if spec.kind is FieldKind.STRING_LIST:
+            value = record.get(spec.name)
+            if isinstance(value, str):
+                record[spec.name] = json.loads(value)
+    return record
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON-ready data (audit rows, outbox payloads, exports)."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), separators=(",", ":"), sort_keys=True)

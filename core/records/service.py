@@ -1,0 +1,300 @@
+"""The one write path.  Every create, update, delete and restore — from GraphQL, the CLI,
+an import or an automation — goes through ``RecordService``:
+
+    validate -> before-hooks (may change values or refuse) ->
+    write + audit row + outbox event in one transaction -> after-commit hooks
+
+so a write is all or nothing, always audited, and always announced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from piccolo.querystring import QueryString
+
+from kith.core.entities import Entity, EntityRegistry, FieldKind
+from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
+from kith.core.records.change import SYSTEM, Action, Actor, Change
+from kith.core.records.encoding import decode_row, dumps, jsonable
+from kith.core.records.validation import graphql_name, validate_input
+from kith.core.storage.database import Database
+
+if TYPE_CHECKING:
+    from kith.core.customfields.store import CustomFieldStore
+    from kith.core.plugins.manager import PluginManager
+
+Record = dict[str, Any]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RecordService:
+    """Writes records of any entity.  Stateless apart from its collaborators."""
+
+    def __init__(
+        self,
+        db: Database,
+        entities: EntityRegistry,
+        custom_fields: CustomFieldStore,
+        plugins: PluginManager,
+        region: str = "US",
+    ) -> None:
+        self.db = db
+        self.entities = entities
+        self.custom_fields = custom_fields
+        self.plugins = plugins
+        self.region = region
+
+    # -- reads used by writers -----------------------------------------------------
+
+    async def get(self, entity_name: str, record_id: int, *, include_deleted: bool = False) -> Record:
+        entity = self.entities.get(entity_name)
+        deleted = "" if include_deleted else " AND deleted_at IS NULL"
+        row = await self.db.fetch_one(
+            QueryString(f'SELECT * FROM "{entity.tablename}" WHERE id = {{}}{deleted}', int(record_id))
+        )
+        if row is None:
+            raise NotFound(entity.name, record_id)
+        return decode_row(entity, row)
+
+    # -- writes --------------------------------------------------------------------
+
+    async def create(self, entity_name: str, data: Mapping[str, Any], actor: Actor = SYSTEM) -> Record:
+        entity = self.entities.get(entity_name)
+        values = self._validate(entity, data, creating=True)
+        change = Change(entity.name, "create", values, actor)
+        await self.plugins.call_async("kith_before_create", refuse=True, change=change)
+        async with self.db.write_transaction():
+            await self._check_relations(entity, change.values)
+            now = _now()
+            row_values = {
+                **{k: self._to_db(entity, k, v) for k, v in change.values.items() if k != "custom"},
+                "custom": dumps(change.values.get("custom") or {}),
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+            columns = ", ".join(f'"{c}"' for c in row_values)
+            placeholders = ", ".join("{}" for _ in row_values)
+            row = await self.db.fetch_one(
+                QueryString(
+                    f'INSERT INTO "{entity.tablename}" ({columns}) VALUES ({placeholders}) RETURNING *',
+                    *row_values.values(),
+                )
+            )
+            assert row is not None
+            record = decode_row(entity, row)
+            change.record_id = record["id"]
+            change.after = record
+            change.changed = self._diff(entity, {}, record, creating=True)
+            await self._journal(entity, change)
+        await self.plugins.call_async("kith_after_create", refuse=False, change=change)
+        return record
+
+    async def update(
+        self,
+        entity_name: str,
+        record_id: int,
+        data: Mapping[str, Any],
+        actor: Actor = SYSTEM,
+        expected_version: int | None = None,
+    ) -> Record:
+        entity = self.entities.get(entity_name)
+        values = self._validate(entity, data, creating=False)
+        async with self.db.write_transaction():
+            before = await self._load_for_write(entity, record_id, expected_version)
+            change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before)
+            await self.plugins.call_async("kith_before_update", refuse=True, change=change)
+            await self._check_relations(entity, change.values)
+            assignments = {k: self._to_db(entity, k, v) for k, v in change.values.items() if k != "custom"}
+            if "custom" in change.values:
+                merged = dict(before.get("custom") or {})
+                for key, value in change.values["custom"].items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
+                assignments["custom"] = dumps(merged)
+            record = await self._write(entity, before, assignments)
+            change.after = record
+            change.changed = self._diff(entity, before, record)
+            if change.changed:
+                await self._journal(entity, change)
+        if change.changed:
+            await self.plugins.call_async("kith_after_update", refuse=False, change=change)
+        return record
+
+    async def delete(
+        self, entity_name: str, record_id: int, actor: Actor = SYSTEM, expected_version: int | None = None
+    ) -> Record:
+        """Soft delete: the record disappears from reads and can be restored."""
+        return await self._set_deleted(entity_name, record_id, actor, "delete", expected_version)
+
+    async def restore(self, entity_name: str, record_id: int, actor: Actor = SYSTEM) -> Record:
+        return await self._set_deleted(entity_name, record_id, actor, "restore", None)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _validate(self, entity: Entity, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+        return validate_input(
+            entity,
+            self.custom_fields.for_entity(entity.name),
+            data,
+            creating=creating,
+            region=self.region,
+        )
+
+    async def _set_deleted(
+        self, entity_name: str, record_id: int, actor: Actor, action: Action, expected_version: int | None
+    ) -> Record:
+        entity = self.entities.get(entity_name)
+        deleting = action == "delete"
+        async with self.db.write_transaction():
+            before = await self._load_for_write(
+                entity, record_id, expected_version, deleted=not deleting
+            )
+            change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before)
+            hook = "kith_before_delete" if deleting else "kith_before_update"
+            await self.plugins.call_async(hook, refuse=True, change=change)
+            record = await self._write(entity, before, {"deleted_at": _now() if deleting else None})
+            change.after = record
+            change.changed = {"deletedAt": (jsonable(before["deleted_at"]), jsonable(record["deleted_at"]))}
+            await self._journal(entity, change)
+        hook = "kith_after_delete" if deleting else "kith_after_update"
+        await self.plugins.call_async(hook, refuse=False, change=change)
+        return record
+
+    async def _load_for_write(
+        self, entity: Entity, record_id: int, expected_version: int | None, *, deleted: bool = False
+    ) -> Record:
+        lock = self.db.dialect.skip_locked().replace(" SKIP LOCKED", "")
+        row = await self.db.fetch_one(
+            QueryString(f'SELECT * FROM "{entity.tablename}" WHERE id = {{}}{lock}', int(record_id))
+        )
+        if row is None or (row["deleted_at"] is not None) != deleted:
+            if row is not None and deleted:
+                raise ValidationFailed.single("id", "not_deleted", f"{entity.name} {record_id} is not deleted")
+            raise NotFound(entity.name, record_id)
+        if expected_version is not None and row["version"] != expected_version:
+            raise VersionConflict(entity.name, record_id, expected_version, row["version"])
+        return decode_row(entity, row)
+
+    async def _write(self, entity: Entity, before: Record, assignments: dict[str, Any]) -> Record:
+        assignments = {**assignments, "updated_at": _now()}
+        sets = ", ".join(f'"{column}" = {{}}' for column in assignments)
+        row = await self.db.fetch_one(
+            QueryString(
+                f'UPDATE "{entity.tablename}" SET {sets}, version = version + 1 '
+                "WHERE id = {} AND version = {} RETURNING *",
+                *assignments.values(),
+                before["id"],
+                before["version"],
+            )
+        )
+        if row is None:  # someone else wrote between our read and our write
+            current = await self.get(entity.name, before["id"], include_deleted=True)
+            raise VersionConflict(entity.name, before["id"], before["version"], current["version"])
+        return decode_row(entity, row)
+
+    def _to_db(self, entity: Entity, column: str, value: Any) -> Any:
+        if entity.fields[column].kind is FieldKind.STRING_LIST:
+            return dumps(value or [])
+        return value
+
+    async def _check_relations(self, entity: Entity, values: dict[str, Any]) -> None:
+        """Every referenced record must exist and not be deleted (one query per relation)."""
+        errors: list[FieldError] = []
+        checks: list[tuple[str, str, int]] = []
+        for spec in entity.relation_fields():
+            if values.get(spec.name) is not None and spec.target:
+                checks.append((graphql_name(spec), spec.target, values[spec.name]))
+        for name, value in (values.get("custom") or {}).items():
+            field = self.custom_fields.get(entity.name, name)
+            if field and field.type == "relation" and value is not None and field.target:
+                checks.append((field.path, field.target, value))
+        if entity.attachment:
+            type_field, id_field = entity.attachment
+            target = values.get(type_field)
+            if target is not None or values.get(id_field) is not None:
+                if target not in self.entities or not self.entities.get(target).timeline:
+                    timelines = ", ".join(e.name for e in self.entities if e.timeline)
+                    errors.append(
+                        FieldError(
+                            graphql_name(entity.fields[type_field]),
+                            "invalid",
+                            f"must be one of: {timelines}",
+                        )
+                    )
+                elif values.get(id_field) is not None:
+                    checks.append((graphql_name(entity.fields[id_field]), target, values[id_field]))
+        for path, target, record_id in checks:
+            target_entity = self.entities.get(target)
+            found = await self.db.fetch_value(
+                QueryString(
+                    f'SELECT COUNT(*) AS n FROM "{target_entity.tablename}" '
+                    "WHERE id = {} AND deleted_at IS NULL",
+                    record_id,
+                )
+            )
+            if not found:
+                errors.append(FieldError(path, "not_found", f"{target} {record_id} does not exist"))
+        if errors:
+            raise ValidationFailed(errors)
+
+    def _diff(
+        self, entity: Entity, before: Record, after: Record, *, creating: bool = False
+    ) -> dict[str, tuple[Any, Any]]:
+        """Changed fields by client-facing name, old and new value JSON-ready."""
+        changed: dict[str, tuple[Any, Any]] = {}
+        for spec in entity.fields.values():
+            old, new = before.get(spec.name), after.get(spec.name)
+            if creating and new in (None, []):
+                continue
+            if old != new:
+                changed[graphql_name(spec)] = (jsonable(old), jsonable(new))
+        old_custom, new_custom = before.get("custom") or {}, after.get("custom") or {}
+        for key in sorted(set(old_custom) | set(new_custom)):
+            if old_custom.get(key) != new_custom.get(key):
+                field = self.custom_fields.get(entity.name, key)
+                path = field.path if field else f"customFields.{key}"
+                changed[path] = (jsonable(old_custom.get(key)), jsonable(new_custom.get(key)))
+        return changed
+
+    async def _journal(self, entity: Entity, change: Change) -> None:
+        """The audit row and the outbox event, in the caller's transaction."""
+        now = _now()
+        assert change.record_id is not None
+        await self.db.fetch(
+            QueryString(
+                "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
+                "VALUES ({}, {}, {}, {}, {}, {}, {})",
+                entity.name,
+                change.record_id,
+                change.action,
+                change.actor.name,
+                change.actor.source,
+                dumps({k: list(v) for k, v in change.changed.items()}),
+                now,
+            )
+        )
+        payload = {"record": change.after, "changed": sorted(change.changed), "actor": change.actor.name}
+        await self.db.fetch(
+            QueryString(
+                "INSERT INTO kith_outbox (event, entity, record_id, payload, idempotency_key, "
+                "created_at, available_at, attempts) VALUES ({}, {}, {}, {}, {}, {}, {}, 0)",
+                change.event,
+                entity.name,
+                change.record_id,
+                dumps(payload),
+                uuid.uuid4().hex,
+                now,
+                now,
+            )
+        )
+

@@ -1,0 +1,166 @@
+"""Validation of record input, derived from the entity declaration and custom fields.
+
+Every surface (GraphQL, CLI, import, automations) hands the record service the same
+plain dict, so every surface gets the same messages, each naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kith.core.customfields import FIELD_TYPES, CustomField
+from kith.core.entities import Entity, FieldKind, FieldSpec
+from kith.core.errors import FieldError, ValidationFailed
+
+
+def graphql_name(spec: FieldSpec) -> str:
+    """The name a client uses for a built-in field (``organization`` -> ``organizationId``)."""
+    head, *rest = spec.name.split("_")
+    name = head + "".join(part.title() for part in rest)
+    return name + "Id" if spec.kind is FieldKind.RELATION else name
+
+
+def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
+    kind = spec.kind
+    if kind in (FieldKind.STRING, FieldKind.TEXT):
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        value = value.strip()
+        if spec.max_length is not None and len(value) > spec.max_length:
+            raise ValueError(f"must be at most {spec.max_length} characters")
+        if spec.choices and value not in spec.choices:
+            raise ValueError(f"must be one of: {', '.join(spec.choices)}")
+    elif kind is FieldKind.INT:
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("is out of range")
+    elif kind is FieldKind.DECIMAL:
+        try:
+            value = decimal.Decimal(str(value))
+        except decimal.InvalidOperation:
+            raise ValueError("must be a number") from None
+    elif kind is FieldKind.BOOL:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+    elif kind is FieldKind.DATE:
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError("must be a date like 2026-01-31") from None
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            raise ValueError("must be a date like 2026-01-31")
+    elif kind is FieldKind.DATETIME:
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("must be a date and time like 2026-01-31T09:00:00Z") from None
+        if not isinstance(value, dt.datetime):
+            raise ValueError("must be a date and time like 2026-01-31T09:00:00Z")
+        if value.tzinfo is None:
+            raise ValueError("must include a time zone")
+        value = value.astimezone(dt.UTC)
+    elif kind is FieldKind.STRING_LIST:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of text")
+    elif kind is FieldKind.RELATION:
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be the id of a {spec.target}") from None
+        if value <= 0:
+            raise ValueError(f"must be the id of a {spec.target}")
+    if spec.normaliser is not None:
+        value = spec.normaliser(value, region)
+    return value
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def validate_input(
+    entity: Entity,
+    custom_fields: list[CustomField],
+    data: Mapping[str, Any],
+    *,
+    creating: bool,
+    region: str = "US",
+) -> dict[str, Any]:
+    """Check and normalise ``data``; returns the values to store or raises ``ValidationFailed``.
+
+    Built-in fields are keyed by column name; custom fields come as a dict under
+    ``"custom"``.  All problems are reported at once, not just the first.
+    """
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "custom":
+            continue
+        spec = entity.fields.get(key)
+        if spec is None or not spec.writable:
+            errors.append(FieldError(key, "unknown", f"{entity.name} has no writable field {key!r}"))
+            continue
+        path = graphql_name(spec)
+        if _blank(value):
+            if spec.required:
+                errors.append(FieldError(path, "required", "is required"))
+            elif not spec.nullable:
+                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+            else:
+                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+            continue
+        try:
+            values[key] = _coerce_builtin(spec, value, region)
+        except ValueError as exc:
+            errors.append(FieldError(path, "invalid", str(exc)))
+
+    if creating:
+        for spec in entity.fields.values():
+            if spec.required and spec.name not in data:
+                errors.append(FieldError(graphql_name(spec), "required", "is required"))
+
+    custom_input = data.get("custom") or {}
+    if not isinstance(custom_input, Mapping):
+        errors.append(FieldError("customFields", "invalid", "must be an object"))
+        custom_input = {}
+    definitions = {f.name: f for f in custom_fields}
+    custom: dict[str, Any] = {}
+    for name, value in custom_input.items():
+        field = definitions.get(name)
+        if field is None:
+            errors.append(FieldError(f"customFields.{name}", "unknown", f"{entity.name} has no custom field {name!r}"))
+            continue
+        if _blank(value):
+            if field.required:
+                errors.append(FieldError(field.path, "required", "is required"))
+            else:
+                custom[name] = None
+            continue
+        try:
+            custom[name] = FIELD_TYPES[field.type].coerce(value, field, region)
+        except ValueError as exc:
+            errors.append(FieldError(field.path, "invalid", str(exc)))
+    if creating:
+        for field in custom_fields:
+            if field.name in custom_input:
+                continue
+            if field.default is not None:
+                custom[field.name] = field.default
+            elif field.required:
+                errors.append(FieldError(field.path, "required", "is required"))
+    if errors:
+        raise ValidationFailed(errors)
+    if custom or creating:
+        values["custom"] = custom
+    return values

@@ -1,0 +1,157 @@
+"""``Kith``: one running instance — settings, database, plugins, entities, custom fields,
+the record service and the GraphQL schema — shared by the web app, the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from piccolo.querystring import QueryString
+
+from kith.core import builtin
+from kith.core.core_migrations import CORE_MIGRATIONS
+from kith.core.customfields.store import CustomFieldStore
+from kith.core.entities import Entity, EntityRegistry
+from kith.core.models import SYSTEM_TABLES
+from kith.core.plugins.manager import PluginManager, discover
+from kith.core.plugins.manifest import Plugin
+from kith.core.records.service import RecordService
+from kith.core.settings import Settings, load_settings
+from kith.core.storage.database import Database
+from kith.core.storage.meta import get_schema_version
+from kith.core.storage.migrations import migrate
+
+if TYPE_CHECKING:
+    from kith.core.graphql.schema import KithSchema
+
+log = logging.getLogger("kith")
+
+
+class Kith:
+    """A running Kith.  Open it with ``await Kith.open(settings)``; close it when done."""
+
+    def __init__(self, settings: Settings, db: Database, plugins: PluginManager) -> None:
+        self.settings = settings
+        self.db = db
+        self.plugins = plugins
+        self.entities = EntityRegistry()
+        self.custom_fields = CustomFieldStore(db, self.entities, settings.default_phone_region)
+        self.records = RecordService(
+            db, self.entities, self.custom_fields, plugins, settings.default_phone_region
+        )
+        self.schema_version = -1
+        self._schema: KithSchema | None = None
+        self._schema_built_for = -2
+        self._last_check = 0.0
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        plugins: Iterable[Plugin] = (),
+        migrate_database: bool = True,
+    ) -> Kith:
+        """Connect, bring the schema up to date (unless told not to) and load definitions.
+
+        ``plugins`` adds manifests directly (tests register throwaway plugins this way).
+        """
+        settings = settings or load_settings()
+        db = Database(settings.database_url)
+        await db.connect()
+        available, errors = discover(
+            settings.plugins, settings.extra_plugins, registered=[builtin.plugin, *plugins]
+        )
+        kith = cls(settings, db, PluginManager(available, errors))
+        try:
+            if migrate_database:
+                await kith.migrate()
+            await kith.reload()
+        except BaseException:
+            await db.close()
+            raise
+        return kith
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- state -----------------------------------------------------------------------
+
+    async def enabled_plugins(self) -> list[str]:
+        names = {row["name"] for row in await self.db.execute("SELECT name FROM kith_plugin WHERE enabled = {}", True)}
+        return [n for n in names if n in self.plugins.available]
+
+    async def migrate(self) -> dict[str, list[str]]:
+        """Apply pending steps of the core and of every enabled plugin."""
+        ran = {"core": await migrate(self.db, "core", CORE_MIGRATIONS)}
+        self.db.bind(SYSTEM_TABLES)
+        for name in await self.enabled_plugins():
+            plugin = self.plugins.available[name]
+            ran[name] = await migrate(self.db, name, plugin.migrations)
+        return ran
+
+    async def reload(self) -> None:
+        """Re-read enabled plugins and definitions from the database and rebuild the registry."""
+        self.schema_version = await get_schema_version(self.db)
+        self.plugins.activate(await self.enabled_plugins())
+        registry = EntityRegistry()
+        for plugin_name, entities in self.plugins.call("kith_entities"):
+            try:
+                for entity in entities:
+                    entity.plugin = None if plugin_name == "core" else plugin_name
+                    registry.add(entity)
+            except Exception as exc:
+                log.error("plugin %s: its entities were refused: %s", plugin_name, exc)
+                self.plugins._fail(plugin_name, "kith_entities", str(exc))
+                self.plugins.deactivate_plugin(plugin_name)
+        self.entities._entities = registry._entities
+        self.db.bind(self.entities.tables())
+        await self.custom_fields.load()
+        self._last_check = time.monotonic()
+
+    async def refresh_if_changed(self, *, force: bool = False) -> bool:
+        """Reload when another process changed fields or plugins; checks at most once per
+        ``schema_check_interval`` so a busy server pays one tiny query per interval."""
+        now = time.monotonic()
+        if not force and now - self._last_check < self.settings.schema_check_interval:
+            return False
+        self._last_check = now
+        version = await get_schema_version(self.db)
+        if version != self.schema_version:
+            await self.reload()
+            return True
+        return False
+
+    # -- GraphQL -----------------------------------------------------------------------
+
+    @property
+    def schema(self) -> KithSchema:
+        """The GraphQL schema for the current entities, fields and plugins (built lazily)."""
+        if self._schema is None or self._schema_built_for != self.schema_version:
+            from kith.core.graphql.schema import build_schema
+
+            self._schema = build_schema(self)
+            self._schema_built_for = self.schema_version
+        return self._schema
+
+    def entity(self, name: str) -> Entity:
+        return self.entities.get(name)
+
+    async def count(self, entity: str) -> int:
+        table = self.entities.get(entity).tablename
+        return int(
+            await self.db.fetch_value(
+                QueryString(f'SELECT COUNT(*) AS n FROM "{table}" WHERE deleted_at IS NULL')
+            )
+            or 0
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "database": self.db.display_url,
+            "plugins": self.plugins.active,
+            "entities": [e.name for e in self.entities],
+        }

@@ -1,0 +1,89 @@
+"""Settings, read once from ``KITH_*`` environment variables and an optional ``kith.toml``.
+
+Environment variables win over the file so that a deployment can override one value
+without editing the file that ships with it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///kith.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Everything an admin can configure.  Every field maps to ``KITH_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KITH_", toml_file="kith.toml", extra="ignore"
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path/to/file.sqlite3 or postgresql://user@host:port/db",
+    )
+    plugins: list[str] | None = Field(
+        None,
+        description="Allow-list of plugin names that may be discovered; None allows all.",
+    )
+    extra_plugins: list[str] = Field(
+        default_factory=list,
+        description="Plugins given as 'module:attribute' import paths, for development "
+        "and tests, in addition to the 'kith.plugins' entry points.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mode: Literal["development", "production"] = "development"
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    default_phone_region: str = Field(
+        "US", description="Region used to read phone numbers written without a country code."
+    )
+    max_page_size: int = Field(100, ge=1, le=1000)
+    max_query_depth: int = Field(10, ge=2)
+    max_query_tokens: int = Field(2000, ge=50)
+    max_query_aliases: int = Field(30, ge=1)
+    schema_check_interval: float = Field(
+        1.0,
+        description="Seconds between checks for a schema change made by another process.",
+    )
+
+    @field_validator("plugins", "extra_plugins", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, Path("kith.toml")),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings now (not at import), so tests and the CLI can change the environment first."""
+    return Settings(**overrides)  # type: ignore[arg-type]

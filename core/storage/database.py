@@ -1,0 +1,181 @@
+"""The database handle: one Piccolo engine chosen at run time from a URL.
+
+Kith picks its engine from settings when the process starts (and tests pick a fresh
+one per test), so tables are bound to the engine here rather than through a
+``piccolo_conf.py`` found at import time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.querystring import QueryString
+from piccolo.table import Table, create_db_tables
+
+from kith.core.errors import KithError
+from kith.core.storage.dialect import Dialect
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements sent while it is active (tests and benchmarks read it)."""
+
+    count: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+_counter: contextvars.ContextVar[StatementCounter | None] = contextvars.ContextVar(
+    "kith_statement_counter", default=None
+)
+
+
+@asynccontextmanager
+async def count_statements() -> AsyncIterator[StatementCounter]:
+    """Count the statements issued by the code inside the block."""
+    counter = StatementCounter()
+    token = _counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _counter.reset(token)
+
+
+def _record(sql: str) -> None:
+    counter = _counter.get()
+    if counter is not None:
+        counter.count += 1
+        counter.statements.append(sql)
+
+
+class DatabaseUnavailable(KithError):
+    """The configured database cannot be reached; the message says which one."""
+
+
+class Database:
+    """One engine, its dialect, and the few operations Kith's SQL needs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine[Any]
+        parsed = urlparse(url)
+        if parsed.scheme == "sqlite":
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+            self.path: Path | None = Path(path or "kith.sqlite3")
+            self.engine = SQLiteEngine(path=str(self.path), timeout=30)
+            self.dialect = Dialect("sqlite")
+        elif parsed.scheme in ("postgres", "postgresql"):
+            self.path = None
+            options = parse_qs(parsed.query)
+            config: dict[str, Any] = {"dsn": url.split("?", 1)[0]}
+            schema = options.get("schema", [None])[0]
+            if schema:
+                config["server_settings"] = {"search_path": schema}
+            self.schema = schema
+            self.engine = PostgresEngine(config=config, extensions=())
+            self.dialect = Dialect("postgres")
+        else:
+            raise KithError(
+                f"database_url: unsupported scheme {parsed.scheme!r} "
+                "(use sqlite:///file.sqlite3 or postgresql://user@host/db)"
+            )
+        self._pooled = False
+
+    @property
+    def display_url(self) -> str:
+        """The URL without a password, for messages and logs."""
+        parsed = urlparse(self.url)
+        if parsed.password:
+            return self.url.replace(f":{parsed.password}@", ":***@")
+        return self.url
+
+    async def connect(self) -> None:
+        """Open the pool (PostgreSQL) or prepare the file (SQLite), failing with one clear line."""
+        if self.dialect.is_postgres:
+            assert isinstance(self.engine, PostgresEngine)
+            try:
+                await self.engine.start_connection_pool(min_size=1, max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10")))
+            except (OSError, Exception) as exc:  # asyncpg raises many kinds
+                raise DatabaseUnavailable(
+                    f"cannot reach PostgreSQL at {self.display_url}: {exc}"
+                ) from exc
+            self._pooled = True
+        else:
+            assert self.path is not None
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # WAL lets readers proceed while the worker or an import writes.
+            await self.engine.run_ddl("PRAGMA journal_mode=WAL")
+
+    async def close(self) -> None:
+        if self._pooled and isinstance(self.engine, PostgresEngine):
+            await self.engine.close_connection_pool()
+            self._pooled = False
+
+    def bind(self, tables: Iterable[type[Table]]) -> None:
+        """Point each Piccolo table at this engine."""
+        for table in tables:
+            table._meta.db = self.engine
+
+    async def fetch(self, query: QueryString) -> list[Row]:
+        """Run one statement and return its rows as mappings."""
+        _record(query.template)
+        rows = await self.engine.run_querystring(query)
+        return rows or []
+
+    async def fetch_one(self, query: QueryString) -> Row | None:
+        rows = await self.fetch(query)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, query: QueryString) -> Any:
+        row = await self.fetch_one(query)
+        if row is None:
+            return None
+        return next(iter(dict(row).values()))
+
+    async def execute(self, sql: str, *args: Any) -> list[Row]:
+        return await self.fetch(QueryString(sql, *args))
+
+    async def run_ddl(self, sql: str) -> None:
+        _record(sql)
+        await self.engine.run_ddl(sql)
+
+    def transaction(self) -> Any:
+        """A transaction; statements issued inside it share its connection."""
+        return self.engine.transaction()
+
+    def write_transaction(self) -> Any:
+        """A transaction that writes: on SQLite it takes the write lock up front
+        (``BEGIN IMMEDIATE``), so a read-then-write cannot fail half-way on a busy file."""
+        if self.dialect.is_postgres:
+            return self.engine.transaction()
+        from piccolo.engine.sqlite import TransactionType
+
+        return self.engine.transaction(transaction_type=TransactionType.immediate)
+
+    def in_transaction(self) -> bool:
+        return self.engine.transaction_exists()
+
+    async def create_tables(self, tables: Sequence[type[Table]]) -> None:
+        self.bind(tables)
+        await create_db_tables(*tables, if_not_exists=True)
+
+    async def table_names(self) -> set[str]:
+        if self.dialect.is_postgres:
+            rows = await self.execute(
+                "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        else:
+            rows = await self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row["name"] for row in rows}

@@ -1,0 +1,91 @@
+"""Every difference between SQLite and PostgreSQL that Kith's SQL depends on.
+
+Kith keeps one query compiler; where the engines disagree (JSON access, case-insensitive
+matching, array membership, text ordering, row locking) it asks this module for the
+fragment.  Keeping the list short and in one place is what lets the same tests pass
+on both engines.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from piccolo.querystring import QueryString
+
+EngineName = Literal["sqlite", "postgres"]
+
+#: How a JSON value of a custom field is compared in SQL, by storage kind.
+JsonKind = Literal["text", "int", "decimal", "bool"]
+
+
+class Dialect:
+    """SQL fragments for one engine.  Instances are stateless and cheap."""
+
+    def __init__(self, name: EngineName) -> None:
+        self.name: EngineName = name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgres"
+
+    def json_value(self, column: str, path: tuple[str, ...], kind: JsonKind) -> str:
+        """A typed SQL expression for ``column`` at ``path`` (keys are validated names).
+
+        Piccolo's ``arrow()`` on SQLite yields JSON-encoded text, so string comparisons
+        would silently miss; ``json_extract`` returns SQL-native values instead.
+        """
+        for key in path:
+            if not key.replace("_", "").isalnum():
+                raise ValueError(f"invalid JSON key {key!r}")
+        if self.is_postgres:
+            expr = column
+            for key in path[:-1]:
+                expr = f"{expr}->'{key}'"
+            expr = f"({expr}->>'{path[-1]}')"
+            cast = {"text": "", "int": "::bigint", "decimal": "::numeric", "bool": "::boolean"}[kind]
+            return f"{expr}{cast}"
+        expr = f"json_extract({column}, '$.{'.'.join(path)}')"
+        if kind == "decimal":
+            return f"CAST({expr} AS REAL)"
+        return expr
+
+    def json_array_contains(self, array_expr: str, value: object) -> QueryString:
+        """True when the JSON array ``array_expr`` holds ``value`` (a string)."""
+        if self.is_postgres:
+            return QueryString(f"(({array_expr})::jsonb @> jsonb_build_array({{}}::text))", value)
+        return QueryString(
+            f"EXISTS (SELECT 1 FROM json_each({array_expr}) WHERE json_each.value = {{}})", value
+        )
+
+    def json_array_path(self, column: str, key: str) -> str:
+        """The JSON array stored under ``key`` of a JSON object column, as JSON."""
+        if self.is_postgres:
+            return f"({column}->'{key}')"
+        return f"json_extract({column}, '$.{key}')"
+
+    def ilike(self, expr: str) -> str:
+        """Case-insensitive LIKE with ``\\`` as escape character on both engines."""
+        op = "ILIKE" if self.is_postgres else "LIKE"
+        return f"{expr} {op} {{}} ESCAPE '\\'"
+
+    def order_text(self, expr: str) -> str:
+        """Sort text by code point on both engines (SQLite's BINARY, PostgreSQL's "C")."""
+        return f'{expr} COLLATE "C"' if self.is_postgres else expr
+
+    def skip_locked(self) -> str:
+        """Row locking for queue consumers; SQLite serialises writers instead."""
+        return " FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
+
+    def expression_index(self, table: str, name: str, expr: str) -> str:
+        return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" (({expr}))'
+
+    def gin_index(self, table: str, name: str, column: str) -> str | None:
+        """A GIN index over a whole JSONB column; SQLite has no equivalent."""
+        if not self.is_postgres:
+            return None
+        return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING GIN ({column})'
+
+
+def escape_like(value: str) -> str:
+    """Escape LIKE wildcards so user text matches literally."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

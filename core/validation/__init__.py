@@ -1,0 +1,1 @@
+"""Value normalisers shared by built-in fields and custom fields."""

@@ -1,0 +1,86 @@
+"""Normalise contact data with the libraries that know the rules.
+
+Emails go through ``email-validator`` (syntax only: a CRM must accept addresses of
+domains that are down today), phones through ``phonenumbers`` into E.164, so that
+de-duplication and search compare like with like.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise_email(value: Any, region: str = "US") -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
+    return result.normalized.lower()
+
+
+def normalise_phone(value: Any, region: str = "US") -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{value!r} is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"{value!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_url(value: Any, region: str = "US") -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    text = value.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or "." not in parsed.netloc or " " in text:
+        raise ValueError(f"{value!r} is not a web address")
+    return text
+
+
+def normalise_domain(value: Any, region: str = "US") -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    text = value.strip().lower()
+    if "://" in text:
+        text = urlparse(text).netloc
+    text = text.removeprefix("www.").rstrip("/")
+    labels = text.split(".")
+    if len(labels) < 2 or not all(label and label.replace("-", "").isalnum() for label in labels):
+        raise ValueError(f"{value!r} is not a domain name")
+    return text
+
+
+def normalise_country(value: Any, region: str = "US") -> str:
+    if not isinstance(value, str) or len(value.strip()) != 2 or not value.strip().isalpha():
+        raise ValueError("must be a two-letter ISO 3166 country code")
+    return value.strip().upper()
+
+
+def each(normaliser: Any) -> Any:
+    """Apply a normaliser to every item of a list, dropping duplicates, keeping order."""
+
+    def normalise_list(values: Any, region: str = "US") -> list[str]:
+        if not isinstance(values, list):
+            raise ValueError("must be a list")
+        out: list[str] = []
+        for index, item in enumerate(values):
+            try:
+                normalised = normaliser(item, region)
+            except ValueError as exc:
+                raise ValueError(f"item {index + 1}: {exc}") from None
+            if normalised not in out:
+                out.append(normalised)
+        return out
+
+    return normalise_list

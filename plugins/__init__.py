@@ -1,0 +1,1 @@
+"""Built-in Kith plugins (each one written only against ``kith.sdk``)."""

@@ -1,0 +1,1 @@
+"""The public API for Kith plugin authors."""
