@@ -18,6 +18,8 @@ from kith.core.entities import Entity, EntityRegistry
 from kith.core.models import SYSTEM_TABLES
 from kith.core.plugins.manager import PluginManager, discover
 from kith.core.plugins.manifest import Plugin
+from kith.core.records.filters import FilterContext
+from kith.core.records.query import RecordQuery
 from kith.core.records.service import RecordService
 from kith.core.settings import Settings, load_settings
 from kith.core.storage.database import Database
@@ -41,6 +43,11 @@ class Kith:
         self.custom_fields = CustomFieldStore(db, self.entities, settings.default_phone_region)
         self.records = RecordService(
             db, self.entities, self.custom_fields, plugins, settings.default_phone_region
+        )
+        self.query = RecordQuery(
+            FilterContext(
+                self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region
+            )
         )
         self.schema_version = -1
         self._schema: KithSchema | None = None

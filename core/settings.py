@@ -64,9 +64,24 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    introspection: bool | None = Field(
+        None, description="Serve schema introspection; defaults to on in development only."
+    )
+    graphiql: bool | None = Field(
+        None, description="Serve the GraphiQL page on GET /graphql; defaults to development only."
+    )
+
     @property
     def is_production(self) -> bool:
         return self.mode == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,366 @@
+"""Assembles the one GraphQL schema: generated entity fields, custom field management,
+the customer view and plugin contributions, with limits on by default."""
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import Info
+
+from kith.core.errors import KithError, ValidationFailed
+from kith.core.graphql.common import (
+    AddCustomFieldInput,
+    CustomerViewSection,
+    CustomFieldDefinition,
+    CustomFieldPayload,
+    PageInfo,
+    UserError,
+)
+from kith.core.graphql.convert import plain, set_fields
+from kith.core.graphql.entity_types import EntityTypes, build_entity_types
+from kith.core.graphql.selection import node_columns
+from kith.core.entities import Entity, FieldKind
+from kith.core.records.query import ListRequest
+
+if TYPE_CHECKING:
+    from kith.core.runtime import Kith
+
+log = logging.getLogger("kith.graphql")
+
+
+def _get(obj: Any, name: str) -> Any:
+    """Records travel through GraphQL as dicts; plugin types may be objects."""
+    if type(obj) is dict:
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def user_input_error(exc: ValidationFailed) -> GraphQLError:
+    """A bad argument on a read, as a GraphQL error that names the field."""
+    return GraphQLError(
+        str(exc),
+        extensions={
+            "code": "BAD_USER_INPUT",
+            "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors],
+        },
+    )
+
+
+def record_values(entity: Entity, given: dict[str, Any]) -> dict[str, Any]:
+    """Mutation input (Python names) -> record service input (column names, ``custom``)."""
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "custom_fields":
+            values["custom"] = value or {}
+        elif key.endswith("_id") and key[:-3] in entity.fields and entity.fields[key[:-3]].kind is FieldKind.RELATION:
+            values[key[:-3]] = value
+        else:
+            values[key] = value
+    return values
+
+
+# -- generated root fields ---------------------------------------------------------------
+
+
+def _list_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(
+        info: Info,
+        first: int = 20,
+        after: Optional[str] = None,
+        filter: Optional[t.filter] = None,  # type: ignore[valid-type]  # noqa: A002
+        order_by: Optional[list[t.order]] = None,  # type: ignore[valid-type]
+        search: Optional[str] = None,
+    ) -> t.connection:  # type: ignore[valid-type]
+        kith = info.context.kith
+        cap = kith.settings.max_page_size
+        if not 0 <= first <= cap:
+            raise user_input_error(ValidationFailed.single("first", "out_of_range", f"must be between 0 and {cap}"))
+        request = ListRequest(
+            entity=entity,
+            filter=plain(filter) if filter else None,
+            order_by=plain(order_by) if order_by else [],
+            first=first,
+            after=after,
+            search=search,
+            columns=node_columns(info, t.columns),
+        )
+        try:
+            page = await kith.query.list(kith.db, request)
+        except ValidationFailed as exc:
+            raise user_input_error(exc) from None
+
+        async def count() -> int:
+            return await kith.query.count(kith.db, entity, request.filter, request.search)
+
+        return {
+            "edges": [{"cursor": c, "node": r} for c, r in zip(page.cursors, page.rows, strict=True)],
+            "nodes": page.rows,
+            "page_info": PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            "count": count,
+        }
+
+    resolve.__doc__ = (
+        f"{entity.label} records, {kith_page_doc}"
+    )
+    return strawberry.field(resolver=resolve, description=resolve.__doc__)
+
+
+kith_page_doc = "filtered, sorted and paginated with cursors (`first` is capped)."
+
+
+def _get_field(t: EntityTypes) -> Any:
+    name = t.entity.name
+
+    async def resolve(info: Info, id: strawberry.ID) -> Optional[t.node]:  # type: ignore[valid-type]  # noqa: A002
+        try:
+            record_id = int(id)
+        except ValueError:
+            return None
+        return await info.context.loader(name).load(record_id)
+
+    return strawberry.field(resolver=resolve, description=f"One {t.entity.label} by id (null if missing or deleted).")
+
+
+def _payload(t: EntityTypes, record: Any = None, errors: list[UserError] | None = None) -> Any:
+    return t.payload(record=record, errors=errors or [])
+
+
+async def _write(t: EntityTypes, action: Any) -> Any:
+    try:
+        record = await action()
+    except ValidationFailed as exc:
+        return _payload(t, errors=[UserError.from_error(e) for e in exc.errors])
+    return _payload(t, record)
+
+
+def _create_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+        ctx = info.context
+        values = record_values(entity, set_fields(input))
+        return await _write(t, lambda: ctx.kith.records.create(entity.name, values, ctx.actor))
+
+    return strawberry.mutation(resolver=resolve, description=f"Create a {entity.label}.")
+
+
+def _update_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(
+        info: Info,
+        id: strawberry.ID,  # noqa: A002
+        input: t.update_input,  # type: ignore[valid-type]  # noqa: A002
+        expected_version: Optional[int] = None,
+    ) -> t.payload:  # type: ignore[valid-type]
+        ctx = info.context
+        values = record_values(entity, set_fields(input))
+        return await _write(
+            t, lambda: ctx.kith.records.update(entity.name, _id(id), values, ctx.actor, expected_version)
+        )
+
+    return strawberry.mutation(
+        resolver=resolve,
+        description=f"Change a {entity.label}. With `expectedVersion`, a record changed since is refused.",
+    )
+
+
+def _delete_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+        ctx = info.context
+        return await _write(t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version))
+
+    return strawberry.mutation(resolver=resolve, description=f"Delete a {entity.label} (it can be restored).")
+
+
+def _restore_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+        ctx = info.context
+        return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor))
+
+    return strawberry.mutation(resolver=resolve, description=f"Bring back a deleted {entity.label}.")
+
+
+def _id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed.single("id", "invalid", f"{value!r} is not a record id") from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+# -- custom fields and the customer view ----------------------------------------------
+
+
+def _definition(field: Any) -> CustomFieldDefinition:
+    return CustomFieldDefinition(
+        entity=field.entity, name=field.name, type=field.type, label=field.label,
+        required=field.required, choices=list(field.choices), indexed=field.indexed,
+        personal=field.personal, target=field.target,
+    )
+
+
+@strawberry.type
+class CustomFieldQueries:
+    @strawberry.field(description="Custom field definitions, of one entity or of all.")
+    def custom_field_definitions(self, info: Info, entity: Optional[str] = None) -> list[CustomFieldDefinition]:
+        fields = info.context.kith.custom_fields.all()
+        return [_definition(f) for f in fields if entity is None or f.entity == entity]
+
+
+async def _field_change(info: Info, action: Any) -> CustomFieldPayload:
+    kith = info.context.kith
+    try:
+        field = await action(kith.custom_fields)
+    except ValidationFailed as exc:
+        return CustomFieldPayload(field=None, errors=[UserError.from_error(e) for e in exc.errors])
+    await kith.refresh_if_changed(force=True)
+    return CustomFieldPayload(field=_definition(field) if field else None, errors=[])
+
+
+@strawberry.type
+class CustomFieldMutations:
+    @strawberry.mutation(description="Define a custom field; the schema serves it at once, without a restart.")
+    async def add_custom_field(self, info: Info, input: AddCustomFieldInput) -> CustomFieldPayload:  # noqa: A002
+        return await _field_change(
+            info,
+            lambda store: store.add(
+                input.entity, input.name, input.type, label=input.label, required=input.required,
+                choices=input.choices or (), indexed=input.indexed, personal=input.personal,
+                target=input.target,
+            ),
+        )
+
+    @strawberry.mutation(description="Rename a custom field, keeping every stored value.")
+    async def rename_custom_field(self, info: Info, entity: str, name: str, new_name: str) -> CustomFieldPayload:
+        return await _field_change(info, lambda store: store.rename(entity, name, new_name))
+
+    @strawberry.mutation(description="Remove a custom field and its stored values.")
+    async def remove_custom_field(self, info: Info, entity: str, name: str) -> CustomFieldPayload:
+        async def remove(store: Any) -> None:
+            await store.remove(entity, name)
+
+        return await _field_change(info, remove)
+
+
+def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
+    contact_node, organization_node, activity_node = (
+        types[n].node for n in ("contact", "organization", "activity")
+    )
+
+    @strawberry.type(description="Everything about one contact, from the core and every enabled plugin.")
+    class CustomerView:
+        contact: contact_node  # type: ignore[valid-type]
+        organization: Optional[organization_node]  # type: ignore[valid-type]
+        timeline: list[activity_node]  # type: ignore[valid-type]
+        sections: list[CustomerViewSection]
+
+    async def resolve(info: Info, contact_id: strawberry.ID, timeline_size: int = 50) -> Optional[CustomerView]:
+        ctx = info.context
+        record = await ctx.loader("contact").load(_id(contact_id))
+        if record is None:
+            return None
+        org = await ctx.loader("organization").load(record["organization"]) if record["organization"] else None
+        limit = max(0, min(timeline_size, ctx.kith.settings.max_page_size))
+        timeline = await ctx.timeline_loader("contact", limit).load(record["id"])
+        sections = []
+        for plugin, section in await ctx.kith.plugins.call_async(
+            "kith_customer_view", refuse=False, kith=ctx.kith, contact=record
+        ):
+            sections.append(CustomerViewSection(plugin=plugin, title=section.title, items=section.items))
+        return CustomerView(contact=record, organization=org, timeline=timeline, sections=sections)
+
+    return strawberry.field(resolver=resolve, description="The single customer view of one contact.")
+
+
+# -- the schema ---------------------------------------------------------------------------
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, KithError | GraphQLError)
+
+
+@dataclass
+class KithSchema:
+    strawberry: strawberry.Schema
+    types: dict[str, EntityTypes]
+
+    def sdl(self) -> str:
+        return self.strawberry.as_str() + "\n"
+
+
+def build_schema(kith: "Kith") -> KithSchema:
+    types = build_entity_types(kith)
+    query_ns: dict[str, Any] = {}
+    mutation_ns: dict[str, Any] = {}
+    for t in types.values():
+        entity = t.entity
+        query_ns[entity.plural_field] = _list_field(t)
+        query_ns[_camel(entity.name)] = _get_field(t)
+        n = entity.type_name
+        mutation_ns[f"create{n}"] = _create_field(t)
+        mutation_ns[f"update{n}"] = _update_field(t)
+        mutation_ns[f"delete{n}"] = _delete_field(t)
+        mutation_ns[f"restore{n}"] = _restore_field(t)
+    if {"contact", "organization", "activity"} <= set(types):
+        query_ns["customerView"] = _customer_view_type(types)
+    CoreQuery = strawberry.type(type("CoreQuery", (), query_ns))
+    CoreMutation = strawberry.type(type("CoreMutation", (), mutation_ns))
+
+    query_types: list[type] = [CoreQuery, CustomFieldQueries]
+    mutation_types: list[type] = [CoreMutation, CustomFieldMutations]
+    for plugin, contributed in kith.plugins.call("kith_graphql_queries"):
+        query_types.extend(contributed)
+    for plugin, contributed in kith.plugins.call("kith_graphql_mutations"):
+        mutation_types.extend(contributed)
+
+    settings = kith.settings
+    extensions: list[Any] = [
+        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
+        functools.partial(ParserCache, maxsize=256),
+        functools.partial(ValidationCache, maxsize=256),
+    ]
+    if settings.is_production:
+        extensions.append(functools.partial(MaskErrors, should_mask_error=_should_mask))
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+
+    schema = strawberry.Schema(
+        query=merge_types("Query", tuple(query_types)),
+        mutation=merge_types("Mutation", tuple(mutation_types)),
+        config=StrawberryConfig(default_resolver=_get),
+        extensions=extensions,
+    )
+    return KithSchema(schema, types)

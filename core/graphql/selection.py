@@ -1,0 +1,39 @@
+"""Which columns a query asked for, so list reads fetch only those."""
+
+from typing import Any
+
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+
+def _names(selections: list[Any], out: set[str]) -> None:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            out.add(selection.name)
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            _names(selection.selections, out)
+
+
+def _children(selections: list[Any], name: str) -> list[Any]:
+    found: list[Any] = []
+    for selection in selections:
+        if isinstance(selection, SelectedField) and selection.name == name:
+            found.extend(selection.selections)
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            found.extend(_children(selection.selections, name))
+    return found
+
+
+def node_columns(info: Any, columns: dict[str, set[str]]) -> set[str] | None:
+    """Columns needed for the nodes of a connection field, or None for all of them."""
+    top = info.selected_fields[0].selections
+    node_selections = _children(_children(top, "edges"), "node") + _children(top, "nodes")
+    names: set[str] = set()
+    _names(node_selections, names)
+    needed: set[str] = set()
+    for name in names:
+        if name == "__typename":
+            continue
+        if name not in columns:
+            return None  # a field we do not know (added by a plugin): fetch everything
+        needed |= columns[name]
+    return needed

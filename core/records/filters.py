@@ -1,0 +1,295 @@
+"""The filter language, compiled to SQL.
+
+One filter language serves GraphQL filter inputs, automation conditions and the CLI:
+a dict keyed by client-facing field names, combined with ``and`` / ``or`` / ``not``::
+
+    {"or": [{"lastName": {"startsWith": "Sm"}}, {"customFields": {"tier": {"gte": 2}}}],
+     "organization": {"name": {"contains": "acme"}}}
+
+Every leaf compiles to a predicate that is TRUE or FALSE, never NULL, so ``not`` is an
+exact complement on both engines.  ``ne`` and ``notIn`` match records where the field is
+empty.  Values are validated with the same rules and messages as writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from piccolo.querystring import QueryString
+
+from kith.core.customfields import FIELD_TYPES, CustomField
+from kith.core.entities import Entity, EntityRegistry, FieldKind, FieldSpec
+from kith.core.errors import FieldError, ValidationFailed
+from kith.core.records.validation import graphql_name
+from kith.core.storage.dialect import Dialect, escape_like
+
+COMPARISONS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+
+#: Which operators each kind of value accepts.
+OPERATORS: dict[str, tuple[str, ...]] = {
+    "string": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "contains", "startsWith", "isNull"),
+    "int": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
+    "decimal": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
+    "date": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
+    "datetime": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
+    "bool": ("eq", "ne", "isNull"),
+    "id": ("eq", "ne", "in", "notIn", "isNull"),
+    "string_list": ("contains", "isNull"),
+}
+
+_BUILTIN_KIND = {
+    FieldKind.STRING: "string",
+    FieldKind.TEXT: "string",
+    FieldKind.INT: "int",
+    FieldKind.DECIMAL: "decimal",
+    FieldKind.BOOL: "bool",
+    FieldKind.DATE: "date",
+    FieldKind.DATETIME: "datetime",
+    FieldKind.STRING_LIST: "string_list",
+    FieldKind.RELATION: "id",
+    FieldKind.ID: "id",
+}
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A filterable value: its SQL expression, its kind and how to read a filter value."""
+
+    path: str
+    sql: str
+    kind: str
+    convert: Callable[[Any], Any]
+
+
+@dataclass
+class FilterContext:
+    entities: EntityRegistry
+    custom_fields: Callable[[str], list[CustomField]]
+    dialect: Dialect
+    region: str = "US"
+
+
+def _builtin_converter(kind: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if kind == "int" and not isinstance(value, bool) and isinstance(value, int | str):
+            return int(value)
+        if kind == "id":
+            return int(value)
+        if kind == "decimal":
+            return decimal.Decimal(str(value))
+        if kind == "date" and isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        if kind == "datetime" and isinstance(value, str):
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if kind == "datetime" and isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                raise ValueError("must include a time zone")
+            return value.astimezone(dt.UTC)
+        if kind == "bool" and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        if kind in ("string",) and not isinstance(value, str):
+            raise ValueError("must be text")
+        return value
+
+    return convert
+
+
+def builtin_operand(entity: Entity, spec: FieldSpec, alias: str) -> Operand:
+    kind = _BUILTIN_KIND[spec.kind]
+    return Operand(graphql_name(spec), f'{alias}."{spec.name}"', kind, _builtin_converter(kind))
+
+
+def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str, sub: str | None = None) -> Operand:
+    """The operand for a custom field (``sub`` is ``amount`` / ``currency`` for money)."""
+    ftype = FIELD_TYPES[field.type]
+    kind: str = ftype.filter_kind
+    column = f"{alias}.custom"
+    if kind == "money":
+        path: tuple[str, ...] = (field.name, sub or "amount")
+        kind = "decimal" if (sub or "amount") == "amount" else "string"
+    else:
+        path = (field.name,)
+    if kind == "relation":
+        kind = "id"
+    if kind == "string_list":
+        sql = dialect.json_array_path(column, field.name)
+    else:
+        json_kind = {"int": "int", "decimal": "decimal", "bool": "bool", "id": "int"}.get(kind, "text")
+        sql = dialect.json_value(column, path, json_kind)  # type: ignore[arg-type]
+
+    def convert(value: Any) -> Any:
+        if kind == "decimal":
+            return decimal.Decimal(str(value)) if dialect.is_postgres else float(decimal.Decimal(str(value)))
+        if kind == "id":
+            return int(value)
+        if kind == "string" and sub == "currency":
+            return str(value).upper()
+        if kind == "string_list":
+            if not isinstance(value, str) or value not in field.choices:
+                raise ValueError(f"must be one of: {', '.join(field.choices)}")
+            return value
+        if kind == "string" and field.type in ("single_select", "text", "long_text"):
+            if not isinstance(value, str):
+                raise ValueError("must be text")
+            return value
+        return ftype.coerce(value, field, region)
+
+    path_name = field.path + (f".{sub}" if sub else "")
+    return Operand(path_name, sql, kind, convert)
+
+
+class FilterCompiler:
+    """Compiles a filter dict for one entity into a SQL predicate (a ``QueryString``)."""
+
+    def __init__(self, ctx: FilterContext) -> None:
+        self.ctx = ctx
+        self._alias_counter = 0
+
+    def compile(self, entity: Entity, filter_: Mapping[str, Any] | None, alias: str) -> QueryString:
+        errors: list[FieldError] = []
+        sql = self._node(entity, filter_ or {}, alias, "filter", errors)
+        if errors:
+            raise ValidationFailed(errors)
+        return sql
+
+    def _node(
+        self, entity: Entity, node: Mapping[str, Any], alias: str, path: str, errors: list[FieldError]
+    ) -> QueryString:
+        if not isinstance(node, Mapping):
+            errors.append(FieldError(path, "invalid", "must be an object"))
+            return QueryString("1 = 1")
+        parts: list[QueryString] = []
+        builtin = {graphql_name(spec): spec for spec in entity.fields.values()}
+        relations = {spec.name: spec for spec in entity.relation_fields()}
+        for key, value in node.items():
+            if value is None:
+                continue
+            where = f"{path}.{key}"
+            if key in ("and", "or"):
+                if not isinstance(value, list):
+                    errors.append(FieldError(where, "invalid", "must be a list of filters"))
+                    continue
+                subs = [self._node(entity, item, alias, f"{where}[{i}]", errors) for i, item in enumerate(value)]
+                if subs:
+                    joiner = " AND " if key == "and" else " OR "
+                    parts.append(QueryString("(" + joiner.join("{}" for _ in subs) + ")", *subs))
+                elif key == "or":
+                    parts.append(QueryString("1 = 0"))
+            elif key == "not":
+                parts.append(QueryString("NOT ({})", self._node(entity, value, alias, where, errors)))
+            elif key == "id":
+                operand = Operand("id", f"{alias}.id", "id", _builtin_converter("id"))
+                parts.append(self._leaf(operand, value, where, errors))
+            elif key == "customFields":
+                parts.extend(self._custom(entity, value, alias, where, errors))
+            elif key in relations and relations[key].target:
+                parts.append(self._relation(relations[key], value, alias, where, errors))
+            elif key in builtin:
+                parts.append(self._leaf(builtin_operand(entity, builtin[key], alias), value, where, errors))
+            else:
+                errors.append(FieldError(where, "unknown", f"{entity.name} has no field {key!r} to filter on"))
+        if not parts:
+            return QueryString("1 = 1")
+        return QueryString("(" + " AND ".join("{}" for _ in parts) + ")", *parts)
+
+    def _custom(
+        self, entity: Entity, node: Any, alias: str, path: str, errors: list[FieldError]
+    ) -> list[QueryString]:
+        if not isinstance(node, Mapping):
+            errors.append(FieldError(path, "invalid", "must be an object"))
+            return []
+        fields = {f.name: f for f in self.ctx.custom_fields(entity.name)}
+        camel = {f.path.removeprefix("customFields."): f for f in fields.values()}
+        parts: list[QueryString] = []
+        for key, value in node.items():
+            if value is None:
+                continue
+            field = fields.get(key) or camel.get(key)
+            if field is None:
+                errors.append(FieldError(f"{path}.{key}", "unknown", f"{entity.name} has no custom field {key!r}"))
+                continue
+            if field.type == "money" and isinstance(value, Mapping) and set(value) <= {"amount", "currency"}:
+                for sub, sub_value in value.items():
+                    if sub_value is not None:
+                        operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region, sub)
+                        parts.append(self._leaf(operand, sub_value, f"{path}.{key}.{sub}", errors))
+                continue
+            operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region)
+            parts.append(self._leaf(operand, value, f"{path}.{key}", errors))
+        return parts
+
+    def _relation(
+        self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]
+    ) -> QueryString:
+        assert spec.target is not None
+        target = self.ctx.entities.get(spec.target)
+        self._alias_counter += 1
+        sub_alias = f"r{self._alias_counter}"
+        inner = self._node(target, node, sub_alias, path, errors)
+        column = f'{alias}."{spec.name}"'
+        return QueryString(
+            f"({column} IS NOT NULL AND {column} IN (SELECT {sub_alias}.id FROM "
+            f'"{target.tablename}" {sub_alias} WHERE {sub_alias}.deleted_at IS NULL AND {{}}))',
+            inner,
+        )
+
+    def _leaf(self, operand: Operand, ops: Any, path: str, errors: list[FieldError]) -> QueryString:
+        if not isinstance(ops, Mapping):
+            errors.append(FieldError(path, "invalid", "must be an object of operators, like {eq: ...}"))
+            return QueryString("1 = 1")
+        allowed = OPERATORS[operand.kind]
+        parts: list[QueryString] = []
+        expr = operand.sql
+        dialect = self.ctx.dialect
+        for op, raw in ops.items():
+            if raw is None:
+                continue
+            where = f"{path}.{op}"
+            if op not in allowed:
+                errors.append(FieldError(where, "unsupported", f"{operand.path} does not support {op!r} (use {', '.join(allowed)})"))
+                continue
+            try:
+                if op == "isNull":
+                    if not isinstance(raw, bool):
+                        raise ValueError("must be true or false")
+                    if operand.kind == "string_list":
+                        length = "jsonb_array_length" if dialect.is_postgres and "custom" in expr else "json_array_length"
+                        empty = f"({expr} IS NULL OR {length}({expr}) = 0)"
+                        parts.append(QueryString(empty if raw else f"NOT {empty}"))
+                    else:
+                        parts.append(QueryString(f"{expr} IS NULL" if raw else f"{expr} IS NOT NULL"))
+                elif op in ("in", "notIn"):
+                    if not isinstance(raw, list | tuple):
+                        raise ValueError("must be a list")
+                    values = [operand.convert(v) for v in raw]
+                    if not values:
+                        parts.append(QueryString("1 = 0" if op == "in" else "1 = 1"))
+                        continue
+                    listing = ", ".join("{}" for _ in values)
+                    inside = QueryString(f"({expr} IS NOT NULL AND {expr} IN ({listing}))", *values)
+                    parts.append(inside if op == "in" else QueryString("NOT {}", inside))
+                elif op == "ne":
+                    value = operand.convert(raw)
+                    parts.append(QueryString(f"NOT ({expr} IS NOT NULL AND {expr} = {{}})", value))
+                elif op == "contains" and operand.kind == "string_list":
+                    value = operand.convert(raw) if operand.path.startswith("customFields") else raw
+                    if not isinstance(value, str):
+                        raise ValueError("must be text")
+                    parts.append(dialect.json_array_contains(expr, value))
+                elif op in ("contains", "startsWith"):
+                    if not isinstance(raw, str):
+                        raise ValueError("must be text")
+                    pattern = ("%" if op == "contains" else "") + escape_like(raw) + "%"
+                    parts.append(QueryString(f"({expr} IS NOT NULL AND {dialect.ilike(expr)})", pattern))
+                else:
+                    value = operand.convert(raw)
+                    parts.append(QueryString(f"({expr} IS NOT NULL AND {expr} {COMPARISONS[op]} {{}})", value))
+            except (ValueError, TypeError, decimal.InvalidOperation) as exc:
+                errors.append(FieldError(where, "invalid", str(exc) or "invalid value"))
+        if not parts:
+            return QueryString("1 = 1")
+        return QueryString("(" + " AND ".join("{}" for _ in parts) + ")", *parts)
