@@ -94,7 +94,7 @@ class RecordService:
             change.after = record
             change.changed = self._diff(entity, {}, record, creating=True)
             await self._journal(entity, change)
-        await self.plugins.call_async("kith_after_create", refuse=False, change=change)
+            await self._after_commit("kith_after_create", change)
         return record
 
     async def update(
@@ -126,8 +126,7 @@ class RecordService:
             change.changed = self._diff(entity, before, record)
             if change.changed:
                 await self._journal(entity, change)
-        if change.changed:
-            await self.plugins.call_async("kith_after_update", refuse=False, change=change)
+                await self._after_commit("kith_after_update", change)
         return record
 
     async def delete(
@@ -140,6 +139,12 @@ class RecordService:
         return await self._set_deleted(entity_name, record_id, actor, "restore", None)
 
     # -- internals -----------------------------------------------------------------
+
+    async def _after_commit(self, hook: str, change: Change) -> None:
+        async def call() -> None:
+            await self.plugins.call_async(hook, refuse=False, change=change)
+
+        await self.db.after_commit(call)
 
     def _validate(self, entity: Entity, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         return validate_input(
@@ -166,8 +171,7 @@ class RecordService:
             change.after = record
             change.changed = {"deletedAt": (jsonable(before["deleted_at"]), jsonable(record["deleted_at"]))}
             await self._journal(entity, change)
-        hook = "kith_after_delete" if deleting else "kith_after_update"
-        await self.plugins.call_async(hook, refuse=False, change=change)
+            await self._after_commit("kith_after_delete" if deleting else "kith_after_update", change)
         return record
 
     async def _load_for_write(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,11 @@ async def count_statements() -> AsyncIterator[StatementCounter]:
         yield counter
     finally:
         _counter.reset(token)
+
+
+_after_commit: contextvars.ContextVar[list[Callable[[], Awaitable[Any]]] | None] = (
+    contextvars.ContextVar("kith_after_commit", default=None)
+)
 
 
 def _record(sql: str) -> None:
@@ -155,14 +160,41 @@ class Database:
         """A transaction; statements issued inside it share its connection."""
         return self.engine.transaction()
 
-    def write_transaction(self) -> Any:
-        """A transaction that writes: on SQLite it takes the write lock up front
-        (``BEGIN IMMEDIATE``), so a read-then-write cannot fail half-way on a busy file."""
-        if self.dialect.is_postgres:
-            return self.engine.transaction()
-        from piccolo.engine.sqlite import TransactionType
+    @asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[None]:
+        """A transaction that writes, joining the caller's transaction if there is one.
 
-        return self.engine.transaction(transaction_type=TransactionType.immediate)
+        On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``) so a
+        read-then-write cannot fail half-way on a busy file.  Callbacks registered with
+        ``after_commit`` run once the outermost transaction has committed, and never
+        if it rolled back.
+        """
+        if self.in_transaction():
+            yield
+            return
+        pending: list[Callable[[], Awaitable[Any]]] = []
+        token = _after_commit.set(pending)
+        try:
+            if self.dialect.is_postgres:
+                transaction = self.engine.transaction()
+            else:
+                from piccolo.engine.sqlite import TransactionType
+
+                transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
+            async with transaction:
+                yield
+        finally:
+            _after_commit.reset(token)
+        for callback in pending:
+            await callback()
+
+    async def after_commit(self, callback: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``callback`` after the current write transaction commits (now, if none)."""
+        pending = _after_commit.get()
+        if pending is None or not self.in_transaction():
+            await callback()
+        else:
+            pending.append(callback)
 
     def in_transaction(self) -> bool:
         return self.engine.transaction_exists()

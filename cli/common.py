@@ -1,0 +1,71 @@
+"""What every command shares: opening Kith from settings, running async code, and
+turning Kith's errors into one clear line with a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from kith.core.errors import KithError, ValidationFailed
+from kith.core.runtime import Kith
+from kith.core.settings import Settings, load_settings
+
+console = Console()
+T = TypeVar("T")
+
+
+class KithCliError(click.ClickException):
+    """Printed as ``Error: <message>`` with exit status 1."""
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    overrides: dict[str, Any] = {}
+    root = ctx.find_root()
+    url = root.params.get("database_url")
+    if url:
+        overrides["database_url"] = url
+    return load_settings(**overrides)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; Kith errors become a one-line CLI error."""
+    try:
+        return asyncio.run(coro)
+    except ValidationFailed as exc:
+        raise KithCliError("; ".join(_cli_field(e.field) + e.message for e in exc.errors)) from None
+    except KithError as exc:
+        raise KithCliError(str(exc)) from None
+
+
+def _cli_field(field: str | None) -> str:
+    return f"{field}: " if field else ""
+
+
+@asynccontextmanager
+async def open_kith(ctx: click.Context, *, migrate: bool = True) -> AsyncIterator[Kith]:
+    kith = await Kith.open(settings_from(ctx), migrate_database=migrate)
+    try:
+        yield kith
+    finally:
+        await kith.close()
+
+
+def with_kith(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Decorate an async command body taking ``(kith, **params)``."""
+
+    @click.pass_context
+    @functools.wraps(fn)
+    def command(ctx: click.Context, **params: Any) -> Any:
+        async def body() -> Any:
+            async with open_kith(ctx) as kith:
+                return await fn(kith, **params)
+
+        return run(body())
+
+    return command

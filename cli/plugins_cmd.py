@@ -1,0 +1,92 @@
+"""``kith plugins …``: see, enable, disable and purge plugins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from kith.cli.common import KithCliError, console, with_kith
+from kith.core.plugins import lifecycle
+from kith.core.runtime import Kith
+
+
+@click.group("plugins")
+def plugins_group() -> None:
+    """List, enable, disable and purge plugins."""
+
+
+@plugins_group.command("list")
+@with_kith
+async def list_plugins(kith: Kith) -> None:
+    """Show every installed plugin and whether it is enabled."""
+    table = Table("name", "version", "enabled", "depends", "summary", title="Plugins")
+    for status in await lifecycle.statuses(kith):
+        enabled = "[green]yes[/]" if status.enabled else "no"
+        if status.essential:
+            enabled = "[green]always[/]"
+        if status.problems:
+            enabled += " [red](failing)[/]"
+        table.add_row(status.name, status.version, enabled, ", ".join(status.depends) or "-", status.summary)
+    console.print(table)
+
+
+@plugins_group.command("info")
+@click.argument("name")
+@with_kith
+async def plugin_info(kith: Kith, name: str) -> None:
+    """Show a plugin's manifest, state, entities and problems."""
+    status = next((s for s in await lifecycle.statuses(kith) if s.name == name), None)
+    if status is None:
+        lifecycle.require(kith, name)
+        return
+    plugin = kith.plugins.available.get(name)
+    console.print(f"[bold]{status.name}[/] {status.version} — {status.summary}")
+    console.print(f"enabled:  {'yes' if status.enabled else 'no'}")
+    console.print(f"depends:  {', '.join(status.depends) or 'nothing'}")
+    console.print(f"source:   {status.source}")
+    if plugin is not None:
+        console.print(f"tables:   {', '.join(t._meta.tablename for t in plugin.tables) or 'none'}")
+        console.print(f"migrations: {', '.join(m.name for m in plugin.migrations) or 'none'}")
+    entities = [e.name for e in kith.entities if (e.plugin or "core") == name]
+    console.print(f"entities: {', '.join(entities) or ('none' if status.enabled else '(enable to see)')}")
+    for problem in status.problems:
+        console.print(f"[red]problem:[/] {problem}")
+
+
+@plugins_group.command("enable")
+@click.argument("name")
+@with_kith
+async def enable_plugin(kith: Kith, name: str) -> None:
+    """Enable a plugin: check its dependencies, run its migrations, serve its API."""
+    ran = await lifecycle.enable(kith, name)
+    steps = f" (migrations: {', '.join(ran)})" if ran else ""
+    console.print(f"[green]Enabled[/] {name}{steps}")
+
+
+@plugins_group.command("disable")
+@click.argument("name")
+@with_kith
+async def disable_plugin(kith: Kith, name: str) -> None:
+    """Disable a plugin: its API and automations stop; its data stays."""
+    await lifecycle.disable(kith, name)
+    console.print(f"Disabled {name}; its tables and data are kept (purge removes them).")
+
+
+@plugins_group.command("purge")
+@click.argument("name")
+@click.option("--export-dir", type=click.Path(path_type=Path), default=Path("kith-exports"),
+              show_default=True, help="Where the export of the plugin's data is written first.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_kith
+async def purge_plugin(kith: Kith, name: str, export_dir: Path, yes: bool) -> None:
+    """Export, then drop, the tables of a disabled plugin."""
+    plugin = lifecycle.require(kith, name)
+    tables = ", ".join(t._meta.tablename for t in plugin.tables) or "no tables"
+    if not yes and not click.confirm(
+        f"Purge {name}? Its data ({tables}) is exported to {export_dir}/ and then dropped", default=False
+    ):
+        raise KithCliError("purge cancelled; nothing was changed")
+    path = await lifecycle.purge(kith, name, export_dir)
+    console.print(f"Purged {name}; its data was exported to {path}")

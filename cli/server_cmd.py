@@ -1,0 +1,60 @@
+"""``kith serve`` and ``kith demo``."""
+
+from __future__ import annotations
+
+import click
+import uvicorn
+
+from kith.cli.common import console, open_kith, run, settings_from
+from kith.core.settings import Settings
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from kith.core.web.app import create_app
+
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"Kith is serving GraphQL at [bold]http://{host}:{port}/graphql[/]"
+                  + (" (GraphiQL in your browser)" if settings.graphiql_enabled else ""))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@click.command("serve")
+@click.option("--host", help="Interface to listen on (default from settings).")
+@click.option("--port", type=int, help="Port (default from settings).")
+@click.pass_context
+def serve_command(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the GraphQL API."""
+    settings = settings_from(ctx)
+
+    async def check() -> None:
+        async with open_kith(ctx):
+            pass
+
+    run(check())  # migrate and fail with one clear line before starting the server
+    _serve(settings, host, port)
+
+
+@click.command("demo")
+@click.option("--contacts", default=300, show_default=True, help="How many demo contacts to create.")
+@click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--no-serve", is_flag=True, help="Create the data and exit.")
+@click.option("--host", help="Interface to listen on.")
+@click.option("--port", type=int, help="Port.")
+@click.pass_context
+def demo_command(ctx: click.Context, contacts: int, seed: int, no_serve: bool, host: str | None,
+                 port: int | None) -> None:
+    """Fill the database with realistic demo data, then serve it."""
+    from kith.core.demo import load_demo
+
+    async def body() -> dict[str, int]:
+        async with open_kith(ctx) as kith:
+            return await load_demo(kith, contacts=contacts, seed=seed)
+
+    counts = run(body())
+    if counts:
+        console.print("[green]Demo data:[/] " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+    else:
+        console.print("Demo data is already there; serving it.")
+    if not no_serve:
+        _serve(settings_from(ctx), host, port)

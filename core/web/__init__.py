@@ -1,0 +1,1 @@
+"""The web app: GraphQL over HTTP on litestar."""

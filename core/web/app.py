@@ -1,0 +1,103 @@
+"""The litestar app serving ``/graphql``.
+
+The endpoint asks the running Kith for its current schema on every request (a cheap
+check, throttled to once per ``schema_check_interval``), so a custom field added from
+the CLI or another process is served without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from kith.core.graphql.context import RequestContext
+from kith.core.records.change import Actor
+from kith.core.runtime import Kith
+from kith.core.settings import Settings, load_settings
+
+log = logging.getLogger("kith.web")
+
+
+def _kith(request: Request[Any, Any, Any]) -> Kith:
+    kith: Kith = request.app.state.kith
+    return kith
+
+
+@post("/graphql", status_code=200)
+async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return Response({"errors": [{"message": "the request body is not JSON"}]}, status_code=400)
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return Response({"errors": [{"message": "the body needs a 'query' string"}]}, status_code=400)
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return Response({"errors": [{"message": "'variables' must be an object"}]}, status_code=400)
+    return Response(await execute(_kith(request), body["query"], variables, body.get("operationName"), request))
+
+
+async def execute(
+    kith: Kith,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    operation_name: str | None = None,
+    request: Any = None,
+    actor: Actor | None = None,
+) -> dict[str, Any]:
+    """Run one GraphQL operation against the current schema; returns the response body."""
+    await kith.refresh_if_changed()
+    schema = kith.schema.strawberry
+    context = RequestContext(kith, actor or Actor(name="graphql", source="graphql"), request)
+    result = await schema.execute(
+        query, variable_values=variables, context_value=context, operation_name=operation_name
+    )
+    response: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        response["errors"] = [error.formatted for error in result.errors]
+    return response
+
+
+@get("/graphql", media_type="text/html")
+async def graphiql(request: Request[Any, Any, Any]) -> str:
+    if not _kith(request).settings.graphiql_enabled:
+        raise NotFoundException("GraphiQL is off (production mode); POST queries to /graphql")
+    return get_graphql_ide_html("graphiql")
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    kith = _kith(request)
+    await kith.db.execute("SELECT 1")
+    return {"status": "ok", "plugins": kith.plugins.active}
+
+
+def create_app(settings: Settings | None = None, kith: Kith | None = None) -> Litestar:
+    """The ASGI app.  Give ``kith`` to share an already open instance (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own = kith is None
+        instance = kith or await Kith.open(settings or load_settings())
+        app.state.kith = instance
+        for plugin, handlers in instance.plugins.call("kith_routes"):
+            for handler in handlers:
+                try:
+                    app.register(handler)
+                except Exception:
+                    log.exception("plugin %s: route %r could not be mounted", plugin, handler)
+        try:
+            yield
+        finally:
+            if own:
+                await instance.close()
+
+    return Litestar(route_handlers=[graphql_post, graphiql, health], lifespan=[lifespan], debug=False)
