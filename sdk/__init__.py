@@ -1,1 +1,67 @@
-"""The public API for Kith plugin authors."""
+"""``kith.sdk``: everything a plugin needs, and nothing it should not touch.
+
+Built-in plugins import only from here; so do third-party ones.  Piccolo tables and
+columns, strawberry types and click commands are used directly from those libraries;
+the core tables (``Contact``, ``Organization``, ``User``, …) are exported here so a
+plugin's table can point at them with a ``ForeignKey``.
+
+A minimal plugin::
+
+    from piccolo.columns import Varchar
+    from piccolo.table import Table
+    from kith.sdk import Entity, Plugin, RecordColumns, hookimpl, initial_migration
+
+    class Property(RecordColumns, Table, tablename="property"):
+        address = Varchar(length=200)
+
+    @hookimpl
+    def kith_entities():
+        return [Entity("property", Property, required=("address",))]
+
+    plugin = Plugin(name="realestate", version="1.0.0", hooks=__name__,
+                    tables=[Property], migrations=[initial_migration(Property)])
+"""
+
+from kith.core.customfields import FIELD_TYPES, CustomField, Money
+from kith.core.entities import Entity, FieldKind, FieldSpec
+from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
+from kith.core.hookspecs import hookimpl
+from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
+from kith.core.plugins.manifest import Migration, Plugin
+from kith.core.records.change import Actor, Change
+from kith.core.runtime import Kith
+from kith.core.settings import Settings, load_settings
+from kith.sdk.helpers import CustomerViewSection, initial_migration, kith_from
+
+__all__ = [
+    "FIELD_TYPES",
+    "Activity",
+    "Actor",
+    "Contact",
+    "Change",
+    "CustomField",
+    "CustomerViewSection",
+    "Entity",
+    "FieldError",
+    "FieldKind",
+    "FieldSpec",
+    "Kith",
+    "KithError",
+    "Migration",
+    "Money",
+    "NotFound",
+    "Organization",
+    "Plugin",
+    "PluginError",
+    "RecordColumns",
+    "Settings",
+    "Tag",
+    "Team",
+    "User",
+    "ValidationFailed",
+    "VersionConflict",
+    "hookimpl",
+    "initial_migration",
+    "kith_from",
+    "load_settings",
+]

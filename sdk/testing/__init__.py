@@ -1,0 +1,22 @@
+"""Testing helpers for plugin authors (and for Kith's own tests).
+
+The pytest plugin (registered automatically when ``kith-crm`` is installed with the
+``testing`` extra) provides the fixtures ``kith_engine``, ``kith_database_url``,
+``make_kith``, ``kith``, ``gql`` and ``kith_cli``; see ``docs/testing.md``.
+"""
+
+from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
+from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
+from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
+
+__all__ = [
+    "ENV_VAR",
+    "GraphQLClient",
+    "GraphQLErrors",
+    "engines",
+    "fresh_database_url",
+    "make_activity",
+    "make_contact",
+    "make_organization",
+    "make_user",
+]

@@ -1,0 +1,33 @@
+"""Factories for core records with sensible defaults; pass fields to override."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from kith.core.records.change import Actor
+from kith.core.runtime import Kith
+
+TEST = Actor(name="test", source="system")
+_counter = itertools.count(1)
+
+
+async def make_user(kith: Kith, **values: Any) -> dict[str, Any]:
+    n = next(_counter)
+    return await kith.records.create("user", {"name": f"User {n}", "email": f"user{n}@example.com", **values}, TEST)
+
+
+async def make_organization(kith: Kith, **values: Any) -> dict[str, Any]:
+    n = next(_counter)
+    return await kith.records.create("organization", {"name": f"Org {n}", **values}, TEST)
+
+
+async def make_contact(kith: Kith, **values: Any) -> dict[str, Any]:
+    n = next(_counter)
+    defaults = {"first_name": "Test", "last_name": f"Person {n}", "emails": [f"person{n}@example.com"]}
+    return await kith.records.create("contact", {**defaults, **values}, TEST)
+
+
+async def make_activity(kith: Kith, subject: dict[str, Any], entity: str = "contact", **values: Any) -> dict[str, Any]:
+    defaults = {"kind": "note", "subject": "A note", "subject_type": entity, "subject_id": subject["id"]}
+    return await kith.records.create("activity", {**defaults, **values}, TEST)

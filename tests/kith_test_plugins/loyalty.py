@@ -1,0 +1,127 @@
+"""A small plugin used by the tests, written only against kith.sdk.
+
+It adds an entity (loyalty cards), a GraphQL query field, lifecycle hooks and a CLI
+command — the four ways a plugin extends Kith.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import strawberry
+from piccolo.columns import ForeignKey, Integer, Varchar
+from piccolo.table import Table
+from strawberry.types import Info
+
+from kith.sdk import (
+    Change,
+    Contact,
+    CustomerViewSection,
+    Entity,
+    Plugin,
+    RecordColumns,
+    ValidationFailed,
+    hookimpl,
+    initial_migration,
+    kith_from,
+)
+
+
+class LoyaltyCard(RecordColumns, Table, tablename="loyalty_card"):
+    contact = ForeignKey(references=Contact, null=True, default=None)
+    level = Varchar(length=20, default="bronze")
+    points = Integer(default=0)
+
+
+LEVELS = ("bronze", "silver", "gold")
+
+
+@hookimpl
+def kith_entities() -> list[Entity]:
+    return [
+        Entity(
+            "loyalty_card",
+            LoyaltyCard,
+            required=("contact",),
+            choices={"level": LEVELS},
+            label="Loyalty card",
+        )
+    ]
+
+
+@strawberry.type
+class LoyaltyQueries:
+    @strawberry.field(description="Total points across all loyalty cards.")
+    async def loyalty_points_total(self, info: Info) -> int:
+        kith = kith_from(info)
+        rows = await kith.db.execute("SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card "
+                                     "WHERE deleted_at IS NULL")
+        return int(rows[0]["total"])
+
+
+@hookimpl
+def kith_graphql_queries() -> list[type]:
+    return [LoyaltyQueries]
+
+
+@hookimpl
+def kith_before_create(change: Change) -> None:
+    """Refuse negative points; gold cards start with 100 points."""
+    if change.entity != "loyalty_card":
+        return
+    if (change.values.get("points") or 0) < 0:
+        raise ValidationFailed.single("points", "invalid", "must not be negative")
+    if change.values.get("level") == "gold" and not change.values.get("points"):
+        change.values["points"] = 100
+
+
+CREATED_CARDS: list[int] = []
+
+
+@hookimpl
+async def kith_after_create(change: Change) -> None:
+    if change.entity == "loyalty_card" and change.after is not None:
+        CREATED_CARDS.append(change.after["id"])
+
+
+@hookimpl
+async def kith_customer_view(kith: Any, contact: dict[str, Any]) -> CustomerViewSection:
+    rows = await kith.db.execute(
+        "SELECT id, level, points FROM loyalty_card WHERE contact = {} AND deleted_at IS NULL ORDER BY id",
+        contact["id"],
+    )
+    return CustomerViewSection("Loyalty", [dict(r) for r in rows])
+
+
+@click.command("loyalty-total")
+def loyalty_total() -> None:
+    """Print the total of loyalty points."""
+    import asyncio
+
+    from kith.sdk import Kith, load_settings
+
+    async def body() -> int:
+        kith = await Kith.open(load_settings())
+        try:
+            rows = await kith.db.execute("SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card")
+            return int(rows[0]["total"])
+        finally:
+            await kith.close()
+
+    click.echo(f"loyalty points: {asyncio.run(body())}")
+
+
+@hookimpl
+def kith_cli_commands() -> list[click.Command]:
+    return [loyalty_total]
+
+
+plugin = Plugin(
+    name="loyalty",
+    version="0.1.0",
+    summary="Loyalty cards for contacts (test plugin).",
+    hooks=__name__,
+    tables=[LoyaltyCard],
+    migrations=[initial_migration(LoyaltyCard)],
+)
