@@ -16,8 +16,21 @@ from kith.core.errors import KithError, ValidationFailed
 from kith.core.runtime import Kith
 from kith.core.settings import Settings, load_settings
 
-console = Console()
 T = TypeVar("T")
+
+
+class _Output:
+    """Prints through rich, decided per call: a terminal gets its own width and colours;
+    a pipe or file gets wide, plain lines, so nothing is cut off for scripts and tests."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        import sys
+
+        is_tty = sys.stdout.isatty()
+        Console(width=None if is_tty else 200, no_color=not is_tty).print(*objects, **kwargs)
+
+
+console = _Output()
 
 
 class KithCliError(click.ClickException):
@@ -30,7 +43,10 @@ def settings_from(ctx: click.Context) -> Settings:
     url = root.params.get("database_url")
     if url:
         overrides["database_url"] = url
-    return load_settings(**overrides)
+    try:
+        return load_settings(**overrides)
+    except KithError as exc:
+        raise KithCliError(str(exc)) from None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

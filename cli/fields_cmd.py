@@ -23,8 +23,8 @@ def fields_group() -> None:
 @with_kith
 async def list_fields(kith: Kith, entity: str | None) -> None:
     """List custom fields, of one ENTITY or of all."""
-    if entity is not None:
-        kith.entity(entity) if entity in kith.entities else _unknown(kith, entity)
+    if entity is not None and entity not in kith.entities:
+        _unknown(kith, entity)
     table = Table("entity", "name", "GraphQL", "type", "label", "required", "indexed", "choices / target",
                   title="Custom fields")
     for field in kith.custom_fields.all():

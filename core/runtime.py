@@ -105,7 +105,7 @@ class Kith:
         self.schema_version = await get_schema_version(self.db)
         self.plugins.activate(await self.enabled_plugins())
         registry = EntityRegistry()
-        for plugin_name, entities in self.plugins.call("kith_entities"):
+        for plugin_name, entities in self.plugins.call("kith_entities", critical=True):
             try:
                 for entity in entities:
                     entity.plugin = None if plugin_name == "core" else plugin_name

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
+
+from kith.core.errors import KithError
 
 DEFAULT_DATABASE_URL = "sqlite:///kith.sqlite3"
 
@@ -32,11 +36,11 @@ class Settings(BaseSettings):
         DEFAULT_DATABASE_URL,
         description="sqlite:///path/to/file.sqlite3 or postgresql://user@host:port/db",
     )
-    plugins: list[str] | None = Field(
+    plugins: Annotated[list[str] | None, NoDecode] = Field(
         None,
         description="Allow-list of plugin names that may be discovered; None allows all.",
     )
-    extra_plugins: list[str] = Field(
+    extra_plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Plugins given as 'module:attribute' import paths, for development "
         "and tests, in addition to the 'kith.plugins' entry points.",
@@ -100,5 +104,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings now (not at import), so tests and the CLI can change the environment first."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read settings now (not at import), so tests and the CLI can change the environment first.
+
+    A bad value is reported as one line naming the setting and its environment variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])} (KITH_{str(err['loc'][0]).upper()}): {err['msg']}"
+            for err in exc.errors()
+        )
+        raise KithError(f"invalid settings: {problems}") from None
+    except SettingsError as exc:
+        raise KithError(f"invalid settings: {exc}") from None

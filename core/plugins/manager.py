@@ -116,6 +116,7 @@ class PluginManager:
         names |= {n for n, p in self.available.items() if p.essential}
         self.pm = self._new_pm()
         self.active = []
+        self.failures = []
         for name in dependency_order(self.available, names):
             plugin = self.available[name]
             missing = [d for d in plugin.depends if d not in names]
@@ -144,8 +145,12 @@ class PluginManager:
         # pluggy calls the last registered first; keep registration order for predictability
         return list(getattr(self.pm.hook, hook_name).get_hookimpls())
 
-    def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a registration hook; a plugin that raises is logged, recorded and skipped."""
+    def call(self, hook_name: str, *, critical: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a registration hook; a plugin that raises is logged, recorded and skipped.
+
+        With ``critical=True`` the plugin is also taken out of this process, because the
+        rest of it cannot work without what the hook failed to declare.
+        """
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
             try:
@@ -153,6 +158,8 @@ class PluginManager:
             except Exception as exc:
                 log.exception("plugin %s: hook %s raised", impl.plugin_name, hook_name)
                 self._fail(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
+                if critical:
+                    self.deactivate_plugin(impl.plugin_name)
                 continue
             if result is not None:
                 results.append((impl.plugin_name, result))

@@ -28,6 +28,7 @@ async def make_contact(kith: Kith, **values: Any) -> dict[str, Any]:
     return await kith.records.create("contact", {**defaults, **values}, TEST)
 
 
-async def make_activity(kith: Kith, subject: dict[str, Any], entity: str = "contact", **values: Any) -> dict[str, Any]:
-    defaults = {"kind": "note", "subject": "A note", "subject_type": entity, "subject_id": subject["id"]}
+async def make_activity(kith: Kith, on: dict[str, Any], entity: str = "contact", **values: Any) -> dict[str, Any]:
+    """An activity on the timeline of record ``on`` (of ``entity``)."""
+    defaults = {"kind": "note", "subject": "A note", "subject_type": entity, "subject_id": on["id"]}
     return await kith.records.create("activity", {**defaults, **values}, TEST)

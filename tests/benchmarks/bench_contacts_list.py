@@ -1,0 +1,529 @@
+"""Benchmark: one page of 100 contacts through GraphQL against the hand-written SQL floor.
+
+Loads N contacts (and N/10 organizations) into SQLite or PostgreSQL, then measures, in
+the same process and run:
+
+* ``graphql``: ``contacts(first: 100)`` with 8 built-in fields, 3 custom fields and the
+  organization's name, run in-process through ``kith.core.web.app.execute`` (no HTTP)
+  and serialised with ``json.dumps`` as the web app would;
+* ``floor``: the same 100 rows fetched with one hand-written SELECT (LEFT JOIN for the
+  organization name, custom values extracted in SQL) through the same engine and pool
+  (``kith.db.fetch``), serialised to the same JSON shape;
+* ``floor-direct``: the same SQL straight on the driver, with no Piccolo in between
+  (an asyncpg pool on PostgreSQL; one long-lived aiosqlite connection on SQLite).
+
+Before measuring it checks that GraphQL and the floor return the same payload, so the
+comparison is honest.  Run ``--help`` for the options; tests/benchmarks/README.md says
+what the figures mean.  The file is named ``bench_*.py`` so pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import pstats
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from kith.core.entities.builtin import LIFECYCLE_STAGES
+from kith.core.runtime import Kith
+from kith.core.settings import load_settings
+from kith.core.storage.database import count_statements
+from kith.core.web.app import execute
+from piccolo.querystring import QueryString
+
+PAGE = 100
+QUERY = f"""
+query BenchContacts {{
+  contacts(first: {PAGE}) {{
+    edges {{
+      node {{
+        id firstName lastName emails title city lifecycleStage createdAt
+        customFields {{ tier score segment }}
+        organization {{ name }}
+      }}
+    }}
+  }}
+}}
+"""
+
+CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("tier", "integer", {}),
+    ("score", "decimal", {}),
+    ("segment", "single_select", {"choices": ["smb", "mid_market", "enterprise", "public_sector"]}),
+]
+SEGMENTS = CUSTOM_FIELDS[2][2]["choices"]
+TITLES = ("CEO", "CTO", "Head of Sales", "Operations Manager", "Buyer", "Office Manager", "CFO",
+          "Marketing Lead", "Founder", "Procurement Officer", "IT Director", None)
+INDUSTRIES = ("Software", "Healthcare", "Real estate", "Retail", "Logistics", "Education",
+              "Finance", "Manufacturing", "Hospitality", "Energy")
+FREE_MAIL = ("gmail.com", "outlook.com", "proton.me")
+TAGS = ("vip", "newsletter", "partner", "churn-risk", "upsell", "referral", "enterprise")
+
+#: SQLite refuses more than 32766 bound parameters per statement, asyncpg more than 32767.
+MAX_PARAMS = 32_000
+#: schema names --drop may remove: a plain identifier, never a system schema.
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+PROTECTED_SCHEMAS = {"public", "information_schema"}
+
+
+# -- options and target database -----------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    default_sqlite = Path(tempfile.gettempdir()) / "kith_bench.sqlite3"
+    parser = argparse.ArgumentParser(
+        description="Benchmark contacts(first: 100) through GraphQL against hand-written SQL.",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("KITH_DATABASE_URL") or f"sqlite:///{default_sqlite}",
+        help="sqlite:///file.sqlite3 or postgresql://user@host:port/db?schema=NAME "
+        "(default: $KITH_DATABASE_URL, else %(default)s). PostgreSQL needs ?schema=: the "
+        "benchmark only ever writes into that schema.",
+    )
+    parser.add_argument("--contacts", type=int, default=100_000, help="contacts to load (default 100000)")
+    parser.add_argument("--organizations", type=int, default=None,
+                        help="organizations to load (default: contacts / 10)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="requests in flight at once, via asyncio.gather (default 1)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the contacts already in the database instead of refusing "
+                        "(loads only if there are none)")
+    parser.add_argument("--drop", action="store_true",
+                        help="at the end drop the PostgreSQL schema, or delete the SQLite file if "
+                        "this run created it")
+    parser.add_argument("--seed", type=int, default=7, help="random seed for the generated data")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after measuring, run N GraphQL requests under cProfile and print the "
+                        "top functions (not part of the figures)")
+    args = parser.parse_args(argv)
+    if args.organizations is None:
+        args.organizations = max(1, args.contacts // 10)
+    if args.contacts < 1 or args.organizations < 1 or args.concurrency < 1 or args.seconds <= 0:
+        parser.error("--contacts, --organizations and --concurrency must be >= 1, --seconds > 0")
+    args.default_sqlite = args.database_url == f"sqlite:///{default_sqlite}"
+    return args
+
+
+def sqlite_path(url: str) -> Path:
+    parsed = urlparse(url)
+    return Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path)
+
+
+def remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def pg_schema(url: str) -> str:
+    schema = parse_qs(urlparse(url).query).get("schema", [""])[0]
+    if not schema:
+        raise SystemExit("PostgreSQL: give a dedicated schema, e.g. ...?schema=kith_bench")
+    if not SCHEMA_NAME.match(schema) or schema in PROTECTED_SCHEMAS or schema.startswith("pg_"):
+        raise SystemExit(f"PostgreSQL: refusing schema {schema!r}: use a dedicated one like kith_bench")
+    return schema
+
+
+async def pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.split("?", 1)[0])
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+async def ensure_custom_fields(kith: Kith) -> None:
+    for name, type_, extra in CUSTOM_FIELDS:
+        if kith.custom_fields.get("contact", name) is None:
+            await kith.custom_fields.add("contact", name, type_, **extra)
+    await kith.refresh_if_changed(force=True)
+
+
+async def insert_rows(kith: Kith, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Multi-row INSERTs, as many rows per statement as the bound-parameter limit allows."""
+    per_statement = max(1, min(5000, MAX_PARAMS // len(columns)))
+    row_template = "(" + ", ".join("{}" for _ in columns) + ")"
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    for start in range(0, len(rows), per_statement):
+        batch = rows[start:start + per_statement]
+        sql = f'INSERT INTO "{table}" ({column_list}) VALUES ' + ", ".join(row_template for _ in batch)
+        await kith.db.fetch(QueryString(sql, *(value for row in batch for value in row)))
+
+
+def _timestamps(rng: random.Random, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    created = now - dt.timedelta(seconds=rng.randint(3600, 2 * 365 * 86400))
+    updated = created + dt.timedelta(seconds=rng.randint(0, int((now - created).total_seconds())))
+    return created, updated
+
+
+async def load(kith: Kith, contacts: int, organizations: int, seed: int) -> None:
+    """Bulk-load with raw multi-row INSERTs in one transaction.
+
+    This deliberately bypasses the record service (no validation, audit, outbox or
+    hooks): it exists to put 100k rows in place in seconds, not to test writes.  Values
+    are stored exactly as the record service stores them (JSON text for list and
+    custom columns, aware UTC datetimes, version 1), so reads see ordinary records.
+    """
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    first_names = sorted({fake.first_name() for _ in range(2000)})
+    last_names = sorted({fake.last_name() for _ in range(3000)})
+    cities = sorted({fake.city() for _ in range(800)})
+    companies = sorted({fake.company() for _ in range(min(organizations, 20_000) + 50)})
+
+    org_columns = ("name", "domain", "industry", "size", "website", "city", "country", "tags",
+                   "created_at", "updated_at", "version", "custom")
+    org_rows: list[tuple[Any, ...]] = []
+    for index in range(organizations):
+        name = companies[index % len(companies)]
+        if index >= len(companies):
+            name = f"{name} {index // len(companies) + 1}"
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50] or "org"
+        domain = f"{slug}-{index}.example.com"
+        created, updated = _timestamps(rng, now)
+        org_rows.append((
+            name, domain, rng.choice(INDUSTRIES), rng.choice((5, 12, 40, 120, 450, 2000)),
+            f"https://www.{domain}", rng.choice(cities), "US",
+            json.dumps(rng.sample(TAGS, rng.randint(0, 2))), created, updated, 1, "{}",
+        ))
+
+    contact_columns = ("first_name", "last_name", "emails", "phones", "title", "organization",
+                       "lifecycle_stage", "city", "country", "tags", "created_at", "updated_at",
+                       "version", "custom")
+    async with kith.db.write_transaction():
+        await insert_rows(kith, "organization", org_columns, org_rows)
+        org_ids = [row["id"] for row in await kith.db.execute("SELECT id FROM organization ORDER BY id")]
+        org_domains = {row["id"]: row["domain"]
+                       for row in await kith.db.execute("SELECT id, domain FROM organization")}
+        del org_rows
+        stages = list(LIFECYCLE_STAGES)
+        rows: list[tuple[Any, ...]] = []
+        for index in range(contacts):
+            first, last = rng.choice(first_names), rng.choice(last_names)
+            org = rng.choice(org_ids) if rng.random() < 0.85 else None
+            domain = org_domains[org] if org is not None else rng.choice(FREE_MAIL)
+            local = re.sub(r"[^a-z0-9.]+", "", f"{first}.{last}".lower())
+            emails = [f"{local}{index}@{domain}"]
+            if rng.random() < 0.2:
+                emails.append(f"{local}.{index}@gmail.com")
+            custom: dict[str, Any] = {"tier": rng.randint(1, 5), "score": f"{rng.uniform(0, 100):.2f}"}
+            if rng.random() < 0.9:  # some records leave a custom field empty
+                custom["segment"] = rng.choice(SEGMENTS)
+            created, updated = _timestamps(rng, now)
+            rows.append((
+                first, last, json.dumps(emails),
+                json.dumps([f"+1 {rng.randint(201, 989)} 555 {rng.randint(1000, 9999)}"]),
+                rng.choice(TITLES), org, rng.choices(stages, (10, 40, 20, 25, 3, 2))[0],
+                rng.choice(cities), "US", json.dumps(rng.sample(TAGS, rng.randint(0, 3))),
+                created, updated, 1, json.dumps(custom),
+            ))
+            if len(rows) >= 20_000:
+                await insert_rows(kith, "contact", contact_columns, rows)
+                rows = []
+        if rows:
+            await insert_rows(kith, "contact", contact_columns, rows)
+    if kith.db.dialect.is_postgres:
+        schema = kith.db.schema
+        for table in ("organization", "contact"):
+            await kith.db.run_ddl(f'ANALYZE "{schema}"."{table}"')
+
+
+# -- the two ways of answering the same request ------------------------------------------
+
+
+def floor_sql(postgres: bool) -> str:
+    if postgres:
+        tier, score, segment = ("(c.custom->>'tier')::bigint", "c.custom->>'score'", "c.custom->>'segment'")
+    else:
+        tier, score, segment = (f"json_extract(c.custom, '$.{key}')" for key in ("tier", "score", "segment"))
+    return (
+        "SELECT c.id, c.first_name, c.last_name, c.emails, c.title, c.city, c.lifecycle_stage, "
+        f"c.created_at, {tier} AS cf_tier, {score} AS cf_score, {segment} AS cf_segment, "
+        "o.id AS org_id, o.name AS org_name "
+        'FROM "contact" c LEFT JOIN "organization" o ON o.id = c.organization AND o.deleted_at IS NULL '
+        f"WHERE c.deleted_at IS NULL ORDER BY c.id LIMIT {PAGE}"
+    )
+
+
+def floor_json(rows: list[Any]) -> str:
+    """Rows of the floor query as the GraphQL response body would be, as JSON text."""
+    edges = []
+    for row in rows:
+        emails = row["emails"]
+        created = row["created_at"]
+        edges.append({"node": {
+            "id": str(row["id"]),
+            "firstName": row["first_name"],
+            "lastName": row["last_name"],
+            "emails": json.loads(emails) if isinstance(emails, str) else emails,
+            "title": row["title"],
+            "city": row["city"],
+            "lifecycleStage": row["lifecycle_stage"],
+            "createdAt": created.isoformat() if created is not None else None,
+            "customFields": {"tier": row["cf_tier"], "score": row["cf_score"], "segment": row["cf_segment"]},
+            "organization": {"name": row["org_name"]} if row["org_id"] is not None else None,
+        }})
+    return json.dumps({"data": {"contacts": {"edges": edges}}})
+
+
+class Variants:
+    """Each variant is a coroutine function returning the JSON body of one request."""
+
+    def __init__(self, kith: Kith) -> None:
+        self.kith = kith
+        self.sql = floor_sql(kith.db.dialect.is_postgres)
+        self._pool: Any = None
+        self._sqlite: Any = None
+
+    async def graphql(self) -> str:
+        result = await execute(self.kith, QUERY)
+        if "errors" in result:
+            raise RuntimeError(f"GraphQL errors: {result['errors']}")
+        return json.dumps(result)
+
+    async def floor(self) -> str:
+        return floor_json(await self.kith.db.fetch(QueryString(self.sql)))
+
+    async def start_direct(self) -> None:
+        db = self.kith.db
+        if db.dialect.is_postgres:
+            import asyncpg
+
+            self._pool = await asyncpg.create_pool(
+                db.url.split("?", 1)[0], min_size=1,
+                max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10")),
+                server_settings={"search_path": db.schema},
+            )
+        else:
+            import aiosqlite
+
+            self._sqlite = await aiosqlite.connect(**db.engine.connection_kwargs)
+            self._sqlite.row_factory = sqlite3.Row
+
+    async def floor_direct(self) -> str:
+        if self._pool is not None:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(self.sql)
+        else:
+            async with self._sqlite.execute(self.sql) as cursor:
+                rows = await cursor.fetchall()
+        return floor_json(rows)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+        if self._sqlite is not None:
+            await self._sqlite.close()
+
+
+async def verify(variants: Variants) -> list[str]:
+    """Same ids, same order, same first names — in fact the same payload — or exit non-zero."""
+    async with count_statements() as counter:
+        graphql = json.loads(await variants.graphql())
+    reference = graphql["data"]["contacts"]["edges"]
+    if len(reference) != PAGE:
+        raise SystemExit(f"verify: GraphQL returned {len(reference)} contacts, expected {PAGE}")
+    for name, run in (("floor", variants.floor), ("floor-direct", variants.floor_direct)):
+        edges = json.loads(await run())["data"]["contacts"]["edges"]
+        for field in ("id", "firstName"):
+            got = [e["node"][field] for e in edges]
+            want = [e["node"][field] for e in reference]
+            if got != want:
+                raise SystemExit(f"verify: {name} and GraphQL disagree on {field}: "
+                                 f"{got[:5]}... vs {want[:5]}...")
+        for mine, theirs in zip(edges, reference, strict=True):
+            if mine != theirs:
+                raise SystemExit(f"verify: {name} returns a different node than GraphQL:\n"
+                                 f"  {name}: {mine}\n  graphql: {theirs}")
+    return counter.statements
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+async def measure(run: Callable[[], Awaitable[str]], seconds: float, concurrency: int,
+                  count_sql: bool) -> dict[str, Any]:
+    latencies: list[float] = []
+    statements: list[int] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        if count_sql:
+            async with count_statements() as counter:
+                await run()
+            statements.append(counter.count)
+        else:
+            await run()
+        latencies.append(time.perf_counter() - started)
+
+    for _ in range(max(5, concurrency)):  # warm caches, the pool, the schema
+        await one()
+    latencies.clear()
+    statements.clear()
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        if concurrency == 1:
+            await one()
+        else:
+            await asyncio.gather(*(one() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 3),
+        "statements_per_request": round(statistics.fmean(statements), 3) if statements else None,
+    }
+
+
+async def run_profile(variants: Variants, requests: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        await variants.graphql()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+    return out.getvalue()
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace) -> int:
+    url = args.database_url
+    scheme = urlparse(url).scheme
+    created_file = False
+    if scheme == "sqlite":
+        path = sqlite_path(url)
+        if args.default_sqlite and not args.reuse:
+            remove_sqlite(path)
+        created_file = not path.exists()
+        engine = "sqlite"
+    elif scheme in ("postgres", "postgresql"):
+        schema = pg_schema(url)
+        await pg_admin(url, f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        engine = "postgresql"
+    else:
+        raise SystemExit(f"unsupported database URL {url!r}")
+
+    kith = await Kith.open(load_settings(database_url=url))
+    variants = Variants(kith)
+    try:
+        existing = await kith.count("contact")
+        load_seconds = None
+        if existing and not args.reuse:
+            print(f"{kith.db.display_url} already holds {existing} contacts: pass --reuse to measure "
+                  "them, or point at a fresh database or schema.", file=sys.stderr)
+            return 2
+        await ensure_custom_fields(kith)
+        if not existing:
+            print(f"loading {args.contacts} contacts and {args.organizations} organizations "
+                  f"into {kith.db.display_url} ...", flush=True)
+            started = time.perf_counter()
+            await load(kith, args.contacts, args.organizations, args.seed)
+            load_seconds = round(time.perf_counter() - started, 2)
+            print(f"loaded in {load_seconds:.2f} s "
+                  f"({args.contacts / load_seconds:,.0f} contacts/s)", flush=True)
+        else:
+            print(f"reusing the {existing} contacts already in {kith.db.display_url}", flush=True)
+        rows = await kith.count("contact")
+        organizations = await kith.count("organization")
+
+        await variants.start_direct()
+        statements = await verify(variants)
+        print(f"verified: GraphQL, floor and floor-direct return the same {PAGE} contacts in the same order")
+        print("SQL of one GraphQL request:")
+        for sql in statements:
+            print("   ", re.sub(r"\s+", " ", sql)[:150])
+
+        results: dict[str, dict[str, Any]] = {}
+        for name, run, counted in (("graphql", variants.graphql, True), ("floor", variants.floor, True),
+                                   ("floor-direct", variants.floor_direct, False)):
+            print(f"measuring {name} for {args.seconds:g} s (concurrency {args.concurrency}) ...", flush=True)
+            results[name] = await measure(run, args.seconds, args.concurrency, counted)
+
+        graphql, floor, direct = results["graphql"], results["floor"], results["floor-direct"]
+        ratio = round(floor["rps"] / graphql["rps"], 2)
+        direct_ratio = round(direct["rps"] / graphql["rps"], 2)
+        driver = "asyncpg pool" if engine == "postgresql" else "one aiosqlite connection"
+
+        print()
+        print(f"{'engine':<11} {'rows':>9} {'graphql req/s':>14} {'floor req/s':>12} "
+              f"{'ratio':>7} {'stmts/graphql req':>18}")
+        print(f"{engine:<11} {rows:>9} {graphql['rps']:>14.1f} {floor['rps']:>12.1f} "
+              f"{ratio:>6.2f}x {graphql['statements_per_request']:>18.2f}")
+        print()
+        print(f"{'variant':<14} {'req/s':>9} {'mean ms':>9} {'p95 ms':>9} {'stmts/req':>10}")
+        for name, result in results.items():
+            stmts = result["statements_per_request"]
+            print(f"{name:<14} {result['rps']:>9.1f} {result['mean_ms']:>9.2f} {result['p95_ms']:>9.2f} "
+                  f"{(f'{stmts:.2f}' if stmts is not None else '1 (direct)'):>10}")
+        print(f"(floor = same engine and pool as Kith; floor-direct = the driver alone: {driver}; "
+              f"ratio = floor req/s / graphql req/s; floor-direct ratio = {direct_ratio:.2f}x)")
+
+        if args.profile:
+            print(await run_profile(variants, args.profile))
+
+        print(json.dumps({
+            "benchmark": "contacts_list",
+            "engine": engine,
+            "rows": rows,
+            "organizations": organizations,
+            "page": PAGE,
+            "seconds": args.seconds,
+            "concurrency": args.concurrency,
+            "load_seconds": load_seconds,
+            "graphql": graphql,
+            "floor": floor,
+            "floor_direct": {**direct, "driver": driver},
+            "ratio": ratio,
+            "ratio_direct": direct_ratio,
+            "statements_per_graphql_request": graphql["statements_per_request"],
+        }, separators=(",", ":")))
+        return 0
+    finally:
+        await variants.close()
+        await kith.close()
+        if args.drop:
+            if engine == "postgresql":
+                await pg_admin(url, f'DROP SCHEMA IF EXISTS "{pg_schema(url)}" CASCADE')
+                print(f"dropped schema {pg_schema(url)}", file=sys.stderr)
+            elif created_file or args.default_sqlite:
+                remove_sqlite(sqlite_path(url))
+                print(f"deleted {sqlite_path(url)}", file=sys.stderr)
+            else:
+                print(f"--drop: left {sqlite_path(url)} alone (this run did not create it)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))

@@ -1,0 +1,161 @@
+"""Plugins: discovery, enable/disable/purge, hooks, failure isolation, dependencies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kith.core.errors import PluginError
+from kith.core.plugins import lifecycle
+from kith.sdk import Plugin, hookimpl
+from kith.sdk.testing import GraphQLClient, make_contact
+from kith_test_plugins import loyalty
+
+CARD = """
+mutation($input: LoyaltyCardCreateInput!) {
+  createLoyaltyCard(input: $input) { loyaltyCard { id level points } errors { field code message } }
+}"""
+
+
+async def test_plugin_adds_entity_graphql_and_hooks(make_kith, loyalty_plugin):
+    kith = await make_kith(plugins=[loyalty_plugin])
+    assert "loyalty_card" not in kith.entities
+    assert "loyalty_card" not in await kith.db.table_names()
+
+    ran = await lifecycle.enable(kith, "loyalty")
+    assert ran == ["0001_initial"]
+    assert "loyalty_card" in await kith.db.table_names()
+    gql = GraphQLClient(kith)
+    contact = await make_contact(kith)
+    gold = await gql.query(CARD, input={"contactId": str(contact["id"]), "level": "gold"})
+    assert gold["createLoyaltyCard"]["loyaltyCard"]["points"] == 100  # set by the before-hook
+    refused = await gql.query(CARD, input={"contactId": str(contact["id"]), "points": -5})
+    assert refused["createLoyaltyCard"] == {
+        "loyaltyCard": None,
+        "errors": [{"field": "points", "code": "invalid", "message": "must not be negative"}],
+    }
+    assert loyalty.CREATED_CARDS == [int(gold["createLoyaltyCard"]["loyaltyCard"]["id"])]
+    data = await gql.query("{ loyaltyPointsTotal loyaltyCards(filter: {level: {eq: \"gold\"}}) { totalCount } }")
+    assert data == {"loyaltyPointsTotal": 100, "loyaltyCards": {"totalCount": 1}}
+    view = await gql.query('query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }',
+                           id=str(contact["id"]))
+    section = view["customerView"]["sections"][0]
+    assert section["plugin"] == "loyalty" and section["items"][0]["points"] == 100
+
+
+async def test_disable_hides_api_but_keeps_data_and_enable_brings_it_back(make_kith, loyalty_plugin):
+    kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
+    contact = await make_contact(kith)
+    await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 7})
+    await lifecycle.disable(kith, "loyalty")
+    sdl = kith.schema.sdl()
+    assert "LoyaltyCard" not in sdl and "loyaltyPointsTotal" not in sdl
+    body = await GraphQLClient(kith).execute("{ loyaltyPointsTotal }")
+    assert "Cannot query field" in body["errors"][0]["message"]
+    rows = await kith.db.execute("SELECT points FROM loyalty_card")
+    assert [r["points"] for r in rows] == [7]
+    await lifecycle.enable(kith, "loyalty")
+    assert (await GraphQLClient(kith).query("{ loyaltyPointsTotal }")) == {"loyaltyPointsTotal": 7}
+
+
+async def test_enabled_state_is_shared_through_the_database(make_kith, loyalty_plugin):
+    first = await make_kith(plugins=[loyalty_plugin])
+    second = await make_kith(plugins=[loyalty_plugin])
+    await lifecycle.enable(first, "loyalty")
+    assert "loyalty_card" not in second.entities
+    assert await second.refresh_if_changed(force=True)
+    assert "loyalty_card" in second.entities
+
+
+async def test_purge_exports_then_drops(make_kith, loyalty_plugin, tmp_path):
+    kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
+    contact = await make_contact(kith)
+    await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 42})
+    with pytest.raises(PluginError, match="disable it before purging"):
+        await lifecycle.purge(kith, "loyalty", tmp_path)
+    await lifecycle.disable(kith, "loyalty")
+    path = await lifecycle.purge(kith, "loyalty", tmp_path)
+    export = json.loads(path.read_text())
+    assert [row["points"] for row in export["tables"]["loyalty_card"]] == [42]
+    assert "loyalty_card" not in await kith.db.table_names()
+    # enabling again starts from an empty table (its migration runs again)
+    assert await lifecycle.enable(kith, "loyalty") == ["0001_initial"]
+    assert await kith.count("loyalty_card") == 0
+
+
+async def test_dependencies_are_checked_both_ways(make_kith, loyalty_plugin):
+    addon = Plugin(name="loyalty_addon", version="1.0", depends=("loyalty",), hooks=object())
+    kith = await make_kith(plugins=[loyalty_plugin, addon])
+    with pytest.raises(PluginError, match="depends on loyalty: enable it first"):
+        await lifecycle.enable(kith, "loyalty_addon")
+    await lifecycle.enable(kith, "loyalty")
+    await lifecycle.enable(kith, "loyalty_addon")
+    with pytest.raises(PluginError, match="needed by loyalty_addon"):
+        await lifecycle.disable(kith, "loyalty")
+    with pytest.raises(PluginError, match="no plugin named 'nope'"):
+        await lifecycle.enable(kith, "nope")
+    with pytest.raises(PluginError, match="essential"):
+        await lifecycle.disable(kith, "core")
+
+
+class BrokenRegistration:
+    @hookimpl
+    def kith_entities(self):
+        raise RuntimeError("bad table declaration")
+
+
+class BrokenAtRuntime:
+    @hookimpl
+    def kith_before_update(self, change):
+        raise RuntimeError("cannot reach the billing system")
+
+    @hookimpl
+    def kith_after_create(self, change):
+        raise RuntimeError("notification service down")
+
+
+async def test_a_failing_plugin_is_reported_by_name_and_kith_keeps_working(make_kith, caplog):
+    broken = Plugin(name="broken", version="0.1", hooks=BrokenRegistration())
+    flaky = Plugin(name="flaky", version="0.1", hooks=BrokenAtRuntime())
+    kith = await make_kith(plugins=[broken, flaky])
+    await lifecycle.enable(kith, "flaky")
+    with pytest.raises(PluginError, match="broken was enabled but failed to start: RuntimeError: bad table"):
+        await lifecycle.enable(kith, "broken")
+    assert "broken" not in kith.plugins.active and "flaky" in kith.plugins.active
+    statuses = {s.name: s for s in await lifecycle.statuses(kith)}
+    assert statuses["broken"].problems and "bad table declaration" in statuses["broken"].problems[0]
+
+    # the after-commit hook raises: the write is kept, the error is logged with the plugin name
+    contact = await make_contact(kith)
+    assert await kith.count("contact") == 1
+    assert any("plugin flaky" in r.getMessage() for r in caplog.records)
+
+    # a before-hook that raises refuses the write with an error naming the plugin
+    gql = GraphQLClient(kith)
+    data = await gql.query('mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) '
+                           '{ contact { id } errors { code message } } }', id=str(contact["id"]))
+    error = data["updateContact"]["errors"][0]
+    assert error["code"] == "plugin_error" and "flaky" in error["message"]
+    assert (await kith.records.get("contact", contact["id"]))["title"] is None
+    assert (await gql.query("{ contacts { totalCount } }")) == {"contacts": {"totalCount": 1}}
+
+
+def test_plugin_command_and_lifecycle_from_the_cli(kith_cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("KITH_EXTRA_PLUGINS", "kith_test_plugins.loyalty:plugin")
+    listing = kith_cli("plugins", "list")
+    assert listing.exit_code == 0 and "loyalty" in listing.output
+    assert kith_cli("loyalty-total").exit_code == 2  # not a command until the plugin is enabled
+    enabled = kith_cli("plugins", "enable", "loyalty")
+    assert enabled.exit_code == 0 and "Enabled loyalty" in enabled.output
+    total = kith_cli("loyalty-total")
+    assert total.exit_code == 0 and "loyalty points: 0" in total.output
+    info = kith_cli("plugins", "info", "loyalty")
+    assert "loyalty_card" in info.output
+    assert kith_cli("plugins", "purge", "loyalty", "--yes").exit_code == 1
+    assert kith_cli("plugins", "disable", "loyalty").exit_code == 0
+    cancelled = kith_cli("plugins", "purge", "loyalty", "--export-dir", str(tmp_path), input="n\n")
+    assert cancelled.exit_code == 1 and "nothing was changed" in cancelled.output
+    purged = kith_cli("plugins", "purge", "loyalty", "--export-dir", str(tmp_path), input="y\n")
+    assert purged.exit_code == 0, purged.output
+    assert list(tmp_path.glob("loyalty-*.json"))

@@ -1,0 +1,66 @@
+"""GraphQL over HTTP: the server a client talks to, and live schema changes."""
+
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+from kith.core.runtime import Kith
+from kith.core.settings import load_settings
+from kith.core.web.app import create_app
+
+
+async def test_graphql_over_http(kith_database_url):
+    app = create_app(load_settings(database_url=kith_database_url))
+    async with AsyncTestClient(app) as client:
+        created = await client.post("/graphql", json={
+            "query": 'mutation { createOrganization(input: {name: "Acme"}) { organization { id name } errors { field } } }'
+        })
+        assert created.status_code == 200
+        assert created.json() == {"data": {"createOrganization": {"organization": {"id": "1", "name": "Acme"}, "errors": []}}}
+        listed = await client.post("/graphql", json={"query": "query Q($n: Int!) { organizations(first: $n) { totalCount } }",
+                                                      "variables": {"n": 5}})
+        assert listed.json() == {"data": {"organizations": {"totalCount": 1}}}
+        bad = await client.post("/graphql", content=b"{not json")
+        assert bad.status_code == 400 and "not JSON" in bad.json()["errors"][0]["message"]
+        page = await client.get("/graphql")
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+        assert (await client.get("/health")).json()["status"] == "ok"
+
+
+async def test_a_field_added_elsewhere_is_served_without_restart(kith_database_url):
+    settings = load_settings(database_url=kith_database_url, schema_check_interval=0)
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        before = await client.post("/graphql", json={"query": "{ contacts { nodes { customFields { tier } } } }"})
+        assert "Cannot query field 'customFields'" in before.json()["errors"][0]["message"]
+        admin = await Kith.open(load_settings(database_url=kith_database_url))  # e.g. `kith fields add`
+        try:
+            await admin.custom_fields.add("contact", "tier", "integer")
+            await admin.records.create("contact", {"first_name": "Ann", "custom": {"tier": 4}})
+        finally:
+            await admin.close()
+        after = await client.post("/graphql", json={
+            "query": "{ contacts(filter: {customFields: {tier: {gt: 3}}}) { nodes { firstName customFields { tier } } } }"
+        })
+        assert after.json() == {"data": {"contacts": {"nodes": [{"firstName": "Ann", "customFields": {"tier": 4}}]}}}
+
+
+async def test_production_mode_hides_graphiql_introspection_and_internal_errors(kith_database_url, monkeypatch, caplog):
+    app = create_app(load_settings(database_url=kith_database_url, mode="production"))
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/graphql")).status_code == 404
+        introspection = await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+        assert "introspection has been disabled" in introspection.json()["errors"][0]["message"].lower()
+        kith = app.state.kith
+
+        async def explode(*args, **kwargs):
+            raise RuntimeError("secret connection string leaked")
+
+        monkeypatch.setattr(kith.query, "count", explode)
+        masked = await client.post("/graphql", json={"query": "{ contacts { totalCount } }"})
+        message = masked.json()["errors"][0]["message"]
+        assert message == "Unexpected error." and "secret" not in masked.text
+        readable = await client.post("/graphql", json={"query": "{ contacts(first: 100000) { totalCount } }"})
+        error = readable.json()["errors"][0]
+        assert error["message"] == "first: must be between 0 and 100"
+        assert error["extensions"]["errors"][0]["field"] == "first"
