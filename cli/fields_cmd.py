@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
-
 from kith.cli.common import KithCliError, console, with_kith
 from kith.core.customfields import FIELD_TYPES
 from kith.core.runtime import Kith
+from rich.table import Table
 
 
 @click.group("fields")
@@ -25,14 +24,31 @@ async def list_fields(kith: Kith, entity: str | None) -> None:
     """List custom fields, of one ENTITY or of all."""
     if entity is not None and entity not in kith.entities:
         _unknown(kith, entity)
-    table = Table("entity", "name", "GraphQL", "type", "label", "required", "indexed", "choices / target",
-                  title="Custom fields")
+    table = Table(
+        "entity",
+        "name",
+        "GraphQL",
+        "type",
+        "label",
+        "required",
+        "indexed",
+        "choices / target",
+        title="Custom fields",
+    )
     for field in kith.custom_fields.all():
         if entity and field.entity != entity:
             continue
         extra = ", ".join(field.choices) or field.target or ""
-        table.add_row(field.entity, field.name, field.path, field.type, field.label,
-                      "yes" if field.required else "", "yes" if field.indexed else "", extra)
+        table.add_row(
+            field.entity,
+            field.name,
+            field.path,
+            field.type,
+            field.label,
+            "yes" if field.required else "",
+            "yes" if field.indexed else "",
+            extra,
+        )
     console.print(table)
 
 
@@ -52,9 +68,19 @@ def _unknown(kith: Kith, entity: str) -> None:
 @click.option("--personal", is_flag=True, help="Personal data: exported and erased with the person.")
 @click.option("--target", help="Entity a relation field points to.")
 @with_kith
-async def add_field(kith: Kith, entity: str, name: str, type: str, label: str | None, required: bool,
-                    default: str | None, choices: tuple[str, ...], indexed: bool, personal: bool,
-                    target: str | None) -> None:
+async def add_field(
+    kith: Kith,
+    entity: str,
+    name: str,
+    type: str,
+    label: str | None,
+    required: bool,
+    default: str | None,
+    choices: tuple[str, ...],
+    indexed: bool,
+    personal: bool,
+    target: str | None,
+) -> None:
     """Add custom field NAME of TYPE to ENTITY.
 
     TYPE is one of: text, long_text, integer, decimal, boolean, date, datetime,
@@ -67,8 +93,16 @@ async def add_field(kith: Kith, entity: str, name: str, type: str, label: str | 
         except json.JSONDecodeError:
             raise KithCliError("--default: must be JSON for this type") from None
     field = await kith.custom_fields.add(
-        entity, name, type, label=label, required=required, default=default_value, choices=choices,
-        indexed=indexed, personal=personal, target=target,
+        entity,
+        name,
+        type,
+        label=label,
+        required=required,
+        default=default_value,
+        choices=choices,
+        indexed=indexed,
+        personal=personal,
+        target=target,
     )
     console.print(f"[green]Added[/] {entity}.{field.name} ({field.type}); GraphQL: {field.path}")
 

@@ -12,7 +12,6 @@ import logging
 from typing import Any
 
 import click
-
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
 from kith.cli.fields_cmd import fields_group
@@ -68,10 +67,20 @@ async def _load_plugin_commands(ctx: click.Context) -> dict[str, click.Command]:
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """Kith: a plugin-based CRM framework.  Every admin task is one command."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
-for command in (init_command, migrate_command, serve_command, demo_command, plugins_group, fields_group, schema_group):
+for command in (
+    init_command,
+    migrate_command,
+    serve_command,
+    demo_command,
+    plugins_group,
+    fields_group,
+    schema_group,
+):
     cli.add_command(command)
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
-
 from kith.cli.common import KithCliError, console, with_kith
 from kith.core.plugins import lifecycle
 from kith.core.runtime import Kith
+from rich.table import Table
 
 
 @click.group("plugins")
@@ -76,8 +75,13 @@ async def disable_plugin(kith: Kith, name: str) -> None:
 
 @plugins_group.command("purge")
 @click.argument("name")
-@click.option("--export-dir", type=click.Path(path_type=Path), default=Path("kith-exports"),
-              show_default=True, help="Where the export of the plugin's data is written first.")
+@click.option(
+    "--export-dir",
+    type=click.Path(path_type=Path),
+    default=Path("kith-exports"),
+    show_default=True,
+    help="Where the export of the plugin's data is written first.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_kith
 async def purge_plugin(kith: Kith, name: str, export_dir: Path, yes: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from kith.cli.common import with_kith
 from kith.core.runtime import Kith
 
@@ -20,7 +19,10 @@ def schema_group() -> None:
 @with_kith
 async def print_schema(kith: Kith, output: Path | None) -> None:
     """Print the schema (SDL) of this database's entities, fields and plugins."""
-    sdl = kith.schema.sdl()
+    _emit(kith.schema.sdl(), output)
+
+
+def _emit(sdl: str, output: Path | None) -> None:
     if output:
         output.write_text(sdl)
         click.echo(f"Wrote {output}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 import uvicorn
-
 from kith.cli.common import console, open_kith, run, settings_from
 from kith.core.settings import Settings
 
@@ -14,8 +13,10 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     host = host or settings.host
     port = port or settings.port
-    console.print(f"Kith is serving GraphQL at [bold]http://{host}:{port}/graphql[/]"
-                  + (" (GraphiQL in your browser)" if settings.graphiql_enabled else ""))
+    console.print(
+        f"Kith is serving GraphQL at [bold]http://{host}:{port}/graphql[/]"
+        + (" (GraphiQL in your browser)" if settings.graphiql_enabled else "")
+    )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -42,8 +43,9 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
 @click.option("--host", help="Interface to listen on.")
 @click.option("--port", type=int, help="Port.")
 @click.pass_context
-def demo_command(ctx: click.Context, contacts: int, seed: int, no_serve: bool, host: str | None,
-                 port: int | None) -> None:
+def demo_command(
+    ctx: click.Context, contacts: int, seed: int, no_serve: bool, host: str | None, port: int | None
+) -> None:
     """Fill the database with realistic demo data, then serve it."""
     from kith.core.demo import load_demo
 

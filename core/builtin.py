@@ -29,4 +29,3 @@ plugin = Plugin(
     essential=True,
     source="kith.core",
 )
-

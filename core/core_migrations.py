@@ -11,8 +11,7 @@ async def _initial(db: Database) -> None:
     await db.create_tables([*SYSTEM_TABLES, *ENTITY_TABLES])
     # Timeline reads are "newest first for one record": index exactly that.
     await db.run_ddl(
-        'CREATE INDEX IF NOT EXISTS "activity_subject_timeline" '
-        'ON "activity" (subject_type, subject_id, occurred_at)'
+        'CREATE INDEX IF NOT EXISTS "activity_subject_timeline" ON "activity" (subject_type, subject_id, occurred_at)'
     )
 
 

@@ -9,7 +9,6 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from faker import Faker
-
 from kith.core.entities.builtin import LIFECYCLE_STAGES
 from kith.core.records.change import Actor
 
@@ -17,11 +16,32 @@ if TYPE_CHECKING:
     from kith.core.runtime import Kith
 
 DEMO = Actor(name="demo", source="demo")
-INDUSTRIES = ("Software", "Healthcare", "Real estate", "Retail", "Logistics", "Education", "Finance",
-              "Manufacturing", "Hospitality", "Energy")
+INDUSTRIES = (
+    "Software",
+    "Healthcare",
+    "Real estate",
+    "Retail",
+    "Logistics",
+    "Education",
+    "Finance",
+    "Manufacturing",
+    "Hospitality",
+    "Energy",
+)
 TAGS = ("vip", "newsletter", "partner", "churn-risk", "upsell", "event-2026", "referral", "enterprise")
-TITLES = ("CEO", "CTO", "Head of Sales", "Operations Manager", "Buyer", "Office Manager", "CFO",
-          "Marketing Lead", "Founder", "Procurement Officer", "IT Director")
+TITLES = (
+    "CEO",
+    "CTO",
+    "Head of Sales",
+    "Operations Manager",
+    "Buyer",
+    "Office Manager",
+    "CFO",
+    "Marketing Lead",
+    "Founder",
+    "Procurement Officer",
+    "IT Director",
+)
 CALL_SUBJECTS = ("Intro call", "Follow-up call", "Pricing discussion", "Renewal check-in", "Support callback")
 MEETINGS = ("Demo meeting", "Quarterly review", "On-site visit", "Contract walkthrough")
 TASKS = ("Send proposal", "Prepare quote", "Check contract terms", "Book a demo", "Send case study")
@@ -44,11 +64,17 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
         users = []
         for index in range(6):
             name = fake.unique.name()
-            users.append(await records.create("user", {
-                "name": name,
-                "email": f"{name.lower().replace(' ', '.').replace(chr(39), '')}@kithdemo.com",
-                "team": teams[index % 2]["id"],
-            }, DEMO))
+            users.append(
+                await records.create(
+                    "user",
+                    {
+                        "name": name,
+                        "email": f"{name.lower().replace(' ', '.').replace(chr(39), '')}@kithdemo.com",
+                        "team": teams[index % 2]["id"],
+                    },
+                    DEMO,
+                )
+            )
         for tag in TAGS:
             await records.create("tag", {"name": tag}, DEMO)
     created.update(teams=len(teams), users=len(users), tags=len(TAGS))
@@ -59,17 +85,23 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
             for _ in range(start, min(start + BATCH, max(1, contacts // 3))):
                 company = fake.unique.company()
                 domain = fake.unique.domain_name()
-                organizations.append(await records.create("organization", {
-                    "name": company,
-                    "domain": domain,
-                    "website": f"https://www.{domain}",
-                    "industry": rng.choice(INDUSTRIES),
-                    "size": rng.choice((5, 12, 40, 120, 450, 2000)),
-                    "city": fake.city(),
-                    "country": "US",
-                    "owner": rng.choice(users)["id"],
-                    "tags": rng.sample(TAGS, rng.randint(0, 2)),
-                }, DEMO))
+                organizations.append(
+                    await records.create(
+                        "organization",
+                        {
+                            "name": company,
+                            "domain": domain,
+                            "website": f"https://www.{domain}",
+                            "industry": rng.choice(INDUSTRIES),
+                            "size": rng.choice((5, 12, 40, 120, 450, 2000)),
+                            "city": fake.city(),
+                            "country": "US",
+                            "owner": rng.choice(users)["id"],
+                            "tags": rng.sample(TAGS, rng.randint(0, 2)),
+                        },
+                        DEMO,
+                    )
+                )
     created["organizations"] = len(organizations)
 
     activity_count = 0
@@ -79,19 +111,23 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
                 first, last = fake.first_name(), fake.last_name()
                 org = rng.choice(organizations) if rng.random() < 0.85 else None
                 domain = org["domain"] if org else fake.free_email_domain()
-                contact = await records.create("contact", {
-                    "first_name": first,
-                    "last_name": last,
-                    "emails": [f"{first}.{last}.{rng.randint(1, 999)}@{domain}".lower().replace("'", "")],
-                    "phones": [f"+1 {rng.randint(201, 989)} 555 {rng.randint(1000, 9999)}"],
-                    "title": rng.choice(TITLES),
-                    "organization": org["id"] if org else None,
-                    "owner": rng.choice(users)["id"],
-                    "lifecycle_stage": rng.choices(LIFECYCLE_STAGES, (10, 40, 20, 25, 3, 2))[0],
-                    "city": fake.city(),
-                    "country": "US",
-                    "tags": rng.sample(TAGS, rng.randint(0, 3)),
-                }, DEMO)
+                contact = await records.create(
+                    "contact",
+                    {
+                        "first_name": first,
+                        "last_name": last,
+                        "emails": [f"{first}.{last}.{rng.randint(1, 999)}@{domain}".lower().replace("'", "")],
+                        "phones": [f"+1 {rng.randint(201, 989)} 555 {rng.randint(1000, 9999)}"],
+                        "title": rng.choice(TITLES),
+                        "organization": org["id"] if org else None,
+                        "owner": rng.choice(users)["id"],
+                        "lifecycle_stage": rng.choices(LIFECYCLE_STAGES, (10, 40, 20, 25, 3, 2))[0],
+                        "city": fake.city(),
+                        "country": "US",
+                        "tags": rng.sample(TAGS, rng.randint(0, 3)),
+                    },
+                    DEMO,
+                )
                 for _ in range(rng.randint(1, 5)):
                     await records.create("activity", _activity(rng, fake, now, contact["id"], users), DEMO)
                     activity_count += 1
@@ -100,8 +136,9 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
     return created
 
 
-def _activity(rng: random.Random, fake: Faker, now: dt.datetime, contact_id: int,
-              users: list[dict[str, Any]]) -> dict[str, Any]:
+def _activity(
+    rng: random.Random, fake: Faker, now: dt.datetime, contact_id: int, users: list[dict[str, Any]]
+) -> dict[str, Any]:
     kind = rng.choices(("note", "call", "email", "meeting", "task"), (3, 3, 3, 2, 2))[0]
     when = now - dt.timedelta(days=rng.randint(0, 180), hours=rng.randint(0, 23))
     owner = rng.choice(users)["id"]
@@ -122,6 +159,10 @@ def _activity(rng: random.Random, fake: Faker, now: dt.datetime, contact_id: int
         values.update(subject=rng.choice(MEETINGS), body=fake.sentence(nb_words=10))
     else:
         due = now + dt.timedelta(days=rng.randint(-10, 20))
-        values.update(subject=rng.choice(TASKS), due_at=due, assignee=owner,
-                      status="done" if due < now and rng.random() < 0.7 else "open")
+        values.update(
+            subject=rng.choice(TASKS),
+            due_at=due,
+            assignee=owner,
+            status="done" if due < now and rng.random() < 0.7 else "open",
+        )
     return values

@@ -71,9 +71,7 @@ class Contact(RecordColumns, Table, tablename="contact"):
     emails = JSON(default="[]")
     phones = JSON(default="[]")
     title = Varchar(length=150, null=True, default=None)
-    organization = ForeignKey(
-        references=Organization, null=True, default=None, on_delete=OnDelete.set_null, index=True
-    )
+    organization = ForeignKey(references=Organization, null=True, default=None, on_delete=OnDelete.set_null, index=True)
     owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
     lifecycle_stage = Varchar(length=20, default="lead")
     street = Varchar(length=200, null=True, default=None)

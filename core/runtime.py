@@ -9,8 +9,6 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from piccolo.querystring import QueryString
-
 from kith.core import builtin
 from kith.core.core_migrations import CORE_MIGRATIONS
 from kith.core.customfields.store import CustomFieldStore
@@ -25,6 +23,7 @@ from kith.core.settings import Settings, load_settings
 from kith.core.storage.database import Database
 from kith.core.storage.meta import get_schema_version
 from kith.core.storage.migrations import migrate
+from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.graphql.schema import KithSchema
@@ -41,13 +40,9 @@ class Kith:
         self.plugins = plugins
         self.entities = EntityRegistry()
         self.custom_fields = CustomFieldStore(db, self.entities, settings.default_phone_region)
-        self.records = RecordService(
-            db, self.entities, self.custom_fields, plugins, settings.default_phone_region
-        )
+        self.records = RecordService(db, self.entities, self.custom_fields, plugins, settings.default_phone_region)
         self.query = RecordQuery(
-            FilterContext(
-                self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region
-            )
+            FilterContext(self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region)
         )
         self.schema_version = -1
         self._schema: KithSchema | None = None
@@ -69,9 +64,7 @@ class Kith:
         settings = settings or load_settings()
         db = Database(settings.database_url)
         await db.connect()
-        available, errors = discover(
-            settings.plugins, settings.extra_plugins, registered=[builtin.plugin, *plugins]
-        )
+        available, errors = discover(settings.plugins, settings.extra_plugins, registered=[builtin.plugin, *plugins])
         kith = cls(settings, db, PluginManager(available, errors))
         try:
             if migrate_database:
@@ -150,10 +143,7 @@ class Kith:
     async def count(self, entity: str) -> int:
         table = self.entities.get(entity).tablename
         return int(
-            await self.db.fetch_value(
-                QueryString(f'SELECT COUNT(*) AS n FROM "{table}" WHERE deleted_at IS NULL')
-            )
-            or 0
+            await self.db.fetch_value(QueryString(f'SELECT COUNT(*) AS n FROM "{table}" WHERE deleted_at IS NULL')) or 0
         )
 
     def describe(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
+from kith.core.errors import KithError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -20,17 +21,13 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
-from kith.core.errors import KithError
-
 DEFAULT_DATABASE_URL = "sqlite:///kith.sqlite3"
 
 
 class Settings(BaseSettings):
     """Everything an admin can configure.  Every field maps to ``KITH_<NAME>``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KITH_", toml_file="kith.toml", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="KITH_", toml_file="kith.toml", extra="ignore")
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from piccolo.table import Table
-
 from kith.core.plugins.manifest import Migration
 from kith.core.runtime import Kith
 from kith.core.storage.database import Database
+from piccolo.table import Table
 
 
 @dataclass(frozen=True)
@@ -34,4 +33,3 @@ def kith_from(info: Any) -> Kith:
     """The running Kith inside a strawberry resolver."""
     kith: Kith = info.context.kith
     return kith
-

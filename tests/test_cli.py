@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from kith.cli.main import cli
 
 
 def test_help_everywhere(kith_cli):
-    for args in ([], ["plugins"], ["fields"], ["schema"], ["fields", "add"], ["demo"], ["serve"], ["migrate"]):
+    for args in (
+        [],
+        ["plugins"],
+        ["fields"],
+        ["schema"],
+        ["fields", "add"],
+        ["demo"],
+        ["serve"],
+        ["migrate"],
+    ):
         result = kith_cli(*args, "--help")
         assert result.exit_code == 0, (args, result.output)
         assert "Usage:" in result.output
@@ -32,8 +40,20 @@ def test_fields_add_list_rename_remove(kith_cli):
     added = kith_cli("fields", "add", "contact", "tier", "integer", "--indexed", "--label", "Tier")
     assert added.exit_code == 0, added.output
     assert "customFields.tier" in added.output
-    assert kith_cli("fields", "add", "contact", "segment", "single_select", "--choice", "smb",
-                    "--choice", "enterprise").exit_code == 0
+    assert (
+        kith_cli(
+            "fields",
+            "add",
+            "contact",
+            "segment",
+            "single_select",
+            "--choice",
+            "smb",
+            "--choice",
+            "enterprise",
+        ).exit_code
+        == 0
+    )
     listing = kith_cli("fields", "list", "contact")
     assert "tier" in listing.output and "segment" in listing.output and "enterprise" in listing.output
     assert "tier: Int" in kith_cli("schema", "print").output
@@ -52,7 +72,10 @@ def test_fields_add_list_rename_remove(kith_cli):
         (["fields", "add", "planet", "x", "text"], "entity: unknown entity 'planet'"),
         (["fields", "add", "contact", "Bad Name", "text"], "name: must start with a lowercase letter"),
         (["fields", "add", "contact", "emails", "text"], "name: 'emails' is a built-in field of contact"),
-        (["fields", "add", "contact", "kind", "single_select"], "choices: a single_select field needs choices"),
+        (
+            ["fields", "add", "contact", "kind", "single_select"],
+            "choices: a single_select field needs choices",
+        ),
         (["fields", "add", "contact", "boss", "relation", "--target", "planet"], "target: a relation needs"),
         (["fields", "remove", "contact", "nope", "--yes"], "contact has no custom field 'nope'"),
         (["plugins", "enable", "nope"], "no plugin named 'nope' is installed"),

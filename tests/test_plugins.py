@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from kith.core.errors import PluginError
 from kith.core.plugins import lifecycle
 from kith.sdk import Plugin, hookimpl
@@ -35,11 +34,13 @@ async def test_plugin_adds_entity_graphql_and_hooks(make_kith, loyalty_plugin):
         "loyaltyCard": None,
         "errors": [{"field": "points", "code": "invalid", "message": "must not be negative"}],
     }
-    assert loyalty.CREATED_CARDS == [int(gold["createLoyaltyCard"]["loyaltyCard"]["id"])]
-    data = await gql.query("{ loyaltyPointsTotal loyaltyCards(filter: {level: {eq: \"gold\"}}) { totalCount } }")
+    assert [int(gold["createLoyaltyCard"]["loyaltyCard"]["id"])] == loyalty.CREATED_CARDS
+    data = await gql.query('{ loyaltyPointsTotal loyaltyCards(filter: {level: {eq: "gold"}}) { totalCount } }')
     assert data == {"loyaltyPointsTotal": 100, "loyaltyCards": {"totalCount": 1}}
-    view = await gql.query('query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }',
-                           id=str(contact["id"]))
+    view = await gql.query(
+        "query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }",
+        id=str(contact["id"]),
+    )
     section = view["customerView"]["sections"][0]
     assert section["plugin"] == "loyalty" and section["items"][0]["points"] == 100
 
@@ -133,8 +134,10 @@ async def test_a_failing_plugin_is_reported_by_name_and_kith_keeps_working(make_
 
     # a before-hook that raises refuses the write with an error naming the plugin
     gql = GraphQLClient(kith)
-    data = await gql.query('mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) '
-                           '{ contact { id } errors { code message } } }', id=str(contact["id"]))
+    data = await gql.query(
+        'mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) { contact { id } errors { code message } } }',
+        id=str(contact["id"]),
+    )
     error = data["updateContact"]["errors"][0]
     assert error["code"] == "plugin_error" and "flaky" in error["message"]
     assert (await kith.records.get("contact", contact["id"]))["title"] is None

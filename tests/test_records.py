@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from kith.core.errors import NotFound, ValidationFailed, VersionConflict
 from kith.sdk import Actor
 from kith.sdk.testing import make_contact, make_organization
@@ -21,8 +20,12 @@ async def test_create_normalises_contact_data_and_journals_it(kith):
     assert org["domain"] == "acme.example.com"
     contact = await kith.records.create(
         "contact",
-        {"first_name": " Ann ", "emails": ["Ann@Example.COM", "ann@example.com"],
-         "phones": ["(415) 555-2671"], "organization": org["id"]},
+        {
+            "first_name": " Ann ",
+            "emails": ["Ann@Example.COM", "ann@example.com"],
+            "phones": ["(415) 555-2671"],
+            "organization": org["id"],
+        },
         Actor("ann-admin", "cli"),
     )
     assert contact["first_name"] == "Ann"
@@ -112,15 +115,17 @@ async def test_required_custom_field_and_default(kith):
 async def test_activity_must_point_at_an_existing_record_of_a_timeline_entity(kith):
     contact = await make_contact(kith)
     with pytest.raises(ValidationFailed) as caught:
-        await kith.records.create("activity", {"kind": "note", "subject": "x", "subject_type": "team",
-                                               "subject_id": 1})
+        await kith.records.create("activity", {"kind": "note", "subject": "x", "subject_type": "team", "subject_id": 1})
     assert caught.value.errors[0].field == "subjectType"
     with pytest.raises(ValidationFailed) as caught:
-        await kith.records.create("activity", {"kind": "note", "subject": "x", "subject_type": "contact",
-                                               "subject_id": contact["id"] + 1})
+        await kith.records.create(
+            "activity",
+            {"kind": "note", "subject": "x", "subject_type": "contact", "subject_id": contact["id"] + 1},
+        )
     assert caught.value.errors[0].field == "subjectId"
-    note = await kith.records.create("activity", {"kind": "note", "subject": "x", "subject_type": "contact",
-                                                  "subject_id": contact["id"]})
+    note = await kith.records.create(
+        "activity", {"kind": "note", "subject": "x", "subject_type": "contact", "subject_id": contact["id"]}
+    )
     assert note["subject_id"] == contact["id"]
 
 

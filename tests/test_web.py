@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from litestar.testing import AsyncTestClient
-
 from kith.core.runtime import Kith
 from kith.core.settings import load_settings
 from kith.core.web.app import create_app
+from litestar.testing import AsyncTestClient
 
 
 async def test_graphql_over_http(kith_database_url):
     app = create_app(load_settings(database_url=kith_database_url))
     async with AsyncTestClient(app) as client:
-        created = await client.post("/graphql", json={
-            "query": 'mutation { createOrganization(input: {name: "Acme"}) { organization { id name } errors { field } } }'
-        })
+        created = await client.post(
+            "/graphql",
+            json={
+                "query": 'mutation { createOrganization(input: {name: "Acme"}) { organization { id name } errors { field } } }'
+            },
+        )
         assert created.status_code == 200
-        assert created.json() == {"data": {"createOrganization": {"organization": {"id": "1", "name": "Acme"}, "errors": []}}}
-        listed = await client.post("/graphql", json={"query": "query Q($n: Int!) { organizations(first: $n) { totalCount } }",
-                                                      "variables": {"n": 5}})
+        assert created.json() == {
+            "data": {"createOrganization": {"organization": {"id": "1", "name": "Acme"}, "errors": []}}
+        }
+        listed = await client.post(
+            "/graphql",
+            json={
+                "query": "query Q($n: Int!) { organizations(first: $n) { totalCount } }",
+                "variables": {"n": 5},
+            },
+        )
         assert listed.json() == {"data": {"organizations": {"totalCount": 1}}}
         bad = await client.post("/graphql", content=b"{not json")
         assert bad.status_code == 400 and "not JSON" in bad.json()["errors"][0]["message"]
@@ -39,9 +48,12 @@ async def test_a_field_added_elsewhere_is_served_without_restart(kith_database_u
             await admin.records.create("contact", {"first_name": "Ann", "custom": {"tier": 4}})
         finally:
             await admin.close()
-        after = await client.post("/graphql", json={
-            "query": "{ contacts(filter: {customFields: {tier: {gt: 3}}}) { nodes { firstName customFields { tier } } } }"
-        })
+        after = await client.post(
+            "/graphql",
+            json={
+                "query": "{ contacts(filter: {customFields: {tier: {gt: 3}}}) { nodes { firstName customFields { tier } } } }"
+            },
+        )
         assert after.json() == {"data": {"contacts": {"nodes": [{"firstName": "Ann", "customFields": {"tier": 4}}]}}}
 
 

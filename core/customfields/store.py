@@ -12,14 +12,13 @@ import json
 import re
 from typing import Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.customfields.definition import CustomField
 from kith.core.customfields.types import FIELD_TYPES
 from kith.core.entities import EntityRegistry
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.storage.database import Database
 from kith.core.storage.meta import bump_schema_version
+from piccolo.querystring import QueryString
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,50}$")
 RESERVED = {"id", "custom", "custom_fields", "version", "and", "or", "not"}
@@ -37,9 +36,7 @@ class CustomFieldStore:
         self._by_entity: dict[str, dict[str, CustomField]] = {}
 
     async def load(self) -> None:
-        rows = await self.db.execute(
-            "SELECT * FROM kith_custom_field ORDER BY entity, position, id"
-        )
+        rows = await self.db.execute("SELECT * FROM kith_custom_field ORDER BY entity, position, id")
         by_entity: dict[str, dict[str, CustomField]] = {}
         for row in rows:
             field = CustomField.from_row(row)
@@ -85,8 +82,7 @@ class CustomFieldStore:
                 FieldError(
                     "name",
                     "invalid",
-                    "must start with a lowercase letter and use only a-z, 0-9 and _ "
-                    "(at most 51 characters)",
+                    "must start with a lowercase letter and use only a-z, 0-9 and _ (at most 51 characters)",
                 )
             )
         elif name in RESERVED or (entity_obj and name in entity_obj.fields):
@@ -94,24 +90,18 @@ class CustomFieldStore:
         elif self.get(entity, name):
             errors.append(FieldError("name", "taken", f"{entity} already has a field {name!r}"))
         if type not in FIELD_TYPES:
-            errors.append(
-                FieldError("type", "unknown", f"unknown type {type!r}; one of: {', '.join(FIELD_TYPES)}")
-            )
+            errors.append(FieldError("type", "unknown", f"unknown type {type!r}; one of: {', '.join(FIELD_TYPES)}"))
         choices = tuple(choices)
         if type in ("single_select", "multi_select"):
             if not choices:
                 errors.append(FieldError("choices", "required", f"a {type} field needs choices"))
-            elif len(set(choices)) != len(choices) or not all(
-                isinstance(c, str) and c.strip() for c in choices
-            ):
+            elif len(set(choices)) != len(choices) or not all(isinstance(c, str) and c.strip() for c in choices):
                 errors.append(FieldError("choices", "invalid", "choices must be distinct, non-empty text"))
         elif choices:
             errors.append(FieldError("choices", "invalid", f"a {type} field takes no choices"))
         if type == "relation":
             if not target or target not in self.entities:
-                errors.append(
-                    FieldError("target", "invalid", "a relation needs the name of an existing entity")
-                )
+                errors.append(FieldError("target", "invalid", "a relation needs the name of an existing entity"))
         elif target:
             errors.append(FieldError("target", "invalid", "only relation fields take a target"))
         if errors:
@@ -169,19 +159,12 @@ class CustomFieldStore:
         table = self.entities.get(entity).tablename
         has_value = self._has_value_sql(field)
         async with self.db.transaction():
-            count = await self.db.fetch_value(
-                QueryString(f'SELECT COUNT(*) AS n FROM "{table}" WHERE {has_value}')
+            count = await self.db.fetch_value(QueryString(f'SELECT COUNT(*) AS n FROM "{table}" WHERE {has_value}'))
+            await self.db.fetch(
+                QueryString(f'UPDATE "{table}" SET custom = {self._without_key_sql(field.name)} WHERE {has_value}')
             )
             await self.db.fetch(
-                QueryString(
-                    f'UPDATE "{table}" SET custom = {self._without_key_sql(field.name)} '
-                    f"WHERE {has_value}"
-                )
-            )
-            await self.db.fetch(
-                QueryString(
-                    "DELETE FROM kith_custom_field WHERE entity = {} AND name = {}", entity, name
-                )
+                QueryString("DELETE FROM kith_custom_field WHERE entity = {} AND name = {}", entity, name)
             )
             await self.db.run_ddl(f'DROP INDEX IF EXISTS "{self._index_name(field)}"')
             await bump_schema_version(self.db)
@@ -204,13 +187,8 @@ class CustomFieldStore:
             if self.db.dialect.is_postgres:
                 move = f"(custom - '{name}') || jsonb_build_object('{new_name}', custom->'{name}')"
             else:
-                move = (
-                    f"json_set(json_remove(custom, '$.{name}'), '$.{new_name}', "
-                    f"json(custom -> '$.{name}'))"
-                )
-            await self.db.fetch(
-                QueryString(f'UPDATE "{table}" SET custom = {move} WHERE {self._has_value_sql(field)}')
-            )
+                move = f"json_set(json_remove(custom, '$.{name}'), '$.{new_name}', json(custom -> '$.{name}'))"
+            await self.db.fetch(QueryString(f'UPDATE "{table}" SET custom = {move} WHERE {self._has_value_sql(field)}'))
             await self.db.fetch(
                 QueryString(
                     "UPDATE kith_custom_field SET name = {} WHERE entity = {} AND name = {}",

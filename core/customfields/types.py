@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     from kith.core.customfields.definition import CustomField
 
 #: How the filter compiler treats a type's stored JSON value.
-FilterKind = Literal[
-    "string", "int", "decimal", "bool", "date", "datetime", "string_list", "money", "relation"
-]
+FilterKind = Literal["string", "int", "decimal", "bool", "date", "datetime", "string_list", "money", "relation"]
 
 INT64 = 2**63
 
@@ -141,6 +139,8 @@ def _multi_select(value: Any, field: CustomField, region: str) -> list[str]:
 
 
 def _money(value: Any, field: CustomField, region: str) -> dict[str, str]:
+    amount: Any
+    currency: Any
     if isinstance(value, Money):
         amount, currency = value.amount, value.currency
     elif isinstance(value, dict):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from piccolo.table import Table
-
 from kith.core.entities.declaration import Entity
+from piccolo.table import Table
 
 
 class EntityRegistry:

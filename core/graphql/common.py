@@ -6,7 +6,6 @@ from enum import Enum
 from typing import Optional
 
 import strawberry
-
 from kith.core.errors import FieldError
 
 
@@ -18,7 +17,9 @@ class SortDirection(Enum):
 
 @strawberry.type(description="A problem with one input field; nothing was written.")
 class UserError:
-    field: Optional[str] = strawberry.field(description="Path of the input field, e.g. `emails` or `customFields.tier`.")
+    field: Optional[str] = strawberry.field(
+        description="Path of the input field, e.g. `emails` or `customFields.tier`."
+    )
     code: str = strawberry.field(description="Stable machine-readable reason, e.g. `invalid`, `required`, `conflict`.")
     message: str
 
@@ -165,7 +166,10 @@ class CustomFieldPayload:
 class AddCustomFieldInput:
     entity: str
     name: str
-    type: str = strawberry.field(description="text, long_text, integer, decimal, boolean, date, datetime, single_select, multi_select, email, phone, url, money, relation")
+    type: str = strawberry.field(
+        description="text, long_text, integer, decimal, boolean, date, datetime, single_select, "
+        "multi_select, email, phone, url, money, relation"
+    )
     label: Optional[str] = None
     required: bool = False
     choices: Optional[list[str]] = None

@@ -6,10 +6,9 @@ every relation is fetched with one query per (entity, request), whatever the row
 
 from typing import TYPE_CHECKING, Any
 
-from strawberry.dataloader import DataLoader
-
 from kith.core.graphql.loaders import load_records, load_timelines
 from kith.core.records.change import Actor
+from strawberry.dataloader import DataLoader
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -26,6 +25,7 @@ class RequestContext:
         """``<Entity>ByIdLoader``: records of ``entity`` by id, batched per request."""
         key = ("by_id", entity)
         if key not in self._loaders:
+
             async def batch(ids: list[int]) -> list[dict[str, Any] | None]:
                 return await load_records(self.kith, entity, ids)
 
@@ -36,6 +36,7 @@ class RequestContext:
         """``ActivitiesBySubjectLoader``: the newest ``limit`` activities of each record."""
         key = ("timeline", entity, limit)
         if key not in self._loaders:
+
             async def batch(ids: list[int]) -> list[list[dict[str, Any]]]:
                 return await load_timelines(self.kith, entity, ids, limit)
 

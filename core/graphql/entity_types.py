@@ -9,9 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import strawberry
-from strawberry.types import Info
-from strawberry.types.unset import UNSET
-
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.graphql.common import (
@@ -31,6 +28,8 @@ from kith.core.graphql.common import (
     UserError,
 )
 from kith.core.records.validation import graphql_name
+from strawberry.types import Info
+from strawberry.types.unset import UNSET
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -60,17 +59,37 @@ FILTER = {
     FieldKind.RELATION: IDFilter,
 }
 CUSTOM_OUTPUT: dict[str, Any] = {
-    "text": str, "long_text": str, "integer": int, "decimal": decimal.Decimal, "boolean": bool,
-    "date": datetime.date, "datetime": datetime.datetime, "single_select": str,
-    "multi_select": list[str], "email": str, "phone": str, "url": str, "money": Money,
+    "text": str,
+    "long_text": str,
+    "integer": int,
+    "decimal": decimal.Decimal,
+    "boolean": bool,
+    "date": datetime.date,
+    "datetime": datetime.datetime,
+    "single_select": str,
+    "multi_select": list[str],
+    "email": str,
+    "phone": str,
+    "url": str,
+    "money": Money,
     "relation": strawberry.ID,
 }
 CUSTOM_INPUT: dict[str, Any] = {**CUSTOM_OUTPUT, "money": MoneyInput}
 CUSTOM_FILTER: dict[str, Any] = {
-    "text": StringFilter, "long_text": StringFilter, "integer": IntFilter, "decimal": DecimalFilter,
-    "boolean": BooleanFilter, "date": DateFilter, "datetime": DateTimeFilter,
-    "single_select": StringFilter, "multi_select": ListFilter, "email": StringFilter,
-    "phone": StringFilter, "url": StringFilter, "money": MoneyFilter, "relation": IDFilter,
+    "text": StringFilter,
+    "long_text": StringFilter,
+    "integer": IntFilter,
+    "decimal": DecimalFilter,
+    "boolean": BooleanFilter,
+    "date": DateFilter,
+    "datetime": DateTimeFilter,
+    "single_select": StringFilter,
+    "multi_select": ListFilter,
+    "email": StringFilter,
+    "phone": StringFilter,
+    "url": StringFilter,
+    "money": MoneyFilter,
+    "relation": IDFilter,
 }
 
 
@@ -145,8 +164,9 @@ def _custom_resolver(fields: list[CustomField], custom_type: Any) -> Any:
 
     def resolve(root: Any) -> custom_type:  # type: ignore[valid-type]
         stored = root.get("custom") or {}
-        return {name: (decode(stored[name]) if stored.get(name) is not None else None)
-                for name, decode in decoders.items()}
+        return {
+            name: (decode(stored[name]) if stored.get(name) is not None else None) for name, decode in decoders.items()
+        }
 
     return resolve
 
@@ -191,8 +211,13 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         "updated_at": Optional[datetime.datetime],
         "deleted_at": Optional[datetime.datetime],
     }
-    t.columns = {"id": {"id"}, "version": {"version"}, "createdAt": {"created_at"},
-                 "updatedAt": {"updated_at"}, "deletedAt": {"deleted_at"}}
+    t.columns = {
+        "id": {"id"},
+        "version": {"version"},
+        "createdAt": {"created_at"},
+        "updatedAt": {"updated_at"},
+        "deletedAt": {"deleted_at"},
+    }
     filter_ann: dict[str, Any] = {"id": Optional[IDFilter]}
     order_ann: dict[str, Any] = {"id": Optional[SortDirection]}
     create_ann: dict[str, Any] = {}
@@ -245,9 +270,9 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
     for name, value in node_ns.items():
         setattr(t.node, name, value)
 
-    filter_ann["and_"] = Optional[list[t.filter]]
-    filter_ann["or_"] = Optional[list[t.filter]]
-    filter_ann["not_"] = Optional[t.filter]
+    filter_ann["and_"] = Optional[list[t.filter]]  # type: ignore[name-defined]
+    filter_ann["or_"] = Optional[list[t.filter]]  # type: ignore[name-defined]
+    filter_ann["not_"] = Optional[t.filter]  # type: ignore[name-defined]
     t.filter.__annotations__ = filter_ann
     for name in filter_ann:
         setattr(t.filter, name, None)
@@ -266,7 +291,7 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         setattr(t.update_input, name, UNSET)
 
     t.edge.__annotations__ = {"cursor": str, "node": t.node}
-    t.connection.__annotations__ = {"edges": list[t.edge], "nodes": list[t.node], "page_info": PageInfo}
+    t.connection.__annotations__ = {"edges": list[t.edge], "nodes": list[t.node], "page_info": PageInfo}  # type: ignore[name-defined]
 
     async def total_count(root: Any) -> int:
         return int(await root["count"]())

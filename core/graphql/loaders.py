@@ -2,9 +2,8 @@
 
 from typing import TYPE_CHECKING, Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.records.encoding import decode_row
+from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -24,9 +23,7 @@ async def load_records(kith: "Kith", entity_name: str, ids: list[int]) -> list[d
     return [by_id.get(i) for i in wanted]
 
 
-async def load_timelines(
-    kith: "Kith", entity_name: str, ids: list[int], limit: int
-) -> list[list[dict[str, Any]]]:
+async def load_timelines(kith: "Kith", entity_name: str, ids: list[int], limit: int) -> list[list[dict[str, Any]]]:
     """The newest ``limit`` activities of each record, in one window-function query."""
     activity = kith.entities.get("activity")
     wanted = [int(i) for i in ids]

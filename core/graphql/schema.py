@@ -8,19 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
-from strawberry.types import Info
-
+from kith.core.entities import Entity, FieldKind
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.graphql.common import (
     AddCustomFieldInput,
@@ -33,8 +21,19 @@ from kith.core.graphql.common import (
 from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.selection import node_columns
-from kith.core.entities import Entity, FieldKind
 from kith.core.records.query import ListRequest
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import Info
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -83,7 +82,7 @@ def _list_field(t: EntityTypes) -> Any:
         info: Info,
         first: int = 20,
         after: Optional[str] = None,
-        filter: Optional[t.filter] = None,  # type: ignore[valid-type]  # noqa: A002
+        filter: Optional[t.filter] = None,  # type: ignore[valid-type]
         order_by: Optional[list[t.order]] = None,  # type: ignore[valid-type]
         search: Optional[str] = None,
     ) -> t.connection:  # type: ignore[valid-type]
@@ -120,9 +119,7 @@ def _list_field(t: EntityTypes) -> Any:
             "count": count,
         }
 
-    resolve.__doc__ = (
-        f"{entity.label} records, {kith_page_doc}"
-    )
+    resolve.__doc__ = f"{entity.label} records, {kith_page_doc}"
     return strawberry.field(resolver=resolve, description=resolve.__doc__)
 
 
@@ -132,7 +129,7 @@ kith_page_doc = "filtered, sorted and paginated with cursors (`first` is capped)
 def _get_field(t: EntityTypes) -> Any:
     name = t.entity.name
 
-    async def resolve(info: Info, id: strawberry.ID) -> Optional[t.node]:  # type: ignore[valid-type]  # noqa: A002
+    async def resolve(info: Info, id: strawberry.ID) -> Optional[t.node]:  # type: ignore[valid-type]
         try:
             record_id = int(id)
         except ValueError:
@@ -157,7 +154,7 @@ async def _write(t: EntityTypes, action: Any) -> Any:
 def _create_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+    async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
         values = record_values(entity, set_fields(input))
         return await _write(t, lambda: ctx.kith.records.create(entity.name, values, ctx.actor))
@@ -170,8 +167,8 @@ def _update_field(t: EntityTypes) -> Any:
 
     async def resolve(
         info: Info,
-        id: strawberry.ID,  # noqa: A002
-        input: t.update_input,  # type: ignore[valid-type]  # noqa: A002
+        id: strawberry.ID,
+        input: t.update_input,  # type: ignore[valid-type]
         expected_version: Optional[int] = None,
     ) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
@@ -189,7 +186,7 @@ def _update_field(t: EntityTypes) -> Any:
 def _delete_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+    async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
         return await _write(t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version))
 
@@ -199,7 +196,7 @@ def _delete_field(t: EntityTypes) -> Any:
 def _restore_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type]  # noqa: A002
+    async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
         return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor))
 
@@ -223,9 +220,15 @@ def _camel(name: str) -> str:
 
 def _definition(field: Any) -> CustomFieldDefinition:
     return CustomFieldDefinition(
-        entity=field.entity, name=field.name, type=field.type, label=field.label,
-        required=field.required, choices=list(field.choices), indexed=field.indexed,
-        personal=field.personal, target=field.target,
+        entity=field.entity,
+        name=field.name,
+        type=field.type,
+        label=field.label,
+        required=field.required,
+        choices=list(field.choices),
+        indexed=field.indexed,
+        personal=field.personal,
+        target=field.target,
     )
 
 
@@ -250,12 +253,18 @@ async def _field_change(info: Info, action: Any) -> CustomFieldPayload:
 @strawberry.type
 class CustomFieldMutations:
     @strawberry.mutation(description="Define a custom field; the schema serves it at once, without a restart.")
-    async def add_custom_field(self, info: Info, input: AddCustomFieldInput) -> CustomFieldPayload:  # noqa: A002
+    async def add_custom_field(self, info: Info, input: AddCustomFieldInput) -> CustomFieldPayload:
         return await _field_change(
             info,
             lambda store: store.add(
-                input.entity, input.name, input.type, label=input.label, required=input.required,
-                choices=input.choices or (), indexed=input.indexed, personal=input.personal,
+                input.entity,
+                input.name,
+                input.type,
+                label=input.label,
+                required=input.required,
+                choices=input.choices or (),
+                indexed=input.indexed,
+                personal=input.personal,
                 target=input.target,
             ),
         )
@@ -273,9 +282,7 @@ class CustomFieldMutations:
 
 
 def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
-    contact_node, organization_node, activity_node = (
-        types[n].node for n in ("contact", "organization", "activity")
-    )
+    contact_node, organization_node, activity_node = (types[n].node for n in ("contact", "organization", "activity"))
 
     @strawberry.type(description="Everything about one contact, from the core and every enabled plugin.")
     class CustomerView:
@@ -339,9 +346,9 @@ def build_schema(kith: "Kith") -> KithSchema:
 
     query_types: list[type] = [CoreQuery, CustomFieldQueries]
     mutation_types: list[type] = [CoreMutation, CustomFieldMutations]
-    for plugin, contributed in kith.plugins.call("kith_graphql_queries"):
+    for _plugin, contributed in kith.plugins.call("kith_graphql_queries"):
         query_types.extend(contributed)
-    for plugin, contributed in kith.plugins.call("kith_graphql_mutations"):
+    for _plugin, contributed in kith.plugins.call("kith_graphql_mutations"):
         mutation_types.extend(contributed)
 
     settings = kith.settings

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.errors import PluginError
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
 from kith.core.storage.migrations import forget, migrate
+from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.plugins.manifest import Plugin
@@ -48,14 +47,20 @@ async def _set_state(kith: Kith, plugin: Plugin, enabled: bool) -> None:
         await kith.db.fetch(
             QueryString(
                 "UPDATE kith_plugin SET enabled = {}, version = {}, changed_at = {} WHERE name = {}",
-                enabled, plugin.version, now, plugin.name,
+                enabled,
+                plugin.version,
+                now,
+                plugin.name,
             )
         )
     else:
         await kith.db.fetch(
             QueryString(
                 "INSERT INTO kith_plugin (name, enabled, version, changed_at) VALUES ({}, {}, {}, {})",
-                plugin.name, enabled, plugin.version, now,
+                plugin.name,
+                enabled,
+                plugin.version,
+                now,
             )
         )
 
@@ -75,8 +80,14 @@ async def statuses(kith: Kith) -> list[PluginStatus]:
         problems.setdefault(failure.plugin, []).append(f"{failure.hook}: {failure.error}")
     out = [
         PluginStatus(
-            p.name, p.version, p.summary, tuple(p.depends), p.essential or p.name in enabled,
-            p.essential, p.source, tuple(problems.get(p.name, ())),
+            p.name,
+            p.version,
+            p.summary,
+            tuple(p.depends),
+            p.essential or p.name in enabled,
+            p.essential,
+            p.source,
+            tuple(problems.get(p.name, ())),
         )
         for p in sorted(kith.plugins.available.values(), key=lambda p: (not p.essential, p.name))
     ]
@@ -115,9 +126,7 @@ async def disable(kith: Kith, name: str) -> None:
     enabled = set(await kith.enabled_plugins())
     if name not in enabled:
         raise PluginError(f"plugin {name} is not enabled")
-    dependants = sorted(
-        other for other in enabled if name in kith.plugins.available[other].depends
-    )
+    dependants = sorted(other for other in enabled if name in kith.plugins.available[other].depends)
     if dependants:
         raise PluginError(f"plugin {name} is needed by {', '.join(dependants)}: disable those first")
     async with kith.db.write_transaction():
@@ -134,26 +143,41 @@ async def purge(kith: Kith, name: str, export_dir: Path) -> Path:
     if name in set(await kith.enabled_plugins()):
         raise PluginError(f"plugin {name} is enabled: disable it before purging")
     existing = await kith.db.table_names()
-    export: dict[str, Any] = {"plugin": name, "version": plugin.version,
-                              "exported_at": dt.datetime.now(dt.UTC).isoformat(), "tables": {}}
+    export: dict[str, Any] = {
+        "plugin": name,
+        "version": plugin.version,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+        "tables": {},
+    }
     tables = [t for t in plugin.tables if t._meta.tablename in existing]
     for table in tables:
         rows = await kith.db.execute(f'SELECT * FROM "{table._meta.tablename}" ORDER BY 1')
         export["tables"][table._meta.tablename] = [jsonable(dict(r)) for r in rows]
-    export_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = export_dir / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(export, indent=2, default=str))
+    _write_export(path, export)
     async with kith.db.write_transaction():
         for table in reversed(tables):
             await kith.db.run_ddl(f'DROP TABLE IF EXISTS "{table._meta.tablename}"')
         await forget(kith.db, name)
         await kith.db.fetch(QueryString("DELETE FROM kith_plugin WHERE name = {}", name))
-        await kith.db.fetch(QueryString("DELETE FROM kith_custom_field WHERE entity IN ({})".format(
-            ", ".join("{}" for _ in plugin.tables) or "NULL"), *[_entity_name(t) for t in plugin.tables]))
+        await kith.db.fetch(
+            QueryString(
+                "DELETE FROM kith_custom_field WHERE entity IN ({})".format(
+                    ", ".join("{}" for _ in plugin.tables) or "NULL"
+                ),
+                *[_entity_name(t) for t in plugin.tables],
+            )
+        )
         await bump_schema_version(kith.db)
     await kith.reload()
     return path
+
+
+def _write_export(path: Path, export: dict[str, Any]) -> None:
+    """Written before anything is dropped; a failure here stops the purge."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(export, indent=2, default=str))
 
 
 def _entity_name(table: Any) -> str:

@@ -19,13 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, EntityRegistry, FieldKind, FieldSpec
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.validation import graphql_name
 from kith.core.storage.dialect import Dialect, escape_like
+from piccolo.querystring import QueryString
 
 COMPARISONS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
@@ -196,9 +195,7 @@ class FilterCompiler:
             return QueryString("1 = 1")
         return QueryString("(" + " AND ".join("{}" for _ in parts) + ")", *parts)
 
-    def _custom(
-        self, entity: Entity, node: Any, alias: str, path: str, errors: list[FieldError]
-    ) -> list[QueryString]:
+    def _custom(self, entity: Entity, node: Any, alias: str, path: str, errors: list[FieldError]) -> list[QueryString]:
         if not isinstance(node, Mapping):
             errors.append(FieldError(path, "invalid", "must be an object"))
             return []
@@ -222,9 +219,7 @@ class FilterCompiler:
             parts.append(self._leaf(operand, value, f"{path}.{key}", errors))
         return parts
 
-    def _relation(
-        self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]
-    ) -> QueryString:
+    def _relation(self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]) -> QueryString:
         assert spec.target is not None
         target = self.ctx.entities.get(spec.target)
         self._alias_counter += 1
@@ -250,14 +245,22 @@ class FilterCompiler:
                 continue
             where = f"{path}.{op}"
             if op not in allowed:
-                errors.append(FieldError(where, "unsupported", f"{operand.path} does not support {op!r} (use {', '.join(allowed)})"))
+                errors.append(
+                    FieldError(
+                        where,
+                        "unsupported",
+                        f"{operand.path} does not support {op!r} (use {', '.join(allowed)})",
+                    )
+                )
                 continue
             try:
                 if op == "isNull":
                     if not isinstance(raw, bool):
                         raise ValueError("must be true or false")
                     if operand.kind == "string_list":
-                        length = "jsonb_array_length" if dialect.is_postgres and "custom" in expr else "json_array_length"
+                        length = (
+                            "jsonb_array_length" if dialect.is_postgres and "custom" in expr else "json_array_length"
+                        )
                         empty = f"({expr} IS NULL OR {length}({expr}) = 0)"
                         parts.append(QueryString(empty if raw else f"NOT {empty}"))
                     else:

@@ -16,13 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.encoding import decode_row, jsonable
 from kith.core.records.filters import FilterCompiler, FilterContext, builtin_operand, custom_operand
 from kith.core.records.validation import graphql_name
+from piccolo.querystring import QueryString
 
 ALIAS = "t"
 
@@ -88,8 +87,13 @@ class RecordQuery:
 
     # -- building blocks -----------------------------------------------------------
 
-    def where(self, entity: Entity, filter_: Mapping[str, Any] | None, search: str | None = None,
-              extra: Sequence[QueryString] = ()) -> QueryString:
+    def where(
+        self,
+        entity: Entity,
+        filter_: Mapping[str, Any] | None,
+        search: str | None = None,
+        extra: Sequence[QueryString] = (),
+    ) -> QueryString:
         parts = [QueryString(f"{ALIAS}.deleted_at IS NULL")]
         if filter_:
             parts.append(FilterCompiler(self.ctx).compile(entity, filter_, ALIAS))
@@ -118,8 +122,10 @@ class RecordQuery:
     def sort_keys(self, entity: Entity, order_by: Sequence[Mapping[str, Any]]) -> list[SortKey]:
         keys: list[SortKey] = []
         errors: list[FieldError] = []
-        builtin = {graphql_name(s).removesuffix("Id") if s.kind is FieldKind.RELATION else graphql_name(s): s
-                   for s in entity.fields.values()}
+        builtin = {
+            graphql_name(s).removesuffix("Id") if s.kind is FieldKind.RELATION else graphql_name(s): s
+            for s in entity.fields.values()
+        }
         for index, item in enumerate(order_by):
             path = f"orderBy[{index}]"
             if not isinstance(item, Mapping) or len([v for v in item.values() if v is not None]) != 1:
@@ -141,7 +147,7 @@ class RecordQuery:
         if name == "customFields":
             if not isinstance(direction, Mapping) or len(direction) != 1:
                 raise ValueError("give exactly one custom field")
-            (fname, fdir), = direction.items()
+            ((fname, fdir),) = direction.items()
             fields = {f.path.removeprefix("customFields."): f for f in self.ctx.custom_fields(entity.name)}
             fields.update({f.name: f for f in self.ctx.custom_fields(entity.name)})
             field_def = fields.get(fname)
@@ -158,7 +164,7 @@ class RecordQuery:
             if not isinstance(direction, Mapping) or len(direction) != 1:
                 raise ValueError("give exactly one field of the related record")
             target = self.ctx.entities.get(spec.target or "")
-            (sub_name, sub_dir), = direction.items()
+            ((sub_name, sub_dir),) = direction.items()
             sub = {graphql_name(s): s for s in target.fields.values() if s.kind is not FieldKind.RELATION}.get(sub_name)
             if sub is None or sub.kind is FieldKind.STRING_LIST:
                 raise ValueError(f"{target.name} has no field {sub_name!r} to sort on")
@@ -174,7 +180,9 @@ class RecordQuery:
         parts = []
         for key in keys:
             expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
-            parts.append(f"(CASE WHEN {key.sql} IS NULL THEN 1 ELSE 0 END), {expr} {'DESC' if key.descending else 'ASC'}")
+            parts.append(
+                f"(CASE WHEN {key.sql} IS NULL THEN 1 ELSE 0 END), {expr} {'DESC' if key.descending else 'ASC'}"
+            )
         return ", ".join(parts)
 
     def _after(self, keys: list[SortKey], cursor: str) -> QueryString:
@@ -184,7 +192,11 @@ class RecordQuery:
         ors: list[QueryString] = []
         equal: list[QueryString] = []
         for key, raw in zip(keys, values, strict=True):
-            value = raw if key.custom and key.kind != "decimal" else _cursor_value(key.kind, raw, self.ctx.dialect.is_postgres)
+            value = (
+                raw
+                if key.custom and key.kind != "decimal"
+                else _cursor_value(key.kind, raw, self.ctx.dialect.is_postgres)
+            )
             expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
             if value is None:
                 greater = QueryString("1 = 0")
@@ -227,8 +239,14 @@ class RecordQuery:
             records.append(decode_row(entity, {k: v for k, v in dict(row).items() if not k.startswith("_k")}))
         return Page(records, cursors, has_next, request.after is not None)
 
-    async def count(self, db: Any, entity: Entity, filter_: Mapping[str, Any] | None,
-                    search: str | None = None, extra: Sequence[QueryString] = ()) -> int:
+    async def count(
+        self,
+        db: Any,
+        entity: Entity,
+        filter_: Mapping[str, Any] | None,
+        search: str | None = None,
+        extra: Sequence[QueryString] = (),
+    ) -> int:
         where = self.where(entity, filter_, search, extra)
         value = await db.fetch_value(
             QueryString(f'SELECT COUNT(*) AS n FROM "{entity.tablename}" {ALIAS} WHERE {{}}', where)

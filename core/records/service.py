@@ -14,14 +14,13 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from piccolo.querystring import QueryString
-
 from kith.core.entities import Entity, EntityRegistry, FieldKind
 from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
 from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.validation import graphql_name, validate_input
 from kith.core.storage.database import Database
+from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.customfields.store import CustomFieldStore
@@ -161,9 +160,7 @@ class RecordService:
         entity = self.entities.get(entity_name)
         deleting = action == "delete"
         async with self.db.write_transaction():
-            before = await self._load_for_write(
-                entity, record_id, expected_version, deleted=not deleting
-            )
+            before = await self._load_for_write(entity, record_id, expected_version, deleted=not deleting)
             change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before)
             hook = "kith_before_delete" if deleting else "kith_before_update"
             await self.plugins.call_async(hook, refuse=True, change=change)
@@ -214,7 +211,7 @@ class RecordService:
     async def _check_relations(self, entity: Entity, values: dict[str, Any]) -> None:
         """Every referenced record must exist and not be deleted (one query per relation)."""
         errors: list[FieldError] = []
-        checks: list[tuple[str, str, int]] = []
+        checks: list[tuple[str, Any, Any]] = []
         for spec in entity.relation_fields():
             if values.get(spec.name) is not None and spec.target:
                 checks.append((graphql_name(spec), spec.target, values[spec.name]))
@@ -241,8 +238,7 @@ class RecordService:
             target_entity = self.entities.get(target)
             found = await self.db.fetch_value(
                 QueryString(
-                    f'SELECT COUNT(*) AS n FROM "{target_entity.tablename}" '
-                    "WHERE id = {} AND deleted_at IS NULL",
+                    f'SELECT COUNT(*) AS n FROM "{target_entity.tablename}" WHERE id = {{}} AND deleted_at IS NULL',
                     record_id,
                 )
             )
@@ -301,4 +297,3 @@ class RecordService:
                 now,
             )
         )
-

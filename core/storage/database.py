@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from kith.core.errors import KithError
+from kith.core.storage.dialect import Dialect
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.querystring import QueryString
 from piccolo.table import Table, create_db_tables
-
-from kith.core.errors import KithError
-from kith.core.storage.dialect import Dialect
 
 Row = Mapping[str, Any]
 
@@ -52,8 +51,8 @@ async def count_statements() -> AsyncIterator[StatementCounter]:
         _counter.reset(token)
 
 
-_after_commit: contextvars.ContextVar[list[Callable[[], Awaitable[Any]]] | None] = (
-    contextvars.ContextVar("kith_after_commit", default=None)
+_after_commit: contextvars.ContextVar[list[Callable[[], Awaitable[Any]]] | None] = contextvars.ContextVar(
+    "kith_after_commit", default=None
 )
 
 
@@ -110,11 +109,11 @@ class Database:
         if self.dialect.is_postgres:
             assert isinstance(self.engine, PostgresEngine)
             try:
-                await self.engine.start_connection_pool(min_size=1, max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10")))
+                await self.engine.start_connection_pool(
+                    min_size=1, max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10"))
+                )
             except (OSError, Exception) as exc:  # asyncpg raises many kinds
-                raise DatabaseUnavailable(
-                    f"cannot reach PostgreSQL at {self.display_url}: {exc}"
-                ) from exc
+                raise DatabaseUnavailable(f"cannot reach PostgreSQL at {self.display_url}: {exc}") from exc
             self._pooled = True
         else:
             assert self.path is not None
@@ -205,9 +204,7 @@ class Database:
 
     async def table_names(self) -> set[str]:
         if self.dialect.is_postgres:
-            rows = await self.execute(
-                "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
-            )
+            rows = await self.execute("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")
         else:
             rows = await self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {row["name"] for row in rows}

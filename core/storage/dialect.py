@@ -53,9 +53,7 @@ class Dialect:
         """True when the JSON array ``array_expr`` holds ``value`` (a string)."""
         if self.is_postgres:
             return QueryString(f"(({array_expr})::jsonb @> jsonb_build_array({{}}::text))", value)
-        return QueryString(
-            f"EXISTS (SELECT 1 FROM json_each({array_expr}) WHERE json_each.value = {{}})", value
-        )
+        return QueryString(f"EXISTS (SELECT 1 FROM json_each({array_expr}) WHERE json_each.value = {{}})", value)
 
     def json_array_path(self, column: str, key: str) -> str:
         """The JSON array stored under ``key`` of a JSON object column, as JSON."""

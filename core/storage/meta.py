@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from piccolo.querystring import QueryString
-
 from kith.core.storage.database import Database
+from piccolo.querystring import QueryString
 
 SCHEMA_VERSION = "schema_version"
 
 
 async def get_schema_version(db: Database) -> int:
-    value = await db.fetch_value(
-        QueryString("SELECT value FROM kith_meta WHERE key = {}", SCHEMA_VERSION)
-    )
+    value = await db.fetch_value(QueryString("SELECT value FROM kith_meta WHERE key = {}", SCHEMA_VERSION))
     return int(value) if value is not None else 0
 
 
@@ -25,15 +22,7 @@ async def bump_schema_version(db: Database) -> int:
     current = await get_schema_version(db)
     new = current + 1
     if current == 0:
-        await db.fetch(
-            QueryString(
-                "INSERT INTO kith_meta (key, value) VALUES ({}, {})", SCHEMA_VERSION, str(new)
-            )
-        )
+        await db.fetch(QueryString("INSERT INTO kith_meta (key, value) VALUES ({}, {})", SCHEMA_VERSION, str(new)))
     else:
-        await db.fetch(
-            QueryString(
-                "UPDATE kith_meta SET value = {} WHERE key = {}", str(new), SCHEMA_VERSION
-            )
-        )
+        await db.fetch(QueryString("UPDATE kith_meta SET value = {} WHERE key = {}", str(new), SCHEMA_VERSION))
     return new

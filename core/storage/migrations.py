@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from piccolo.querystring import QueryString
-
 from kith.core.models import AppliedMigration
 from kith.core.plugins.manifest import Migration
 from kith.core.storage.database import Database
+from piccolo.querystring import QueryString
 
 
 async def ensure_migration_table(db: Database) -> None:
@@ -23,9 +22,7 @@ async def ensure_migration_table(db: Database) -> None:
 
 
 async def applied(db: Database, app: str) -> list[str]:
-    rows = await db.fetch(
-        QueryString("SELECT name FROM kith_migration WHERE app = {} ORDER BY id", app)
-    )
+    rows = await db.fetch(QueryString("SELECT name FROM kith_migration WHERE app = {} ORDER BY id", app))
     return [row["name"] for row in rows]
 
 

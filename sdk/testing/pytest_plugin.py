@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kith.sdk.testing.engines import ENV_VAR, check_postgres, engines, fresh_database_url
 
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the testing extra is not installed
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,17 +89,16 @@ if pytest_asyncio is not None:
 def kith_cli(kith_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Run ``kith`` commands in-process against this test's database (sync tests only)::
 
-        result = kith_cli("fields", "add", "contact", "tier", "integer")
-        assert result.exit_code == 0, result.output
+    result = kith_cli("fields", "add", "contact", "tier", "integer")
+    assert result.exit_code == 0, result.output
     """
     from click.testing import CliRunner
-
     from kith.cli.main import cli
 
     monkeypatch.setenv("KITH_DATABASE_URL", kith_database_url)
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None) -> Any:  # noqa: A002
+    def invoke(*args: str, input: str | None = None) -> Any:
         return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
 
     return invoke

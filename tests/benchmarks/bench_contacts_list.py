@@ -67,10 +67,32 @@ CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("segment", "single_select", {"choices": ["smb", "mid_market", "enterprise", "public_sector"]}),
 ]
 SEGMENTS = CUSTOM_FIELDS[2][2]["choices"]
-TITLES = ("CEO", "CTO", "Head of Sales", "Operations Manager", "Buyer", "Office Manager", "CFO",
-          "Marketing Lead", "Founder", "Procurement Officer", "IT Director", None)
-INDUSTRIES = ("Software", "Healthcare", "Real estate", "Retail", "Logistics", "Education",
-              "Finance", "Manufacturing", "Hospitality", "Energy")
+TITLES = (
+    "CEO",
+    "CTO",
+    "Head of Sales",
+    "Operations Manager",
+    "Buyer",
+    "Office Manager",
+    "CFO",
+    "Marketing Lead",
+    "Founder",
+    "Procurement Officer",
+    "IT Director",
+    None,
+)
+INDUSTRIES = (
+    "Software",
+    "Healthcare",
+    "Real estate",
+    "Retail",
+    "Logistics",
+    "Education",
+    "Finance",
+    "Manufacturing",
+    "Hospitality",
+    "Energy",
+)
 FREE_MAIL = ("gmail.com", "outlook.com", "proton.me")
 TAGS = ("vip", "newsletter", "partner", "churn-risk", "upsell", "referral", "enterprise")
 
@@ -97,21 +119,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "benchmark only ever writes into that schema.",
     )
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts to load (default 100000)")
-    parser.add_argument("--organizations", type=int, default=None,
-                        help="organizations to load (default: contacts / 10)")
+    parser.add_argument(
+        "--organizations", type=int, default=None, help="organizations to load (default: contacts / 10)"
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="requests in flight at once, via asyncio.gather (default 1)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="measure the contacts already in the database instead of refusing "
-                        "(loads only if there are none)")
-    parser.add_argument("--drop", action="store_true",
-                        help="at the end drop the PostgreSQL schema, or delete the SQLite file if "
-                        "this run created it")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once, via asyncio.gather (default 1)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the contacts already in the database instead of refusing (loads only if there are none)",
+    )
+    parser.add_argument(
+        "--drop",
+        action="store_true",
+        help="at the end drop the PostgreSQL schema, or delete the SQLite file if this run created it",
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed for the generated data")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="after measuring, run N GraphQL requests under cProfile and print the "
-                        "top functions (not part of the figures)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after measuring, run N GraphQL requests under cProfile and print the "
+        "top functions (not part of the figures)",
+    )
     args = parser.parse_args(argv)
     if args.organizations is None:
         args.organizations = max(1, args.contacts // 10)
@@ -123,7 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def sqlite_path(url: str) -> Path:
     parsed = urlparse(url)
-    return Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path)
+    return Path(url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path)
 
 
 def remove_sqlite(path: Path) -> None:
@@ -166,15 +202,13 @@ async def insert_rows(kith: Kith, table: str, columns: tuple[str, ...], rows: li
     row_template = "(" + ", ".join("{}" for _ in columns) + ")"
     column_list = ", ".join(f'"{c}"' for c in columns)
     for start in range(0, len(rows), per_statement):
-        batch = rows[start:start + per_statement]
+        batch = rows[start : start + per_statement]
         sql = f'INSERT INTO "{table}" ({column_list}) VALUES ' + ", ".join(row_template for _ in batch)
         await kith.db.fetch(QueryString(sql, *(value for row in batch for value in row)))
 
 
-def _timestamps(rng: random.Random, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    created = now - dt.timedelta(seconds=rng.randint(3600, 2 * 365 * 86400))
-    updated = created + dt.timedelta(seconds=rng.randint(0, int((now - created).total_seconds())))
-    return created, updated
+def _slug(text: str, keep: str = "") -> str:
+    return re.sub(rf"[^a-z0-9{keep}]+", "-" if not keep else "", text.lower()).strip("-")
 
 
 async def load(kith: Kith, contacts: int, organizations: int, seed: int) -> None:
@@ -182,66 +216,100 @@ async def load(kith: Kith, contacts: int, organizations: int, seed: int) -> None
 
     This deliberately bypasses the record service (no validation, audit, outbox or
     hooks): it exists to put 100k rows in place in seconds, not to test writes.  Values
-    are stored exactly as the record service stores them (JSON text for list and
-    custom columns, aware UTC datetimes, version 1), so reads see ordinary records.
+    are stored as the record service stores them (JSON text in the list and custom
+    columns, aware UTC datetimes, version 1), so reads see ordinary records.  Names come
+    from Faker pools drawn once; the JSON texts of each row are formatted directly
+    (every value in them is generated here and needs no escaping).
     """
     from faker import Faker
 
     fake = Faker("en_US")
     fake.seed_instance(seed)
     rng = random.Random(seed)
+    rand = rng.random
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    first_names = sorted({fake.first_name() for _ in range(2000)})
-    last_names = sorted({fake.last_name() for _ in range(3000)})
-    cities = sorted({fake.city() for _ in range(800)})
-    companies = sorted({fake.company() for _ in range(min(organizations, 20_000) + 50)})
+    span = 2 * 365 * 86400  # records created over the last two years
+    first_names = sorted({fake.first_name() for _ in range(1500)})
+    last_names = sorted({fake.last_name() for _ in range(2000)})
+    firsts = [(name, _slug(name, ".")) for name in first_names]  # (name, e-mail local part)
+    lasts = [(name, _slug(name, ".")) for name in last_names]
+    cities = sorted({fake.city() for _ in range(500)})
+    companies = sorted({fake.company() for _ in range(min(organizations, 2000) + 20)})
+    tag_sets = [json.dumps(rng.sample(TAGS, rng.randint(0, 3))) for _ in range(300)]
+    stages = [s for s, weight in zip(LIFECYCLE_STAGES, (10, 40, 20, 25, 3, 2), strict=True) for _ in range(weight)]
 
-    org_columns = ("name", "domain", "industry", "size", "website", "city", "country", "tags",
-                   "created_at", "updated_at", "version", "custom")
+    def pick(pool: Any) -> Any:
+        return pool[int(rand() * len(pool))]
+
+    def timestamps() -> tuple[dt.datetime, dt.datetime]:
+        age = int(rand() * span) + 3600
+        return now - dt.timedelta(seconds=age), now - dt.timedelta(seconds=int(rand() * age))
+
+    org_columns = (
+        "name",
+        "domain",
+        "industry",
+        "size",
+        "website",
+        "city",
+        "country",
+        "tags",
+        "created_at",
+        "updated_at",
+        "version",
+        "custom",
+    )
     org_rows: list[tuple[Any, ...]] = []
     for index in range(organizations):
         name = companies[index % len(companies)]
         if index >= len(companies):
             name = f"{name} {index // len(companies) + 1}"
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50] or "org"
-        domain = f"{slug}-{index}.example.com"
-        created, updated = _timestamps(rng, now)
-        org_rows.append((
-            name, domain, rng.choice(INDUSTRIES), rng.choice((5, 12, 40, 120, 450, 2000)),
-            f"https://www.{domain}", rng.choice(cities), "US",
-            json.dumps(rng.sample(TAGS, rng.randint(0, 2))), created, updated, 1, "{}",
-        ))
+        domain = f"{_slug(name)[:50] or 'org'}-{index}.example.com"
+        created, updated = timestamps()
+        size = pick((5, 12, 40, 120, 450, 2000))
+        tags = pick(tag_sets)
+        org_rows.append(
+            (name, domain, pick(INDUSTRIES), size, f"https://www.{domain}", pick(cities), "US", tags,
+             created, updated, 1, "{}")
+        )  # fmt: skip
 
-    contact_columns = ("first_name", "last_name", "emails", "phones", "title", "organization",
-                       "lifecycle_stage", "city", "country", "tags", "created_at", "updated_at",
-                       "version", "custom")
+    contact_columns = (
+        "first_name",
+        "last_name",
+        "emails",
+        "phones",
+        "title",
+        "organization",
+        "lifecycle_stage",
+        "city",
+        "country",
+        "tags",
+        "created_at",
+        "updated_at",
+        "version",
+        "custom",
+    )
     async with kith.db.write_transaction():
         await insert_rows(kith, "organization", org_columns, org_rows)
-        org_ids = [row["id"] for row in await kith.db.execute("SELECT id FROM organization ORDER BY id")]
-        org_domains = {row["id"]: row["domain"]
-                       for row in await kith.db.execute("SELECT id, domain FROM organization")}
         del org_rows
-        stages = list(LIFECYCLE_STAGES)
+        orgs = [(row["id"], row["domain"]) for row in await kith.db.execute("SELECT id, domain FROM organization")]
         rows: list[tuple[Any, ...]] = []
         for index in range(contacts):
-            first, last = rng.choice(first_names), rng.choice(last_names)
-            org = rng.choice(org_ids) if rng.random() < 0.85 else None
-            domain = org_domains[org] if org is not None else rng.choice(FREE_MAIL)
-            local = re.sub(r"[^a-z0-9.]+", "", f"{first}.{last}".lower())
-            emails = [f"{local}{index}@{domain}"]
-            if rng.random() < 0.2:
-                emails.append(f"{local}.{index}@gmail.com")
-            custom: dict[str, Any] = {"tier": rng.randint(1, 5), "score": f"{rng.uniform(0, 100):.2f}"}
-            if rng.random() < 0.9:  # some records leave a custom field empty
-                custom["segment"] = rng.choice(SEGMENTS)
-            created, updated = _timestamps(rng, now)
-            rows.append((
-                first, last, json.dumps(emails),
-                json.dumps([f"+1 {rng.randint(201, 989)} 555 {rng.randint(1000, 9999)}"]),
-                rng.choice(TITLES), org, rng.choices(stages, (10, 40, 20, 25, 3, 2))[0],
-                rng.choice(cities), "US", json.dumps(rng.sample(TAGS, rng.randint(0, 3))),
-                created, updated, 1, json.dumps(custom),
-            ))
+            (first, first_local), (last, last_local) = pick(firsts), pick(lasts)
+            org_id, domain = pick(orgs) if rand() < 0.85 else (None, pick(FREE_MAIL))
+            emails = f'"{first_local}.{last_local}{index}@{domain}"'
+            if rand() < 0.2:
+                emails += f', "{first_local}.{last_local}.{index}@gmail.com"'
+            custom = f'"score":"{rand() * 100:.2f}",'
+            if rand() < 0.9:  # some records leave a custom field empty
+                custom += f'"segment":"{pick(SEGMENTS)}",'
+            custom = f'{{{custom}"tier":{1 + int(rand() * 5)}}}'
+            phones = f'["+1 {201 + int(rand() * 789)} 555 {1000 + int(rand() * 9000)}"]'
+            created, updated = timestamps()
+            rows.append(
+                (first, last, f"[{emails}]", phones, pick(TITLES), org_id, pick(stages), pick(cities), "US",
+                 pick(tag_sets), created, updated, 1, custom)
+            )  # fmt: skip
             if len(rows) >= 20_000:
                 await insert_rows(kith, "contact", contact_columns, rows)
                 rows = []
@@ -276,18 +344,26 @@ def floor_json(rows: list[Any]) -> str:
     for row in rows:
         emails = row["emails"]
         created = row["created_at"]
-        edges.append({"node": {
-            "id": str(row["id"]),
-            "firstName": row["first_name"],
-            "lastName": row["last_name"],
-            "emails": json.loads(emails) if isinstance(emails, str) else emails,
-            "title": row["title"],
-            "city": row["city"],
-            "lifecycleStage": row["lifecycle_stage"],
-            "createdAt": created.isoformat() if created is not None else None,
-            "customFields": {"tier": row["cf_tier"], "score": row["cf_score"], "segment": row["cf_segment"]},
-            "organization": {"name": row["org_name"]} if row["org_id"] is not None else None,
-        }})
+        edges.append(
+            {
+                "node": {
+                    "id": str(row["id"]),
+                    "firstName": row["first_name"],
+                    "lastName": row["last_name"],
+                    "emails": json.loads(emails) if isinstance(emails, str) else emails,
+                    "title": row["title"],
+                    "city": row["city"],
+                    "lifecycleStage": row["lifecycle_stage"],
+                    "createdAt": created.isoformat() if created is not None else None,
+                    "customFields": {
+                        "tier": row["cf_tier"],
+                        "score": row["cf_score"],
+                        "segment": row["cf_segment"],
+                    },
+                    "organization": {"name": row["org_name"]} if row["org_id"] is not None else None,
+                }
+            }
+        )
     return json.dumps({"data": {"contacts": {"edges": edges}}})
 
 
@@ -315,7 +391,8 @@ class Variants:
             import asyncpg
 
             self._pool = await asyncpg.create_pool(
-                db.url.split("?", 1)[0], min_size=1,
+                db.url.split("?", 1)[0],
+                min_size=1,
                 max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10")),
                 server_settings={"search_path": db.schema},
             )
@@ -354,20 +431,21 @@ async def verify(variants: Variants) -> list[str]:
             got = [e["node"][field] for e in edges]
             want = [e["node"][field] for e in reference]
             if got != want:
-                raise SystemExit(f"verify: {name} and GraphQL disagree on {field}: "
-                                 f"{got[:5]}... vs {want[:5]}...")
+                raise SystemExit(f"verify: {name} and GraphQL disagree on {field}: {got[:5]}... vs {want[:5]}...")
         for mine, theirs in zip(edges, reference, strict=True):
             if mine != theirs:
-                raise SystemExit(f"verify: {name} returns a different node than GraphQL:\n"
-                                 f"  {name}: {mine}\n  graphql: {theirs}")
+                raise SystemExit(
+                    f"verify: {name} returns a different node than GraphQL:\n  {name}: {mine}\n  graphql: {theirs}"
+                )
     return counter.statements
 
 
 # -- measuring -------------------------------------------------------------------------------
 
 
-async def measure(run: Callable[[], Awaitable[str]], seconds: float, concurrency: int,
-                  count_sql: bool) -> dict[str, Any]:
+async def measure(
+    run: Callable[[], Awaitable[str]], seconds: float, concurrency: int, count_sql: bool
+) -> dict[str, Any]:
     latencies: list[float] = []
     statements: list[int] = []
 
@@ -442,18 +520,23 @@ async def main(args: argparse.Namespace) -> int:
         existing = await kith.count("contact")
         load_seconds = None
         if existing and not args.reuse:
-            print(f"{kith.db.display_url} already holds {existing} contacts: pass --reuse to measure "
-                  "them, or point at a fresh database or schema.", file=sys.stderr)
+            print(
+                f"{kith.db.display_url} already holds {existing} contacts: pass --reuse to measure "
+                "them, or point at a fresh database or schema.",
+                file=sys.stderr,
+            )
             return 2
         await ensure_custom_fields(kith)
         if not existing:
-            print(f"loading {args.contacts} contacts and {args.organizations} organizations "
-                  f"into {kith.db.display_url} ...", flush=True)
+            print(
+                f"loading {args.contacts} contacts and {args.organizations} organizations "
+                f"into {kith.db.display_url} ...",
+                flush=True,
+            )
             started = time.perf_counter()
             await load(kith, args.contacts, args.organizations, args.seed)
             load_seconds = round(time.perf_counter() - started, 2)
-            print(f"loaded in {load_seconds:.2f} s "
-                  f"({args.contacts / load_seconds:,.0f} contacts/s)", flush=True)
+            print(f"loaded in {load_seconds:.2f} s ({args.contacts / load_seconds:,.0f} contacts/s)", flush=True)
         else:
             print(f"reusing the {existing} contacts already in {kith.db.display_url}", flush=True)
         rows = await kith.count("contact")
@@ -467,8 +550,11 @@ async def main(args: argparse.Namespace) -> int:
             print("   ", re.sub(r"\s+", " ", sql)[:150])
 
         results: dict[str, dict[str, Any]] = {}
-        for name, run, counted in (("graphql", variants.graphql, True), ("floor", variants.floor, True),
-                                   ("floor-direct", variants.floor_direct, False)):
+        for name, run, counted in (
+            ("graphql", variants.graphql, True),
+            ("floor", variants.floor, True),
+            ("floor-direct", variants.floor_direct, False),
+        ):
             print(f"measuring {name} for {args.seconds:g} s (concurrency {args.concurrency}) ...", flush=True)
             results[name] = await measure(run, args.seconds, args.concurrency, counted)
 
@@ -478,38 +564,51 @@ async def main(args: argparse.Namespace) -> int:
         driver = "asyncpg pool" if engine == "postgresql" else "one aiosqlite connection"
 
         print()
-        print(f"{'engine':<11} {'rows':>9} {'graphql req/s':>14} {'floor req/s':>12} "
-              f"{'ratio':>7} {'stmts/graphql req':>18}")
-        print(f"{engine:<11} {rows:>9} {graphql['rps']:>14.1f} {floor['rps']:>12.1f} "
-              f"{ratio:>6.2f}x {graphql['statements_per_request']:>18.2f}")
+        print(
+            f"{'engine':<11} {'rows':>9} {'graphql req/s':>14} {'floor req/s':>12} "
+            f"{'ratio':>7} {'stmts/graphql req':>18}"
+        )
+        print(
+            f"{engine:<11} {rows:>9} {graphql['rps']:>14.1f} {floor['rps']:>12.1f} "
+            f"{ratio:>6.2f}x {graphql['statements_per_request']:>18.2f}"
+        )
         print()
         print(f"{'variant':<14} {'req/s':>9} {'mean ms':>9} {'p95 ms':>9} {'stmts/req':>10}")
         for name, result in results.items():
             stmts = result["statements_per_request"]
-            print(f"{name:<14} {result['rps']:>9.1f} {result['mean_ms']:>9.2f} {result['p95_ms']:>9.2f} "
-                  f"{(f'{stmts:.2f}' if stmts is not None else '1 (direct)'):>10}")
-        print(f"(floor = same engine and pool as Kith; floor-direct = the driver alone: {driver}; "
-              f"ratio = floor req/s / graphql req/s; floor-direct ratio = {direct_ratio:.2f}x)")
+            print(
+                f"{name:<14} {result['rps']:>9.1f} {result['mean_ms']:>9.2f} {result['p95_ms']:>9.2f} "
+                f"{(f'{stmts:.2f}' if stmts is not None else '1 (direct)'):>10}"
+            )
+        print(
+            f"(floor = same engine and pool as Kith; floor-direct = the driver alone: {driver}; "
+            f"ratio = floor req/s / graphql req/s; floor-direct ratio = {direct_ratio:.2f}x)"
+        )
 
         if args.profile:
             print(await run_profile(variants, args.profile))
 
-        print(json.dumps({
-            "benchmark": "contacts_list",
-            "engine": engine,
-            "rows": rows,
-            "organizations": organizations,
-            "page": PAGE,
-            "seconds": args.seconds,
-            "concurrency": args.concurrency,
-            "load_seconds": load_seconds,
-            "graphql": graphql,
-            "floor": floor,
-            "floor_direct": {**direct, "driver": driver},
-            "ratio": ratio,
-            "ratio_direct": direct_ratio,
-            "statements_per_graphql_request": graphql["statements_per_request"],
-        }, separators=(",", ":")))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "contacts_list",
+                    "engine": engine,
+                    "rows": rows,
+                    "organizations": organizations,
+                    "page": PAGE,
+                    "seconds": args.seconds,
+                    "concurrency": args.concurrency,
+                    "load_seconds": load_seconds,
+                    "graphql": graphql,
+                    "floor": floor,
+                    "floor_direct": {**direct, "driver": driver},
+                    "ratio": ratio,
+                    "ratio_direct": direct_ratio,
+                    "statements_per_graphql_request": graphql["statements_per_request"],
+                },
+                separators=(",", ":"),
+            )
+        )
         return 0
     finally:
         await variants.close()

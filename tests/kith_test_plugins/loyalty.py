@@ -10,10 +10,6 @@ from typing import Any
 
 import click
 import strawberry
-from piccolo.columns import ForeignKey, Integer, Varchar
-from piccolo.table import Table
-from strawberry.types import Info
-
 from kith.sdk import (
     Change,
     Contact,
@@ -26,6 +22,9 @@ from kith.sdk import (
     initial_migration,
     kith_from,
 )
+from piccolo.columns import ForeignKey, Integer, Varchar
+from piccolo.table import Table
+from strawberry.types import Info
 
 
 class LoyaltyCard(RecordColumns, Table, tablename="loyalty_card"):
@@ -55,8 +54,9 @@ class LoyaltyQueries:
     @strawberry.field(description="Total points across all loyalty cards.")
     async def loyalty_points_total(self, info: Info) -> int:
         kith = kith_from(info)
-        rows = await kith.db.execute("SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card "
-                                     "WHERE deleted_at IS NULL")
+        rows = await kith.db.execute(
+            "SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card WHERE deleted_at IS NULL"
+        )
         return int(rows[0]["total"])
 
 
