@@ -127,11 +127,23 @@ class EntityTypes:
     payload: Any = None
     #: GraphQL field name -> the columns it needs (for selecting only requested columns)
     columns: dict[str, set[str]] = field(default_factory=dict)
+    #: Python field name -> row key, for fields read straight from the row
+    row_keys: dict[str, str] = field(default_factory=dict)
+    custom_fields: list[CustomField] = field(default_factory=list)
 
 
 def _new_class(name: str, description: str | None = None) -> Any:
     cls = type(name, (), {"__annotations__": {}, "__doc__": description})
     return cls
+
+
+def _column_resolver(column: str, annotation: Any) -> Any:
+    """A field whose Python name differs from its column (``organization_id``)."""
+
+    def resolve(root: Any) -> annotation:  # type: ignore[valid-type]
+        return root.get(column)
+
+    return resolve
 
 
 def _relation_resolver(spec: FieldSpec, target_types: EntityTypes) -> Any:
@@ -211,6 +223,7 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         "updated_at": Optional[datetime.datetime],
         "deleted_at": Optional[datetime.datetime],
     }
+    t.row_keys = {name: name for name in ("id", "version", "created_at", "updated_at", "deleted_at")}
     t.columns = {
         "id": {"id"},
         "version": {"version"},
@@ -227,6 +240,9 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         gql = graphql_name(spec)
         node_ann[py] = _output_type(entity, spec)
         t.columns[gql] = {spec.name}
+        t.row_keys[py] = spec.name
+        if py != spec.name:
+            node_ns[py] = strawberry.field(resolver=_column_resolver(spec.name, node_ann[py]))
         if spec.kind is FieldKind.RELATION and spec.target in all_types:
             target = all_types[spec.target]
             node_ns[spec.name] = strawberry.field(resolver=_relation_resolver(spec, target))
@@ -243,6 +259,7 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
             update_ann[py] = Optional[base]
 
     fields = kith.custom_fields.for_entity(entity.name) if t.custom is not None else []
+    t.custom_fields = fields
     if fields:
         t.custom.__annotations__ = {f.name: Optional[CUSTOM_OUTPUT[f.type]] for f in fields}
         for f in fields:

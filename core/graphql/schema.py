@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import strawberry
 from graphql import GraphQLError
 from kith.core.entities import Entity, FieldKind
+from kith.core.customfields import FIELD_TYPES
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.graphql.common import (
     AddCustomFieldInput,
@@ -20,9 +21,11 @@ from kith.core.graphql.common import (
 )
 from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
-from kith.core.graphql.selection import node_columns
+from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
+from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields
 from kith.core.records.query import ListRequest
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -90,6 +93,7 @@ def _list_field(t: EntityTypes) -> Any:
         cap = kith.settings.max_page_size
         if not 0 <= first <= cap:
             raise user_input_error(ValidationFailed.single("first", "out_of_range", f"must be between 0 and {cap}"))
+        selected = node_fields(info)
         request = ListRequest(
             entity=entity,
             filter=plain(filter) if filter else None,
@@ -97,18 +101,23 @@ def _list_field(t: EntityTypes) -> Any:
             first=first,
             after=after,
             search=search,
-            columns=node_columns(info, t.columns),
+            columns=node_columns(selected, t.columns),
         )
         try:
             page = await kith.query.list(kith.db, request)
         except ValidationFailed as exc:
             raise user_input_error(exc) from None
+        await _prefetch_relations(info, entity, page.rows, selected)
 
         async def count() -> int:
             return await kith.query.count(kith.db, entity, request.filter, request.search)
 
+        if edge_cursor_selected(info):
+            edges = [{"cursor": c, "node": r} for c, r in zip(page.cursors, page.rows, strict=True)]
+        else:  # cursors are made only when asked for: encoding one per row is not free
+            edges = [{"node": r} for r in page.rows]
         return {
-            "edges": [{"cursor": c, "node": r} for c, r in zip(page.cursors, page.rows, strict=True)],
+            "edges": edges,
             "nodes": page.rows,
             "page_info": PageInfo(
                 has_next_page=page.has_next_page,
@@ -124,6 +133,22 @@ def _list_field(t: EntityTypes) -> Any:
 
 
 kith_page_doc = "filtered, sorted and paginated with cursors (`first` is capped)."
+
+PREFETCHED = "__rel_"
+
+
+async def _prefetch_relations(info: Info, entity: Entity, rows: list[dict[str, Any]], selected: set[str]) -> None:
+    """Load the related records a page asks for now, one query per relation, and keep
+    them on the rows, so each row's relation completes without a per-row await."""
+    for spec in entity.relation_fields():
+        if spec.name not in selected or not spec.target:
+            continue
+        ids = list({row[spec.name] for row in rows if row.get(spec.name) is not None})
+        loaded = await info.context.loader(spec.target).load_many(ids) if ids else []
+        by_id = dict(zip(ids, loaded, strict=True))
+        key = PREFETCHED + spec.name
+        for row in rows:
+            row[key] = by_id.get(row.get(spec.name))
 
 
 def _get_field(t: EntityTypes) -> Any:
@@ -352,11 +377,18 @@ def build_schema(kith: "Kith") -> KithSchema:
         mutation_types.extend(contributed)
 
     settings = kith.settings
+    # The limiters' validation rules are built once per schema and shared by every
+    # request (they are stateless classes): a new rule class per request would make
+    # every validation-cache lookup miss.  Extensions themselves are still created per
+    # request from these factories, never shared.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
-        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_query_aliases),
         functools.partial(ParserCache, maxsize=256),
+        functools.partial(AddValidationRules, limit_rules),
         functools.partial(ValidationCache, maxsize=256),
     ]
     if settings.is_production:
@@ -364,10 +396,53 @@ def build_schema(kith: "Kith") -> KithSchema:
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
 
+    plans: dict[str, dict[str, Plan]] = {}
     schema = strawberry.Schema(
         query=merge_types("Query", tuple(query_types)),
         mutation=merge_types("Mutation", tuple(mutation_types)),
         config=StrawberryConfig(default_resolver=_get),
         extensions=extensions,
+        execution_context_class=execution_context_for(plans),
     )
+    plans.update(_plain_field_plans(schema, types))
     return KithSchema(schema, types)
+
+
+def _plain_field_plans(schema: strawberry.Schema, types: dict[str, EntityTypes]) -> dict[str, dict[str, Plan]]:
+    """For each generated record type, the fields read straight from the row dict."""
+    plans: dict[str, dict[str, Plan]] = {}
+    converter = schema.config.name_converter
+    for t in types.values():
+        for cls in (t.node, t.custom, t.edge):
+            if cls is None:
+                continue
+            definition = cls.__strawberry_definition__
+            gql_type = schema._schema.type_map[definition.name]
+            plan: dict[str, Plan] = {}
+            custom = {f.name: f for f in t.custom_fields}
+            for field in definition.fields:
+                decode = None
+                if cls is t.node:
+                    key = t.row_keys.get(field.python_name)
+                    if field.python_name == "custom_fields":
+                        key = "custom"
+                    elif field.python_name in t.entity.fields and key is None:
+                        key = PREFETCHED + field.python_name  # a relation the list prefetched
+                elif cls is t.custom:
+                    key = field.python_name
+                    decode = FIELD_TYPES[custom[key].type].decode
+                else:
+                    key = field.python_name if field.base_resolver is None else None
+                if key is None:
+                    continue
+                name = converter.get_graphql_name(field)
+                field_plan = plain_field_plan(
+                    gql_type.fields[name],  # type: ignore[attr-defined]
+                    key,
+                    decode,
+                    missing_is_null=cls is t.custom,
+                )
+                if field_plan is not None:
+                    plan[name] = field_plan
+            plans[definition.name] = plan
+    return plans

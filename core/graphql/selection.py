@@ -23,12 +23,17 @@ def _children(selections: list[Any], name: str) -> list[Any]:
     return found
 
 
-def node_columns(info: Any, columns: dict[str, set[str]]) -> set[str] | None:
-    """Columns needed for the nodes of a connection field, or None for all of them."""
+def node_fields(info: Any) -> set[str]:
+    """The field names selected on the nodes of a connection field (edges and nodes)."""
     top = info.selected_fields[0].selections
     node_selections = _children(_children(top, "edges"), "node") + _children(top, "nodes")
     names: set[str] = set()
     _names(node_selections, names)
+    return names
+
+
+def node_columns(names: set[str], columns: dict[str, set[str]]) -> set[str] | None:
+    """Columns needed for the selected node fields, or None for all of them."""
     needed: set[str] = set()
     for name in names:
         if name == "__typename":
@@ -37,3 +42,10 @@ def node_columns(info: Any, columns: dict[str, set[str]]) -> set[str] | None:
             return None  # a field we do not know (added by a plugin): fetch everything
         needed |= columns[name]
     return needed
+
+
+def edge_cursor_selected(info: Any) -> bool:
+    """Whether the query asks for ``edges { cursor }``."""
+    names: set[str] = set()
+    _names(_children(info.selected_fields[0].selections, "edges"), names)
+    return "cursor" in names

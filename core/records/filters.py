@@ -72,12 +72,19 @@ class FilterContext:
     region: str = "US"
 
 
+def _int64(value: int) -> int:
+    """Refuse what no column can hold, as writes do (both drivers raise on it otherwise)."""
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("is out of range")
+    return value
+
+
 def _builtin_converter(kind: str) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         if kind == "int" and not isinstance(value, bool) and isinstance(value, int | str):
-            return int(value)
+            return _int64(int(value))
         if kind == "id":
-            return int(value)
+            return _int64(int(value))
         if kind == "decimal":
             return decimal.Decimal(str(value))
         if kind == "date" and isinstance(value, str):
@@ -124,7 +131,7 @@ def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str
         if kind == "decimal":
             return decimal.Decimal(str(value)) if dialect.is_postgres else float(decimal.Decimal(str(value)))
         if kind == "id":
-            return int(value)
+            return _int64(int(value))
         if kind == "string" and sub == "currency":
             return str(value).upper()
         if kind == "string_list":
@@ -240,6 +247,10 @@ class FilterCompiler:
         parts: list[QueryString] = []
         expr = operand.sql
         dialect = self.ctx.dialect
+        # PostgreSQL types a parameter after the column it meets: against an ``integer``
+        # column (ids, foreign keys, ``size``) a value past 2**31 fails in the driver
+        # instead of simply not matching.  Binding as BIGINT keeps the index usable.
+        param = "CAST({} AS BIGINT)" if dialect.is_postgres and operand.kind in ("int", "id") else "{}"
         for op, raw in ops.items():
             if raw is None:
                 continue
@@ -258,10 +269,13 @@ class FilterCompiler:
                     if not isinstance(raw, bool):
                         raise ValueError("must be true or false")
                     if operand.kind == "string_list":
-                        length = (
-                            "jsonb_array_length" if dialect.is_postgres and "custom" in expr else "json_array_length"
-                        )
-                        empty = f"({expr} IS NULL OR {length}({expr}) = 0)"
+                        if dialect.is_postgres and "custom" in expr:
+                            # A custom list saved as null is the jsonb scalar 'null', not SQL NULL,
+                            # and jsonb_array_length() raises on scalars: measure arrays only.
+                            array = f"CASE WHEN jsonb_typeof({expr}) = 'array' THEN {expr} END"
+                            empty = f"(COALESCE(jsonb_array_length({array}), 0) = 0)"
+                        else:
+                            empty = f"({expr} IS NULL OR json_array_length({expr}) = 0)"
                         parts.append(QueryString(empty if raw else f"NOT {empty}"))
                     else:
                         parts.append(QueryString(f"{expr} IS NULL" if raw else f"{expr} IS NOT NULL"))
@@ -272,17 +286,20 @@ class FilterCompiler:
                     if not values:
                         parts.append(QueryString("1 = 0" if op == "in" else "1 = 1"))
                         continue
-                    listing = ", ".join("{}" for _ in values)
+                    listing = ", ".join(param for _ in values)
                     inside = QueryString(f"({expr} IS NOT NULL AND {expr} IN ({listing}))", *values)
                     parts.append(inside if op == "in" else QueryString("NOT {}", inside))
                 elif op == "ne":
                     value = operand.convert(raw)
-                    parts.append(QueryString(f"NOT ({expr} IS NOT NULL AND {expr} = {{}})", value))
+                    parts.append(QueryString(f"NOT ({expr} IS NOT NULL AND {expr} = {param})", value))
                 elif op == "contains" and operand.kind == "string_list":
                     value = operand.convert(raw) if operand.path.startswith("customFields") else raw
                     if not isinstance(value, str):
                         raise ValueError("must be text")
-                    parts.append(dialect.json_array_contains(expr, value))
+                    # PostgreSQL's ``NULL @> ...`` is NULL, and ``not`` keeps it NULL: guard, so
+                    # a missing list is FALSE here and TRUE under ``not``, as on SQLite.
+                    contains = dialect.json_array_contains(expr, value)
+                    parts.append(QueryString(f"({expr} IS NOT NULL AND {{}})", contains))
                 elif op in ("contains", "startsWith"):
                     if not isinstance(raw, str):
                         raise ValueError("must be text")
@@ -290,7 +307,9 @@ class FilterCompiler:
                     parts.append(QueryString(f"({expr} IS NOT NULL AND {dialect.ilike(expr)})", pattern))
                 else:
                     value = operand.convert(raw)
-                    parts.append(QueryString(f"({expr} IS NOT NULL AND {expr} {COMPARISONS[op]} {{}})", value))
+                    # text compares by code point on both engines, as sorting does
+                    left = dialect.order_text(expr) if operand.kind == "string" and op != "eq" else expr
+                    parts.append(QueryString(f"({expr} IS NOT NULL AND {left} {COMPARISONS[op]} {param})", value))
             except (ValueError, TypeError, decimal.InvalidOperation) as exc:
                 errors.append(FieldError(where, "invalid", str(exc) or "invalid value"))
         if not parts:

@@ -38,17 +38,24 @@ class SortKey:
 @dataclass
 class Page:
     rows: list[dict[str, Any]]
-    cursors: list[str]
+    keys: list[list[Any]]  # each row's sort-key values, from which its cursor is made
     has_next_page: bool
     has_previous_page: bool
 
+    def cursor(self, index: int) -> str:
+        return encode_cursor(self.keys[index])
+
+    @property
+    def cursors(self) -> list[str]:
+        return [encode_cursor(k) for k in self.keys]
+
     @property
     def start_cursor(self) -> str | None:
-        return self.cursors[0] if self.cursors else None
+        return self.cursor(0) if self.keys else None
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursor(-1) if self.keys else None
 
 
 @dataclass
@@ -233,11 +240,13 @@ class RecordQuery:
         has_next = len(rows) > request.first
         rows = rows[: request.first]
         records = []
-        cursors = []
+        key_values = []
+        key_names = [f"_k{i}" for i in range(len(keys))]
         for row in rows:
-            cursors.append(encode_cursor([row[f"_k{i}"] for i in range(len(keys))]))
-            records.append(decode_row(entity, {k: v for k, v in dict(row).items() if not k.startswith("_k")}))
-        return Page(records, cursors, has_next, request.after is not None)
+            data = dict(row)
+            key_values.append([data.pop(name) for name in key_names])
+            records.append(decode_row(entity, data))
+        return Page(records, key_values, has_next, request.after is not None)
 
     async def count(
         self,

@@ -144,8 +144,8 @@ def validate_input(
         if _blank(value):
             if field.required:
                 errors.append(FieldError(field.path, "required", "is required"))
-            else:
-                custom[name] = None
+            elif not creating:
+                custom[name] = None  # an update clears the stored value
             continue
         try:
             custom[name] = FIELD_TYPES[field.type].coerce(value, field, region)

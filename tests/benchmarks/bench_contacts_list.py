@@ -1,18 +1,22 @@
 """Benchmark: one page of 100 contacts through GraphQL against the hand-written SQL floor.
 
 Loads N contacts (and N/10 organizations) into SQLite or PostgreSQL, then measures, in
-the same process and run:
+the same process and run, five ways of producing the same JSON response body:
 
 * ``graphql``: ``contacts(first: 100)`` with 8 built-in fields, 3 custom fields and the
   organization's name, run in-process through ``kith.core.web.app.execute`` (no HTTP)
   and serialised with ``json.dumps`` as the web app would;
+* ``kith-query``: Kith's record layer without GraphQL (``kith.query.list`` with the
+  columns GraphQL asks for, plus one batched organization read);
+* ``kith-sql``: only the SQL statements ``kith-query`` sends, replayed as they are;
 * ``floor``: the same 100 rows fetched with one hand-written SELECT (LEFT JOIN for the
   organization name, custom values extracted in SQL) through the same engine and pool
   (``kith.db.fetch``), serialised to the same JSON shape;
 * ``floor-direct``: the same SQL straight on the driver, with no Piccolo in between
   (an asyncpg pool on PostgreSQL; one long-lived aiosqlite connection on SQLite).
 
-Before measuring it checks that GraphQL and the floor return the same payload, so the
+Before measuring it checks that all but kith-sql return the same payload (same ids in the
+same order, same first names, same values), and exits non-zero if not, so the
 comparison is honest.  Run ``--help`` for the options; tests/benchmarks/README.md says
 what the figures mean.  The file is named ``bench_*.py`` so pytest does not collect it.
 """
@@ -39,7 +43,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from kith.core.customfields import FIELD_TYPES
 from kith.core.entities.builtin import LIFECYCLE_STAGES
+from kith.core.graphql.loaders import load_records
+from kith.core.records.encoding import jsonable
+from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith
 from kith.core.settings import load_settings
 from kith.core.storage.database import count_statements
@@ -60,6 +68,10 @@ query BenchContacts {{
   }}
 }}
 """
+
+#: the contact columns GraphQL reads for this selection (graphql/selection.py works them out)
+NODE_COLUMNS = ("id", "first_name", "last_name", "emails", "title", "city", "lifecycle_stage", "created_at", "custom",
+                "organization")  # fmt: skip
 
 CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("tier", "integer", {}),
@@ -122,7 +134,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--organizations", type=int, default=None, help="organizations to load (default: contacts / 10)"
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="seconds measured per variant, in interleaved half-second slices (default 5)",
+    )
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -321,7 +338,7 @@ async def load(kith: Kith, contacts: int, organizations: int, seed: int) -> None
             await kith.db.run_ddl(f'ANALYZE "{schema}"."{table}"')
 
 
-# -- the two ways of answering the same request ------------------------------------------
+# -- the ways of answering the same request -----------------------------------------------
 
 
 def floor_sql(postgres: bool) -> str:
@@ -375,12 +392,71 @@ class Variants:
         self.sql = floor_sql(kith.db.dialect.is_postgres)
         self._pool: Any = None
         self._sqlite: Any = None
+        self._kith_sql: list[QueryString] = []
 
     async def graphql(self) -> str:
         result = await execute(self.kith, QUERY)
         if "errors" in result:
             raise RuntimeError(f"GraphQL errors: {result['errors']}")
         return json.dumps(result)
+
+    async def kith_query(self) -> str:
+        """Kith's record layer without GraphQL: the list query GraphQL runs (same columns,
+        same keyset ORDER BY, cursors, row decoding) plus one batched organization read."""
+        kith = self.kith
+        page = await kith.query.list(
+            kith.db, ListRequest(entity=kith.entity("contact"), first=PAGE, columns=set(NODE_COLUMNS))
+        )
+        org_ids = list(dict.fromkeys(r["organization"] for r in page.rows if r["organization"] is not None))
+        orgs = await load_records(kith, "organization", org_ids) if org_ids else []
+        org_names = {org["id"]: org["name"] for org in orgs if org is not None}
+        decoders = {f.name: FIELD_TYPES[f.type].decode for f in kith.custom_fields.for_entity("contact")}
+        edges = []
+        for r in page.rows:
+            stored = r["custom"] or {}
+            custom = {n: (decode(stored[n]) if stored.get(n) is not None else None) for n, decode in decoders.items()}
+            edges.append(
+                {
+                    "node": {
+                        "id": str(r["id"]),
+                        "firstName": r["first_name"],
+                        "lastName": r["last_name"],
+                        "emails": r["emails"],
+                        "title": r["title"],
+                        "city": r["city"],
+                        "lifecycleStage": r["lifecycle_stage"],
+                        "createdAt": jsonable(r["created_at"]),
+                        "customFields": jsonable(custom),
+                        "organization": {"name": org_names[r["organization"]]}
+                        if r["organization"] in org_names
+                        else None,
+                    }
+                }
+            )
+        return json.dumps({"data": {"contacts": {"edges": edges}}})
+
+    async def capture_kith_sql(self) -> None:
+        """Record the statements (with their arguments) one kith-query request sends."""
+        db = self.kith.db
+        real_fetch = db.fetch
+        captured: list[QueryString] = []
+
+        async def spy(query: QueryString) -> Any:
+            captured.append(query)
+            return await real_fetch(query)
+
+        db.fetch = spy  # type: ignore[method-assign]
+        try:
+            await self.kith_query()
+        finally:
+            del db.fetch
+        self._kith_sql = captured
+
+    async def kith_sql(self) -> str:
+        """Only the SQL of kith-query, replayed through the same engine: no decoding, no JSON."""
+        for query in self._kith_sql:
+            await self.kith.db.fetch(query)
+        return ""
 
     async def floor(self) -> str:
         return floor_json(await self.kith.db.fetch(QueryString(self.sql)))
@@ -425,7 +501,11 @@ async def verify(variants: Variants) -> list[str]:
     reference = graphql["data"]["contacts"]["edges"]
     if len(reference) != PAGE:
         raise SystemExit(f"verify: GraphQL returned {len(reference)} contacts, expected {PAGE}")
-    for name, run in (("floor", variants.floor), ("floor-direct", variants.floor_direct)):
+    for name, run in (
+        ("kith-query", variants.kith_query),
+        ("floor", variants.floor),
+        ("floor-direct", variants.floor_direct),
+    ):
         edges = json.loads(await run())["data"]["contacts"]["edges"]
         for field in ("id", "firstName"):
             got = [e["node"][field] for e in edges]
@@ -443,42 +523,69 @@ async def verify(variants: Variants) -> list[str]:
 # -- measuring -------------------------------------------------------------------------------
 
 
-async def measure(
-    run: Callable[[], Awaitable[str]], seconds: float, concurrency: int, count_sql: bool
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    statements: list[int] = []
+class Measurement:
+    """Latencies and statement counts of one variant, gathered over one or more time slices."""
 
-    async def one() -> None:
+    def __init__(self, run: Callable[[], Awaitable[str]], count_sql: bool) -> None:
+        self.run = run
+        self.count_sql = count_sql
+        self.latencies: list[float] = []
+        self.statements: list[int] = []
+        self.elapsed = 0.0
+        self.cpu = 0.0
+
+    async def one(self) -> None:
         started = time.perf_counter()
-        if count_sql:
+        if self.count_sql:
             async with count_statements() as counter:
-                await run()
-            statements.append(counter.count)
+                await self.run()
+            self.statements.append(counter.count)
         else:
-            await run()
-        latencies.append(time.perf_counter() - started)
+            await self.run()
+        self.latencies.append(time.perf_counter() - started)
 
-    for _ in range(max(5, concurrency)):  # warm caches, the pool, the schema
-        await one()
-    latencies.clear()
-    statements.clear()
-    started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        if concurrency == 1:
-            await one()
-        else:
-            await asyncio.gather(*(one() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "requests": len(latencies),
-        "rps": round(len(latencies) / elapsed, 1),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 3),
-        "statements_per_request": round(statistics.fmean(statements), 3) if statements else None,
-    }
+    async def warm_up(self, requests: int) -> None:
+        for _ in range(requests):  # caches, the pool, the schema
+            await self.one()
+        self.latencies.clear()
+        self.statements.clear()
+
+    async def slice(self, seconds: float, concurrency: int) -> None:
+        started, cpu = time.perf_counter(), time.process_time()
+        deadline = started + seconds
+        while time.perf_counter() < deadline:
+            if concurrency == 1:
+                await self.one()
+            else:
+                await asyncio.gather(*(self.one() for _ in range(concurrency)))
+        self.elapsed += time.perf_counter() - started
+        self.cpu += time.process_time() - cpu
+
+    def result(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "requests": len(ordered),
+            "rps": round(len(ordered) / self.elapsed, 1),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
+            "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 3),
+            "cpu_ms": round(self.cpu / len(ordered) * 1000, 3),
+            "statements_per_request": round(statistics.fmean(self.statements), 3) if self.statements else None,
+        }
+
+
+async def measure_all(
+    runs: dict[str, tuple[Callable[[], Awaitable[str]], bool]], seconds: float, concurrency: int
+) -> dict[str, dict[str, Any]]:
+    """Each variant for ``seconds`` in total, in interleaved slices of about half a second,
+    so a burst of load from elsewhere on the machine is shared out instead of hitting one."""
+    measurements = {name: Measurement(run, counted) for name, (run, counted) in runs.items()}
+    for measurement in measurements.values():
+        await measurement.warm_up(max(5, concurrency))
+    rounds = max(1, round(seconds / 0.5))
+    for _ in range(rounds):
+        for measurement in measurements.values():
+            await measurement.slice(seconds / rounds, concurrency)
+    return {name: m.result() for name, m in measurements.items()}
 
 
 async def run_profile(variants: Variants, requests: int) -> str:
@@ -544,19 +651,26 @@ async def main(args: argparse.Namespace) -> int:
 
         await variants.start_direct()
         statements = await verify(variants)
-        print(f"verified: GraphQL, floor and floor-direct return the same {PAGE} contacts in the same order")
+        print(
+            f"verified: GraphQL, kith-query, floor and floor-direct return the same {PAGE} contacts in the same order"
+        )
         print("SQL of one GraphQL request:")
         for sql in statements:
             print("   ", re.sub(r"\s+", " ", sql)[:150])
 
-        results: dict[str, dict[str, Any]] = {}
-        for name, run, counted in (
-            ("graphql", variants.graphql, True),
-            ("floor", variants.floor, True),
-            ("floor-direct", variants.floor_direct, False),
-        ):
-            print(f"measuring {name} for {args.seconds:g} s (concurrency {args.concurrency}) ...", flush=True)
-            results[name] = await measure(run, args.seconds, args.concurrency, counted)
+        await variants.capture_kith_sql()
+        runs = {
+            "graphql": (variants.graphql, True),
+            "kith-query": (variants.kith_query, True),
+            "kith-sql": (variants.kith_sql, True),
+            "floor": (variants.floor, True),
+            "floor-direct": (variants.floor_direct, False),
+        }
+        print(
+            f"measuring {', '.join(runs)}: {args.seconds:g} s each, interleaved (concurrency {args.concurrency}) ...",
+            flush=True,
+        )
+        results = await measure_all(runs, args.seconds, args.concurrency)
 
         graphql, floor, direct = results["graphql"], results["floor"], results["floor-direct"]
         ratio = round(floor["rps"] / graphql["rps"], 2)
@@ -573,16 +687,26 @@ async def main(args: argparse.Namespace) -> int:
             f"{ratio:>6.2f}x {graphql['statements_per_request']:>18.2f}"
         )
         print()
-        print(f"{'variant':<14} {'req/s':>9} {'mean ms':>9} {'p95 ms':>9} {'stmts/req':>10}")
+        print(
+            f"{'variant':<14} {'req/s':>9} {'mean ms':>9} {'p95 ms':>9} {'cpu ms':>8} {'stmts/req':>10} "
+            f"{'mean/floor':>11}"
+        )
         for name, result in results.items():
             stmts = result["statements_per_request"]
             print(
                 f"{name:<14} {result['rps']:>9.1f} {result['mean_ms']:>9.2f} {result['p95_ms']:>9.2f} "
-                f"{(f'{stmts:.2f}' if stmts is not None else '1 (direct)'):>10}"
+                f"{result['cpu_ms']:>8.2f} {(f'{stmts:.2f}' if stmts is not None else '1 (direct)'):>10} "
+                f"{result['mean_ms'] / floor['mean_ms']:>10.1f}x"
             )
         print(
-            f"(floor = same engine and pool as Kith; floor-direct = the driver alone: {driver}; "
-            f"ratio = floor req/s / graphql req/s; floor-direct ratio = {direct_ratio:.2f}x)"
+            "  graphql:      execute(kith, query) in-process + json.dumps of the response\n"
+            "  kith-query:   Kith's record layer without GraphQL (the same list query, decoding, cursors,\n"
+            "                one batched organization read) + json.dumps\n"
+            "  kith-sql:     only the statements kith-query sends, replayed through the same engine\n"
+            "  floor:        one hand-written SELECT (LEFT JOIN organization) via kith.db.fetch + json.dumps\n"
+            f"  floor-direct: the same SELECT on the driver alone ({driver}) + json.dumps\n"
+            "  cpu ms: CPU time of this process per request (Python; on SQLite also the query itself)\n"
+            f"  ratio = floor req/s / graphql req/s (against floor-direct: {direct_ratio:.2f}x)"
         )
 
         if args.profile:
@@ -602,6 +726,8 @@ async def main(args: argparse.Namespace) -> int:
                     "graphql": graphql,
                     "floor": floor,
                     "floor_direct": {**direct, "driver": driver},
+                    "kith_query": results["kith-query"],
+                    "kith_sql": results["kith-sql"],
                     "ratio": ratio,
                     "ratio_direct": direct_ratio,
                     "statements_per_graphql_request": graphql["statements_per_request"],
