@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.runtime import Kith
 from kith.core.settings import Settings, load_settings
-from rich.console import Console
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import click
+
 from kith.cli.common import console, open_kith, run
 from kith.core.settings import DEFAULT_DATABASE_URL
 

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import click
+from rich.table import Table
+
 from kith.cli.common import KithCliError, console, with_kith
 from kith.core.customfields import FIELD_TYPES
 from kith.core.runtime import Kith
-from rich.table import Table
 
 
 @click.group("fields")

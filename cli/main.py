@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import click
+
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
 from kith.cli.fields_cmd import fields_group

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.table import Table
+
 from kith.cli.common import KithCliError, console, with_kith
 from kith.core.plugins import lifecycle
 from kith.core.runtime import Kith
-from rich.table import Table
 
 
 @click.group("plugins")

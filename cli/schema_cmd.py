@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from kith.cli.common import with_kith
 from kith.core.runtime import Kith
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 import uvicorn
+
 from kith.cli.common import console, open_kith, run, settings_from
 from kith.core.settings import Settings
 

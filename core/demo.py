@@ -9,6 +9,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from faker import Faker
+
 from kith.core.entities.builtin import LIFECYCLE_STAGES
 from kith.core.records.change import Actor
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     import click
+
     from kith.core.entities import Entity
     from kith.core.records.change import Change
     from kith.core.runtime import Kith

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from piccolo.querystring import QueryString
+
 from kith.core import builtin
 from kith.core.core_migrations import CORE_MIGRATIONS
 from kith.core.customfields.store import CustomFieldStore
@@ -23,7 +25,6 @@ from kith.core.settings import Settings, load_settings
 from kith.core.storage.database import Database
 from kith.core.storage.meta import get_schema_version
 from kith.core.storage.migrations import migrate
-from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.graphql.schema import KithSchema

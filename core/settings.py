@@ -10,7 +10,6 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from kith.core.errors import KithError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -20,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings.exceptions import SettingsError
+
+from kith.core.errors import KithError
 
 DEFAULT_DATABASE_URL = "sqlite:///kith.sqlite3"
 

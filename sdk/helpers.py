@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.table import Table
+
 from kith.core.plugins.manifest import Migration
 from kith.core.runtime import Kith
 from kith.core.storage.database import Database
-from piccolo.table import Table
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kith.core.errors import ValidationFailed
 from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith

@@ -4,6 +4,7 @@ sorting, mutations with field-named errors, and batched relation loading."""
 from __future__ import annotations
 
 import pytest
+
 from kith.core.storage.database import count_statements
 from kith.sdk.testing import GraphQLClient, GraphQLErrors, make_activity, make_contact, make_organization
 

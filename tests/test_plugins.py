@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from kith.core.errors import PluginError
 from kith.core.plugins import lifecycle
 from kith.sdk import Plugin, hookimpl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from kith.core.errors import NotFound, ValidationFailed, VersionConflict
 from kith.sdk import Actor
 from kith.sdk.testing import make_contact, make_organization

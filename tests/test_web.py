@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from litestar.testing import AsyncTestClient
+
 from kith.core.runtime import Kith
 from kith.core.settings import load_settings
 from kith.core.web.app import create_app
-from litestar.testing import AsyncTestClient
 
 
 async def test_graphql_over_http(kith_database_url):

@@ -12,13 +12,14 @@ import json
 import re
 from typing import Any
 
+from piccolo.querystring import QueryString
+
 from kith.core.customfields.definition import CustomField
 from kith.core.customfields.types import FIELD_TYPES
 from kith.core.entities import EntityRegistry
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.storage.database import Database
 from kith.core.storage.meta import bump_schema_version
-from piccolo.querystring import QueryString
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,50}$")
 RESERVED = {"id", "custom", "custom_fields", "version", "and", "or", "not"}

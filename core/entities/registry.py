@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kith.core.entities.declaration import Entity
 from piccolo.table import Table
+
+from kith.core.entities.declaration import Entity
 
 
 class EntityRegistry:

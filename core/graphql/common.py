@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Optional
 
 import strawberry
+
 from kith.core.errors import FieldError
 
 

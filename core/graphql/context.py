@@ -6,9 +6,10 @@ every relation is fetched with one query per (entity, request), whatever the row
 
 from typing import TYPE_CHECKING, Any
 
+from strawberry.dataloader import DataLoader
+
 from kith.core.graphql.loaders import load_records, load_timelines
 from kith.core.records.change import Actor
-from strawberry.dataloader import DataLoader
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith

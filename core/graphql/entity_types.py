@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import strawberry
+from strawberry.types import Info
+from strawberry.types.unset import UNSET
+
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.graphql.common import (
@@ -28,8 +31,6 @@ from kith.core.graphql.common import (
     UserError,
 )
 from kith.core.records.validation import graphql_name
-from strawberry.types import Info
-from strawberry.types.unset import UNSET
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith

@@ -2,8 +2,9 @@
 
 from typing import TYPE_CHECKING, Any
 
-from kith.core.records.encoding import decode_row
 from piccolo.querystring import QueryString
+
+from kith.core.records.encoding import decode_row
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith

@@ -8,8 +8,22 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import strawberry
 from graphql import GraphQLError
-from kith.core.entities import Entity, FieldKind
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import Info
+
 from kith.core.customfields import FIELD_TYPES
+from kith.core.entities import Entity, FieldKind
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.graphql.common import (
     AddCustomFieldInput,
@@ -24,19 +38,6 @@ from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields
 from kith.core.records.query import ListRequest
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
-from strawberry.types import Info
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith

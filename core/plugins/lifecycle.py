@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from piccolo.querystring import QueryString
+
 from kith.core.errors import PluginError
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
 from kith.core.storage.migrations import forget, migrate
-from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.plugins.manifest import Plugin

@@ -20,6 +20,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
+
 from kith.core import hookspecs
 from kith.core.errors import PluginError, ValidationFailed
 from kith.core.plugins.manifest import Plugin

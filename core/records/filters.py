@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.querystring import QueryString
+
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, EntityRegistry, FieldKind, FieldSpec
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.validation import graphql_name
 from kith.core.storage.dialect import Dialect, escape_like
-from piccolo.querystring import QueryString
 
 COMPARISONS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 

@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from piccolo.querystring import QueryString
+
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.encoding import decode_row, jsonable
 from kith.core.records.filters import FilterCompiler, FilterContext, builtin_operand, custom_operand
 from kith.core.records.validation import graphql_name
-from piccolo.querystring import QueryString
 
 ALIAS = "t"
 

@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from piccolo.querystring import QueryString
+
 from kith.core.entities import Entity, EntityRegistry, FieldKind
 from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
 from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.validation import graphql_name, validate_input
 from kith.core.storage.database import Database
-from piccolo.querystring import QueryString
 
 if TYPE_CHECKING:
     from kith.core.customfields.store import CustomFieldStore

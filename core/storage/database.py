@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from kith.core.errors import KithError
-from kith.core.storage.dialect import Dialect
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.querystring import QueryString
 from piccolo.table import Table, create_db_tables
+
+from kith.core.errors import KithError
+from kith.core.storage.dialect import Dialect
 
 Row = Mapping[str, Any]
 

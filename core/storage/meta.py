@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from kith.core.storage.database import Database
 from piccolo.querystring import QueryString
+
+from kith.core.storage.database import Database
 
 SCHEMA_VERSION = "schema_version"
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from piccolo.querystring import QueryString
+
 from kith.core.models import AppliedMigration
 from kith.core.plugins.manifest import Migration
 from kith.core.storage.database import Database
-from piccolo.querystring import QueryString
 
 
 async def ensure_migration_table(db: Database) -> None:

@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from kith.core.graphql.context import RequestContext
-from kith.core.records.change import Actor
-from kith.core.runtime import Kith
-from kith.core.settings import Settings, load_settings
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Response
 from strawberry.http.ides import get_graphql_ide_html
+
+from kith.core.graphql.context import RequestContext
+from kith.core.records.change import Actor
+from kith.core.runtime import Kith
+from kith.core.settings import Settings, load_settings
 
 log = logging.getLogger("kith.web")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kith.sdk.testing.engines import ENV_VAR, check_postgres, engines, fresh_database_url
 
 try:
@@ -93,6 +94,7 @@ def kith_cli(kith_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callabl
     assert result.exit_code == 0, result.output
     """
     from click.testing import CliRunner
+
     from kith.cli.main import cli
 
     monkeypatch.setenv("KITH_DATABASE_URL", kith_database_url)

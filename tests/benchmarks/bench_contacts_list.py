@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from piccolo.querystring import QueryString
+
 from kith.core.customfields import FIELD_TYPES
 from kith.core.entities.builtin import LIFECYCLE_STAGES
 from kith.core.graphql.loaders import load_records
@@ -52,7 +54,6 @@ from kith.core.runtime import Kith
 from kith.core.settings import load_settings
 from kith.core.storage.database import count_statements
 from kith.core.web.app import execute
-from piccolo.querystring import QueryString
 
 PAGE = 100
 QUERY = f"""

@@ -10,6 +10,10 @@ from typing import Any
 
 import click
 import strawberry
+from piccolo.columns import ForeignKey, Integer, Varchar
+from piccolo.table import Table
+from strawberry.types import Info
+
 from kith.sdk import (
     Change,
     Contact,
@@ -22,9 +26,6 @@ from kith.sdk import (
     initial_migration,
     kith_from,
 )
-from piccolo.columns import ForeignKey, Integer, Varchar
-from piccolo.table import Table
-from strawberry.types import Info
 
 
 class LoyaltyCard(RecordColumns, Table, tablename="loyalty_card"):
