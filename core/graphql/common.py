@@ -138,10 +138,11 @@ class ListFilter:
     is_null: Optional[bool] = None
 
 
-@strawberry.input
+@strawberry.input(description="Conditions on a money value: its amount, its currency, or whether it is set.")
 class MoneyFilter:
     amount: Optional[DecimalFilter] = None
     currency: Optional[StringFilter] = None
+    is_null: Optional[bool] = None
 
 
 @strawberry.type(description="A custom field definition.")

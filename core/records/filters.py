@@ -39,6 +39,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "bool": ("eq", "ne", "isNull"),
     "id": ("eq", "ne", "in", "notIn", "isNull"),
     "string_list": ("contains", "isNull"),
+    "money": ("isNull",),
 }
 
 _BUILTIN_KIND = {
@@ -217,11 +218,17 @@ class FilterCompiler:
             if field is None:
                 errors.append(FieldError(f"{path}.{key}", "unknown", f"{entity.name} has no custom field {key!r}"))
                 continue
-            if field.type == "money" and isinstance(value, Mapping) and set(value) <= {"amount", "currency"}:
+            if field.type == "money" and isinstance(value, Mapping) and set(value) <= {"amount", "currency", "isNull"}:
                 for sub, sub_value in value.items():
-                    if sub_value is not None:
-                        operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region, sub)
-                        parts.append(self._leaf(operand, sub_value, f"{path}.{key}.{sub}", errors))
+                    if sub_value is None:
+                        continue
+                    if sub == "isNull":  # the money value as a whole
+                        whole = self.ctx.dialect.json_value(f"{alias}.custom", (field.name,), "text")
+                        operand = Operand(f"{field.path}", whole, "money", lambda v: v)
+                        parts.append(self._leaf(operand, {"isNull": sub_value}, f"{path}.{key}", errors))
+                        continue
+                    operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region, sub)
+                    parts.append(self._leaf(operand, sub_value, f"{path}.{key}.{sub}", errors))
                 continue
             operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region)
             parts.append(self._leaf(operand, value, f"{path}.{key}", errors))
