@@ -100,11 +100,15 @@ class Kith:
         self.plugins.activate(await self.enabled_plugins())
         registry = EntityRegistry()
         for plugin_name, entities in self.plugins.call("kith_entities", critical=True):
+            added: list[str] = []
             try:
                 for entity in entities:
                     entity.plugin = None if plugin_name == "core" else plugin_name
                     registry.add(entity)
+                    added.append(entity.name)
             except Exception as exc:
+                for name in added:  # all or nothing: a refused plugin leaves no entity behind
+                    del registry._entities[name]
                 log.error("plugin %s: its entities were refused: %s", plugin_name, exc)
                 self.plugins._fail(plugin_name, "kith_entities", str(exc))
                 self.plugins.deactivate_plugin(plugin_name)

@@ -73,7 +73,7 @@ def discover(
 
 
 def dependency_order(plugins: dict[str, Plugin], names: Iterable[str]) -> list[str]:
-    """Names sorted so each plugin comes after what it depends on."""
+    """Names sorted so each plugin comes after what it depends on, and the essential ones first."""
     ordered: list[str] = []
     visiting: set[str] = set()
 
@@ -89,7 +89,8 @@ def dependency_order(plugins: dict[str, Plugin], names: Iterable[str]) -> list[s
         visiting.discard(name)
         ordered.append(name)
 
-    for name in sorted(names):
+    # essential plugins (the core) come first, so no plugin can take their entity names
+    for name in sorted(names, key=lambda n: (not (n in plugins and plugins[n].essential), n)):
         visit(name)
     return ordered
 

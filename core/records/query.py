@@ -34,6 +34,7 @@ class SortKey:
     kind: str
     text: bool = False
     custom: bool = False  # custom dates are stored and compared as canonical text
+    nullable: bool = True  # a key that cannot be empty sorts and seeks on its index
 
 
 @dataclass
@@ -146,12 +147,12 @@ class RecordQuery:
                 errors.append(FieldError(f"{path}.{name}", "invalid", str(exc)))
         if errors:
             raise ValidationFailed(errors)
-        keys.append(SortKey(f"{ALIAS}.id", False, "int"))
+        keys.append(SortKey(f"{ALIAS}.id", False, "int", nullable=False))
         return keys
 
     def _sort_key(self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, path: str) -> SortKey:
         if name == "id":
-            return SortKey(f"{ALIAS}.id", _descending(direction), "int")
+            return SortKey(f"{ALIAS}.id", _descending(direction), "int", nullable=False)
         if name == "customFields":
             if not isinstance(direction, Mapping) or len(direction) != 1:
                 raise ValueError("give exactly one custom field")
@@ -182,15 +183,18 @@ class RecordQuery:
         if spec.kind is FieldKind.STRING_LIST:
             raise ValueError(f"{name} is a list and cannot be sorted on")
         operand = builtin_operand(entity, spec, ALIAS)
-        return SortKey(operand.sql, _descending(direction), operand.kind, operand.kind == "string")
+        return SortKey(
+            operand.sql, _descending(direction), operand.kind, operand.kind == "string", nullable=spec.nullable
+        )
 
     def _order_sql(self, keys: list[SortKey]) -> str:
+        """ORDER BY with empty values last in both directions (``NULLS LAST`` on both
+        engines); keys that cannot be empty are left bare so an index can serve them."""
         parts = []
         for key in keys:
             expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
-            parts.append(
-                f"(CASE WHEN {key.sql} IS NULL THEN 1 ELSE 0 END), {expr} {'DESC' if key.descending else 'ASC'}"
-            )
+            direction = "DESC" if key.descending else "ASC"
+            parts.append(f"{expr} {direction}" + (" NULLS LAST" if key.nullable else ""))
         return ", ".join(parts)
 
     def _after(self, keys: list[SortKey], cursor: str) -> QueryString:
@@ -206,11 +210,14 @@ class RecordQuery:
                 else _cursor_value(key.kind, raw, self.ctx.dialect.is_postgres)
             )
             expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
-            if value is None:
+            op = "<" if key.descending else ">"
+            if not key.nullable:
+                greater = QueryString(f"{expr} {op} {{}}", value)
+                same = QueryString(f"{key.sql} = {{}}", value)
+            elif value is None:
                 greater = QueryString("1 = 0")
                 same = QueryString(f"{key.sql} IS NULL")
             else:
-                op = "<" if key.descending else ">"
                 greater = QueryString(f"({key.sql} IS NULL OR {expr} {op} {{}})", value)
                 same = QueryString(f"({key.sql} IS NOT NULL AND {key.sql} = {{}})", value)
             ors.append(QueryString(" AND ".join("{}" for _ in [*equal, greater]), *equal, greater))

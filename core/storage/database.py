@@ -64,6 +64,11 @@ def _record(sql: str) -> None:
         counter.statements.append(sql)
 
 
+def _is_read(sql: str) -> bool:
+    head = sql.lstrip()[:10].upper()
+    return head.startswith(("SELECT", "WITH", "EXPLAIN"))
+
+
 class DatabaseUnavailable(KithError):
     """The configured database cannot be reached; the message says which one."""
 
@@ -96,6 +101,7 @@ class Database:
                 "(use sqlite:///file.sqlite3 or postgresql://user@host/db)"
             )
         self._pooled = False
+        self._reader: Any = None  # SQLite: one long-lived connection for reads
 
     @property
     def display_url(self) -> str:
@@ -122,11 +128,27 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             # WAL lets readers proceed while the worker or an import writes.
             await self.engine.run_ddl("PRAGMA journal_mode=WAL")
+            await self._open_reader()
+
+    async def _open_reader(self) -> None:
+        """Piccolo opens a new SQLite connection (and thread) for every statement outside
+        a transaction; reads share one long-lived connection instead.  In WAL mode it
+        sees every committed write, and it never holds a transaction open."""
+        import aiosqlite
+        from piccolo.engine.sqlite import dict_factory
+
+        assert isinstance(self.engine, SQLiteEngine)
+        self._reader = await aiosqlite.connect(**self.engine.connection_kwargs)
+        self._reader.row_factory = dict_factory
+        await self._reader.execute("PRAGMA foreign_keys = 1")
 
     async def close(self) -> None:
         if self._pooled and isinstance(self.engine, PostgresEngine):
             await self.engine.close_connection_pool()
             self._pooled = False
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
 
     def bind(self, tables: Iterable[type[Table]]) -> None:
         """Point each Piccolo table at this engine."""
@@ -136,6 +158,10 @@ class Database:
     async def fetch(self, query: QueryString) -> list[Row]:
         """Run one statement and return its rows as mappings."""
         _record(query.template)
+        if self._reader is not None and _is_read(query.template) and not self.in_transaction():
+            sql, args = query.compile_string(engine_type="sqlite")
+            async with self._reader.execute(sql, args) as cursor:
+                return list(await cursor.fetchall())
         rows = await self.engine.run_querystring(query)
         return rows or []
 
