@@ -36,8 +36,8 @@ class FieldType:
     filter_kind: FilterKind
     #: value from any surface -> JSON-storable value; raises ValueError(message)
     coerce: Callable[[Any, CustomField, str], Any]
-    #: stored JSON value -> Python value given to GraphQL
-    decode: Callable[[Any], Any] = lambda value: value
+    #: stored JSON value -> Python value given to GraphQL (None: stored as given)
+    decode: Callable[[Any], Any] | None = None
 
 
 def _text(limit: int) -> Callable[[Any, CustomField, str], Any]:

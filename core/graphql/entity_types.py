@@ -173,7 +173,7 @@ def _timeline_resolver(entity: Entity, activity_node: Any) -> Any:
 
 
 def _custom_resolver(fields: list[CustomField], custom_type: Any) -> Any:
-    decoders = {f.name: FIELD_TYPES[f.type].decode for f in fields}
+    decoders = {f.name: FIELD_TYPES[f.type].decode or (lambda value: value) for f in fields}
 
     def resolve(root: Any) -> custom_type:  # type: ignore[valid-type]
         stored = root.get("custom") or {}

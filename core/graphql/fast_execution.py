@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
+    GraphQLString,
 )
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -41,6 +43,7 @@ class Plan(NamedTuple):
     nullable: bool
     object_type: GraphQLObjectType | None = None
     missing_is_null: bool = False  # custom-field values: an absent key means no value
+    same: type | None = None  # values of this exact type serialize to themselves
 
 
 def plain_field_plan(
@@ -64,16 +67,24 @@ def plain_field_plan(
         if not isinstance(item, GraphQLNonNull):
             return None
         field_type = item.of_type
+        if isinstance(field_type, GraphQLObjectType):  # a list of records (edges, nodes)
+            return Plan(key, None, True, nullable, field_type, missing_is_null)
     if not isinstance(field_type, GraphQLScalarType):
         return None
     serialize = field_type.serialize
+    same: type | None = None
+    if field_type is GraphQLString or field_type.name == "Decimal":
+        same = str
+    elif field_type is GraphQLBoolean:
+        same = bool
     if decode is not None:
+        same = None
         base = serialize
 
         def serialize(value: Any) -> Any:
             return base(decode(value))
 
-    return Plan(key, serialize, is_list, nullable, None, missing_is_null)
+    return Plan(key, serialize, is_list, nullable, None, missing_is_null, same)
 
 
 class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -84,6 +95,11 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """
 
     plans: dict[str, dict[str, Plan]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._steps: dict[int, list[tuple[str, Plan | None, Any]]] = {}
+        self._keep_alive: list[Any] = []  # ids in _steps stay valid while we run
 
     def execute_fields(  # type: ignore[override]
         self,
@@ -101,8 +117,15 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
         awaitable_fields: list[str] = []
         is_awaitable = self.is_awaitable
         get = source_value.get
-        for response_name, field_details_list in grouped_field_set.items():
-            plan = plans.get(field_details_list[0].node.name.value)
+        # grouped field sets are memoised per selection, so this lookup is per query shape
+        steps = self._steps.get(id(grouped_field_set))
+        if steps is None:
+            steps = [
+                (name, plans.get(details[0].node.name.value), details) for name, details in grouped_field_set.items()
+            ]
+            self._steps[id(grouped_field_set)] = steps
+            self._keep_alive.append(grouped_field_set)
+        for response_name, plan, field_details_list in steps:
             if plan is not None:
                 value = get(plan.key, None if plan.missing_is_null else _MISSING)
                 if value is None:
@@ -111,19 +134,21 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         continue
                 elif value is not _MISSING:
                     if plan.object_type is not None:
-                        if type(value) is dict:
-                            sub_fields = self.collect_subfields(plan.object_type, field_details_list)[0]
-                            completed = self.execute_fields(
-                                plan.object_type,
-                                value,
-                                Path(path, response_name, parent_type.name),
-                                sub_fields,
-                                position_context,
-                            )
+                        completed = self._complete_objects(
+                            plan,
+                            value,
+                            field_details_list,
+                            Path(path, response_name, parent_type.name),
+                            position_context,
+                        )
+                        if completed is not _MISSING:
                             results[response_name] = completed
                             if is_awaitable(completed):
                                 awaitable_fields.append(response_name)
                             continue
+                    elif type(value) is plan.same:
+                        results[response_name] = value
+                        continue
                     else:
                         try:
                             serialize = plan.serialize
@@ -155,6 +180,38 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
 
         return get_results()
+
+    def _complete_objects(
+        self, plan: Plan, value: Any, field_details_list: Any, field_path: Path, position_context: Any
+    ) -> Any:
+        """An object (or list of objects) held as dicts, completed by their own plans;
+        ``_MISSING`` when the value is not what the plan expects."""
+        object_type = plan.object_type
+        assert object_type is not None
+        if not plan.is_list:
+            if type(value) is not dict:
+                return _MISSING
+            sub_fields = self.collect_subfields(object_type, field_details_list)[0]
+            return self.execute_fields(object_type, value, field_path, sub_fields, position_context)
+        if type(value) is not list or not all(type(item) is dict for item in value):
+            return _MISSING
+        sub_fields = self.collect_subfields(object_type, field_details_list)[0]
+        is_awaitable = self.is_awaitable
+        items = [
+            self.execute_fields(object_type, item, Path(field_path, index, None), sub_fields, position_context)
+            for index, item in enumerate(value)
+        ]
+        pending = [index for index, item in enumerate(items) if is_awaitable(item)]
+        if not pending:
+            return items
+
+        async def gather_items() -> list[Any]:
+            awaited = await gather_with_cancel(*(items[index] for index in pending))
+            for index, result in zip(pending, awaited, strict=True):
+                items[index] = result
+            return items
+
+        return gather_items()
 
 
 def execution_context_for(plans: dict[str, dict[str, Plan]]) -> type[KithExecutionContext]:

@@ -10,6 +10,21 @@ if TYPE_CHECKING:
     from kith.core.runtime import Kith
 
 
+async def load_columns(kith: "Kith", entity: Any, ids: list[int], columns: set[str] | None) -> list[dict[str, Any]]:
+    """Records of ``entity`` with these ids (not deleted), only ``columns`` (None: all)."""
+    if not ids:
+        return []
+    select = "*" if columns is None else ", ".join(f'"{c}"' for c in sorted({"id", *columns}))
+    placeholders = ", ".join("{}" for _ in ids)
+    rows = await kith.db.fetch(
+        QueryString(
+            f'SELECT {select} FROM "{entity.tablename}" WHERE id IN ({placeholders}) AND deleted_at IS NULL',
+            *ids,
+        )
+    )
+    return [decode_row(entity, row) for row in rows]
+
+
 async def load_records(kith: "Kith", entity_name: str, ids: list[int]) -> list[dict[str, Any] | None]:
     entity = kith.entities.get(entity_name)
     wanted = [int(i) for i in ids]

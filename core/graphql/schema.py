@@ -36,7 +36,8 @@ from kith.core.graphql.common import (
 from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
-from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields
+from kith.core.graphql.loaders import load_columns
+from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
 from kith.core.records.query import ListRequest
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def record_values(entity: Entity, given: dict[str, Any]) -> dict[str, Any]:
 # -- generated root fields ---------------------------------------------------------------
 
 
-def _list_field(t: EntityTypes) -> Any:
+def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
     entity = t.entity
 
     async def resolve(
@@ -108,7 +109,7 @@ def _list_field(t: EntityTypes) -> Any:
             page = await kith.query.list(kith.db, request)
         except ValidationFailed as exc:
             raise user_input_error(exc) from None
-        await _prefetch_relations(info, entity, page.rows, selected)
+        await _prefetch_relations(info, types, entity, page.rows, selected)
 
         async def count() -> int:
             return await kith.query.count(kith.db, entity, request.filter, request.search)
@@ -138,15 +139,20 @@ kith_page_doc = "filtered, sorted and paginated with cursors (`first` is capped)
 PREFETCHED = "__rel_"
 
 
-async def _prefetch_relations(info: Info, entity: Entity, rows: list[dict[str, Any]], selected: set[str]) -> None:
-    """Load the related records a page asks for now, one query per relation, and keep
-    them on the rows, so each row's relation completes without a per-row await."""
+async def _prefetch_relations(
+    info: Info, types: dict[str, EntityTypes], entity: Entity, rows: list[dict[str, Any]], selected: set[str]
+) -> None:
+    """Load the related records a page asks for now — one query per relation, only the
+    columns the query selects on them — and keep them on the rows, so each row's
+    relation completes without a per-row await."""
+    kith = info.context.kith
     for spec in entity.relation_fields():
-        if spec.name not in selected or not spec.target:
+        if spec.name not in selected or not spec.target or spec.target not in types:
             continue
         ids = list({row[spec.name] for row in rows if row.get(spec.name) is not None})
-        loaded = await info.context.loader(spec.target).load_many(ids) if ids else []
-        by_id = dict(zip(ids, loaded, strict=True))
+        target = types[spec.target]
+        columns = node_columns(selected_under(info, spec.name), target.columns)
+        by_id = {record["id"]: record for record in await load_columns(kith, target.entity, ids, columns)}
         key = PREFETCHED + spec.name
         for row in rows:
             row[key] = by_id.get(row.get(spec.name))
@@ -358,7 +364,7 @@ def build_schema(kith: "Kith") -> KithSchema:
     mutation_ns: dict[str, Any] = {}
     for t in types.values():
         entity = t.entity
-        query_ns[entity.plural_field] = _list_field(t)
+        query_ns[entity.plural_field] = _list_field(t, types)
         query_ns[_camel(entity.name)] = _get_field(t)
         n = entity.type_name
         mutation_ns[f"create{n}"] = _create_field(t)
@@ -414,7 +420,7 @@ def _plain_field_plans(schema: strawberry.Schema, types: dict[str, EntityTypes])
     plans: dict[str, dict[str, Plan]] = {}
     converter = schema.config.name_converter
     for t in types.values():
-        for cls in (t.node, t.custom, t.edge):
+        for cls in (t.node, t.custom, t.edge, t.connection):
             if cls is None:
                 continue
             definition = cls.__strawberry_definition__
@@ -432,6 +438,10 @@ def _plain_field_plans(schema: strawberry.Schema, types: dict[str, EntityTypes])
                 elif cls is t.custom:
                     key = field.python_name
                     decode = FIELD_TYPES[custom[key].type].decode
+                    if custom[key].type == "decimal":
+                        # stored as str(Decimal(...)), which is exactly what the Decimal
+                        # scalar serializes to: no decoding needed on the way out
+                        decode = None
                 else:
                     key = field.python_name if field.base_resolver is None else None
                 if key is None:

@@ -23,12 +23,22 @@ def _children(selections: list[Any], name: str) -> list[Any]:
     return found
 
 
+def _node_selections(info: Any) -> list[Any]:
+    top = info.selected_fields[0].selections
+    return _children(_children(top, "edges"), "node") + _children(top, "nodes")
+
+
 def node_fields(info: Any) -> set[str]:
     """The field names selected on the nodes of a connection field (edges and nodes)."""
-    top = info.selected_fields[0].selections
-    node_selections = _children(_children(top, "edges"), "node") + _children(top, "nodes")
     names: set[str] = set()
-    _names(node_selections, names)
+    _names(_node_selections(info), names)
+    return names
+
+
+def selected_under(info: Any, field: str) -> set[str]:
+    """The field names selected on ``field`` of the nodes of a connection field."""
+    names: set[str] = set()
+    _names(_children(_node_selections(info), field), names)
     return names
 
 

@@ -8,22 +8,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from kith.core.entities import Entity, FieldKind
+from kith.core.entities import Entity
 
 
 def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as a record: JSON columns parsed, everything else as the driver gave it."""
-    record = dict(row)
-    custom = record.get("custom")
-    if isinstance(custom, str):
-        record["custom"] = json.loads(custom)
-    elif custom is None and "custom" in record:
+    """A stored row as a record: JSON columns parsed, everything else as the driver gave it.
+
+    A plain dict is decoded in place (callers pass fresh copies); driver rows are copied.
+    """
+    record = row if type(row) is dict else dict(row)
+    for column in entity.json_columns:
+        value = record.get(column)
+        if type(value) is str:
+            record[column] = json.loads(value)
+    if record.get("custom", ...) is None:
         record["custom"] = {}
-    for spec in entity.fields.values():
-        if spec.kind is FieldKind.STRING_LIST:
-            value = record.get(spec.name)
-            if isinstance(value, str):
-                record[spec.name] = json.loads(value)
     return record
 
 

@@ -411,7 +411,9 @@ class Variants:
         org_ids = list(dict.fromkeys(r["organization"] for r in page.rows if r["organization"] is not None))
         orgs = await load_records(kith, "organization", org_ids) if org_ids else []
         org_names = {org["id"]: org["name"] for org in orgs if org is not None}
-        decoders = {f.name: FIELD_TYPES[f.type].decode for f in kith.custom_fields.for_entity("contact")}
+        decoders = {
+            f.name: FIELD_TYPES[f.type].decode or (lambda v: v) for f in kith.custom_fields.for_entity("contact")
+        }
         edges = []
         for r in page.rows:
             stored = r["custom"] or {}
@@ -633,6 +635,7 @@ async def main(args: argparse.Namespace) -> int:
                 "them, or point at a fresh database or schema.",
                 file=sys.stderr,
             )
+            args.drop = False  # never drop data this run refused to touch
             return 2
         await ensure_custom_fields(kith)
         if not existing:
