@@ -154,9 +154,8 @@ class Entity:
                 writable=name not in self.read_only,
             )
         #: columns stored as JSON text, parsed when a row is read
-        self.json_columns: tuple[str, ...] = ("custom",) + tuple(
-            name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_LIST
-        )
+        lists = [name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_LIST]
+        self.json_columns: tuple[str, ...] = ("custom", *lists)
         unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")
