@@ -6,6 +6,7 @@ every entity, and proves the hook is enough.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from kith.core.entities.builtin import core_entities
@@ -14,11 +15,19 @@ from kith.core.plugins.manifest import Plugin
 
 if TYPE_CHECKING:
     from kith.core.entities import Entity
+    from kith.core.records.change import Change
 
 
 @hookimpl
 def kith_entities() -> list[Entity]:
     return core_entities()
+
+
+@hookimpl
+def kith_before_create(change: Change) -> None:
+    """An activity without a time happened now, so the timeline can order it."""
+    if change.entity == "activity" and change.values.get("occurred_at") is None:
+        change.values["occurred_at"] = dt.datetime.now(dt.UTC)
 
 
 plugin = Plugin(

@@ -240,3 +240,13 @@ async def test_query_depth_limit(make_kith):
     kith = await make_kith(max_query_depth=4)
     body = await GraphQLClient(kith).execute("{ contacts { edges { node { organization { owner { name } } } } } }")
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_an_activity_without_a_time_happened_now(kith, gql):
+    contact = await make_contact(kith)
+    await make_activity(kith, contact, subject="first")
+    await make_activity(kith, contact, subject="second")
+    data = await gql.query('query($id: ID!) { contact(id: $id) { timeline { subject occurredAt } } }', id=str(contact["id"]))
+    timeline = data["contact"]["timeline"]
+    assert [a["subject"] for a in timeline] == ["second", "first"]
+    assert all(a["occurredAt"] for a in timeline)

@@ -47,7 +47,7 @@ async def load_timelines(kith: "Kith", entity_name: str, ids: list[int], limit: 
     rows = await kith.db.fetch(
         QueryString(
             "SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.subject_id "
-            "ORDER BY a.occurred_at DESC, a.id DESC) AS _rn FROM activity a "
+            "ORDER BY a.occurred_at DESC NULLS LAST, a.id DESC) AS _rn FROM activity a "
             f"WHERE a.subject_type = {{}} AND a.subject_id IN ({placeholders}) "
             "AND a.deleted_at IS NULL) ranked "
             f"WHERE _rn <= {int(limit)} ORDER BY subject_id, _rn",
