@@ -15,4 +15,47 @@ async def _initial(db: Database) -> None:
     )
 
 
-CORE_MIGRATIONS = [Migration("0001_initial", _initial, "core entities and system tables")]
+async def _automations(db: Database) -> None:
+    from kith.core.automations.models import AUTOMATION_TABLES
+
+    # Databases made before the outbox became the automation queue get its new columns.
+    await add_columns_if_missing(
+        db,
+        "kith_outbox",
+        {
+            "status": "VARCHAR(12) NOT NULL DEFAULT 'pending'",
+            "depth": "INTEGER NOT NULL DEFAULT 0",
+            "locked_until": "TIMESTAMPTZ",
+            "locked_by": "VARCHAR(80)",
+            "last_error": "TEXT",
+        },
+    )
+    if db.dialect.is_postgres:
+        await db.run_ddl('ALTER TABLE "kith_outbox" ALTER COLUMN idempotency_key TYPE VARCHAR(160)')
+    await db.create_tables(list(AUTOMATION_TABLES))
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_outbox_due" ON "kith_outbox" (status, available_at, id)')
+    await db.run_ddl(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "kith_inbound_delivery_once" '
+        'ON "kith_inbound_delivery" (source, delivery_id)'
+    )
+
+
+async def add_columns_if_missing(db: Database, table: str, columns: dict[str, str]) -> None:
+    if db.dialect.is_postgres:
+        rows = await db.execute(
+            "SELECT column_name AS name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = {}",
+            table,
+        )
+    else:
+        rows = await db.execute(f"SELECT name FROM pragma_table_info('{table}')")
+    existing = {row["name"] for row in rows}
+    for name, ddl in columns.items():
+        if name not in existing:
+            await db.run_ddl(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')
+
+
+CORE_MIGRATIONS = [
+    Migration("0001_initial", _initial, "core entities and system tables"),
+    Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
+]

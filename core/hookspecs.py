@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     import click
 
+    from kith.core.automations.actions import ActionType
+    from kith.core.automations.engine import DomainEvent
     from kith.core.entities import Entity
     from kith.core.records.change import Change
     from kith.core.runtime import Kith
@@ -114,6 +116,46 @@ def kith_after_update(change: Change) -> Awaitable[None] | None:
 @hookspec
 def kith_after_delete(change: Change) -> Awaitable[None] | None:
     """Called after a (soft) delete committed."""
+
+
+# -- automations (registration) --------------------------------------------------------
+
+
+@hookspec
+def kith_automation_actions() -> list[ActionType]:
+    """Return the automation actions this plugin contributes.
+
+    Each ``ActionType`` has a name, a pydantic ``Params`` model (validated when a rule is
+    saved, so an unknown or wrong parameter is refused by name), an async ``run`` and a
+    ``describe`` for dry runs.  Actions that write through ``ctx.kith.records`` keep
+    ``transactional=True`` so their effect commits with their write (idempotent retries).
+    """
+
+
+@hookspec
+def kith_automation_events() -> list[DomainEvent]:
+    """Return the domain events this plugin emits (``deal.stage_changed``, …).
+
+    Rules can trigger on them; the plugin emits them with
+    ``await kith.automations.emit(name, entity, record_id, payload)``.
+    """
+
+
+@hookspec
+def kith_automation_functions() -> dict[str, Any]:
+    """Return Python functions rules may call (``call_function``), by name.
+
+    Each is called as ``fn(ctx, **args)`` (sync or async) with the ``ActionContext``.
+    """
+
+
+@hookspec
+def kith_automation_rules() -> list[dict[str, Any]]:
+    """Return rules this plugin ships, as definitions (the YAML structure as dicts).
+
+    They are stored when the plugin is enabled, unless a rule of that name exists;
+    ``enabled`` in the definition says whether they start enabled.
+    """
 
 
 # -- read side -----------------------------------------------------------------------

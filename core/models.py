@@ -121,15 +121,23 @@ class AuditEntry(Table, tablename="kith_audit"):
 
 
 class OutboxEvent(Table, tablename="kith_outbox"):
+    """Events written with their change, and the automation work that follows from
+    them (retries, waits, scheduled runs): one durable queue, drained by workers."""
+
     event = Varchar(length=120, index=True)
     entity = Varchar(length=60)
     record_id = BigInt(null=True, default=None)
     payload = JSON(default="{}")
-    idempotency_key = Varchar(length=80, unique=True)
+    idempotency_key = Varchar(length=160, unique=True)
     created_at = Timestamptz(null=True, default=None)
     available_at = Timestamptz(null=True, default=None, index=True)
     processed_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
+    status = Varchar(length=12, default="pending", index=True)  # pending, done, dead, discarded
+    depth = Integer(default=0)  # how many automation steps led to this event
+    locked_until = Timestamptz(null=True, default=None)
+    locked_by = Varchar(length=80, null=True, default=None)
+    last_error = Text(null=True, default=None)
 
 
 class PluginState(Table, tablename="kith_plugin"):

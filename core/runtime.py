@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core import builtin
+from kith.core.automations.engine import AutomationEngine
 from kith.core.core_migrations import CORE_MIGRATIONS
 from kith.core.customfields.store import CustomFieldStore
 from kith.core.entities import Entity, EntityRegistry
@@ -45,6 +46,7 @@ class Kith:
         self.query = RecordQuery(
             FilterContext(self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region)
         )
+        self.automations = AutomationEngine(self)
         self.schema_version = -1
         self._schema: KithSchema | None = None
         self._schema_built_for = -2
@@ -71,6 +73,8 @@ class Kith:
             if migrate_database:
                 await kith.migrate()
             await kith.reload()
+            if migrate_database:
+                await kith.sync_plugin_rules()
         except BaseException:
             await db.close()
             raise
@@ -94,6 +98,12 @@ class Kith:
             ran[name] = await migrate(self.db, name, plugin.migrations)
         return ran
 
+    async def sync_plugin_rules(self) -> list[str]:
+        """Store rules that enabled plugins ship in code (once; admins own them after)."""
+        from kith.core.automations.service import sync_plugin_rules
+
+        return await sync_plugin_rules(self)
+
     async def reload(self) -> None:
         """Re-read enabled plugins and definitions from the database and rebuild the registry."""
         self.schema_version = await get_schema_version(self.db)
@@ -115,6 +125,7 @@ class Kith:
         self.entities._entities = registry._entities
         self.db.bind(self.entities.tables())
         await self.custom_fields.load()
+        self.automations.load_registries()
         self._last_check = time.monotonic()
 
     async def refresh_if_changed(self, *, force: bool = False) -> bool:

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(10, ge=2)
     max_query_tokens: int = Field(2000, ge=50)
     max_query_aliases: int = Field(30, ge=1)
+    automation_max_depth: int = Field(
+        5, ge=1, description="Automation steps an event may be away from a person's change before rules stop."
+    )
+    automation_max_attempts: int = Field(6, ge=1, description="Attempts of a failing automation before dead-letter.")
+    automation_retry_base_seconds: float = Field(10.0, gt=0, description="First retry delay; doubles each attempt.")
+    automation_retry_max_seconds: float = Field(3600.0, gt=0)
+    worker_in_serve: bool = Field(True, description="Run the automation worker inside `kith serve`.")
+    worker_batch: int = Field(50, ge=1, le=1000)
+    worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_lease_seconds: float = Field(300.0, gt=0, description="How long a claimed event is reserved.")
+    schedule_check_seconds: float = Field(15.0, gt=0)
     schema_check_interval: float = Field(
         1.0,
         description="Seconds between checks for a schema change made by another process.",

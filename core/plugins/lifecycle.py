@@ -117,6 +117,7 @@ async def enable(kith: Kith, name: str) -> list[str]:
     failed = [f for f in kith.plugins.failures if f.plugin == name]
     if name not in kith.plugins.active and failed:
         raise PluginError(f"plugin {name} was enabled but failed to start: {failed[-1].error}")
+    await kith.sync_plugin_rules()
     return ran
 
 

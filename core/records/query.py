@@ -102,8 +102,9 @@ class RecordQuery:
         filter_: Mapping[str, Any] | None,
         search: str | None = None,
         extra: Sequence[QueryString] = (),
+        include_deleted: bool = False,
     ) -> QueryString:
-        parts = [QueryString(f"{ALIAS}.deleted_at IS NULL")]
+        parts = [QueryString("1 = 1" if include_deleted else f"{ALIAS}.deleted_at IS NULL")]
         if filter_:
             parts.append(FilterCompiler(self.ctx).compile(entity, filter_, ALIAS))
         if search and search.strip():

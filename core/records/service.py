@@ -22,6 +22,7 @@ from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.validation import graphql_name, validate_input
 from kith.core.storage.database import Database
+from kith.core.storage.outbox import current_depth
 
 if TYPE_CHECKING:
     from kith.core.customfields.store import CustomFieldStore
@@ -284,11 +285,17 @@ class RecordService:
                 now,
             )
         )
-        payload = {"record": change.after, "changed": sorted(change.changed), "actor": change.actor.name}
+        payload = {
+            "record": change.after,
+            "changed": sorted(change.changed),
+            "changes": {k: list(v) for k, v in change.changed.items()},
+            "actor": change.actor.name,
+        }
         await self.db.fetch(
             QueryString(
                 "INSERT INTO kith_outbox (event, entity, record_id, payload, idempotency_key, "
-                "created_at, available_at, attempts) VALUES ({}, {}, {}, {}, {}, {}, {}, 0)",
+                "created_at, available_at, attempts, status, depth) "
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, 0, 'pending', {})",
                 change.event,
                 entity.name,
                 change.record_id,
@@ -296,5 +303,6 @@ class RecordService:
                 uuid.uuid4().hex,
                 now,
                 now,
+                current_depth() + (1 if change.actor.source == "automation" else 0),
             )
         )

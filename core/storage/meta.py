@@ -27,3 +27,18 @@ async def bump_schema_version(db: Database) -> int:
     else:
         await db.fetch(QueryString("UPDATE kith_meta SET value = {} WHERE key = {}", str(new), SCHEMA_VERSION))
     return new
+
+
+async def get_meta(db: Database, key: str) -> str | None:
+    value = await db.fetch_value(QueryString("SELECT value FROM kith_meta WHERE key = {}", key))
+    return None if value is None else str(value)
+
+
+async def set_meta(db: Database, key: str, value: str) -> None:
+    await db.fetch(
+        QueryString(
+            "INSERT INTO kith_meta (key, value) VALUES ({}, {}) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Automations: rules that react to events, schedules and webhooks, run durably by workers."""

@@ -1,0 +1,199 @@
+"""Webhooks, signed the Standard Webhooks way (HMAC-SHA256 over id, timestamp and body;
+``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` headers).
+
+Outbound: subscriptions receive the events they filter on; every delivery of one event
+to one subscription keeps the same ``webhook-id`` across retries, so receivers can
+deduplicate.  Inbound: ``POST /webhooks/<source>`` verifies the signature, refuses
+stale timestamps, ignores a delivery id it has already accepted, and queues the
+``webhook.<source>`` event for rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fnmatch
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from piccolo.querystring import QueryString
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from kith.core.errors import KithError, ValidationFailed
+from kith.core.records.encoding import jsonable
+from kith.core.storage.outbox import enqueue
+
+if TYPE_CHECKING:
+    from kith.core.runtime import Kith
+
+TIMEOUT = httpx.Timeout(10.0)
+
+
+class DeliveryFailed(KithError):
+    """The receiver did not answer 2xx (or could not be reached)."""
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signed_request(secret: str, message_id: str, body: str, at: dt.datetime | None = None) -> dict[str, str]:
+    """Headers for a signed delivery of ``body``."""
+    at = at or dt.datetime.now(dt.UTC)
+    signature = Webhook(secret).sign(message_id, at, body)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+async def deliver(url: str, secret: str, message_id: str, event_type: str, data: Any) -> int:
+    """POST one signed delivery; raises ``DeliveryFailed`` unless the receiver says 2xx."""
+    body = json.dumps(
+        {"type": event_type, "timestamp": dt.datetime.now(dt.UTC).isoformat(), "data": jsonable(data)},
+        separators=(",", ":"),
+    )
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            response = await client.post(url, content=body, headers=signed_request(secret, message_id, body))
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{url}: {type(exc).__name__}: {exc}") from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(f"{url} answered {response.status_code}")
+    return response.status_code
+
+
+# -- outbound subscriptions ------------------------------------------------------------------
+
+
+async def subscriptions_for(kith: Kith, event: str) -> list[dict[str, Any]]:
+    """Enabled subscriptions whose event patterns match ``event`` (names only, no secrets)."""
+    cache = kith.automations.subscription_cache
+    if cache is None:
+        rows = await kith.db.execute("SELECT name, events FROM kith_webhook_subscription WHERE enabled = {}", True)
+        cache = [(row["name"], _patterns(row["events"])) for row in rows]
+        kith.automations.subscription_cache = cache
+    return [{"name": name} for name, patterns in cache if any(fnmatch.fnmatchcase(event, p) for p in patterns)]
+
+
+def _patterns(value: Any) -> list[str]:
+    return json.loads(value) if isinstance(value, str) else list(value or [])
+
+
+async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) -> None:
+    """Deliver one queued event to one subscription (retried by the worker on failure)."""
+    from kith.core.automations.engine import DeadLetter, RetryJob
+
+    name = job["delivery"]["name"]
+    sub = await kith.db.fetch_one(
+        QueryString("SELECT url, secret, enabled FROM kith_webhook_subscription WHERE name = {}", name)
+    )
+    if sub is None or not sub["enabled"]:
+        return
+    payload = job.get("payload") or {}
+    data = {
+        "entity": job.get("entity"),
+        "id": job.get("record_id"),
+        "record": payload.get("record"),
+        "changed": payload.get("changed"),
+        "data": payload.get("data"),
+    }
+    message_id = f"{job['key']}:{name}"
+    attempt = row["attempts"] + 1
+    try:
+        await deliver(sub["url"], sub["secret"], message_id, job.get("event") or "event", data)
+    except DeliveryFailed as exc:
+        if attempt >= kith.settings.automation_max_attempts:
+            raise DeadLetter(str(exc)) from None
+        raise RetryJob(kith.automations.backoff(attempt), 0, str(exc)) from None
+
+
+async def add_subscription(kith: Kith, name: str, url: str, events: list[str]) -> str:
+    """Create a subscription; returns its signing secret (shown once)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValidationFailed.single("url", "invalid", "must be an http(s) URL")
+    if not events:
+        raise ValidationFailed.single("events", "required", "give at least one event pattern, e.g. contact.*")
+    secret = new_secret()
+    rows = await kith.db.fetch(
+        QueryString(
+            "INSERT INTO kith_webhook_subscription (name, url, secret, events, enabled, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (name) DO NOTHING RETURNING id",
+            name,
+            url,
+            secret,
+            json.dumps(events),
+            True,
+            dt.datetime.now(dt.UTC),
+        )
+    )
+    if not rows:
+        raise ValidationFailed.single("name", "taken", f"a subscription named {name!r} exists")
+    await kith.automations.rules_changed()
+    return secret
+
+
+async def remove_subscription(kith: Kith, name: str) -> None:
+    rows = await kith.db.fetch(QueryString("DELETE FROM kith_webhook_subscription WHERE name = {} RETURNING id", name))
+    if not rows:
+        raise ValidationFailed.single("name", "not_found", f"no subscription named {name!r}")
+    await kith.automations.rules_changed()
+
+
+# -- inbound ------------------------------------------------------------------------------------
+
+
+async def add_source(kith: Kith, name: str) -> str:
+    """Allow a sender to post to /webhooks/<name>; returns the secret to give it."""
+    secret = new_secret()
+    rows = await kith.db.fetch(
+        QueryString(
+            "INSERT INTO kith_webhook_source (name, secret, created_at) VALUES ({}, {}, {}) "
+            "ON CONFLICT (name) DO NOTHING RETURNING id",
+            name,
+            secret,
+            dt.datetime.now(dt.UTC),
+        )
+    )
+    if not rows:
+        raise ValidationFailed.single("name", "taken", f"a webhook source named {name!r} exists")
+    return secret
+
+
+async def receive(kith: Kith, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """Verify and accept one inbound delivery; returns (HTTP status, response body)."""
+    row = await kith.db.fetch_one(QueryString("SELECT secret FROM kith_webhook_source WHERE name = {}", source))
+    if row is None:
+        return 404, {"error": f"no webhook source named {source!r}"}
+    try:
+        data = Webhook(row["secret"]).verify(body, headers)
+    except WebhookVerificationError as exc:
+        return 401, {"error": f"rejected: {exc}"}
+    except (ValueError, json.JSONDecodeError):
+        return 400, {"error": "the body is not JSON"}
+    delivery_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    async with kith.db.write_transaction():
+        accepted = await kith.db.fetch(
+            QueryString(
+                "INSERT INTO kith_inbound_delivery (source, delivery_id, received_at) VALUES ({}, {}, {}) "
+                "ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id",
+                source,
+                delivery_id,
+                dt.datetime.now(dt.UTC),
+            )
+        )
+        if not accepted:
+            return 200, {"status": "duplicate", "id": delivery_id}
+        await enqueue(
+            kith.db,
+            f"webhook.{source}",
+            entity="",
+            payload={"data": data, "id": delivery_id},
+            key=f"inbound:{source}:{delivery_id}",
+            depth=0,
+        )
+    return 202, {"status": "accepted", "id": delivery_id}
