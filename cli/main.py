@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from kith.cli.automations_cmd import automations_group, webhooks_group, worker_command
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
 from kith.cli.fields_cmd import fields_group
@@ -78,8 +79,11 @@ for command in (
     migrate_command,
     serve_command,
     demo_command,
+    worker_command,
     plugins_group,
     fields_group,
+    automations_group,
+    webhooks_group,
     schema_group,
 ):
     cli.add_command(command)

@@ -170,7 +170,7 @@ async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any
 
 
 def _describe_create(ctx: ActionContext, params: CreateRecord) -> str:
-    return f"create a {params.entity} with {_pairs(ctx.render(params.values))}"
+    return f"create {params.entity} with {_pairs(ctx.render(params.values))}"
 
 
 # -- tags ---------------------------------------------------------------------------------

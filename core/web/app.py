@@ -7,6 +7,7 @@ the CLI or another process is served without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -73,6 +74,15 @@ async def graphiql(request: Request[Any, Any, Any]) -> str:
     return get_graphql_ide_html("graphiql")
 
 
+@post("/webhooks/{source:str}", status_code=202)
+async def inbound_webhook(request: Request[Any, Any, Any], source: str) -> Response[dict[str, Any]]:
+    """Signed deliveries from a configured source (``kith webhooks add-source``)."""
+    from kith.core.automations.webhooks import receive
+
+    status, body = await receive(_kith(request), source, await request.body(), dict(request.headers))
+    return Response(body, status_code=status)
+
+
 @get("/health")
 async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     kith = _kith(request)
@@ -80,8 +90,12 @@ async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"status": "ok", "plugins": kith.plugins.active}
 
 
-def create_app(settings: Settings | None = None, kith: Kith | None = None) -> Litestar:
-    """The ASGI app.  Give ``kith`` to share an already open instance (tests)."""
+def create_app(settings: Settings | None = None, kith: Kith | None = None, run_worker: bool | None = None) -> Litestar:
+    """The ASGI app.  Give ``kith`` to share an already open instance (tests).
+
+    The automation worker runs inside the app unless ``worker_in_serve`` is off (the
+    embedded default keeps one process; on PostgreSQL, run ``kith worker`` processes).
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -94,10 +108,19 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None) -> Li
                     app.register(handler)
                 except Exception:
                     log.exception("plugin %s: route %r could not be mounted", plugin, handler)
+        stop = asyncio.Event()
+        worker_task = None
+        if run_worker if run_worker is not None else instance.settings.worker_in_serve:
+            from kith.core.automations.worker import Worker
+
+            worker_task = asyncio.create_task(Worker(instance).run_forever(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
             if own:
                 await instance.close()
 
-    return Litestar(route_handlers=[graphql_post, graphiql, health], lifespan=[lifespan], debug=False)
+    return Litestar(route_handlers=[graphql_post, graphiql, inbound_webhook, health], lifespan=[lifespan], debug=False)
