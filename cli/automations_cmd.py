@@ -34,6 +34,12 @@ def _load_file(path: Path) -> list[dict[str, Any]]:
     return rules
 
 
+def _rule_or_file(rule: str) -> str | dict[str, Any]:
+    """A rule name, or the first rule of a YAML/JSON file (to try a rule before saving it)."""
+    path = Path(rule)
+    return _load_file(path)[0] if path.is_file() else rule
+
+
 @click.group("automations")
 def automations_group() -> None:
     """Automation rules: apply, list, enable, disable, dry-run, run, and the failed list."""
@@ -123,10 +129,7 @@ async def dry_run(kith: Kith, rule: str, limit: int) -> None:
 
     Nothing is changed.
     """
-    target: str | dict[str, Any] = rule
-    if Path(rule).is_file():
-        target = _load_file(Path(rule))[0]
-    total, items = await service.dry_run(kith, target, limit)
+    total, items = await service.dry_run(kith, _rule_or_file(rule), limit)
     console.print(f"{total} record(s) match; showing {len(items)}:")
     for item in items:
         console.print(f"[bold]{item.label}[/] (id {item.record_id})" if item.record_id else f"[bold]{item.label}[/]")
