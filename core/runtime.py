@@ -46,6 +46,7 @@ class Kith:
         self.query = RecordQuery(
             FilterContext(self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region)
         )
+        self.records.kith = self
         self.automations = AutomationEngine(self)
         self.schema_version = -1
         self._schema: KithSchema | None = None

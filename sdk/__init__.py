@@ -22,6 +22,8 @@ A minimal plugin::
                     tables=[Property], migrations=[initial_migration(Property)])
 """
 
+from kith.core.automations.actions import ActionContext, ActionType, Params
+from kith.core.automations.engine import DomainEvent
 from kith.core.customfields import FIELD_TYPES, CustomField, Money
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
@@ -35,12 +37,15 @@ from kith.sdk.helpers import CustomerViewSection, initial_migration, kith_from
 
 __all__ = [
     "FIELD_TYPES",
+    "ActionContext",
+    "ActionType",
     "Activity",
     "Actor",
     "Change",
     "Contact",
     "CustomField",
     "CustomerViewSection",
+    "DomainEvent",
     "Entity",
     "FieldError",
     "FieldKind",
@@ -51,6 +56,7 @@ __all__ = [
     "Money",
     "NotFound",
     "Organization",
+    "Params",
     "Plugin",
     "PluginError",
     "RecordColumns",

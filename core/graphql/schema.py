@@ -25,6 +25,7 @@ from strawberry.types import Info
 from kith.core.customfields import FIELD_TYPES
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import KithError, ValidationFailed
+from kith.core.graphql.automations import AutomationMutations, AutomationQueries
 from kith.core.graphql.common import (
     AddCustomFieldInput,
     CustomerViewSection,
@@ -376,8 +377,8 @@ def build_schema(kith: "Kith") -> KithSchema:
     CoreQuery = strawberry.type(type("CoreQuery", (), query_ns))
     CoreMutation = strawberry.type(type("CoreMutation", (), mutation_ns))
 
-    query_types: list[type] = [CoreQuery, CustomFieldQueries]
-    mutation_types: list[type] = [CoreMutation, CustomFieldMutations]
+    query_types: list[type] = [CoreQuery, CustomFieldQueries, AutomationQueries]
+    mutation_types: list[type] = [CoreMutation, CustomFieldMutations, AutomationMutations]
     for _plugin, contributed in kith.plugins.call("kith_graphql_queries"):
         query_types.extend(contributed)
     for _plugin, contributed in kith.plugins.call("kith_graphql_mutations"):

@@ -38,6 +38,8 @@ class Change:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: the running Kith, so hooks can read, write and emit events
+    kith: Any = field(default=None, repr=False)
 
     @property
     def event(self) -> str:

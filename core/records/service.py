@@ -51,6 +51,7 @@ class RecordService:
         self.custom_fields = custom_fields
         self.plugins = plugins
         self.region = region
+        self.kith: Any = None  # set by Kith; handed to hooks on every Change
 
     # -- reads used by writers -----------------------------------------------------
 
@@ -69,7 +70,7 @@ class RecordService:
     async def create(self, entity_name: str, data: Mapping[str, Any], actor: Actor = SYSTEM) -> Record:
         entity = self.entities.get(entity_name)
         values = self._validate(entity, data, creating=True)
-        change = Change(entity.name, "create", values, actor)
+        change = Change(entity.name, "create", values, actor, kith=self.kith)
         await self.plugins.call_async("kith_before_create", refuse=True, change=change)
         async with self.db.write_transaction():
             await self._check_relations(entity, change.values)
@@ -110,7 +111,7 @@ class RecordService:
         values = self._validate(entity, data, creating=False)
         async with self.db.write_transaction():
             before = await self._load_for_write(entity, record_id, expected_version)
-            change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before)
+            change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
             await self._check_relations(entity, change.values)
             assignments = {k: self._to_db(entity, k, v) for k, v in change.values.items() if k != "custom"}
@@ -163,7 +164,7 @@ class RecordService:
         deleting = action == "delete"
         async with self.db.write_transaction():
             before = await self._load_for_write(entity, record_id, expected_version, deleted=not deleting)
-            change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before)
+            change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before, kith=self.kith)
             hook = "kith_before_delete" if deleting else "kith_before_update"
             await self.plugins.call_async(hook, refuse=True, change=change)
             record = await self._write(entity, before, {"deleted_at": _now() if deleting else None})

@@ -36,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def kith_engine(request: pytest.FixtureRequest) -> str:
     """The engine this test runs on: ``sqlite`` or ``postgres``."""
     engine: str = request.param
+    if engine != "postgres" and request.node.get_closest_marker("postgres_only"):
+        pytest.skip("postgres_only: runs only on PostgreSQL")
     return engine
 
 

@@ -126,3 +126,71 @@ plugin = Plugin(
     tables=[LoyaltyCard],
     migrations=[initial_migration(LoyaltyCard)],
 )
+
+
+# -- automations: a domain event, an action, a function and a rule shipped in code -------
+
+from pydantic import Field  # noqa: E402
+
+from kith.sdk import ActionContext, ActionType, DomainEvent, Params  # noqa: E402
+
+
+@hookimpl
+def kith_automation_events() -> list[DomainEvent]:
+    return [DomainEvent("loyalty_card.upgraded", "loyalty_card", "A card moved to a higher level.")]
+
+
+@hookimpl
+async def kith_after_update(change: Change) -> None:
+    """Emit loyalty_card.upgraded when the level goes up (a domain event)."""
+    if change.entity == "loyalty_card" and "level" in change.changed:
+        old, new = change.changed["level"]
+        if LEVELS.index(new) > LEVELS.index(old or "bronze"):
+            kith = change.kith
+            await kith.automations.emit("loyalty_card.upgraded", "loyalty_card", change.record_id,
+                                        {"from": old, "to": new})
+
+
+class AwardPoints(Params):
+    points: int = Field(ge=1, le=10_000)
+
+
+async def award_points(ctx: ActionContext, params: AwardPoints) -> dict[str, Any]:
+    card = ctx.record or {}
+    updated = await ctx.kith.records.update("loyalty_card", card["id"], {"points": card["points"] + params.points},
+                                            ctx.actor)
+    return {"points": updated["points"]}
+
+
+@hookimpl
+def kith_automation_actions() -> list[ActionType]:
+    return [
+        ActionType("award_points", AwardPoints, award_points,
+                   lambda ctx, p: f"award {p.points} points to card {(ctx.record or {}).get('id')}",
+                   "Add points to a loyalty card.")
+    ]
+
+
+CALLS: list[dict[str, Any]] = []
+
+
+@hookimpl
+def kith_automation_functions() -> dict[str, Any]:
+    def remember(ctx: ActionContext, **args: Any) -> dict[str, Any]:
+        CALLS.append({"record": (ctx.record or {}).get("id"), **args})
+        return {"remembered": len(CALLS)}
+
+    return {"loyalty.remember": remember}
+
+
+@hookimpl
+def kith_automation_rules() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "loyalty-upgrade-bonus",
+            "description": "Upgraded cards get 50 bonus points.",
+            "enabled": False,
+            "trigger": {"event": "loyalty_card.upgraded"},
+            "actions": [{"award_points": {"points": 50}}],
+        }
+    ]
