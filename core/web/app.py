@@ -75,10 +75,11 @@ async def graphiql(request: Request[Any, Any, Any]) -> str:
 
 
 @post("/webhooks/{source:str}", status_code=202)
-async def inbound_webhook(request: Request[Any, Any, Any], source: str) -> Response[dict[str, Any]]:
+async def inbound_webhook(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Signed deliveries from a configured source (``kith webhooks add-source``)."""
     from kith.core.automations.webhooks import receive
 
+    source = str(request.path_params["source"])
     status, body = await receive(_kith(request), source, await request.body(), dict(request.headers))
     return Response(body, status_code=status)
 
