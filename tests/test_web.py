@@ -82,14 +82,16 @@ async def test_production_mode_hides_graphiql_introspection_and_internal_errors(
 async def test_the_embedded_worker_runs_automations_inside_the_server(kith_database_url):
     import asyncio
 
-    from kith.core.automations import service
-
     settings = load_settings(database_url=kith_database_url, worker_poll_seconds=0.05)
     app = create_app(settings)
+    rule = {"name": "tag-new", "enabled": True, "trigger": {"event": "contact.created"},
+            "actions": [{"add_tag": {"tag": "new"}}]}
     async with AsyncTestClient(app) as client:
-        kith = app.state.kith
-        await service.apply_rule(kith, {"name": "tag-new", "enabled": True, "trigger": {"event": "contact.created"},
-                                        "actions": [{"add_tag": {"tag": "new"}}]})
+        applied = await client.post("/graphql", json={
+            "query": "mutation($d: JSON!) { applyAutomationRule(definition: $d) { errors { message } } }",
+            "variables": {"d": rule},
+        })
+        assert applied.json()["data"]["applyAutomationRule"]["errors"] == []
         await client.post("/graphql", json={"query": 'mutation { createContact(input: {firstName: "Ann"}) { contact { id } } }'})
         for _ in range(100):
             body = (await client.post("/graphql", json={"query": "{ contacts { nodes { tags } } }"})).json()
