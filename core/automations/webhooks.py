@@ -169,11 +169,18 @@ async def receive(kith: Kith, source: str, body: bytes, headers: dict[str, str])
     row = await kith.db.fetch_one(QueryString("SELECT secret FROM kith_webhook_source WHERE name = {}", source))
     if row is None:
         return 404, {"error": f"no webhook source named {source!r}"}
+    # Verify first, parse after: verify() raises ValueError (not WebhookVerificationError)
+    # for a malformed signature header ("garbage", bad base64) or a non-UTF-8 body, which was answered
+    # 400 "the body is not JSON"; an unverifiable request is a 401 whatever its body.
     try:
-        data = Webhook(row["secret"]).verify(body, headers)
+        Webhook(row["secret"]).verify(body, headers, json_parse=False)
     except WebhookVerificationError as exc:
         return 401, {"error": f"rejected: {exc}"}
-    except (ValueError, json.JSONDecodeError):
+    except ValueError:
+        return 401, {"error": "rejected: a malformed webhook-signature header (or a body that is not UTF-8)"}
+    try:
+        data = json.loads(body)
+    except ValueError:
         return 400, {"error": "the body is not JSON"}
     delivery_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
     async with kith.db.write_transaction():
