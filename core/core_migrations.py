@@ -27,6 +27,7 @@ async def _automations(db: Database) -> None:
             "depth": "INTEGER NOT NULL DEFAULT 0",
             "locked_until": "TIMESTAMPTZ",
             "locked_by": "VARCHAR(80)",
+            "claims": "INTEGER NOT NULL DEFAULT 0",
             "last_error": "TEXT",
         },
     )

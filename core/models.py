@@ -137,6 +137,7 @@ class OutboxEvent(Table, tablename="kith_outbox"):
     depth = Integer(default=0)  # how many automation steps led to this event
     locked_until = Timestamptz(null=True, default=None)
     locked_by = Varchar(length=80, null=True, default=None)
+    claims = Integer(default=0)  # how many times a worker took it (more than once: after a crash)
     last_error = Text(null=True, default=None)
 
 

@@ -190,7 +190,9 @@ def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[
     async def run(ctx: ActionContext, params: TagParams) -> dict[str, Any]:
         assert ctx.entity is not None and ctx.record is not None
         tag = str(ctx.render(params.tag))
-        tags = list(ctx.record.get("tags") or [])
+        # read the tags inside this transaction: another rule may have changed them
+        current = await ctx.kith.records.get(ctx.entity.name, ctx.record["id"])
+        tags = list(current.get("tags") or [])
         if adding and tag not in tags:
             tags.append(tag)
         elif not adding and tag in tags:

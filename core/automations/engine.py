@@ -80,8 +80,14 @@ class AutomationEngine:
         }
         self._rules_version = None  # re-check rules against the new registries
 
-    async def rules(self) -> list[Rule]:
-        """Enabled rules, re-read when any process changed one."""
+    async def rules(self, *, refresh: bool = True) -> list[Rule]:
+        """Enabled rules, re-read when any process changed one.
+
+        Workers check the version once per batch (``refresh_rules``) and pass
+        ``refresh=False`` per event, so the check costs one statement per batch.
+        """
+        if not refresh and self._rules_version is not None:
+            return self._rules
         version = int(await get_meta(self.kith.db, RULES_VERSION) or 0)
         if version != self._rules_version:
             rows = await self.kith.db.execute(
@@ -117,12 +123,24 @@ class AutomationEngine:
             return
         from kith.core.automations.webhooks import subscriptions_for
 
-        rules = await self.rules()  # refreshes the subscription cache when anything changed
+        rules = await self.rules(refresh=False)
         for subscription in await subscriptions_for(self.kith, event):
             await self.schedule_rule_run(None, row, payload, start=0, attempt=1, delivery=subscription, now=True)
-        for rule in rules:
-            if rule.trigger.kind in ("event", "webhook") and self._fires(rule, event, payload):
-                await self.run_rule(rule, row, payload, start=0, attempt=1)
+        firing = [r for r in rules if r.trigger.kind in ("event", "webhook") and self._fires(r, event, payload)]
+        if not firing:
+            return
+        # Only the first claim of an event can find no effects of its own: later claims
+        # (after a crash) look each action's idempotency key up before running it.
+        fresh = int(row.get("claims") or 0) <= 1
+        runs: list[tuple[Any, ...]] = []
+        snapshot: Snapshot | None = None
+        try:
+            for rule in firing:
+                if snapshot is None or snapshot.stale:
+                    snapshot = await self._snapshot(firing, row)
+                await self.run_rule(rule, row, payload, start=0, attempt=1, snapshot=snapshot, fresh=fresh, runs=runs)
+        finally:
+            await self._record_runs(runs)
 
     def _fires(self, rule: Rule, event: str, payload: dict[str, Any]) -> bool:
         if rule.trigger.kind == "webhook":
@@ -169,8 +187,16 @@ class AutomationEngine:
         start: int,
         attempt: int,
         job_row: dict[str, Any] | None = None,
+        snapshot: Snapshot | None = None,
+        fresh: bool = False,
+        runs: list[tuple[Any, ...]] | None = None,
     ) -> str:
-        """Run ``rule`` for the event ``origin``; returns the run's status."""
+        """Run ``rule`` for the event ``origin``; returns the run's status.
+
+        ``snapshot`` (when the caller already read the record and every rule's
+        conditions in one statement) saves the per-rule reads; ``runs`` collects the
+        run record for one insert per event instead of one per rule.
+        """
         started = time.perf_counter()
         started_at = dt.datetime.now(dt.UTC)
         entity = rule.entity
@@ -186,15 +212,23 @@ class AutomationEngine:
                     f"stopped: this event is {depth} automation steps deep (limit "
                     f"{self.kith.settings.automation_max_depth}); the rule's actions may re-trigger it"
                 )
-            record = await self._current_record(rule, record_id, origin)
+            if snapshot is not None and snapshot.entity is entity:
+                record, holds = snapshot.record, snapshot.holds.get(rule.name, True)
+            else:
+                record = await self._current_record(rule, record_id, origin)
+                holds = start > 0 or await self._conditions_hold(rule, record_id, origin)
             if entity is not None and record_id is not None and record is None:
                 status = "skipped"
                 log_entries.append({"skipped": "the record no longer exists"})
-            elif start == 0 and not await self._conditions_hold(rule, record_id, origin):
+            elif not holds:
                 status = "skipped"
                 log_entries.append({"skipped": "conditions not met"})
             else:
-                status = await self._run_actions(rule, origin, payload, record, key, start, depth, log_entries)
+                status = await self._run_actions(
+                    rule, origin, payload, record, key, start, depth, log_entries, fresh=fresh
+                )
+                if snapshot is not None and any("done" in e for e in log_entries):
+                    snapshot.stale = True  # the next rule must see what this one changed
         except LoopStopped as exc:
             status, error = "failed", str(exc)
         except Exception as exc:
@@ -205,7 +239,11 @@ class AutomationEngine:
             )
             status, retry = await self._retry_or_dead(rule, origin, payload, failed_at, attempt, error, job_row)
         duration = int((time.perf_counter() - started) * 1000)
-        await self._record_run(rule, origin, record_id, attempt, status, log_entries, error, started_at, duration)
+        run = self._run_row(rule, origin, record_id, attempt, status, log_entries, error, started_at, duration)
+        if runs is not None:
+            runs.append(run)
+        else:
+            await self._record_runs([run])
         if retry is not None:
             raise retry
         if job_row is not None and status == "dead":
@@ -254,6 +292,8 @@ class AutomationEngine:
         start: int,
         depth: int,
         log_entries: list[dict[str, Any]],
+        *,
+        fresh: bool = False,
     ) -> str:
         actor = Actor(name=f"automation:{rule.name}", source="automation")
         for index in range(start, len(rule.actions)):
@@ -266,7 +306,7 @@ class AutomationEngine:
                 )
                 log_entries.append({"action": action.name, "waiting_until": resume_at.isoformat()})
                 return "waiting"
-            done = await self._effect(action_key)
+            done = None if fresh else await self._effect(action_key)
             if done is not None:
                 log_entries.append({"action": action.name, "already_done": done})
                 continue
@@ -400,7 +440,7 @@ class AutomationEngine:
             )
         return added
 
-    async def _record_run(
+    def _run_row(
         self,
         rule: Rule,
         origin: dict[str, Any],
@@ -411,23 +451,63 @@ class AutomationEngine:
         error: str | None,
         started_at: dt.datetime,
         duration_ms: int,
-    ) -> None:
+    ) -> tuple[Any, ...]:
+        return (
+            rule.name,
+            origin.get("id"),
+            rule.entity.name if rule.entity else None,
+            int(record_id) if record_id is not None else None,
+            attempt,
+            status,
+            dumps(log_entries),
+            error,
+            started_at,
+            duration_ms,
+        )
+
+    async def _record_runs(self, runs: list[tuple[Any, ...]]) -> None:
+        if not runs:
+            return
+        values = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in runs)
         await self.kith.db.fetch(
             QueryString(
                 "INSERT INTO kith_automation_run (rule, event_id, entity, record_id, attempt, status, actions, "
-                "error, started_at, duration_ms) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                rule.name,
-                origin.get("id"),
-                rule.entity.name if rule.entity else None,
-                int(record_id) if record_id is not None else None,
-                attempt,
-                status,
-                dumps(log_entries),
-                error,
-                started_at,
-                duration_ms,
+                f"error, started_at, duration_ms) VALUES {values}",
+                *(value for run in runs for value in run),
             )
         )
+
+    async def _snapshot(self, rules: list[Rule], origin: dict[str, Any]) -> Snapshot:
+        """The event's record and whether each rule's conditions hold, in one statement."""
+        entity = rules[0].entity
+        record_id = origin.get("record_id")
+        if entity is None or record_id is None or any(r.entity is not entity for r in rules):
+            return Snapshot(None, None, {})
+        deleted = str(origin.get("event", "")).endswith(".deleted")
+        checks = [r for r in rules if r.definition.conditions]
+        columns = [
+            QueryString(
+                "CASE WHEN {} THEN 1 ELSE 0 END AS " + f"_c{i}",
+                self.kith.query.where(entity, r.definition.conditions, include_deleted=deleted),
+            )
+            for i, r in enumerate(checks)
+        ]
+        select = "".join(", {}" for _ in columns)
+        row = await self.kith.db.fetch_one(
+            QueryString(
+                f'SELECT t.*{select} FROM "{entity.tablename}" t WHERE t.id = {{}}'
+                + ("" if deleted else " AND t.deleted_at IS NULL"),
+                *columns,
+                int(record_id),
+            )
+        )
+        if row is None:
+            return Snapshot(entity, None, {})
+        data = dict(row)
+        holds = {r.name: bool(data.pop(f"_c{i}")) for i, r in enumerate(checks)}
+        from kith.core.records.encoding import decode_row
+
+        return Snapshot(entity, decode_row(entity, data), holds)
 
     # -- running on demand ------------------------------------------------------------------
 
@@ -449,6 +529,16 @@ class AutomationEngine:
                 }
                 count += await self.schedule_rule_run(rule, origin, {}, start=0, attempt=1, now=True, manual=True)
         return count
+
+
+@dataclass
+class Snapshot:
+    """An event's record as it is now, and which rules' conditions it meets."""
+
+    entity: Any
+    record: dict[str, Any] | None
+    holds: dict[str, bool]
+    stale: bool = False
 
 
 class LoopStopped(KithError):

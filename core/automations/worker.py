@@ -44,7 +44,7 @@ class Worker:
         now = dt.datetime.now(dt.UTC)
         rows = await self.kith.db.fetch(
             QueryString(
-                "UPDATE kith_outbox SET locked_by = {}, locked_until = {} WHERE id IN ("
+                "UPDATE kith_outbox SET locked_by = {}, locked_until = {}, claims = claims + 1 WHERE id IN ("
                 "SELECT id FROM kith_outbox WHERE status = 'pending' AND available_at <= {} "
                 "AND (locked_until IS NULL OR locked_until < {}) ORDER BY id LIMIT {}"
                 f"{self.kith.db.dialect.skip_locked()}) RETURNING *",
@@ -61,21 +61,27 @@ class Worker:
         """Claim one batch and process it; returns how many rows were handled."""
         await self._schedules()
         rows = await self.claim()
+        if not rows:
+            return 0
+        await self.kith.automations.rules()  # one version check per batch
         for row in rows:
-            await self._process(row)
+            if await self._process(row):
+                # marked one by one: a crash loses at most the event being handled
+                await self._finish(row, "done", None)
         self.processed += len(rows)
         return len(rows)
 
-    async def _process(self, row: dict[str, Any]) -> None:
+    async def _process(self, row: dict[str, Any]) -> bool:
+        """Handle one row; True when it is done (the caller marks it)."""
         engine = self.kith.automations
         try:
             await engine.handle(row)
         except RetryJob as retry:
             await self._reschedule(row, retry)
-            return
+            return False
         except DeadLetter as dead:
             await self._finish(row, "dead", str(dead))
-            return
+            return False
         except Exception as exc:  # a bug or an outage: keep the row, try again later
             log.exception("worker %s: event %s failed", self.name, row["id"])
             attempt = row["attempts"] + 1
@@ -83,8 +89,8 @@ class Worker:
                 await self._finish(row, "dead", f"{type(exc).__name__}: {exc}")
             else:
                 await self._reschedule(row, RetryJob(engine.backoff(attempt), -1, f"{type(exc).__name__}: {exc}"))
-            return
-        await self._finish(row, "done", None)
+            return False
+        return True
 
     async def _finish(self, row: dict[str, Any], status: str, error: str | None) -> None:
         await self.kith.db.fetch(
