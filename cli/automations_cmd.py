@@ -144,27 +144,13 @@ async def dry_run(kith: Kith, rule: str, limit: int) -> None:
 @with_kith
 async def run_rule(kith: Kith, name: str, records: tuple[int, ...], filter_: str | None) -> None:
     """Queue RULE now on records (by id or filter); the worker runs it."""
-    ids = list(records)
+    conditions = None
     if filter_:
-        rule = await kith.automations.load_rule(name)
-        if rule is None or rule.entity is None:
-            raise KithCliError(f"rule {name} has no records to filter")
         try:
             conditions = json.loads(filter_)
         except json.JSONDecodeError as exc:
             raise KithCliError(f"--filter: not JSON: {exc}") from None
-        from kith.core.records.query import ListRequest
-
-        after = None
-        while True:
-            page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=500, after=after))
-            ids += [r["id"] for r in page.rows]
-            if not page.has_next_page:
-                break
-            after = page.end_cursor
-    if not ids:
-        raise KithCliError("give --record ID or --filter JSON")
-    queued = await kith.automations.run_now(name, ids)
+    queued = await service.run_on(kith, name, list(records), conditions)
     console.print(f"Queued {name} on {queued} record(s)")
 
 

@@ -352,3 +352,18 @@ async def test_disabling_the_plugin_stops_its_automations(kit):
     await lifecycle.enable(kit, "loyalty")
     assert (await kit.records.get("loyalty_card", card["id"]))["points"] == 0
     assert (await service.get_rule(kit, "loyalty-upgrade-bonus")).enabled  # kept for when it comes back
+
+
+async def test_run_now_on_a_filtered_set_through_graphql_and_the_cli_service(kit):
+    await remember_rule(kit, "by-hand-filtered", {"manual": "contact"})
+    ceos = [await make_contact(kit, title="CEO") for _ in range(2)]
+    await make_contact(kit, title="Intern")
+    data = await GraphQLClient(kit).query(
+        'mutation($f: JSON) { runAutomationRule(name: "by-hand-filtered", filter: $f) { ok errors { field } } }',
+        f={"title": {"eq": "CEO"}},
+    )
+    assert data["runAutomationRule"] == {"ok": True, "errors": []}
+    await drain(kit)
+    assert sorted(c["record"] for c in loyalty.CALLS) == [c["id"] for c in ceos]
+    nothing = await GraphQLClient(kit).query('mutation { runAutomationRule(name: "by-hand-filtered") { ok errors { field } } }')
+    assert nothing["runAutomationRule"] == {"ok": False, "errors": [{"field": "recordIds"}]}

@@ -164,6 +164,29 @@ async def sync_plugin_rules(kith: Kith) -> list[str]:
     return added
 
 
+async def run_on(
+    kith: Kith, name: str, record_ids: list[int] | None = None, filter_: dict[str, Any] | None = None
+) -> int:
+    """Queue rule ``name`` on the given records and/or every record matching ``filter_``."""
+    ids = list(record_ids or [])
+    if filter_ is not None:
+        rule = await kith.automations.load_rule(name)
+        if rule is None:
+            raise ValidationFailed.single("rule", "not_found", f"no rule named {name!r}")
+        if rule.entity is None:
+            raise ValidationFailed.single("filter", "invalid", f"rule {name} has no records to filter")
+        after = None
+        while True:
+            page = await kith.query.list(kith.db, ListRequest(rule.entity, filter_, first=500, after=after))
+            ids += [r["id"] for r in page.rows]
+            if not page.has_next_page:
+                break
+            after = page.end_cursor
+    if not ids:
+        raise ValidationFailed.single("recordIds", "required", "give record ids or a filter that matches records")
+    return await kith.automations.run_now(name, ids)
+
+
 # -- dry run ----------------------------------------------------------------------------------
 
 

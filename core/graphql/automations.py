@@ -193,10 +193,13 @@ class AutomationMutations:
     async def delete_automation_rule(self, info: Info, name: str) -> AutomationJobPayload:
         return await _job_change(lambda: service.delete_rule(info.context.kith, name))
 
-    @strawberry.mutation(description="Queue a rule now on the given records (the manual trigger).")
-    async def run_automation_rule(self, info: Info, name: str, record_ids: list[strawberry.ID]) -> AutomationJobPayload:
+    @strawberry.mutation(description="Queue a rule now on records, by id and/or by filter (the manual trigger).")
+    async def run_automation_rule(
+        self, info: Info, name: str, record_ids: Optional[list[strawberry.ID]] = None, filter: Optional[JSON] = None
+    ) -> AutomationJobPayload:
         async def run() -> None:
-            await info.context.kith.automations.run_now(name, [int(i) for i in record_ids])
+            ids = [int(i) for i in record_ids or []]
+            await service.run_on(info.context.kith, name, ids, filter if isinstance(filter, dict) else None)
 
         return await _job_change(run)
 
