@@ -56,7 +56,31 @@ async def add_columns_if_missing(db: Database, table: str, columns: dict[str, st
             await db.run_ddl(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}')
 
 
+async def _security(db: Database) -> None:
+    import datetime as dt
+
+    from piccolo.querystring import QueryString
+
+    from kith.core.records.encoding import dumps
+    from kith.core.security.models import SECURITY_TABLES
+    from kith.core.security.roles import BUILTIN_ROLES
+
+    await db.create_tables(list(SECURITY_TABLES))
+    for role in BUILTIN_ROLES:
+        await db.fetch(
+            QueryString(
+                "INSERT INTO kith_role (name, description, grants, source, updated_at) "
+                "VALUES ({}, {}, {}, 'builtin', {}) ON CONFLICT (name) DO NOTHING",
+                role.name,
+                role.description,
+                dumps({k: v.model_dump() for k, v in role.grants.items()}),
+                dt.datetime.now(dt.UTC),
+            )
+        )
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
+    Migration("0003_security", _security, "credentials, API keys, roles"),
 ]

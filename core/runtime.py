@@ -22,6 +22,7 @@ from kith.core.plugins.manifest import Plugin
 from kith.core.records.filters import FilterContext
 from kith.core.records.query import RecordQuery
 from kith.core.records.service import RecordService
+from kith.core.security.auth import AuthService
 from kith.core.settings import Settings, load_settings
 from kith.core.storage.database import Database
 from kith.core.storage.meta import get_schema_version
@@ -48,6 +49,7 @@ class Kith:
         )
         self.records.kith = self
         self.automations = AutomationEngine(self)
+        self.auth = AuthService(self)
         self.schema_version = -1
         self._schema: KithSchema | None = None
         self._schema_built_for = -2

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     port: int = 8000
     mode: Literal["development", "production"] = "development"
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    token_ttl_seconds: int = Field(12 * 3600, ge=60, description="How long a login token is valid.")
     default_phone_region: str = Field(
         "US", description="Region used to read phone numbers written without a country code."
     )

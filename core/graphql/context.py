@@ -16,11 +16,23 @@ if TYPE_CHECKING:
 
 
 class RequestContext:
-    def __init__(self, kith: "Kith", actor: Actor | None = None, request: Any = None) -> None:
+    def __init__(self, kith: "Kith", actor: Actor | None = None, request: Any = None, principal: Any = None) -> None:
         self.kith = kith
         self.actor = actor or Actor(name="anonymous", source="graphql")
         self.request = request
+        #: who is asking (``kith.core.security.auth.Principal``); None: the system itself
+        self.principal = principal
+        #: what they may do; None when unrestricted (the system, admins)
+        self.permissions: Any = actor.permissions if actor is not None else None
         self._loaders: dict[Any, DataLoader[Any, Any]] = {}
+
+    def scope(self, entity: Any, action: str = "read") -> Any:
+        """The SQL predicate limiting ``entity`` for this request (None: unlimited)."""
+        return None if self.permissions is None else self.permissions.predicate(entity, action)
+
+    def visible(self, entity: Any, record: Any) -> Any:
+        """``record`` without the fields this request may not see."""
+        return record if self.permissions is None else self.permissions.strip(entity, record)
 
     def loader(self, entity: str) -> DataLoader[int, dict[str, Any] | None]:
         """``<Entity>ByIdLoader``: records of ``entity`` by id, batched per request."""
@@ -28,7 +40,11 @@ class RequestContext:
         if key not in self._loaders:
 
             async def batch(ids: list[int]) -> list[dict[str, Any] | None]:
-                return await load_records(self.kith, entity, ids)
+                target = self.kith.entities.get(entity)
+                if self.permissions is not None and not self.permissions.allows(entity, "read"):
+                    return [None for _ in ids]
+                records = await load_records(self.kith, entity, ids, self.scope(target))
+                return [self.visible(target, r) for r in records]
 
             self._loaders[key] = DataLoader(load_fn=batch)
         return self._loaders[key]
@@ -39,7 +55,11 @@ class RequestContext:
         if key not in self._loaders:
 
             async def batch(ids: list[int]) -> list[list[dict[str, Any]]]:
-                return await load_timelines(self.kith, entity, ids, limit)
+                activity = self.kith.entities.get("activity")
+                if self.permissions is not None and not self.permissions.allows("activity", "read"):
+                    return [[] for _ in ids]
+                timelines = await load_timelines(self.kith, entity, ids, limit, self.scope(activity, "read"))
+                return [[self.visible(activity, a) for a in items] for items in timelines]
 
             self._loaders[key] = DataLoader(load_fn=batch)
         return self._loaders[key]

@@ -1,4 +1,8 @@
-"""Batch loading: one query for all the records a request needs of one kind."""
+"""Batch loading: one query for all the records a request needs of one kind.
+
+Every loader takes the caller's ``scope`` (the SQL predicate of what the principal may
+read), so a relation never reveals a record that a list would not show.
+"""
 
 from typing import TYPE_CHECKING, Any
 
@@ -10,49 +14,57 @@ if TYPE_CHECKING:
     from kith.core.runtime import Kith
 
 
-async def load_columns(kith: "Kith", entity: Any, ids: list[int], columns: set[str] | None) -> list[dict[str, Any]]:
-    """Records of ``entity`` with these ids (not deleted), only ``columns`` (None: all)."""
+def _scoped(scope: QueryString | None) -> tuple[str, list[Any]]:
+    return ("", []) if scope is None else (" AND {}", [scope])
+
+
+async def load_columns(
+    kith: "Kith", entity: Any, ids: list[int], columns: set[str] | None, scope: QueryString | None = None
+) -> list[dict[str, Any]]:
+    """Records of ``entity`` with these ids (not deleted, within ``scope``), only ``columns``."""
     if not ids:
         return []
-    select = "*" if columns is None else ", ".join(f'"{c}"' for c in sorted({"id", *columns}))
+    select = "t.*" if columns is None else ", ".join(f't."{c}"' for c in sorted({"id", *columns}))
     placeholders = ", ".join("{}" for _ in ids)
+    extra, args = _scoped(scope)
     rows = await kith.db.fetch(
         QueryString(
-            f'SELECT {select} FROM "{entity.tablename}" WHERE id IN ({placeholders}) AND deleted_at IS NULL',
+            f'SELECT {select} FROM "{entity.tablename}" t WHERE t.id IN ({placeholders}) '
+            f"AND t.deleted_at IS NULL{extra}",
             *ids,
+            *args,
         )
     )
     return [decode_row(entity, row) for row in rows]
 
 
-async def load_records(kith: "Kith", entity_name: str, ids: list[int]) -> list[dict[str, Any] | None]:
+async def load_records(
+    kith: "Kith", entity_name: str, ids: list[int], scope: QueryString | None = None
+) -> list[dict[str, Any] | None]:
     entity = kith.entities.get(entity_name)
     wanted = [int(i) for i in ids]
-    placeholders = ", ".join("{}" for _ in wanted)
-    rows = await kith.db.fetch(
-        QueryString(
-            f'SELECT * FROM "{entity.tablename}" WHERE id IN ({placeholders}) AND deleted_at IS NULL',
-            *wanted,
-        )
-    )
-    by_id = {row["id"]: decode_row(entity, row) for row in rows}
+    by_id = {record["id"]: record for record in await load_columns(kith, entity, wanted, None, scope)}
     return [by_id.get(i) for i in wanted]
 
 
-async def load_timelines(kith: "Kith", entity_name: str, ids: list[int], limit: int) -> list[list[dict[str, Any]]]:
+async def load_timelines(
+    kith: "Kith", entity_name: str, ids: list[int], limit: int, scope: QueryString | None = None
+) -> list[list[dict[str, Any]]]:
     """The newest ``limit`` activities of each record, in one window-function query."""
     activity = kith.entities.get("activity")
     wanted = [int(i) for i in ids]
     placeholders = ", ".join("{}" for _ in wanted)
+    extra, args = _scoped(scope)
     rows = await kith.db.fetch(
         QueryString(
-            "SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.subject_id "
-            "ORDER BY a.occurred_at DESC NULLS LAST, a.id DESC) AS _rn FROM activity a "
-            f"WHERE a.subject_type = {{}} AND a.subject_id IN ({placeholders}) "
-            "AND a.deleted_at IS NULL) ranked "
+            "SELECT * FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t.subject_id "
+            "ORDER BY t.occurred_at DESC NULLS LAST, t.id DESC) AS _rn FROM activity t "
+            f"WHERE t.subject_type = {{}} AND t.subject_id IN ({placeholders}) "
+            f"AND t.deleted_at IS NULL{extra}) ranked "
             f"WHERE _rn <= {int(limit)} ORDER BY subject_id, _rn",
             entity_name,
             *wanted,
+            *args,
         )
     )
     grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in wanted}

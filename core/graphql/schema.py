@@ -40,6 +40,7 @@ from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_
 from kith.core.graphql.loaders import load_columns
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
 from kith.core.records.query import ListRequest
+from kith.core.security.permissions import Forbidden
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -97,6 +98,17 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
         if not 0 <= first <= cap:
             raise user_input_error(ValidationFailed.single("first", "out_of_range", f"must be between 0 and {cap}"))
         selected = node_fields(info)
+        perms = info.context.permissions
+        scope = []
+        if perms is not None:
+            if not perms.allows(entity.name, "read"):
+                raise user_input_error(Forbidden(entity.name, "read"))
+            try:
+                perms.check_filter(entity, plain(filter) if filter else None, plain(order_by) if order_by else None)
+            except ValidationFailed as exc:
+                raise user_input_error(exc) from None
+            predicate = info.context.scope(entity)
+            scope = [predicate] if predicate is not None else []
         request = ListRequest(
             entity=entity,
             filter=plain(filter) if filter else None,
@@ -105,15 +117,18 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
             after=after,
             search=search,
             columns=node_columns(selected, t.columns),
+            extra_where=scope,
         )
         try:
             page = await kith.query.list(kith.db, request)
         except ValidationFailed as exc:
             raise user_input_error(exc) from None
+        if perms is not None:
+            page.rows = [perms.strip(entity, row) for row in page.rows]
         await _prefetch_relations(info, types, entity, page.rows, selected)
 
         async def count() -> int:
-            return await kith.query.count(kith.db, entity, request.filter, request.search)
+            return await kith.query.count(kith.db, entity, request.filter, request.search, scope)
 
         if edge_cursor_selected(info):
             edges = [{"cursor": c, "node": r} for c, r in zip(page.cursors, page.rows, strict=True)]
@@ -153,7 +168,11 @@ async def _prefetch_relations(
         ids = list({row[spec.name] for row in rows if row.get(spec.name) is not None})
         target = types[spec.target]
         columns = node_columns(selected_under(info, spec.name), target.columns)
-        by_id = {record["id"]: record for record in await load_columns(kith, target.entity, ids, columns)}
+        ctx = info.context
+        if ctx.permissions is not None and not ctx.permissions.allows(target.entity.name, "read"):
+            ids = []
+        loaded = await load_columns(kith, target.entity, ids, columns, ctx.scope(target.entity))
+        by_id = {record["id"]: ctx.visible(target.entity, record) for record in loaded}
         key = PREFETCHED + spec.name
         for row in rows:
             row[key] = by_id.get(row.get(spec.name))

@@ -16,6 +16,8 @@ class Actor:
     name: str = "system"
     source: str = "system"
     user_id: int | None = None
+    #: what this actor may do (a ``Permissions``); None: the system itself, unrestricted
+    permissions: Any = field(default=None, compare=False, repr=False)
 
 
 SYSTEM = Actor()

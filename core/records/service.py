@@ -69,6 +69,11 @@ class RecordService:
 
     async def create(self, entity_name: str, data: Mapping[str, Any], actor: Actor = SYSTEM) -> Record:
         entity = self.entities.get(entity_name)
+        perms = actor.permissions
+        if perms is not None:
+            perms.require(entity.name, "create")
+            self._refuse_read_only(entity, perms, data)
+            data = self._default_owner(entity, perms, data)
         values = self._validate(entity, data, creating=True)
         change = Change(entity.name, "create", values, actor, kith=self.kith)
         await self.plugins.call_async("kith_before_create", refuse=True, change=change)
@@ -92,6 +97,8 @@ class RecordService:
             )
             assert row is not None
             record = decode_row(entity, row)
+            if perms is not None:  # the new record must be one this actor may create
+                await perms.check_record(entity, record["id"], "create")
             change.record_id = record["id"]
             change.after = record
             change.changed = self._diff(entity, {}, record, creating=True)
@@ -108,8 +115,13 @@ class RecordService:
         expected_version: int | None = None,
     ) -> Record:
         entity = self.entities.get(entity_name)
+        perms = actor.permissions
+        if perms is not None:
+            self._refuse_read_only(entity, perms, data)
         values = self._validate(entity, data, creating=False)
         async with self.db.write_transaction():
+            if perms is not None:
+                await perms.check_record(entity, int(record_id), "update")
             before = await self._load_for_write(entity, record_id, expected_version)
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
@@ -142,6 +154,28 @@ class RecordService:
 
     # -- internals -----------------------------------------------------------------
 
+    def _refuse_read_only(self, entity: Entity, perms: Any, data: Mapping[str, Any]) -> None:
+        fixed = perms.read_only(entity)
+        if not fixed:
+            return
+        names = {graphql_name(entity.fields[k]) for k in data if k in entity.fields}
+        names |= {f"customFields.{k}" for k in (data.get("custom") or {})}
+        custom_paths = {f.path: f"customFields.{f.name}" for f in self.custom_fields.for_entity(entity.name)}
+        blocked = sorted(
+            n
+            for n in names
+            if n in fixed or custom_paths.get(n) in fixed or any(custom_paths.get(p) == n for p in fixed)
+        )
+        if blocked:
+            raise ValidationFailed([FieldError(name, "read_only", "you may not change this field") for name in blocked])
+
+    def _default_owner(self, entity: Entity, perms: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Someone who may only create their own records owns what they create."""
+        user_id = perms.principal.user_id
+        if user_id is not None and "owner" in entity.fields and data.get("owner") is None:
+            return {**data, "owner": user_id}
+        return data
+
     async def _after_commit(self, hook: str, change: Change) -> None:
         async def call() -> None:
             await self.plugins.call_async(hook, refuse=False, change=change)
@@ -163,6 +197,8 @@ class RecordService:
         entity = self.entities.get(entity_name)
         deleting = action == "delete"
         async with self.db.write_transaction():
+            if actor.permissions is not None:
+                await actor.permissions.check_record(entity, int(record_id), action)
             before = await self._load_for_write(entity, record_id, expected_version, deleted=not deleting)
             change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before, kith=self.kith)
             hook = "kith_before_delete" if deleting else "kith_before_update"

@@ -1,0 +1,201 @@
+"""What one principal may do, turned into SQL.
+
+Scopes and rule filters become a predicate that the read path adds to every query it
+runs for that principal — lists, counts, relation loading, look-ups by id, exports —
+so they all agree, and a record outside scope is simply not found.  The write path
+checks the same predicate on the record it is about to change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from piccolo.querystring import QueryString
+
+from kith.core.entities import Entity, FieldKind
+from kith.core.errors import FieldError, NotFound, ValidationFailed
+from kith.core.records.filters import FilterCompiler
+from kith.core.records.validation import graphql_name
+from kith.core.security.roles import Grant
+
+if TYPE_CHECKING:
+    from kith.core.runtime import Kith
+    from kith.core.security.auth import Principal
+
+
+class Forbidden(ValidationFailed):
+    """The principal may not take this action on this kind of record at all."""
+
+    def __init__(self, entity: str, action: str) -> None:
+        super().__init__([FieldError(None, "forbidden", f"you may not {action} {entity} records")])
+
+
+@dataclass
+class Permissions:
+    """The grants of one principal's roles, by entity (admins: unrestricted)."""
+
+    kith: Kith
+    principal: Principal
+    grants: list[dict[str, Grant]]  # one mapping (entity or "*" -> grant) per role
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.principal.is_admin
+
+    def _grants(self, entity: str) -> list[Grant]:
+        """Each role's grant for ``entity`` (its ``*`` grant if it does not name it)."""
+        out = []
+        for role in self.grants:
+            grant = role.get(entity) or role.get("*")
+            if grant is not None:
+                out.append(grant)
+        return out
+
+    def allows(self, entity: str, action: str) -> bool:
+        return self.unrestricted or any(action in g.actions for g in self._grants(entity))
+
+    def require(self, entity: str, action: str) -> None:
+        if not self.allows(entity, action):
+            raise Forbidden(entity, action)
+
+    def predicate(self, entity: Entity, action: str, alias: str = "t") -> QueryString | None:
+        """SQL for "records this principal may ``action``" (None: all of them)."""
+        if self.unrestricted:
+            return None
+        parts: list[QueryString] = []
+        for grant in self._grants(entity.name):
+            if action not in grant.actions:
+                continue
+            scope = self._scope(entity, grant.scope, alias)
+            rule = FilterCompiler(self.kith.query.ctx).compile(entity, grant.filter, alias) if grant.filter else None
+            if scope is None and rule is None:
+                return None  # one role sees them all
+            pieces = [p for p in (scope, rule) if p is not None]
+            parts.append(QueryString("(" + " AND ".join("{}" for _ in pieces) + ")", *pieces))
+        if not parts:
+            return QueryString("1 = 0")
+        return QueryString("(" + " OR ".join("{}" for _ in parts) + ")", *parts)
+
+    def _scope(self, entity: Entity, scope: str, alias: str) -> QueryString | None:
+        if scope == "all":
+            return None
+        user_id = self.principal.user_id
+        if entity.name == "user":
+            if scope == "own":
+                return QueryString(f"{alias}.id = {{}}", user_id)
+            return QueryString(f"{alias}.team = {{}}", self.principal.team_id)
+        owners = [s.name for s in entity.relation_fields() if s.target == "user" and s.name in ("owner", "assignee")]
+        if not owners:
+            return QueryString("1 = 0")  # nothing here belongs to anyone
+        if scope == "own":
+            checks = [QueryString(f'{alias}."{c}" = {{}}', user_id) for c in owners]
+        else:
+            if self.principal.team_id is None:
+                checks = [QueryString(f'{alias}."{c}" = {{}}', user_id) for c in owners]
+            else:
+                checks = [
+                    QueryString(
+                        f'{alias}."{c}" IN (SELECT id FROM kith_user WHERE team = {{}})', self.principal.team_id
+                    )
+                    for c in owners
+                ]
+        return QueryString("(" + " OR ".join("{}" for _ in checks) + ")", *checks)
+
+    def hidden(self, entity: Entity) -> set[str]:
+        """Fields (client names) hidden from this principal: hidden by every role that reads."""
+        if self.unrestricted:
+            return set()
+        readers = [g for g in self._grants(entity.name) if "read" in g.actions]
+        if not readers:
+            return set()
+        hidden = set(readers[0].hidden)
+        for grant in readers[1:]:
+            hidden &= set(grant.hidden)
+        return hidden
+
+    def read_only(self, entity: Entity) -> set[str]:
+        if self.unrestricted:
+            return set()
+        writers = [g for g in self._grants(entity.name) if {"create", "update"} & set(g.actions)]
+        if not writers:
+            return set()
+        fixed = set(writers[0].read_only) | set(writers[0].hidden)
+        for grant in writers[1:]:
+            fixed &= set(grant.read_only) | set(grant.hidden)
+        return fixed
+
+    def check_filter(self, entity: Entity, filter_: Any, order_by: Any) -> None:
+        """A hidden field cannot be filtered or sorted on (it would leak through results)."""
+        hidden = self.hidden(entity)
+        if not hidden:
+            return
+        used = _names(filter_) | _names(order_by)
+        blocked = sorted(used & (hidden | {h.removeprefix("customFields.") for h in hidden}))
+        if blocked:
+            raise ValidationFailed.single("filter", "forbidden", f"you may not filter or sort on {', '.join(blocked)}")
+
+    def strip(self, entity: Entity, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The record without the values of hidden fields."""
+        if record is None:
+            return None
+        hidden = self.hidden(entity)
+        if not hidden:
+            return record
+        record = dict(record)
+        columns = {graphql_name(s): s.name for s in entity.fields.values()}
+        columns.update(
+            {graphql_name(s).removesuffix("Id"): s.name for s in entity.fields.values() if s.kind is FieldKind.RELATION}
+        )
+        custom = dict(record.get("custom") or {})
+        for name in hidden:
+            if name.startswith("customFields."):
+                custom.pop(name.removeprefix("customFields."), None)
+            elif name in columns:
+                record[columns[name]] = [] if isinstance(record.get(columns[name]), list) else None
+        record["custom"] = custom
+        return record
+
+    async def check_record(self, entity: Entity, record_id: int, action: str) -> None:
+        """Refuse ``action`` on a record outside this principal's scope (as not found)."""
+        self.require(entity.name, action)
+        predicate = self.predicate(entity, action)
+        if predicate is None:
+            return
+        row = await self.kith.db.fetch_one(
+            QueryString(f'SELECT 1 AS ok FROM "{entity.tablename}" t WHERE t.id = {{}} AND {{}}', record_id, predicate)
+        )
+        if row is None:
+            raise NotFound(entity.name, record_id)
+
+
+def _names(value: Any) -> set[str]:
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("and", "or", "not"):
+                out.add(key)
+            out |= _names(item)
+    elif isinstance(value, list):
+        for item in value:
+            out |= _names(item)
+    return out
+
+
+async def load_grants(kith: Kith, roles: tuple[str, ...]) -> list[dict[str, Grant]]:
+    """The grants of each of ``roles``, read from ``kith_role``."""
+    if not roles:
+        return []
+    placeholders = ", ".join("{}" for _ in roles)
+    rows = await kith.db.fetch(QueryString(f"SELECT grants FROM kith_role WHERE name IN ({placeholders})", *roles))
+    out: list[dict[str, Grant]] = []
+    for row in rows:
+        grants = json.loads(row["grants"]) if isinstance(row["grants"], str) else row["grants"]
+        out.append({entity: Grant.model_validate(grant) for entity, grant in (grants or {}).items()})
+    return out
+
+
+async def permissions_for(kith: Kith, principal: Principal) -> Permissions:
+    grants = [] if principal.is_admin else await load_grants(kith, principal.roles)
+    return Permissions(kith, principal, grants)

@@ -1,0 +1,85 @@
+"""Roles: grants per entity, as data.
+
+A grant says which actions a role may take on an entity, on which records (scope
+``own``, ``team`` or ``all``, narrowed by an optional filter in the GraphQL filter
+language) and which fields it may not see (``hidden``) or change (``read_only``)::
+
+    {"contact": {"actions": ["read", "create", "update"], "scope": "own",
+                 "filter": {"lifecycleStage": {"ne": "customer"}}, "hidden": ["phones"]},
+     "*": {"actions": ["read"], "scope": "all"}}
+
+``*`` applies to every entity a role does not name.  A user's roles add up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["read", "create", "update", "delete", "restore", "purge"]
+ACTIONS: tuple[Action, ...] = ("read", "create", "update", "delete", "restore", "purge")
+Scope = Literal["own", "team", "all"]
+
+
+class Grant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actions: list[Action] = Field(default_factory=list)
+    scope: Scope = "all"
+    filter: dict[str, Any] | None = None
+    hidden: list[str] = Field(default_factory=list)
+    read_only: list[str] = Field(default_factory=list)
+
+
+class RoleDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    grants: dict[str, Grant] = Field(default_factory=dict)
+
+
+CRUD: list[Action] = ["read", "create", "update", "delete", "restore"]
+DIRECTORY = {name: Grant(actions=["read"]) for name in ("user", "team", "tag")}
+
+BUILTIN_ROLES: list[RoleDefinition] = [
+    RoleDefinition(name="admin", description="Everything, including roles and purges (bypasses grants)."),
+    RoleDefinition(
+        name="manager",
+        description="Reads and changes every record; purges.",
+        grants={"*": Grant(actions=[*CRUD, "purge"], scope="all")},
+    ),
+    RoleDefinition(
+        name="sales_rep",
+        description="Works their own contacts, organizations and activities; reads the rest of the team's.",
+        grants={
+            **DIRECTORY,
+            "contact": Grant(actions=CRUD, scope="own"),
+            "organization": Grant(actions=CRUD, scope="own"),
+            "activity": Grant(actions=CRUD, scope="own"),
+        },
+    ),
+    RoleDefinition(
+        name="support_agent",
+        description="Reads every contact and organization; works the timeline.",
+        grants={
+            **DIRECTORY,
+            "contact": Grant(actions=["read", "update"], scope="all"),
+            "organization": Grant(actions=["read"], scope="all"),
+            "activity": Grant(actions=CRUD, scope="all"),
+        },
+    ),
+    RoleDefinition(
+        name="marketer",
+        description="Reads and segments contacts and organizations; manages tags.",
+        grants={
+            **DIRECTORY,
+            "contact": Grant(actions=["read", "update"], scope="all"),
+            "organization": Grant(actions=["read", "update"], scope="all"),
+            "tag": Grant(actions=["read", "create", "update"], scope="all"),
+            "activity": Grant(actions=["read"], scope="all"),
+        },
+    ),
+    RoleDefinition(name="read_only", description="Reads everything.", grants={"*": Grant(actions=["read"])}),
+]
