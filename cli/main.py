@@ -20,6 +20,7 @@ from kith.cli.fields_cmd import fields_group
 from kith.cli.plugins_cmd import plugins_group
 from kith.cli.schema_cmd import schema_group
 from kith.cli.server_cmd import demo_command, serve_command
+from kith.cli.users_cmd import keys_group, users_group
 
 
 class KithGroup(click.Group):
@@ -84,6 +85,8 @@ for command in (
     fields_group,
     automations_group,
     webhooks_group,
+    users_group,
+    keys_group,
     schema_group,
 ):
     cli.add_command(command)

@@ -48,16 +48,19 @@ def demo_command(
     ctx: click.Context, contacts: int, seed: int, no_serve: bool, host: str | None, port: int | None
 ) -> None:
     """Fill the database with realistic demo data, then serve it."""
-    from kith.core.demo import load_demo
+    from kith.core.demo import ensure_demo_admin, load_demo
 
-    async def body() -> dict[str, int]:
+    async def body() -> tuple[dict[str, int], tuple[str, str, str | None]]:
         async with open_kith(ctx) as kith:
-            return await load_demo(kith, contacts=contacts, seed=seed)
+            return await load_demo(kith, contacts=contacts, seed=seed), await ensure_demo_admin(kith)
 
-    counts = run(body())
+    counts, (email, password, key) = run(body())
     if counts:
         console.print("[green]Demo data:[/] " + ", ".join(f"{n} {name}" for name, n in counts.items()))
     else:
         console.print("Demo data is already there; serving it.")
+    console.print(f"Sign in as [bold]{email}[/] with password [bold]{password}[/] (the login mutation)")
+    if key:
+        console.print(f"API key (shown once): [bold]{key}[/]  -> header 'Authorization: Bearer <key>'")
     if not no_serve:
         _serve(settings_from(ctx), host, port)

@@ -47,6 +47,8 @@ CALL_SUBJECTS = ("Intro call", "Follow-up call", "Pricing discussion", "Renewal 
 MEETINGS = ("Demo meeting", "Quarterly review", "On-site visit", "Contract walkthrough")
 TASKS = ("Send proposal", "Prepare quote", "Check contract terms", "Book a demo", "Send case study")
 BATCH = 100
+ADMIN_EMAIL = "admin@kithdemo.com"
+ADMIN_PASSWORD = "kith-demo-password"  # demo data only: printed by `kith demo`
 
 
 async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[str, int]:
@@ -78,6 +80,8 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
             )
         for tag in TAGS:
             await records.create("tag", {"name": tag}, DEMO)
+        for user in users:
+            await kith.auth.grant_role(user["id"], "sales_rep")
     created.update(teams=len(teams), users=len(users), tags=len(TAGS))
 
     organizations: list[dict[str, Any]] = []
@@ -167,3 +171,16 @@ def _activity(
             status="done" if due < now and rng.random() < 0.7 else "open",
         )
     return values
+
+
+async def ensure_demo_admin(kith: Kith) -> tuple[str, str, str | None]:
+    """The demo's admin (created once): (email, password, a new API key or None if it existed)."""
+    user = await kith.auth.user_by_email(ADMIN_EMAIL)
+    if user is not None:
+        return ADMIN_EMAIL, ADMIN_PASSWORD, None
+    async with kith.db.write_transaction():
+        user = await kith.records.create("user", {"name": "Demo Admin", "email": ADMIN_EMAIL}, DEMO)
+        await kith.auth.set_password(user["id"], ADMIN_PASSWORD)
+        await kith.auth.grant_role(user["id"], "admin")
+        key, _prefix = await kith.auth.create_key(user["id"], "demo")
+    return ADMIN_EMAIL, ADMIN_PASSWORD, key

@@ -11,3 +11,19 @@ from kith_test_plugins import loyalty
 def loyalty_plugin():  # type: ignore[no-untyped-def]
     loyalty.CREATED_CARDS.clear()
     return loyalty.plugin
+
+
+@pytest.fixture
+async def admin_key(kith_database_url):  # type: ignore[no-untyped-def]
+    """An admin's API key on this test's database (for tests that go through HTTP)."""
+    from kith.core.runtime import Kith
+    from kith.core.settings import load_settings
+
+    kith = await Kith.open(load_settings(database_url=kith_database_url))
+    try:
+        user = await kith.records.create("user", {"name": "Ada Admin", "email": "ada@example.com"})
+        await kith.auth.grant_role(user["id"], "admin")
+        key, _prefix = await kith.auth.create_key(user["id"], "tests")
+    finally:
+        await kith.close()
+    return key

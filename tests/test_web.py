@@ -9,9 +9,10 @@ from kith.core.settings import load_settings
 from kith.core.web.app import create_app
 
 
-async def test_graphql_over_http(kith_database_url):
+async def test_graphql_over_http(kith_database_url, admin_key):
     app = create_app(load_settings(database_url=kith_database_url))
     async with AsyncTestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {admin_key}"
         created = await client.post(
             "/graphql",
             json={
@@ -37,10 +38,11 @@ async def test_graphql_over_http(kith_database_url):
         assert (await client.get("/health")).json()["status"] == "ok"
 
 
-async def test_a_field_added_elsewhere_is_served_without_restart(kith_database_url):
+async def test_a_field_added_elsewhere_is_served_without_restart(kith_database_url, admin_key):
     settings = load_settings(database_url=kith_database_url, schema_check_interval=0)
     app = create_app(settings)
     async with AsyncTestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {admin_key}"
         before = await client.post("/graphql", json={"query": "{ contacts { nodes { customFields { tier } } } }"})
         assert "Cannot query field 'customFields'" in before.json()["errors"][0]["message"]
         admin = await Kith.open(load_settings(database_url=kith_database_url))  # e.g. `kith fields add`
@@ -58,9 +60,12 @@ async def test_a_field_added_elsewhere_is_served_without_restart(kith_database_u
         assert after.json() == {"data": {"contacts": {"nodes": [{"firstName": "Ann", "customFields": {"tier": 4}}]}}}
 
 
-async def test_production_mode_hides_graphiql_introspection_and_internal_errors(kith_database_url, monkeypatch, caplog):
+async def test_production_mode_hides_graphiql_introspection_and_internal_errors(
+    kith_database_url, admin_key, monkeypatch, caplog
+):
     app = create_app(load_settings(database_url=kith_database_url, mode="production"))
     async with AsyncTestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {admin_key}"
         assert (await client.get("/graphql")).status_code == 404
         introspection = await client.post("/graphql", json={"query": "{ __schema { types { name } } }"})
         assert "introspection has been disabled" in introspection.json()["errors"][0]["message"].lower()
@@ -79,20 +84,30 @@ async def test_production_mode_hides_graphiql_introspection_and_internal_errors(
         assert error["extensions"]["errors"][0]["field"] == "first"
 
 
-async def test_the_embedded_worker_runs_automations_inside_the_server(kith_database_url):
+async def test_the_embedded_worker_runs_automations_inside_the_server(kith_database_url, admin_key):
     import asyncio
 
     settings = load_settings(database_url=kith_database_url, worker_poll_seconds=0.05)
     app = create_app(settings)
-    rule = {"name": "tag-new", "enabled": True, "trigger": {"event": "contact.created"},
-            "actions": [{"add_tag": {"tag": "new"}}]}
+    rule = {
+        "name": "tag-new",
+        "enabled": True,
+        "trigger": {"event": "contact.created"},
+        "actions": [{"add_tag": {"tag": "new"}}],
+    }
     async with AsyncTestClient(app) as client:
-        applied = await client.post("/graphql", json={
-            "query": "mutation($d: JSON!) { applyAutomationRule(definition: $d) { errors { message } } }",
-            "variables": {"d": rule},
-        })
+        client.headers["Authorization"] = f"Bearer {admin_key}"
+        applied = await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($d: JSON!) { applyAutomationRule(definition: $d) { errors { message } } }",
+                "variables": {"d": rule},
+            },
+        )
         assert applied.json()["data"]["applyAutomationRule"]["errors"] == []
-        await client.post("/graphql", json={"query": 'mutation { createContact(input: {firstName: "Ann"}) { contact { id } } }'})
+        await client.post(
+            "/graphql", json={"query": 'mutation { createContact(input: {firstName: "Ann"}) { contact { id } } }'}
+        )
         for _ in range(100):
             body = (await client.post("/graphql", json={"query": "{ contacts { nodes { tags } } }"})).json()
             if body["data"]["contacts"]["nodes"][0]["tags"] == ["new"]:

@@ -170,6 +170,10 @@ class AutomationMutations:
     @strawberry.mutation(description="Create or replace a rule from its definition (the YAML structure as JSON).")
     async def apply_automation_rule(self, info: Info, definition: JSON) -> AutomationRulePayload:
         kith = info.context.kith
+        try:
+            info.context.require_admin()
+        except ValidationFailed as exc:
+            return AutomationRulePayload(rule=None, errors=_errors(exc))
         if not isinstance(definition, dict):
             return AutomationRulePayload(
                 rule=None, errors=[UserError(field="definition", code="invalid", message="must be an object")]
@@ -184,6 +188,7 @@ class AutomationMutations:
     async def set_automation_rule_enabled(self, info: Info, name: str, enabled: bool) -> AutomationRulePayload:
         kith = info.context.kith
         try:
+            info.context.require_admin()
             await service.set_enabled(kith, name, enabled)
             return AutomationRulePayload(rule=_rule(await service.get_rule(kith, name)), errors=[])
         except ValidationFailed as exc:
@@ -191,7 +196,7 @@ class AutomationMutations:
 
     @strawberry.mutation(description="Delete a rule.")
     async def delete_automation_rule(self, info: Info, name: str) -> AutomationJobPayload:
-        return await _job_change(lambda: service.delete_rule(info.context.kith, name))
+        return await _job_change(lambda: service.delete_rule(info.context.kith, name), info)
 
     @strawberry.mutation(description="Queue a rule now on records, by id and/or by filter (the manual trigger).")
     async def run_automation_rule(
@@ -201,19 +206,20 @@ class AutomationMutations:
             ids = [int(i) for i in record_ids or []]
             await service.run_on(info.context.kith, name, ids, filter if isinstance(filter, dict) else None)
 
-        return await _job_change(run)
+        return await _job_change(run, info)
 
     @strawberry.mutation(description="Put a failed job back in the queue, due now.")
     async def retry_automation_job(self, info: Info, id: strawberry.ID) -> AutomationJobPayload:
-        return await _job_change(lambda: service.retry_job(info.context.kith, int(id)))
+        return await _job_change(lambda: service.retry_job(info.context.kith, int(id)), info)
 
     @strawberry.mutation(description="Drop a failed job for good.")
     async def discard_automation_job(self, info: Info, id: strawberry.ID) -> AutomationJobPayload:
-        return await _job_change(lambda: service.discard_job(info.context.kith, int(id)))
+        return await _job_change(lambda: service.discard_job(info.context.kith, int(id)), info)
 
 
-async def _job_change(action: Any) -> AutomationJobPayload:
+async def _job_change(action: Any, info: Info) -> AutomationJobPayload:
     try:
+        info.context.require_admin()
         await action()
     except ValidationFailed as exc:
         return AutomationJobPayload(ok=False, errors=_errors(exc))

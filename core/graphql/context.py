@@ -26,6 +26,13 @@ class RequestContext:
         self.permissions: Any = actor.permissions if actor is not None else None
         self._loaders: dict[Any, DataLoader[Any, Any]] = {}
 
+    def require_admin(self) -> None:
+        """Refuse unless the caller is an admin (or the system itself)."""
+        if self.principal is not None and not self.principal.is_admin:
+            from kith.core.errors import ValidationFailed
+
+            raise ValidationFailed.single(None, "forbidden", "only admins may do this")
+
     def scope(self, entity: Any, action: str = "read") -> Any:
         """The SQL predicate limiting ``entity`` for this request (None: unlimited)."""
         return None if self.permissions is None else self.permissions.predicate(entity, action)

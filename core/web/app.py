@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Response
@@ -22,9 +23,14 @@ from strawberry.http.ides import get_graphql_ide_html
 from kith.core.graphql.context import RequestContext
 from kith.core.records.change import Actor
 from kith.core.runtime import Kith
+from kith.core.security.auth import SYSTEM, AuthFailed, Principal
+from kith.core.security.permissions import permissions_for
 from kith.core.settings import Settings, load_settings
 
 log = logging.getLogger("kith.web")
+
+#: the caller of a public field (login): may read and write nothing
+ANONYMOUS = Principal(user_id=0, name="anonymous", via="anonymous")
 
 
 def _kith(request: Request[Any, Any, Any]) -> Kith:
@@ -43,7 +49,48 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, An
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         return Response({"errors": [{"message": "'variables' must be an object"}]}, status_code=400)
-    return Response(await execute(_kith(request), body["query"], variables, body.get("operationName"), request))
+    kith = _kith(request)
+    try:
+        principal = await kith.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except AuthFailed as exc:
+        return Response({"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}, status_code=401)
+    if principal is None and not only_public_fields(body["query"], body.get("operationName")):
+        return Response(
+            {
+                "errors": [
+                    {
+                        "message": "authentication required: send 'Authorization: Bearer <token or API key>' "
+                        "(log in with the login mutation)",
+                        "extensions": {"code": "UNAUTHENTICATED"},
+                    }
+                ]
+            },
+            status_code=401,
+        )
+    result = await execute(
+        kith, body["query"], variables, body.get("operationName"), request, principal=principal or ANONYMOUS
+    )
+    return Response(result)
+
+
+PUBLIC_FIELDS = frozenset({"login", "__typename"})
+
+
+def only_public_fields(query: str, operation_name: str | None) -> bool:
+    """Whether an anonymous request asks only for what is public (logging in)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return True  # let execution report the syntax error
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if operation_name and definition.name and definition.name.value != operation_name:
+            continue
+        for selection in definition.selection_set.selections:
+            if not isinstance(selection, FieldNode) or selection.name.value not in PUBLIC_FIELDS:
+                return False
+    return True
 
 
 async def execute(
@@ -53,11 +100,21 @@ async def execute(
     operation_name: str | None = None,
     request: Any = None,
     actor: Actor | None = None,
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
-    """Run one GraphQL operation against the current schema; returns the response body."""
+    """Run one GraphQL operation against the current schema; returns the response body.
+
+    ``principal`` is who is asking (default: the system itself, for in-process callers);
+    their roles limit what every query and mutation in the operation may touch.
+    """
     await kith.refresh_if_changed()
     schema = kith.schema.strawberry
-    context = RequestContext(kith, actor or Actor(name="graphql", source="graphql"), request)
+    principal = principal or SYSTEM
+    if actor is None:
+        permissions = None if principal.is_admin else await permissions_for(kith, principal)
+        actor = principal.actor("api_key" if principal.via == "api_key" else "graphql")
+        actor = Actor(actor.name, actor.source, actor.user_id, permissions)
+    context = RequestContext(kith, actor, request, principal)
     result = await schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )

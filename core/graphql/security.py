@@ -1,0 +1,157 @@
+"""GraphQL for signing in and managing keys, users and roles (admins)."""
+
+import datetime
+from typing import Any, Optional
+
+import strawberry
+from strawberry.types import Info
+
+from kith.core.errors import FieldError, ValidationFailed
+from kith.core.graphql.common import UserError
+from kith.core.security.auth import AuthFailed
+
+
+@strawberry.type(description="The signed-in user.")
+class Me:
+    id: Optional[strawberry.ID]
+    email: str
+    roles: list[str]
+    via: str = strawberry.field(description="How this request authenticated: token, api_key or system.")
+
+
+@strawberry.type
+class LoginPayload:
+    token: Optional[str] = strawberry.field(description="Send as 'Authorization: Bearer <token>'.")
+    expires_at: Optional[datetime.datetime]
+    me: Optional[Me]
+    errors: list[UserError]
+
+
+@strawberry.type(description="An API key (its secret is shown only when created).")
+class ApiKeyInfo:
+    prefix: str
+    name: str
+    user_email: str
+    created_at: Optional[datetime.datetime]
+    expires_at: Optional[datetime.datetime]
+    revoked_at: Optional[datetime.datetime]
+    last_used_at: Optional[datetime.datetime]
+
+
+@strawberry.type
+class ApiKeyPayload:
+    key: Optional[str] = strawberry.field(description="The whole key: shown once, stored only as a hash.")
+    prefix: Optional[str]
+    errors: list[UserError]
+
+
+@strawberry.type
+class SecurityPayload:
+    ok: bool
+    errors: list[UserError]
+
+
+def _me(principal: Any) -> Me:
+    user_id = principal.user_id
+    return Me(
+        id=strawberry.ID(str(user_id)) if user_id else None,
+        email=principal.name,
+        roles=list(principal.roles),
+        via=principal.via,
+    )
+
+
+def _require_admin(info: Info) -> None:
+    principal = info.context.principal
+    if principal is not None and not principal.is_admin:
+        raise ValidationFailed([FieldError(None, "forbidden", "only admins may manage users, roles and keys")])
+
+
+def _errors(exc: ValidationFailed) -> list[UserError]:
+    return [UserError.from_error(e) for e in exc.errors]
+
+
+async def _user_id(info: Info, email: str) -> int:
+    user = await info.context.kith.auth.user_by_email(email)
+    if user is None:
+        raise ValidationFailed.single("email", "not_found", f"no user with email {email!r}")
+    return int(user["id"])
+
+
+@strawberry.type
+class SecurityQueries:
+    @strawberry.field(description="Who this request is.")
+    def me(self, info: Info) -> Optional[Me]:
+        principal = info.context.principal
+        return _me(principal) if principal is not None else None
+
+    @strawberry.field(description="API keys (admins: all; others: their own).")
+    async def api_keys(self, info: Info) -> list[ApiKeyInfo]:
+        principal = info.context.principal
+        own = None if principal is None or principal.is_admin else principal.user_id
+        return [
+            ApiKeyInfo(
+                prefix=k["prefix"],
+                name=k["name"],
+                user_email=k["email"],
+                created_at=k["created_at"],
+                expires_at=k["expires_at"],
+                revoked_at=k["revoked_at"],
+                last_used_at=k["last_used_at"],
+            )
+            for k in await info.context.kith.auth.keys(own)
+        ]
+
+
+@strawberry.type
+class SecurityMutations:
+    @strawberry.mutation(description="Sign in with email and password; the only field open without credentials.")
+    async def login(self, info: Info, email: str, password: str) -> LoginPayload:
+        try:
+            token, expires, principal = await info.context.kith.auth.login(email, password)
+        except AuthFailed as exc:
+            return LoginPayload(
+                token=None,
+                expires_at=None,
+                me=None,
+                errors=[UserError(field=None, code="unauthenticated", message=str(exc))],
+            )
+        return LoginPayload(token=token, expires_at=expires, me=_me(principal), errors=[])
+
+    @strawberry.mutation(description="Create an API key for a user (admins), shown once.")
+    async def create_api_key(
+        self, info: Info, email: str, name: str, expires_in_days: Optional[float] = None
+    ) -> ApiKeyPayload:
+        try:
+            _require_admin(info)
+            key, prefix = await info.context.kith.auth.create_key(await _user_id(info, email), name, expires_in_days)
+        except ValidationFailed as exc:
+            return ApiKeyPayload(key=None, prefix=None, errors=_errors(exc))
+        return ApiKeyPayload(key=key, prefix=prefix, errors=[])
+
+    @strawberry.mutation(description="Revoke an API key by its prefix (admins).")
+    async def revoke_api_key(self, info: Info, prefix: str) -> SecurityPayload:
+        try:
+            _require_admin(info)
+            await info.context.kith.auth.revoke_key(prefix)
+        except ValidationFailed as exc:
+            return SecurityPayload(ok=False, errors=_errors(exc))
+        return SecurityPayload(ok=True, errors=[])
+
+    @strawberry.mutation(description="Set a user's password (admins).")
+    async def set_password(self, info: Info, email: str, password: str) -> SecurityPayload:
+        try:
+            _require_admin(info)
+            await info.context.kith.auth.set_password(await _user_id(info, email), password)
+        except ValidationFailed as exc:
+            return SecurityPayload(ok=False, errors=_errors(exc))
+        return SecurityPayload(ok=True, errors=[])
+
+    @strawberry.mutation(description="Give a user a role (admins).")
+    async def grant_role(self, info: Info, email: str, role: str) -> SecurityPayload:
+        try:
+            _require_admin(info)
+            await info.context.kith.auth.grant_role(await _user_id(info, email), role)
+        except ValidationFailed as exc:
+            return SecurityPayload(ok=False, errors=_errors(exc))
+        return SecurityPayload(ok=True, errors=[])

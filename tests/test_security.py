@@ -1,0 +1,223 @@
+"""Authentication and permissions, as callers see them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import jwt
+import pytest
+from litestar.testing import AsyncTestClient
+
+from kith.core.records.encoding import dumps
+from kith.core.security import passwords
+from kith.core.security.auth import Principal
+from kith.core.settings import load_settings
+from kith.core.web.app import create_app, execute
+from kith.sdk.testing import make_activity, make_contact, make_organization, make_user
+
+PASSWORD = "correct horse battery"
+
+
+async def user_with(kith, email: str, *roles: str, password: str | None = PASSWORD, team=None) -> dict:
+    user = await make_user(kith, email=email, name=email.split("@")[0], team=team)
+    if password:
+        await kith.auth.set_password(user["id"], password)
+    for role in roles:
+        await kith.auth.grant_role(user["id"], role)
+    return user
+
+
+async def as_user(kith, user: dict, query: str, **variables) -> dict:
+    principal = await kith.auth.principal_for_user(user["id"], "token")
+    return await execute(kith, query, variables, principal=principal)
+
+
+# -- authentication over HTTP --------------------------------------------------------------
+
+
+async def test_anonymous_requests_read_nothing_and_write_nothing(kith_database_url):
+    app = create_app(load_settings(database_url=kith_database_url), run_worker=False)
+    async with AsyncTestClient(app) as client:
+        read = await client.post("/graphql", json={"query": "{ contacts { totalCount } }"})
+        assert read.status_code == 401 and read.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        write = await client.post("/graphql", json={"query": 'mutation { createContact(input: {firstName: "X"}) { contact { id } } }'})
+        assert write.status_code == 401
+        sneaky = await client.post("/graphql", json={"query": 'mutation { login(email: "a", password: "b") { token } createTag(input: {name: "x"}) { tag { id } } }'})
+        assert sneaky.status_code == 401
+
+
+async def test_login_tokens_and_their_refusals(kith_database_url):
+    from kith.core.runtime import Kith
+
+    setup = await Kith.open(load_settings(database_url=kith_database_url))
+    try:
+        await user_with(setup, "rep@example.com", "sales_rep")
+        secret = setup.settings.secret_key
+    finally:
+        await setup.close()
+    settings = load_settings(database_url=kith_database_url, secret_key=secret)
+    app = create_app(settings, run_worker=False)
+    login = 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token me { email roles } errors { code message } } }'
+    async with AsyncTestClient(app) as client:
+        wrong = (await client.post("/graphql", json={"query": login, "variables": {"e": "rep@example.com", "p": "nope-nope-nope"}})).json()
+        assert wrong["data"]["login"]["token"] is None
+        assert wrong["data"]["login"]["errors"] == [{"code": "unauthenticated", "message": "email or password is wrong"}]
+        nobody = (await client.post("/graphql", json={"query": login, "variables": {"e": "ghost@example.com", "p": PASSWORD}})).json()
+        assert nobody["data"]["login"]["errors"][0]["message"] == "email or password is wrong"
+        ok = (await client.post("/graphql", json={"query": login, "variables": {"e": "REP@example.com", "p": PASSWORD}})).json()
+        token = ok["data"]["login"]["token"]
+        assert ok["data"]["login"]["me"] == {"email": "rep@example.com", "roles": ["sales_rep"]}
+        me = await client.post("/graphql", json={"query": "{ me { email via } }"}, headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["data"]["me"] == {"email": "rep@example.com", "via": "token"}
+        tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        bad = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {tampered}"})
+        assert bad.status_code == 401 and bad.json()["errors"][0]["message"] == "the token is not valid"
+        claims = jwt.decode(token, secret, algorithms=["HS256"])
+        expired = jwt.encode({**claims, "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)}, secret, algorithm="HS256")
+        old = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {expired}"})
+        assert old.status_code == 401 and "expired" in old.json()["errors"][0]["message"]
+        none_alg = jwt.encode(claims, None, algorithm="none")
+        unsigned = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {none_alg}"})
+        assert unsigned.status_code == 401
+        assert "Traceback" not in unsigned.text
+    check = await Kith.open(settings)
+    try:
+        audit = await check.db.execute("SELECT action, changes FROM kith_audit WHERE entity = 'security' ORDER BY id")
+        actions = [a["action"] for a in audit]
+        assert actions.count("login_failed") == 2 and actions.count("token_refused") == 3 and "login" in actions
+        # changing the password ends the tokens issued before
+        user = await check.auth.user_by_email("rep@example.com")
+        await check.auth.set_password(user["id"], "another long password")
+        with pytest.raises(Exception, match="no longer valid"):
+            await check.auth.principal_from_token(token)
+    finally:
+        await check.close()
+
+
+async def test_api_keys_shown_once_stored_hashed_expire_and_revoke(kith):
+    user = await user_with(kith, "bot@example.com", "read_only", password=None)
+    key, prefix = await kith.auth.create_key(user["id"], "integration")
+    assert key.startswith(prefix + "_") and prefix.startswith("kith_")
+    stored = await kith.db.execute("SELECT * FROM kith_api_key")
+    assert key not in json.dumps([dict(r) for r in stored], default=str)
+    principal = await kith.auth.principal_from_key(key)
+    assert principal.user_id == user["id"] and principal.key_prefix == prefix
+    assert (await kith.db.execute("SELECT last_used_at FROM kith_api_key"))[0]["last_used_at"] is not None
+    with pytest.raises(Exception, match="not valid"):
+        await kith.auth.principal_from_key(prefix + "_wrong-secret")
+    await kith.auth.revoke_key(prefix)
+    with pytest.raises(Exception, match="revoked"):
+        await kith.auth.principal_from_key(key)
+    short, _ = await kith.auth.create_key(user["id"], "short-lived", expires_in_days=1)
+    await kith.db.execute("UPDATE kith_api_key SET expires_at = {} WHERE name = 'short-lived'",
+                          dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    with pytest.raises(Exception, match="expired"):
+        await kith.auth.principal_from_key(short)
+
+
+def test_password_hashes_meet_owasp_and_are_rehashed_when_parameters_change():
+    digest = passwords.hash_password(PASSWORD)
+    assert digest.startswith("$argon2id$") and "m=19456,t=2,p=1" in digest
+    assert passwords.verify(digest, PASSWORD) == (True, False)
+    assert passwords.verify(digest, "wrong password!") == (False, False)
+    from argon2 import PasswordHasher
+
+    weaker = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    assert passwords.verify(weaker, PASSWORD) == (True, True)
+    assert passwords.check_strength("short") == "must be at least 10 characters"
+
+
+# -- scopes: own, team, all ---------------------------------------------------------------------
+
+
+async def test_a_sales_rep_with_scope_own_sees_only_their_records_everywhere(kith):
+    ann = await user_with(kith, "ann@example.com", "sales_rep")
+    bob = await user_with(kith, "bob@example.com", "sales_rep")
+    acme = await make_organization(kith, name="Acme", owner=ann["id"])
+    globex = await make_organization(kith, name="Globex", owner=bob["id"])
+    mine = [await make_contact(kith, first_name=f"A{i}", owner=ann["id"], organization=globex["id"]) for i in range(3)]
+    theirs = await make_contact(kith, first_name="B0", owner=bob["id"], organization=acme["id"])
+    await make_activity(kith, mine[0], subject="ann's call", owner=ann["id"])
+    await make_activity(kith, mine[0], subject="bob's note", owner=bob["id"])
+
+    listing = await as_user(kith, ann, """{ contacts(first: 50) { totalCount nodes { firstName organization { name }
+        timeline { subject } } } }""")
+    nodes = listing["data"]["contacts"]["nodes"]
+    assert listing["data"]["contacts"]["totalCount"] == 3
+    assert sorted(n["firstName"] for n in nodes) == ["A0", "A1", "A2"]
+    assert {json.dumps(n["organization"]) for n in nodes} == {"null"}  # Globex is Bob's
+    assert [a["subject"] for n in nodes for a in n["timeline"]] == ["ann's call"]
+    lookup = await as_user(kith, ann, 'query($id: ID!) { contact(id: $id) { id } }', id=str(theirs["id"]))
+    assert lookup["data"]["contact"] is None
+    orgs = await as_user(kith, ann, "{ organizations { nodes { name } } }")
+    assert orgs["data"]["organizations"]["nodes"] == [{"name": "Acme"}]
+    change = await as_user(kith, ann, 'mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) { errors { field code } } }',
+                           id=str(theirs["id"]))
+    assert change["data"]["updateContact"]["errors"] == [{"field": "id", "code": "not_found"}]
+    created = await as_user(kith, ann, 'mutation { createContact(input: {firstName: "New"}) { contact { ownerId } errors { code } } }')
+    assert created["data"]["createContact"]["contact"]["ownerId"] == str(ann["id"])
+    stolen = await as_user(kith, ann, f'mutation {{ createContact(input: {{firstName: "X", ownerId: "{bob["id"]}"}}) {{ contact {{ id }} errors {{ code }} }} }}')
+    assert stolen["data"]["createContact"]["errors"][0]["code"] == "not_found"
+    assert await kith.count("contact") == 5
+
+
+async def test_an_entity_without_a_grant_is_invisible(make_kith, loyalty_plugin):
+    kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
+    agent = await user_with(kith, "agent@example.com", "support_agent")
+    contact = await make_contact(kith)
+    await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 5})
+    body = await as_user(kith, agent, "{ loyaltyCards { totalCount } }")
+    assert body["data"] is None and body["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"
+    card = await as_user(kith, agent, '{ loyaltyCard(id: "1") { points } }')
+    assert card["data"]["loyaltyCard"] is None
+    write = await as_user(kith, agent, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    assert write["data"]["createLoyaltyCard"]["errors"] == [{"code": "forbidden"}]
+
+
+async def test_hidden_and_read_only_fields(kith):
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
+        "caller", dumps({"contact": {"actions": ["read", "update"], "scope": "all", "hidden": ["phones"],
+                                     "read_only": ["lifecycleStage"]}}),
+    )
+    caller = await user_with(kith, "caller@example.com", "caller")
+    await make_contact(kith, first_name="Ann", phones=["+14155552671"])
+    data = await as_user(kith, caller, "{ contacts { nodes { id firstName phones } } }")
+    node = data["data"]["contacts"]["nodes"][0]
+    assert node["firstName"] == "Ann" and node["phones"] == []
+    refused = await as_user(kith, caller, '{ contacts(filter: {phones: {contains: "+14155552671"}}) { totalCount } }')
+    assert "you may not filter or sort on phones" in refused["errors"][0]["message"]
+    write = await as_user(kith, caller, f'mutation {{ updateContact(id: "{node["id"]}", input: {{lifecycleStage: "customer"}}) {{ errors {{ field code }} }} }}')
+    assert write["data"]["updateContact"]["errors"] == [{"field": "lifecycleStage", "code": "read_only"}]
+
+
+async def test_only_admins_manage_fields_rules_and_keys(kith):
+    rep = await user_with(kith, "rep@example.com", "sales_rep")
+    for mutation in (
+        'addCustomField(input: {entity: "contact", name: "x", type: "text"}) { errors { code } }',
+        'applyAutomationRule(definition: {name: "x"}) { errors { code } }',
+        'createApiKey(email: "rep@example.com", name: "mine") { errors { code } }',
+    ):
+        data = await as_user(kith, rep, "mutation { " + mutation + " }")
+        (payload,) = data["data"].values()
+        assert payload["errors"][0]["code"] == "forbidden", mutation
+
+
+async def test_team_scope(kith):
+    north = await kith.records.create("team", {"name": "North"})
+    south = await kith.records.create("team", {"name": "South"})
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ('team_lead', '', {}, 'admin')",
+        dumps({"contact": {"actions": ["read"], "scope": "team"}}),
+    )
+    lead = await user_with(kith, "lead@example.com", "team_lead", team=north["id"])
+    mate = await make_user(kith, team=north["id"])
+    other = await make_user(kith, team=south["id"])
+    await make_contact(kith, first_name="Mate", owner=mate["id"])
+    await make_contact(kith, first_name="Lead", owner=lead["id"])
+    await make_contact(kith, first_name="Other", owner=other["id"])
+    data = await as_user(kith, lead, "{ contacts { totalCount nodes { firstName } } }")
+    assert sorted(n["firstName"] for n in data["data"]["contacts"]["nodes"]) == ["Lead", "Mate"]
+    assert data["data"]["contacts"]["totalCount"] == 2
+    assert Principal(None, "system", "system").is_admin
