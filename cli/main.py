@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from kith.cli.audit_cmd import audit_group
 from kith.cli.automations_cmd import automations_group, webhooks_group, worker_command
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
@@ -87,6 +88,7 @@ for command in (
     webhooks_group,
     users_group,
     keys_group,
+    audit_group,
     schema_group,
 ):
     cli.add_command(command)

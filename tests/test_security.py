@@ -221,3 +221,37 @@ async def test_team_scope(kith):
     assert sorted(n["firstName"] for n in data["data"]["contacts"]["nodes"]) == ["Lead", "Mate"]
     assert data["data"]["contacts"]["totalCount"] == 2
     assert Principal(None, "system", "system").is_admin
+
+
+async def test_history_of_a_record_and_of_a_person(kith, kith_database_url):
+    rep = await user_with(kith, "rep@example.com", "sales_rep")
+    admin = await user_with(kith, "boss@example.com", "admin")
+    created = await as_user(kith, rep, 'mutation { createContact(input: {firstName: "Ann", title: "Buyer"}) { contact { id } } }')
+    cid = created["data"]["createContact"]["contact"]["id"]
+    await as_user(kith, admin, f'mutation {{ updateContact(id: "{cid}", input: {{title: "CFO"}}) {{ errors {{ code }} }} }}')
+    history = await as_user(kith, rep, f'{{ auditEntries(entity: "contact", recordId: "{cid}") {{ action actor source changes }} }}')
+    update, create = history["data"]["auditEntries"]
+    assert update == {"action": "update", "actor": "boss@example.com [admin]", "source": "graphql",
+                      "changes": {"title": ["Buyer", "CFO"]}}
+    assert create["actor"] == "rep@example.com" and create["changes"]["firstName"] == [None, "Ann"]
+    other = await make_contact(kith)
+    hidden = await as_user(kith, rep, f'{{ auditEntries(entity: "contact", recordId: "{other["id"]}") {{ action }} }}')
+    assert hidden["data"] is None and "does not exist" in hidden["errors"][0]["message"]
+    everyone = await as_user(kith, rep, "{ auditEntries { action } }")
+    assert everyone["errors"][0]["message"].startswith("give entity and recordId")
+    trail = await as_user(kith, admin, '{ auditEntries(actor: "rep@example.com") { entity action } }')
+    assert {"entity": "contact", "action": "create"} in trail["data"]["auditEntries"]
+
+
+def test_audit_cli(kith_cli):
+    assert kith_cli("users", "add", "ada@example.com", "--name", "Ada", "--role", "admin", "--password-stdin",
+                    input="a long enough password\n").exit_code == 0
+    result = kith_cli("audit", "security")
+    assert result.exit_code == 0 and "role_granted" in result.output and "password_set" in result.output
+    assert kith_cli("audit", "record", "user", "1").exit_code == 0
+    key = kith_cli("keys", "create", "ada@example.com", "--name", "ci")
+    assert key.exit_code == 0 and "kith_" in key.output
+    listing = kith_cli("keys", "list")
+    assert "ci" in listing.output and "active" in listing.output
+    weak = kith_cli("users", "set-password", "ada@example.com", "--password-stdin", input="short\n")
+    assert weak.exit_code == 1 and "password: must be at least 10 characters" in weak.output

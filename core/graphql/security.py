@@ -78,8 +78,58 @@ async def _user_id(info: Info, email: str) -> int:
     return int(user["id"])
 
 
+@strawberry.type(description="One audited change or security event.")
+class AuditEntry:
+    id: strawberry.ID
+    entity: str
+    record_id: strawberry.ID
+    action: str
+    actor: Optional[str] = strawberry.field(description="Who; '[admin]' marks admin powers, 'via kith_…' a key.")
+    source: str = strawberry.field(description="Through what: graphql, api_key, cli, import, automation, …")
+    changes: strawberry.scalars.JSON = strawberry.field(description="Field -> [old, new] (or event details).")
+    at: Optional[datetime.datetime]
+
+
 @strawberry.type
 class SecurityQueries:
+    @strawberry.field(description="A record's history (needs read on it), or everyone's trail (admins).")
+    async def audit_entries(
+        self,
+        info: Info,
+        entity: Optional[str] = None,
+        record_id: Optional[strawberry.ID] = None,
+        actor: Optional[str] = None,
+        first: int = 50,
+    ) -> list[AuditEntry]:
+        from kith.core.security.audit import entries
+
+        ctx = info.context
+        kith = ctx.kith
+        if ctx.principal is not None and not ctx.principal.is_admin:
+            if entity is None or record_id is None or entity not in kith.entities:
+                raise ValidationFailed.single(None, "forbidden", "give entity and recordId: only admins see all")
+            await ctx.actor.permissions.check_record(kith.entity(entity), int(record_id), "read")
+        rows = await entries(
+            kith,
+            entity=entity,
+            record_id=int(record_id) if record_id else None,
+            actor=actor,
+            limit=max(1, min(first, 500)),
+        )
+        return [
+            AuditEntry(
+                id=strawberry.ID(str(r["id"])),
+                entity=r["entity"],
+                record_id=strawberry.ID(str(r["record_id"])),
+                action=r["action"],
+                actor=r["actor"],
+                source=r["source"],
+                changes=r["changes"],
+                at=r["at"],
+            )
+            for r in rows
+        ]
+
     @strawberry.field(description="Who this request is.")
     def me(self, info: Info) -> Optional[Me]:
         principal = info.context.principal

@@ -61,8 +61,10 @@ class Principal:
         return self.user_id is None or ADMIN_ROLE in self.roles
 
     def actor(self, source: str) -> Actor:
+        """How this principal appears in the audit trail; admin powers are marked."""
         via = f" via {self.key_prefix}" if self.key_prefix else ""
-        return Actor(name=f"{self.name}{via}", source=source, user_id=self.user_id)
+        admin = " [admin]" if ADMIN_ROLE in self.roles else ""
+        return Actor(name=f"{self.name}{via}{admin}", source=source, user_id=self.user_id)
 
 
 SYSTEM = Principal(None, "system", "system")
