@@ -18,6 +18,7 @@ from kith.cli.automations_cmd import automations_group, webhooks_group, worker_c
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
 from kith.cli.fields_cmd import fields_group
+from kith.cli.gdpr_cmd import gdpr_group
 from kith.cli.plugins_cmd import plugins_group
 from kith.cli.schema_cmd import schema_group
 from kith.cli.server_cmd import demo_command, serve_command
@@ -89,6 +90,7 @@ for command in (
     users_group,
     keys_group,
     audit_group,
+    gdpr_group,
     schema_group,
 ):
     cli.add_command(command)

@@ -79,8 +79,15 @@ async def _security(db: Database) -> None:
         )
 
 
+async def _privacy(db: Database) -> None:
+    from kith.core.privacy.models import PRIVACY_TABLES
+
+    await db.create_tables(list(PRIVACY_TABLES))
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
     Migration("0003_security", _security, "credentials, API keys, roles"),
+    Migration("0004_privacy", _privacy, "consents and erasure tombstones"),
 ]

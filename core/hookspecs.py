@@ -158,6 +158,27 @@ def kith_automation_rules() -> list[dict[str, Any]]:
     """
 
 
+# -- personal data (runtime; implementations may be async) -------------------------------
+
+
+@hookspec
+def kith_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[Any] | Any:
+    """Return everything this plugin holds about a person (JSON-ready), for their export.
+
+    Called by ``kith gdpr export`` and the ``exportPersonalData`` mutation; return
+    ``None`` when the plugin holds nothing about this contact.
+    """
+
+
+@hookspec
+def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[int] | int:
+    """Anonymise what this plugin holds about a person; return how many rows changed.
+
+    Runs in the erasure's transaction: raising refuses the whole erasure, nothing is
+    half-erased.  Keep rows (aggregates still add up) but remove personal values.
+    """
+
+
 # -- read side -----------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
 from kith.core.graphql.loaders import load_columns
-from kith.core.graphql.security import SecurityMutations, SecurityQueries
+from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
 from kith.core.records.query import ListRequest
 from kith.core.security.permissions import Forbidden
@@ -398,8 +398,14 @@ def build_schema(kith: "Kith") -> KithSchema:
     CoreQuery = strawberry.type(type("CoreQuery", (), query_ns))
     CoreMutation = strawberry.type(type("CoreMutation", (), mutation_ns))
 
-    query_types: list[type] = [CoreQuery, CustomFieldQueries, AutomationQueries, SecurityQueries]
-    mutation_types: list[type] = [CoreMutation, CustomFieldMutations, AutomationMutations, SecurityMutations]
+    query_types: list[type] = [CoreQuery, CustomFieldQueries, AutomationQueries, SecurityQueries, PrivacyQueries]
+    mutation_types: list[type] = [
+        CoreMutation,
+        CustomFieldMutations,
+        AutomationMutations,
+        SecurityMutations,
+        PrivacyMutations,
+    ]
     for _plugin, contributed in kith.plugins.call("kith_graphql_queries"):
         query_types.extend(contributed)
     for _plugin, contributed in kith.plugins.call("kith_graphql_mutations"):

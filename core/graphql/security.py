@@ -205,3 +205,95 @@ class SecurityMutations:
         except ValidationFailed as exc:
             return SecurityPayload(ok=False, errors=_errors(exc))
         return SecurityPayload(ok=True, errors=[])
+
+
+@strawberry.type(description="A consent a person gave, and whether they withdrew it.")
+class ConsentRecord:
+    id: strawberry.ID
+    purpose: str
+    source: str
+    wording_version: str
+    granted_at: Optional[datetime.datetime]
+    withdrawn_at: Optional[datetime.datetime]
+
+
+@strawberry.type
+class PersonalDataPayload:
+    document: Optional[strawberry.scalars.JSON] = strawberry.field(description="Everything tied to the person.")
+    erased: Optional[strawberry.scalars.JSON] = strawberry.field(description="Rows anonymised, by kind.")
+    errors: list[UserError]
+
+
+@strawberry.type
+class PrivacyQueries:
+    @strawberry.field(description="A contact's consent records (needs read on the contact).")
+    async def consents(self, info: Info, contact_id: strawberry.ID) -> list[ConsentRecord]:
+        from kith.core.privacy import service
+
+        ctx = info.context
+        if ctx.actor.permissions is not None:
+            await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "read")
+        return [
+            ConsentRecord(
+                id=strawberry.ID(str(c["id"])),
+                purpose=c["purpose"],
+                source=c["source"],
+                wording_version=c["wording_version"],
+                granted_at=c["granted_at"],
+                withdrawn_at=c["withdrawn_at"],
+            )
+            for c in await service.consents(ctx.kith, int(contact_id))
+        ]
+
+
+@strawberry.type
+class PrivacyMutations:
+    @strawberry.mutation(description="Everything tied to a contact, across the core and every plugin (admins).")
+    async def export_personal_data(self, info: Info, contact_id: strawberry.ID) -> PersonalDataPayload:
+        from kith.core.privacy import service
+
+        try:
+            _require_admin(info)
+            document = await service.export_person(info.context.kith, int(contact_id))
+        except ValidationFailed as exc:
+            return PersonalDataPayload(document=None, erased=None, errors=_errors(exc))
+        return PersonalDataPayload(document=document, erased=None, errors=[])
+
+    @strawberry.mutation(description="Anonymise a contact everywhere; cannot be undone (admins).")
+    async def erase_personal_data(self, info: Info, contact_id: strawberry.ID) -> PersonalDataPayload:
+        from kith.core.privacy import service
+
+        try:
+            _require_admin(info)
+            counts = await service.erase_person(info.context.kith, int(contact_id))
+        except ValidationFailed as exc:
+            return PersonalDataPayload(document=None, erased=None, errors=_errors(exc))
+        return PersonalDataPayload(document=None, erased=counts, errors=[])
+
+    @strawberry.mutation(description="Record a consent (needs update on the contact).")
+    async def record_consent(
+        self, info: Info, contact_id: strawberry.ID, purpose: str, source: str, wording_version: str
+    ) -> SecurityPayload:
+        from kith.core.privacy import service
+
+        ctx = info.context
+        try:
+            if ctx.actor.permissions is not None:
+                await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "update")
+            await service.record_consent(ctx.kith, int(contact_id), purpose, source, wording_version)
+        except ValidationFailed as exc:
+            return SecurityPayload(ok=False, errors=_errors(exc))
+        return SecurityPayload(ok=True, errors=[])
+
+    @strawberry.mutation(description="Withdraw a consent (needs update on the contact).")
+    async def withdraw_consent(self, info: Info, contact_id: strawberry.ID, purpose: str) -> SecurityPayload:
+        from kith.core.privacy import service
+
+        ctx = info.context
+        try:
+            if ctx.actor.permissions is not None:
+                await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "update")
+            await service.withdraw_consent(ctx.kith, int(contact_id), purpose)
+        except ValidationFailed as exc:
+            return SecurityPayload(ok=False, errors=_errors(exc))
+        return SecurityPayload(ok=True, errors=[])

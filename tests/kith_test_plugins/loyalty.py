@@ -194,3 +194,18 @@ def kith_automation_rules() -> list[dict[str, Any]]:
             "actions": [{"award_points": {"points": 50}}],
         }
     ]
+
+
+# -- personal data: what the plugin holds about a person --------------------------------
+
+
+@hookimpl
+async def kith_personal_data(kith: Any, contact: dict[str, Any]) -> dict[str, Any]:
+    rows = await kith.db.execute("SELECT id, level, points FROM loyalty_card WHERE contact = {}", contact["id"])
+    return {"loyalty_cards": [dict(r) for r in rows]}
+
+
+@hookimpl
+async def kith_erase_personal_data(kith: Any, contact: dict[str, Any]) -> int:
+    # cards hold no personal value themselves; they stay (points still add up)
+    return 0

@@ -1,0 +1,1 @@
+"""Personal data: export, erasure and consent, across the core and every plugin."""
