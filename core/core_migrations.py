@@ -85,9 +85,17 @@ async def _privacy(db: Database) -> None:
     await db.create_tables(list(PRIVACY_TABLES))
 
 
+async def _rate_limits(db: Database) -> None:
+    await db.run_ddl(
+        'CREATE TABLE IF NOT EXISTS "kith_rate_limit" (key VARCHAR(200) PRIMARY KEY, value TEXT NOT NULL, '
+        "expires_at TIMESTAMPTZ)"
+    )
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
     Migration("0003_security", _security, "credentials, API keys, roles"),
     Migration("0004_privacy", _privacy, "consents and erasure tombstones"),
+    Migration("0005_rate_limits", _rate_limits, "rate-limit counters shared by every API process"),
 ]

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(10, ge=2)
     max_query_tokens: int = Field(2000, ge=50)
     max_query_aliases: int = Field(30, ge=1)
+    max_query_cost: int = Field(50_000, ge=10, description="Estimated items an operation may touch.")
+    rate_limit_per_minute: int = Field(
+        1200, ge=0, description="Requests per minute per API key, session or address (0: no limit)."
+    )
     automation_max_depth: int = Field(
         5, ge=1, description="Automation steps an event may be away from a person's change before rules stop."
     )

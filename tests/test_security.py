@@ -255,3 +255,30 @@ def test_audit_cli(kith_cli):
     assert "ci" in listing.output and "active" in listing.output
     weak = kith_cli("users", "set-password", "ada@example.com", "--password-stdin", input="short\n")
     assert weak.exit_code == 1 and "password: must be at least 10 characters" in weak.output
+
+
+async def test_rate_limits_per_key_shared_by_processes(kith_database_url, admin_key):
+    settings = load_settings(database_url=kith_database_url, rate_limit_per_minute=3)
+    first, second = create_app(settings, run_worker=False), create_app(settings, run_worker=False)
+    query = {"query": "{ me { email } }"}
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with AsyncTestClient(first) as a, AsyncTestClient(second) as b:
+        statuses = [(await a.post("/graphql", json=query, headers=headers)).status_code for _ in range(2)]
+        statuses.append((await b.post("/graphql", json=query, headers=headers)).status_code)  # another process
+        refused = await b.post("/graphql", json=query, headers=headers)
+        assert statuses == [200, 200, 200] and refused.status_code == 429
+        assert refused.headers["RateLimit-Limit"] == "3" and refused.headers["RateLimit-Remaining"] == "0"
+        assert int(refused.headers["RateLimit-Reset"]) > 0
+        anonymous = await a.post("/graphql", json=query)  # another caller has its own budget
+        assert anonymous.status_code == 401
+
+
+async def test_query_cost_limit(make_kith):
+    from kith.sdk.testing import GraphQLClient
+
+    kith = await make_kith(max_query_cost=2000)
+    gql = GraphQLClient(kith)
+    fine = await gql.execute("{ contacts(first: 50) { nodes { id firstName timeline(first: 5) { subject } } } }")
+    assert "errors" not in fine
+    costly = await gql.execute("{ contacts(first: 100) { nodes { id timeline(first: 100) { subject body } } } }")
+    assert "query cost" in costly["errors"][0]["message"] and costly["data"] is None

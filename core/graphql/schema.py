@@ -35,6 +35,7 @@ from kith.core.graphql.common import (
     UserError,
 )
 from kith.core.graphql.convert import plain, set_fields
+from kith.core.graphql.cost import cost_rule
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
 from kith.core.graphql.loaders import load_columns
@@ -366,6 +367,25 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
 # -- the schema ---------------------------------------------------------------------------
 
 
+class CorrelatedMaskErrors(MaskErrors):
+    """Internal errors reach clients as 'Unexpected error (ref …)'; the log has the same
+    reference with the real error and its traceback, so support can find it."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        import uuid
+
+        reference = uuid.uuid4().hex[:12]
+        log.error("internal error ref %s at %s", reference, error.path, exc_info=error.original_error)
+        return GraphQLError(
+            message=f"Unexpected error (ref {reference}).",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+        )
+
+
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     return original is not None and not isinstance(original, KithError | GraphQLError)
@@ -419,6 +439,7 @@ def build_schema(kith: "Kith") -> KithSchema:
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+        cost_rule(settings.max_query_cost, settings.max_page_size),
     ]
     extensions: list[Any] = [
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
@@ -427,7 +448,7 @@ def build_schema(kith: "Kith") -> KithSchema:
         functools.partial(ValidationCache, maxsize=256),
     ]
     if settings.is_production:
-        extensions.append(functools.partial(MaskErrors, should_mask_error=_should_mask))
+        extensions.append(functools.partial(CorrelatedMaskErrors, should_mask_error=_should_mask))
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
 

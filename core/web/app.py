@@ -26,6 +26,7 @@ from kith.core.runtime import Kith
 from kith.core.security.auth import SYSTEM, AuthFailed, Principal
 from kith.core.security.permissions import permissions_for
 from kith.core.settings import Settings, load_settings
+from kith.core.web.rate_limits import DatabaseStore, rate_limit_config
 
 log = logging.getLogger("kith.web")
 
@@ -155,11 +156,14 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
     embedded default keeps one process; on PostgreSQL, run ``kith worker`` processes).
     """
 
+    resolved = settings or (kith.settings if kith is not None else load_settings())
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = kith is None
-        instance = kith or await Kith.open(settings or load_settings())
+        instance = kith or await Kith.open(resolved)
         app.state.kith = instance
+        app.state.rate_store.db = instance.db
         for plugin, handlers in instance.plugins.call("kith_routes"):
             for handler in handlers:
                 try:
@@ -181,4 +185,17 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
             if own:
                 await instance.close()
 
-    return Litestar(route_handlers=[graphql_post, graphiql, inbound_webhook, health], lifespan=[lifespan], debug=False)
+    store = DatabaseStore()
+    middleware = []
+    if resolved.rate_limit_per_minute:
+        middleware.append(rate_limit_config(resolved.rate_limit_per_minute).middleware)
+    app = Litestar(
+        route_handlers=[graphql_post, graphiql, inbound_webhook, health],
+        lifespan=[lifespan],
+        middleware=middleware,
+        stores={"rate_limit": store},
+        logging_config=None,  # keep the host's logging (uvicorn, the CLI, pytest)
+        debug=False,
+    )
+    app.state.rate_store = store
+    return app
