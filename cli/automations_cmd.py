@@ -225,10 +225,17 @@ def webhooks_group() -> None:
     show_default=True,
     help="Event pattern to send, e.g. contact.* (repeat).",
 )
+@click.option("--as", "as_user", help="Send only what this user (email) may read: their scope, no hidden fields.")
 @with_kith
-async def subscribe(kith: Kith, name: str, url: str, events: tuple[str, ...]) -> None:
+async def subscribe(kith: Kith, name: str, url: str, events: tuple[str, ...], as_user: str | None) -> None:
     """Send matching events to URL, signed; prints the signing secret once."""
-    secret = await webhooks.add_subscription(kith, name, url, list(events))
+    user_id = None
+    if as_user:
+        user = await kith.auth.user_by_email(as_user)
+        if user is None:
+            raise KithCliError(f"no user with email {as_user!r}")
+        user_id = int(user["id"])
+    secret = await webhooks.add_subscription(kith, name, url, list(events), user_id)
     console.print(f"Subscribed {name} to {', '.join(events)} -> {url}")
     console.print(f"Signing secret (shown once): {secret}")
 

@@ -85,6 +85,10 @@ async def _privacy(db: Database) -> None:
     await db.create_tables(list(PRIVACY_TABLES))
 
 
+async def _subscription_owner(db: Database) -> None:
+    await add_columns_if_missing(db, "kith_webhook_subscription", {"user_id": "BIGINT"})
+
+
 async def _rate_limits(db: Database) -> None:
     await db.run_ddl(
         'CREATE TABLE IF NOT EXISTS "kith_rate_limit" (key VARCHAR(200) PRIMARY KEY, value TEXT NOT NULL, '
@@ -98,4 +102,5 @@ CORE_MIGRATIONS = [
     Migration("0003_security", _security, "credentials, API keys, roles"),
     Migration("0004_privacy", _privacy, "consents and erasure tombstones"),
     Migration("0005_rate_limits", _rate_limits, "rate-limit counters shared by every API process"),
+    Migration("0006_subscription_owner", _subscription_owner, "webhook deliveries scoped to a user"),
 ]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kith.core.entities import Entity
     from kith.core.records.change import Change
     from kith.core.runtime import Kith
+    from kith.core.security.roles import RoleDefinition
 
 hookspec = pluggy.HookspecMarker("kith")
 hookimpl = pluggy.HookimplMarker("kith")
@@ -116,6 +117,20 @@ def kith_after_update(change: Change) -> Awaitable[None] | None:
 @hookspec
 def kith_after_delete(change: Change) -> Awaitable[None] | None:
     """Called after a (soft) delete committed."""
+
+
+# -- security (registration) -------------------------------------------------------------
+
+
+@hookspec
+def kith_roles() -> list[RoleDefinition]:
+    """Return roles this plugin ships, or grants it adds to existing roles.
+
+    A role that does not exist yet is created; for one that exists (a built-in such as
+    ``sales_rep``), grants for entities it does not mention yet are added — so a plugin
+    says what its own entities need for each built-in role, and never overrides an
+    admin's choices.  Applied when the plugin is enabled.
+    """
 
 
 # -- automations (registration) --------------------------------------------------------

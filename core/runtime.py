@@ -102,9 +102,11 @@ class Kith:
         return ran
 
     async def sync_plugin_rules(self) -> list[str]:
-        """Store rules that enabled plugins ship in code (once; admins own them after)."""
+        """Store the rules and roles enabled plugins ship in code (once; admins own them after)."""
         from kith.core.automations.service import sync_plugin_rules
+        from kith.core.security.roles import sync_plugin_roles
 
+        await sync_plugin_roles(self)
         return await sync_plugin_rules(self)
 
     async def reload(self) -> None:

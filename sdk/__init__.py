@@ -32,6 +32,7 @@ from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.records.change import Actor, Change
 from kith.core.runtime import Kith
+from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.sdk.helpers import CustomerViewSection, initial_migration, kith_from
 
@@ -50,6 +51,7 @@ __all__ = [
     "FieldError",
     "FieldKind",
     "FieldSpec",
+    "Grant",
     "Kith",
     "KithError",
     "Migration",
@@ -60,6 +62,7 @@ __all__ = [
     "Plugin",
     "PluginError",
     "RecordColumns",
+    "RoleDefinition",
     "Settings",
     "Tag",
     "Team",

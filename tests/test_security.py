@@ -282,3 +282,19 @@ async def test_query_cost_limit(make_kith):
     assert "errors" not in fine
     costly = await gql.execute("{ contacts(first: 100) { nodes { id timeline(first: 100) { subject body } } } }")
     assert "query cost" in costly["errors"][0]["message"] and costly["data"] is None
+
+
+async def test_plugins_ship_roles_and_grants_for_their_entities(make_kith, loyalty_plugin):
+    kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
+    rep = await user_with(kith, "rep@example.com", "sales_rep")
+    boss = await user_with(kith, "boss@example.com", "loyalty_manager")
+    contact = await make_contact(kith)
+    await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 3})
+    seen = await as_user(kith, rep, "{ loyaltyCards { totalCount } }")
+    assert seen["data"]["loyaltyCards"]["totalCount"] == 1
+    write = await as_user(kith, rep, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    assert write["data"]["createLoyaltyCard"]["errors"] == [{"code": "forbidden"}]
+    ok = await as_user(kith, boss, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    assert ok["data"]["createLoyaltyCard"]["errors"] == []
+    contacts = await as_user(kith, rep, "{ contacts { totalCount } }")  # the built-in grants are untouched
+    assert contacts["data"]["contacts"]["totalCount"] == 0

@@ -388,3 +388,27 @@ async def test_rule_with_webhook_trigger_runs_on_inbound_delivery(kith, kith_dat
     assert [(a["subject"], a["subject_id"]) for a in activities] == [("paid INV-7", contact["id"])]
     (run,) = await service.runs(kith, rule="invoice-paid")
     assert run["status"] == "succeeded" and run["actions"][0]["action"] == "create_record"
+
+
+async def test_a_subscription_as_a_user_sends_only_what_they_may_read(make_kith, receiver):
+    from kith.core.automations import webhooks
+    from kith.core.records.encoding import dumps
+    from kith.sdk.testing import make_contact, make_user
+
+    kith = await make_kith()
+    receiver.status = 200
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ('partner', '', {}, 'admin')",
+        dumps({"contact": {"actions": ["read"], "scope": "own", "hidden": ["phones"]}}),
+    )
+    partner = await make_user(kith, email="partner@example.com")
+    await kith.auth.grant_role(partner["id"], "partner")
+    await webhooks.add_subscription(kith, "partner-feed", receiver.url, ["contact.*"], partner["id"])
+    theirs = await make_contact(kith, first_name="Theirs", phones=["+14155552671"], owner=partner["id"])
+    await make_contact(kith, first_name="Not theirs", phones=["+14155552672"])
+    await Worker(kith).run_until_idle()
+    bodies = [json.loads(d.body) for d in receiver.answered(200)]
+    assert [b["data"]["record"]["first_name"] for b in bodies] == ["Theirs"]
+    assert bodies[0]["data"]["id"] == theirs["id"]
+    assert bodies[0]["data"]["record"]["phones"] == [] and "phones" not in bodies[0]["data"]["changed"]
+    assert "+1415555267" not in b"".join(d.body for d in receiver.deliveries).decode()

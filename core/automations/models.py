@@ -55,6 +55,8 @@ class WebhookSubscription(Table, tablename="kith_webhook_subscription"):
     secret = Varchar(length=200)
     events = JSON(default='["*"]')  # patterns: "contact.created", "contact.*", "*"
     enabled = Boolean(default=True)
+    #: deliveries carry only what this user may read (None: everything, for admins' integrations)
+    user_id = BigInt(null=True, default=None)
     created_at = Timestamptz(null=True, default=None)
 
 

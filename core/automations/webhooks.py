@@ -90,16 +90,25 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
 
     name = job["delivery"]["name"]
     sub = await kith.db.fetch_one(
-        QueryString("SELECT url, secret, enabled FROM kith_webhook_subscription WHERE name = {}", name)
+        QueryString("SELECT url, secret, enabled, user_id FROM kith_webhook_subscription WHERE name = {}", name)
     )
     if sub is None or not sub["enabled"]:
         return
     payload = job.get("payload") or {}
+    record = payload.get("record")
+    changed = payload.get("changed")
+    if sub["user_id"] is not None and job.get("entity") in kith.entities:
+        visible = await _visible_to(
+            kith, int(sub["user_id"]), str(job["entity"]), job.get("record_id"), record, changed or []
+        )
+        if visible is None:
+            return  # the subscriber may not see this record: nothing leaves
+        record, changed = visible
     data = {
         "entity": job.get("entity"),
         "id": job.get("record_id"),
-        "record": payload.get("record"),
-        "changed": payload.get("changed"),
+        "record": record,
+        "changed": changed,
         "data": payload.get("data"),
     }
     message_id = f"{job['key']}:{name}"
@@ -112,8 +121,39 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
         raise RetryJob(kith.automations.backoff(attempt), 0, str(exc)) from None
 
 
-async def add_subscription(kith: Kith, name: str, url: str, events: list[str]) -> str:
-    """Create a subscription; returns its signing secret (shown once)."""
+async def _visible_to(
+    kith: Kith, user_id: int, entity_name: str, record_id: Any, record: Any, changed: list[str]
+) -> tuple[Any, Any] | None:
+    """The record (and changed names) as the subscription's user may see them, or None."""
+    from kith.core.security.auth import AuthFailed
+    from kith.core.security.permissions import permissions_for
+
+    try:
+        principal = await kith.auth.principal_for_user(user_id, "webhook")
+    except AuthFailed:
+        return None  # the subscriber was deactivated
+    perms = await permissions_for(kith, principal)
+    entity = kith.entity(entity_name)
+    if not perms.allows(entity_name, "read"):
+        return None
+    if record_id is not None:
+        try:
+            await perms.check_record(entity, int(record_id), "read")
+        except ValidationFailed:
+            return None
+    hidden = perms.hidden(entity)
+    if isinstance(record, dict):
+        from kith.core.records.encoding import jsonable
+
+        record = jsonable(perms.strip(entity, record))
+    return record, [name for name in changed if name not in hidden]
+
+
+async def add_subscription(kith: Kith, name: str, url: str, events: list[str], user_id: int | None = None) -> str:
+    """Create a subscription; returns its signing secret (shown once).
+
+    With ``user_id`` deliveries carry only records and fields that user may read.
+    """
     if not url.startswith(("http://", "https://")):
         raise ValidationFailed.single("url", "invalid", "must be an http(s) URL")
     if not events:
@@ -121,13 +161,14 @@ async def add_subscription(kith: Kith, name: str, url: str, events: list[str]) -
     secret = new_secret()
     rows = await kith.db.fetch(
         QueryString(
-            "INSERT INTO kith_webhook_subscription (name, url, secret, events, enabled, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (name) DO NOTHING RETURNING id",
+            "INSERT INTO kith_webhook_subscription (name, url, secret, events, enabled, user_id, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (name) DO NOTHING RETURNING id",
             name,
             url,
             secret,
             json.dumps(events),
             True,
+            user_id,
             dt.datetime.now(dt.UTC),
         )
     )

@@ -83,3 +83,46 @@ BUILTIN_ROLES: list[RoleDefinition] = [
     ),
     RoleDefinition(name="read_only", description="Reads everything.", grants={"*": Grant(actions=["read"])}),
 ]
+
+
+async def sync_plugin_roles(kith: Any) -> list[str]:
+    """Create plugins' roles and add their grants to existing roles (never replacing one)."""
+    import datetime as dt
+    import json
+
+    from piccolo.querystring import QueryString
+
+    from kith.core.records.encoding import dumps
+
+    changed: list[str] = []
+    for plugin, definitions in kith.plugins.call("kith_roles"):
+        for definition in definitions:
+            row = await kith.db.fetch_one(QueryString("SELECT grants FROM kith_role WHERE name = {}", definition.name))
+            new = {entity: grant.model_dump() for entity, grant in definition.grants.items()}
+            if row is None:
+                await kith.db.fetch(
+                    QueryString(
+                        "INSERT INTO kith_role (name, description, grants, source, updated_at) "
+                        "VALUES ({}, {}, {}, {}, {})",
+                        definition.name,
+                        definition.description,
+                        dumps(new),
+                        f"plugin:{plugin}",
+                        dt.datetime.now(dt.UTC),
+                    )
+                )
+                changed.append(definition.name)
+                continue
+            current = json.loads(row["grants"]) if isinstance(row["grants"], str) else dict(row["grants"] or {})
+            additions = {entity: grant for entity, grant in new.items() if entity not in current}
+            if additions:
+                await kith.db.fetch(
+                    QueryString(
+                        "UPDATE kith_role SET grants = {}, updated_at = {} WHERE name = {}",
+                        dumps({**current, **additions}),
+                        dt.datetime.now(dt.UTC),
+                        definition.name,
+                    )
+                )
+                changed.append(definition.name)
+    return changed

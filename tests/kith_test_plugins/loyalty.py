@@ -209,3 +209,17 @@ async def kith_personal_data(kith: Any, contact: dict[str, Any]) -> dict[str, An
 async def kith_erase_personal_data(kith: Any, contact: dict[str, Any]) -> int:
     # cards hold no personal value themselves; they stay (points still add up)
     return 0
+
+
+# -- security: what each role may do with loyalty cards ----------------------------------
+
+from kith.sdk import Grant, RoleDefinition  # noqa: E402
+
+
+@hookimpl
+def kith_roles() -> list[RoleDefinition]:
+    return [
+        RoleDefinition(name="sales_rep", grants={"loyalty_card": Grant(actions=["read"], scope="all")}),
+        RoleDefinition(name="loyalty_manager", description="Runs the loyalty programme.",
+                       grants={"loyalty_card": Grant(actions=["read", "create", "update", "delete"])}),
+    ]
