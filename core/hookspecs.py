@@ -198,9 +198,12 @@ def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[i
 
 
 @hookspec
-def kith_customer_view(kith: Kith, contact: dict[str, Any]) -> Awaitable[Any] | Any:
+def kith_customer_view(kith: Kith, contact: dict[str, Any], viewer: Any) -> Awaitable[Any] | Any:
     """Return what this plugin relates to a contact, for the single customer view.
 
-    Return a ``CustomerViewSection`` (title and a list of JSON-ready items) or ``None``.
-    Called once per ``customerView`` query, so fetch with one query, not one per item.
+    Return a ``CustomerViewSection`` (title, JSON-ready items and the ``entity`` they are)
+    or ``None``.  Sections of an entity the viewer may not read are dropped by the core;
+    ``viewer`` (the caller's permissions, ``None`` when unrestricted) lets the plugin
+    narrow items further with ``viewer.predicate(entity, "read")``.  Called once per
+    ``customerView`` query, so fetch with one query, not one per item.
     """

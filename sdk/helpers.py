@@ -14,10 +14,16 @@ from kith.core.storage.database import Database
 
 @dataclass(frozen=True)
 class CustomerViewSection:
-    """What ``kith_customer_view`` returns: a title and JSON-ready items."""
+    """What ``kith_customer_view`` returns: a title and JSON-ready items.
+
+    ``entity`` names the kind of record the items are: a viewer who may not read that
+    entity does not get the section at all.  Use ``viewer`` (passed to the hook) to
+    narrow the items to the viewer's scope.
+    """
 
     title: str
     items: list[dict[str, Any]]
+    entity: str | None = None
 
 
 def initial_migration(*tables: type[Table], name: str = "0001_initial") -> Migration:

@@ -298,3 +298,15 @@ async def test_plugins_ship_roles_and_grants_for_their_entities(make_kith, loyal
     assert ok["data"]["createLoyaltyCard"]["errors"] == []
     contacts = await as_user(kith, rep, "{ contacts { totalCount } }")  # the built-in grants are untouched
     assert contacts["data"]["contacts"]["totalCount"] == 0
+
+
+async def test_the_customer_view_leaves_out_what_the_viewer_may_not_read(make_kith, loyalty_plugin):
+    kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
+    agent = await user_with(kith, "agent@example.com", "support_agent")  # no grant on loyalty cards
+    contact = await make_contact(kith)
+    await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 3})
+    query = 'query($id: ID!) { customerView(contactId: $id) { contact { id } sections { plugin } } }'
+    seen = await as_user(kith, agent, query, id=str(contact["id"]))
+    assert seen["data"]["customerView"] == {"contact": {"id": str(contact["id"])}, "sections": []}
+    admin_view = await execute(kith, query, {"id": str(contact["id"])})
+    assert admin_view["data"]["customerView"]["sections"] == [{"plugin": "loyalty"}]

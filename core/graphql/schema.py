@@ -355,9 +355,13 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
         limit = max(0, min(timeline_size, ctx.kith.settings.max_page_size))
         timeline = await ctx.timeline_loader("contact", limit).load(record["id"])
         sections = []
+        viewer = ctx.permissions
         for plugin, section in await ctx.kith.plugins.call_async(
-            "kith_customer_view", refuse=False, kith=ctx.kith, contact=record
+            "kith_customer_view", refuse=False, kith=ctx.kith, contact=record, viewer=viewer
         ):
+            entity = getattr(section, "entity", None)
+            if viewer is not None and entity is not None and not viewer.allows(entity, "read"):
+                continue  # nothing about an entity the viewer may not read
             sections.append(CustomerViewSection(plugin=plugin, title=section.title, items=section.items))
         return CustomerView(contact=record, organization=org, timeline=timeline, sections=sections)
 

@@ -95,6 +95,12 @@ def dependency_order(plugins: dict[str, Plugin], names: Iterable[str]) -> list[s
     return ordered
 
 
+def _arguments(impl: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Only the arguments an implementation declares, as pluggy does: a hook can gain an
+    argument without breaking the plugins written before it."""
+    return {name: kwargs[name] for name in impl.argnames if name in kwargs}
+
+
 class PluginManager:
     """The pluggy manager for the core and the enabled plugins of one running Kith."""
 
@@ -155,7 +161,7 @@ class PluginManager:
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
             try:
-                result = impl.function(**kwargs)
+                result = impl.function(**_arguments(impl, kwargs))
             except Exception as exc:
                 log.exception("plugin %s: hook %s raised", impl.plugin_name, hook_name)
                 self._fail(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
@@ -176,7 +182,7 @@ class PluginManager:
         results: list[tuple[str, Any]] = []
         for impl in self._impls(hook_name):
             try:
-                result = impl.function(**kwargs)
+                result = impl.function(**_arguments(impl, kwargs))
                 if inspect.isawaitable(result):
                     result = await result
             except ValidationFailed:

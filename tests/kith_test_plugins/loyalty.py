@@ -92,7 +92,7 @@ async def kith_customer_view(kith: Any, contact: dict[str, Any]) -> CustomerView
         "SELECT id, level, points FROM loyalty_card WHERE contact = {} AND deleted_at IS NULL ORDER BY id",
         contact["id"],
     )
-    return CustomerViewSection("Loyalty", [dict(r) for r in rows])
+    return CustomerViewSection("Loyalty", [dict(r) for r in rows], entity="loyalty_card")
 
 
 @click.command("loyalty-total")
