@@ -171,15 +171,7 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 results[response_name] = result
                 if is_awaitable(result):
                     awaitable_fields.append(response_name)
-        if not awaitable_fields:
-            return results
-
-        async def get_results() -> dict[str, Any]:
-            awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
-            results.update(zip(awaitable_fields, awaited, strict=True))
-            return results
-
-        return get_results()
+        return results if not awaitable_fields else _settle(results, awaitable_fields)
 
     def _complete_objects(
         self, plan: Plan, value: Any, field_details_list: Any, field_path: Path, position_context: Any
@@ -202,16 +194,15 @@ class KithExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for index, item in enumerate(value)
         ]
         pending = [index for index, item in enumerate(items) if is_awaitable(item)]
-        if not pending:
-            return items
+        return items if not pending else _settle(items, pending)
 
-        async def gather_items() -> list[Any]:
-            awaited = await gather_with_cancel(*(items[index] for index in pending))
-            for index, result in zip(pending, awaited, strict=True):
-                items[index] = result
-            return items
 
-        return gather_items()
+async def _settle(container: Any, keys: list[Any]) -> Any:
+    """Await the awaitable entries ``keys`` of ``container`` together, in place."""
+    awaited = await gather_with_cancel(*(container[key] for key in keys))
+    for key, value in zip(keys, awaited, strict=True):
+        container[key] = value
+    return container
 
 
 def execution_context_for(plans: dict[str, dict[str, Plan]]) -> type[KithExecutionContext]:

@@ -276,24 +276,28 @@ class PrivacyMutations:
     ) -> SecurityPayload:
         from kith.core.privacy import service
 
-        ctx = info.context
-        try:
-            if ctx.actor.permissions is not None:
-                await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "update")
-            await service.record_consent(ctx.kith, int(contact_id), purpose, source, wording_version)
-        except ValidationFailed as exc:
-            return SecurityPayload(ok=False, errors=_errors(exc))
-        return SecurityPayload(ok=True, errors=[])
+        return await _consent_change(
+            info,
+            contact_id,
+            lambda kith: service.record_consent(kith, int(contact_id), purpose, source, wording_version),
+        )
 
     @strawberry.mutation(description="Withdraw a consent (needs update on the contact).")
     async def withdraw_consent(self, info: Info, contact_id: strawberry.ID, purpose: str) -> SecurityPayload:
         from kith.core.privacy import service
 
-        ctx = info.context
-        try:
-            if ctx.actor.permissions is not None:
-                await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "update")
-            await service.withdraw_consent(ctx.kith, int(contact_id), purpose)
-        except ValidationFailed as exc:
-            return SecurityPayload(ok=False, errors=_errors(exc))
-        return SecurityPayload(ok=True, errors=[])
+        return await _consent_change(
+            info, contact_id, lambda kith: service.withdraw_consent(kith, int(contact_id), purpose)
+        )
+
+
+async def _consent_change(info: Info, contact_id: strawberry.ID, change: Any) -> SecurityPayload:
+    """A consent change, allowed to whoever may update the contact."""
+    ctx = info.context
+    try:
+        if ctx.actor.permissions is not None:
+            await ctx.actor.permissions.check_record(ctx.kith.entity("contact"), int(contact_id), "update")
+        await change(ctx.kith)
+    except ValidationFailed as exc:
+        return SecurityPayload(ok=False, errors=_errors(exc))
+    return SecurityPayload(ok=True, errors=[])
