@@ -17,6 +17,7 @@ from kith.cli.audit_cmd import audit_group
 from kith.cli.automations_cmd import automations_group, webhooks_group, worker_command
 from kith.cli.common import settings_from
 from kith.cli.db_cmd import init_command, migrate_command
+from kith.cli.export_cmd import export_command
 from kith.cli.fields_cmd import fields_group
 from kith.cli.gdpr_cmd import gdpr_group
 from kith.cli.plugins_cmd import plugins_group
@@ -91,6 +92,7 @@ for command in (
     keys_group,
     audit_group,
     gdpr_group,
+    export_command,
     schema_group,
 ):
     cli.add_command(command)

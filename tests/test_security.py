@@ -310,3 +310,23 @@ async def test_the_customer_view_leaves_out_what_the_viewer_may_not_read(make_ki
     assert seen["data"]["customerView"] == {"contact": {"id": str(contact["id"])}, "sections": []}
     admin_view = await execute(kith, query, {"id": str(contact["id"])})
     assert admin_view["data"]["customerView"]["sections"] == [{"plugin": "loyalty"}]
+
+
+def test_export_applies_the_exporters_scope_and_hidden_fields(kith_cli, tmp_path):
+    import csv
+
+    assert kith_cli("demo", "--no-serve", "--contacts", "30").exit_code == 0
+    everything = tmp_path / "all.csv"
+    assert kith_cli("export", "contact", "-o", str(everything)).exit_code == 0
+    rows = list(csv.DictReader(everything.open()))
+    assert len(rows) == 30 and "emails" in rows[0] and rows[0]["emails"].startswith("[")
+    users = kith_cli("users", "list").output
+    rep_email = next(line.split()[3] for line in users.splitlines() if "sales_rep" in line and "@kithdemo.com" in line)
+    mine = tmp_path / "mine.jsonl"
+    assert kith_cli("export", "contact", "--format", "jsonl", "--as", rep_email, "-o", str(mine)).exit_code == 0
+    own = [json.loads(line) for line in mine.read_text().splitlines()]
+    assert 0 < len(own) < 30
+    rep_id = {r["ownerId"] for r in own}
+    assert len(rep_id) == 1
+    filtered = kith_cli("export", "contact", "--filter", '{"lifecycleStage": {"eq": "customer"}}')
+    assert filtered.exit_code == 0 and all("customer" in line for line in filtered.output.splitlines()[1:])

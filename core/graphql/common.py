@@ -185,3 +185,26 @@ class CustomerViewSection:
     plugin: str
     title: str
     items: strawberry.scalars.JSON
+
+
+@strawberry.enum(description="Calendar bucket for grouping by a date (weeks start on Monday, UTC).")
+class DateUnit(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+@strawberry.input
+class DateBucketInput:
+    field: str = strawberry.field(description="A date field by GraphQL name, e.g. createdAt or customFields.renewal.")
+    unit: DateUnit
+
+
+@strawberry.type(description="One group of an aggregate: its key, how many records, and the measures.")
+class AggregateGroup:
+    key: strawberry.scalars.JSON = strawberry.field(description="Group field (or 'field:unit' bucket) -> value.")
+    count: int
+    sums: strawberry.scalars.JSON
+    averages: strawberry.scalars.JSON

@@ -28,9 +28,11 @@ from kith.core.errors import KithError, ValidationFailed
 from kith.core.graphql.automations import AutomationMutations, AutomationQueries
 from kith.core.graphql.common import (
     AddCustomFieldInput,
+    AggregateGroup,
     CustomerViewSection,
     CustomFieldDefinition,
     CustomFieldPayload,
+    DateBucketInput,
     PageInfo,
     UserError,
 )
@@ -178,6 +180,51 @@ async def _prefetch_relations(
         key = PREFETCHED + spec.name
         for row in rows:
             row[key] = by_id.get(row.get(spec.name))
+
+
+def _aggregate_field(t: EntityTypes) -> Any:
+    entity = t.entity
+
+    async def resolve(
+        info: Info,
+        filter: Optional[t.filter] = None,  # type: ignore[valid-type]
+        group_by: Optional[list[str]] = None,
+        bucket: Optional[DateBucketInput] = None,
+        sum: Optional[list[str]] = None,
+        avg: Optional[list[str]] = None,
+    ) -> list[AggregateGroup]:
+        from kith.core.records.aggregate import aggregate
+
+        ctx = info.context
+        kith = ctx.kith
+        conditions = plain(filter) if filter else None
+        scope = []
+        try:
+            if ctx.permissions is not None:
+                ctx.permissions.require(entity.name, "read")
+                used = [*(group_by or []), *(sum or []), *(avg or []), *([bucket.field] if bucket else [])]
+                ctx.permissions.check_filter(entity, conditions, [{name: "ASC"} for name in used])
+                predicate = ctx.scope(entity)
+                scope = [predicate] if predicate is not None else []
+            groups = await aggregate(
+                kith.query,
+                kith.db,
+                entity,
+                filter_=conditions,
+                group_by=group_by or [],
+                bucket=(bucket.field, bucket.unit.value) if bucket else None,
+                sums=sum or [],
+                averages=avg or [],
+                extra_where=scope,
+            )
+        except ValidationFailed as exc:
+            raise user_input_error(exc) from None
+        return [AggregateGroup(key=g.key, count=g.count, sums=g.sums, averages=g.averages) for g in groups]
+
+    return strawberry.field(
+        resolver=resolve,
+        description=f"Counts, sums and averages of {entity.plural}, grouped by fields or a date bucket.",
+    )
 
 
 def _get_field(t: EntityTypes) -> Any:
@@ -411,6 +458,7 @@ def build_schema(kith: "Kith") -> KithSchema:
     for t in types.values():
         entity = t.entity
         query_ns[entity.plural_field] = _list_field(t, types)
+        query_ns[entity.plural_field + "Aggregate"] = _aggregate_field(t)
         query_ns[_camel(entity.name)] = _get_field(t)
         n = entity.type_name
         mutation_ns[f"create{n}"] = _create_field(t)

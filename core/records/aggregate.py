@@ -1,0 +1,150 @@
+"""Aggregates for reporting: counts, sums and averages, grouped by fields or by a date
+bucket, computed in SQL under the same filter and the same permission scope as lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from piccolo.querystring import QueryString
+
+from kith.core.entities import Entity, FieldKind
+from kith.core.errors import FieldError, ValidationFailed
+from kith.core.records.filters import builtin_operand, custom_operand
+from kith.core.records.query import ALIAS, RecordQuery
+from kith.core.records.validation import graphql_name
+
+Bucket = Literal["day", "week", "month", "quarter", "year"]
+NUMERIC = ("int", "decimal")
+
+
+@dataclass(frozen=True)
+class Group:
+    key: dict[str, Any]
+    count: int
+    sums: dict[str, Any]
+    averages: dict[str, Any]
+
+
+def _operand(query: RecordQuery, entity: Entity, name: str, path: str) -> tuple[str, str]:
+    """(SQL expression, kind) of a field by client name (``firstName``, ``customFields.tier``)."""
+    if name in ("createdAt", "updatedAt"):
+        return f'{ALIAS}."{"created_at" if name == "createdAt" else "updated_at"}"', "datetime"
+    if name.startswith("customFields."):
+        short = name.removeprefix("customFields.")
+        for definition in query.ctx.custom_fields(entity.name):
+            if short in (definition.name, definition.path.removeprefix("customFields.")):
+                sub = "amount" if definition.type == "money" else None
+                operand = custom_operand(definition, ALIAS, query.ctx.dialect, query.ctx.region, sub)
+                return operand.sql, operand.kind
+        raise ValidationFailed.single(path, "unknown", f"{entity.name} has no custom field {short!r}")
+    for spec in entity.fields.values():
+        if name in (graphql_name(spec), spec.name) and spec.kind is not FieldKind.STRING_LIST:
+            operand = builtin_operand(entity, spec, ALIAS)
+            return operand.sql, operand.kind
+    raise ValidationFailed.single(path, "unknown", f"{entity.name} has no field {name!r} to group or measure")
+
+
+def _bucket_sql(dialect_is_pg: bool, expr: str, unit: Bucket) -> str:
+    if dialect_is_pg:
+        return f"to_char(date_trunc('{unit}', ({expr})::timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+    formats = {
+        "day": f"strftime('%Y-%m-%d', {expr})",
+        "week": f"date({expr}, 'weekday 0', '-6 days')",
+        "month": f"strftime('%Y-%m-01', {expr})",
+        "quarter": (
+            f"printf('%s-%02d-01', strftime('%Y', {expr}), ((CAST(strftime('%m', {expr}) AS INTEGER) - 1) / 3) * 3 + 1)"
+        ),
+        "year": f"strftime('%Y-01-01', {expr})",
+    }
+    return formats[unit]
+
+
+async def aggregate(
+    query: RecordQuery,
+    db: Any,
+    entity: Entity,
+    *,
+    filter_: Mapping[str, Any] | None = None,
+    group_by: Sequence[str] = (),
+    bucket: tuple[str, Bucket] | None = None,
+    sums: Sequence[str] = (),
+    averages: Sequence[str] = (),
+    extra_where: Sequence[QueryString] = (),
+    limit: int = 1000,
+) -> list[Group]:
+    """Groups (by ``group_by`` fields and an optional date ``bucket``) with their measures."""
+    errors: list[FieldError] = []
+    keys: list[tuple[str, str]] = []  # (label, sql)
+    for index, name in enumerate(group_by):
+        try:
+            sql, _kind = _operand(query, entity, name, f"groupBy[{index}]")
+            keys.append((name, sql))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    if bucket is not None:
+        name, unit = bucket
+        try:
+            sql, kind = _operand(query, entity, name, "bucket.field")
+            if kind not in ("date", "datetime"):
+                errors.append(FieldError("bucket.field", "invalid", f"{name} is not a date"))
+            else:
+                keys.append((f"{name}:{unit}", _bucket_sql(query.ctx.dialect.is_postgres, sql, unit)))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    measures: list[tuple[str, str, str]] = []  # (label, function, sql)
+    for label, names in (("sum", sums), ("avg", averages)):
+        for index, name in enumerate(names):
+            try:
+                sql, kind = _operand(query, entity, name, f"{label}[{index}]")
+            except ValidationFailed as exc:
+                errors += exc.errors
+                continue
+            if kind not in NUMERIC:
+                errors.append(FieldError(f"{label}[{index}]", "invalid", f"{name} is not a number"))
+                continue
+            measures.append((name, label.upper(), sql))
+    if errors:
+        raise ValidationFailed(errors)
+    where = query.where(entity, filter_, extra=extra_where)
+    select = [f"{sql} AS g{i}" for i, (_label, sql) in enumerate(keys)]
+    select.append("COUNT(*) AS n")
+    select += [f"{function}({sql}) AS m{i}" for i, (_label, function, sql) in enumerate(measures)]
+    names = ", ".join(f"g{i}" for i in range(len(keys)))
+    group = f" GROUP BY {names} ORDER BY {names}" if keys else ""
+    rows = await db.fetch(
+        QueryString(
+            f'SELECT {", ".join(select)} FROM "{entity.tablename}" {ALIAS} WHERE {{}}{group} LIMIT {int(limit)}',
+            where,
+        )
+    )
+    out = []
+    for row in rows:
+        key = {label: _plain(row[f"g{i}"]) for i, (label, _sql) in enumerate(keys)}
+        sums_out: dict[str, Any] = {}
+        avgs_out: dict[str, Any] = {}
+        for i, (label, function, _sql) in enumerate(measures):
+            (sums_out if function == "SUM" else avgs_out)[label] = _number(row[f"m{i}"])
+        out.append(Group(key, int(row["n"]), sums_out, avgs_out))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def _number(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
