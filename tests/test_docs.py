@@ -1,8 +1,8 @@
 """The documentation in ``docs/`` is executable; this file runs its examples.
 
-Every fenced block below is one test, named ``<doc>[<n>]`` (``n`` counts the fenced
-blocks of the doc from 0) and run on every engine, like the rest of the suite.  The tag
-after the opening fence decides what happens:
+Every runnable fenced block is a test named ``<doc>[<n>]`` (``n`` counts all the fenced
+blocks of the doc from 0), run on every engine like the rest of the suite.  The tag after
+the opening fence decides what happens:
 
 ``python``
     Run as a module with top-level ``await`` (like ``python -m asyncio``); its asserts
@@ -12,11 +12,15 @@ after the opening fence decides what happens:
     Kith) and ``gql`` (a ``GraphQLClient`` on it).  ``__name__`` is a real module, so a
     block can declare hooks at top level and pass ``Plugin(hooks=__name__)``.
 
-``python`` whose first line is ``# file: <path>.py``
-    A source file.  The file blocks of one doc form an importable package while that
-    doc's other blocks run (``from kith_tickets import plugin``, or
-    ``KITH_EXTRA_PLUGINS=kith_tickets:plugin`` in a console block).  Its own test imports
-    it and checks that it imports nothing from ``kith`` but ``kith.sdk``.
+``python``, ``toml`` or ``yaml`` whose first line is ``# file: <path>``
+    A file of a small project the doc describes.  Python files (other than tests) form
+    an importable package while that doc's other blocks run (``from kith_tickets import
+    plugin``, or ``KITH_EXTRA_PLUGINS=kith_tickets:plugin`` in a console block); the
+    block's own test imports it.  A ``test_*.py`` file is run with pytest, in a temporary
+    directory holding the doc's file blocks at their paths (its ``pyproject.toml`` too),
+    and must pass.  Python files may import nothing from ``kith`` but ``kith.sdk``; TOML
+    and YAML files must parse, and are in the working directory of the doc's console
+    blocks.
 
 ``python setup``
     A step of the doc's GraphQL session (next item), with ``kith`` and ``gql`` ready.
@@ -30,7 +34,8 @@ after the opening fence decides what happens:
 
 ``console``
     Lines ``$ kith ...`` run in order with click's ``CliRunner`` against a fresh database
-    (the ``kith_cli`` fixture), in a temporary working directory; each must exit 0, and
+    (the ``kith_cli`` fixture), in a temporary working directory (holding the doc's TOML
+    and YAML file blocks); each must exit 0, and
     every non-empty line after a command (up to the next ``$``) must appear in its
     output.  ``$ export NAME=value`` sets an environment variable for the rest of the
     block.  Any other ``$`` line is an error: put shell that cannot run here in ``bash``.
@@ -52,7 +57,9 @@ import inspect
 import json
 import re
 import shlex
+import subprocess
 import sys
+import tomllib
 import types
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -61,18 +68,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from graphql import OperationType, parse
+
 from kith.core import hookspecs
 from kith.sdk import Kith, load_settings
 from kith.sdk.testing import GraphQLClient, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-#: Written by the lead engineer separately; links to it are allowed before it exists.
-PENDING_DOCS = {"architecture.md"}
 
 FENCE = re.compile(r"^```(\S*)[ \t]*(.*?)\s*$")
-FILE_LINE = re.compile(r"^#\s*file:\s*(\S+\.py)\s*$")
+FILE_LINE = re.compile(r"^#\s*file:\s*(\S+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,13 @@ class Block:
     def file_path(self) -> str | None:
         first = self.code.splitlines()[0] if self.code else ""
         match = FILE_LINE.match(first)
-        return match.group(1) if self.tag == "python" and match else None
+        return match.group(1) if self.tag in ("python", "toml", "yaml") and match else None
+
+    @property
+    def is_module(self) -> bool:
+        """A ``# file:`` block that is importable Python (not a test module)."""
+        path = self.file_path
+        return path is not None and path.endswith(".py") and not Path(path).name.startswith("test_")
 
     @property
     def is_setup(self) -> bool:
@@ -193,7 +206,7 @@ class DocPackage(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 @contextmanager
 def doc_package(doc: str) -> Iterator[DocPackage]:
     """The doc's file blocks are importable inside the block, and forgotten afterwards."""
-    package = DocPackage([b for b in BY_DOC.get(doc, []) if b.file_path is not None])
+    package = DocPackage([b for b in BY_DOC.get(doc, []) if b.is_module])
     sys.meta_path.insert(0, package)
     try:
         yield package
@@ -212,7 +225,9 @@ def kith_imports(code: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
         for name in names:
-            if (name == "kith" or name.startswith("kith.")) and not (name == "kith.sdk" or name.startswith("kith.sdk.")):
+            if (name == "kith" or name.startswith("kith.")) and not (
+                name == "kith.sdk" or name.startswith("kith.sdk.")
+            ):
                 found.append(name)
     return found
 
@@ -253,12 +268,35 @@ async def test_python_block(block: Block, make_kith: Any, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("block", FILE_BLOCKS, ids=ids(FILE_BLOCKS))
-def test_file_block_imports_and_uses_only_the_sdk(block: Block) -> None:
+def test_file_block(block: Block, tmp_path: Path) -> None:
+    path = str(block.file_path)
+    if block.tag == "toml":
+        tomllib.loads(block.code)
+        return
+    if block.tag == "yaml":
+        yaml.safe_load(block.code)
+        return
     forbidden = kith_imports(block.code)
-    assert not forbidden, f"{block.where}: a plugin imports only kith.sdk, not {forbidden}"
-    with doc_package(block.doc) as package:
-        name = next(n for n, b in package.modules.items() if b is block)
-        importlib.import_module(name)
+    assert not forbidden, f"{block.where}: plugins and their tests import only kith.sdk, not {forbidden}"
+    if block.is_module:
+        with doc_package(block.doc) as package:
+            name = next(n for n, b in package.modules.items() if b is block)
+            importlib.import_module(name)
+        return
+    # a test module: run it with pytest, next to the doc's other files (its pyproject.toml)
+    for other in BY_DOC[block.doc]:
+        if other.file_path is not None:
+            target = tmp_path / str(other.file_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(other.code)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{block.where}: pytest failed:\n{result.stdout}\n{result.stderr}"
 
 
 # -- GraphQL sessions ------------------------------------------------------------------------
@@ -358,6 +396,10 @@ def test_console_block(block: Block, kith_cli: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)
     steps = console_steps(block)
     assert steps, f"{block.where}: a console block needs at least one `$ kith ...` line"
+    for other in BY_DOC[block.doc]:  # the doc's data files (rules, configuration) are in the directory
+        if other.file_path is not None and not other.file_path.endswith(".py"):
+            (tmp_path / other.file_path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / other.file_path).write_text(other.code)
     with doc_package(block.doc):
         for command, expected in steps:
             words = shlex.split(command)
@@ -376,9 +418,7 @@ def test_console_block(block: Block, kith_cli: Any, monkeypatch: pytest.MonkeyPa
 
 
 def test_every_hook_has_exactly_one_section_in_hooks_md() -> None:
-    hooks = {
-        name for name, value in vars(hookspecs).items() if name.startswith("kith_") and inspect.isfunction(value)
-    }
+    hooks = {name for name, value in vars(hookspecs).items() if name.startswith("kith_") and inspect.isfunction(value)}
     headings = re.findall(r"^## (kith_\w+)\s*$", (DOCS / "hooks.md").read_text(), re.MULTILINE)
     assert sorted(hooks - set(headings)) == [], "hooks without a section in docs/hooks.md"
     assert sorted(set(headings) - hooks) == [], "docs/hooks.md documents hooks that do not exist"
@@ -404,8 +444,7 @@ def test_relative_links_resolve() -> None:
             path, _, anchor = target.partition("#")
             file = (doc.parent / path).resolve() if path else doc
             if not file.exists():
-                if file.name not in PENDING_DOCS:
-                    problems.append(f"{doc.name}: {target} (no such file)")
+                problems.append(f"{doc.name}: {target} (no such file)")
                 continue
             if anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
                 problems.append(f"{doc.name}: {target} (no such heading)")
