@@ -64,8 +64,8 @@ def _cli_field(field: str | None) -> str:
 
 
 @asynccontextmanager
-async def open_kith(ctx: click.Context, *, migrate: bool = True) -> AsyncIterator[Kith]:
-    kith = await Kith.open(settings_from(ctx), migrate_database=migrate)
+async def open_kith(ctx: click.Context, *, migrate: bool = True, load: bool = True) -> AsyncIterator[Kith]:
+    kith = await Kith.open(settings_from(ctx), migrate_database=migrate, load=load)
     try:
         yield kith
     finally:

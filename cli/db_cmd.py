@@ -47,8 +47,10 @@ def migrate_command(ctx: click.Context) -> None:
     """Apply pending migrations of the core and every enabled plugin."""
 
     async def body() -> None:
-        async with open_kith(ctx, migrate=False) as kith:
+        async with open_kith(ctx, migrate=False, load=False) as kith:
             ran = await kith.migrate()
+            await kith.reload()
+            await kith.sync_plugin_rules()
             steps = [f"{app}: {name}" for app, names in ran.items() for name in names]
             if steps:
                 for step in steps:

@@ -16,6 +16,7 @@ from kith.core.automations.engine import AutomationEngine
 from kith.core.core_migrations import CORE_MIGRATIONS
 from kith.core.customfields.store import CustomFieldStore
 from kith.core.entities import Entity, EntityRegistry
+from kith.core.errors import KithError
 from kith.core.models import SYSTEM_TABLES
 from kith.core.plugins.manager import PluginManager, discover
 from kith.core.plugins.manifest import Plugin
@@ -62,10 +63,12 @@ class Kith:
         *,
         plugins: Iterable[Plugin] = (),
         migrate_database: bool = True,
+        load: bool = True,
     ) -> Kith:
         """Connect, bring the schema up to date (unless told not to) and load definitions.
 
-        ``plugins`` adds manifests directly (tests register throwaway plugins this way).
+        ``plugins`` adds manifests directly (tests register throwaway plugins this way);
+        ``load=False`` only connects (for ``kith migrate``, which may find an empty database).
         """
         settings = settings or load_settings()
         db = Database(settings.database_url)
@@ -75,7 +78,12 @@ class Kith:
         try:
             if migrate_database:
                 await kith.migrate()
-            await kith.reload()
+            if load:
+                if not migrate_database and "kith_meta" not in await db.table_names():
+                    raise KithError(
+                        f"{db.display_url} has no Kith tables yet: run `kith migrate` (or `kith init`) first"
+                    )
+                await kith.reload()
             if migrate_database:
                 await kith.sync_plugin_rules()
         except BaseException:

@@ -27,6 +27,7 @@ from kith.core.automations.engine import DomainEvent
 from kith.core.customfields import FIELD_TYPES, CustomField, Money
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
+from kith.core.graphql.common import UserError
 from kith.core.hookspecs import hookimpl
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
 from kith.core.plugins.manifest import Migration, Plugin
@@ -67,6 +68,7 @@ __all__ = [
     "Tag",
     "Team",
     "User",
+    "UserError",
     "ValidationFailed",
     "VersionConflict",
     "hookimpl",

@@ -115,3 +115,10 @@ def test_demo_creates_realistic_data(kith_cli):
     assert "60 contacts" in result.output and "20 organizations" in result.output
     again = kith_cli("demo", "--no-serve", "--contacts", "60")
     assert "already there" in again.output
+
+
+def test_migrate_on_an_empty_database_applies_everything(kith_cli):
+    result = kith_cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert "applied core: 0001_initial" in result.output and "applied core: 0004_privacy" in result.output
+    assert "Nothing to migrate" in kith_cli("migrate").output

@@ -141,3 +141,10 @@ async def test_a_failure_inside_the_transaction_leaves_nothing(kith, monkeypatch
     with pytest.raises(RuntimeError):
         await make_contact(kith)
     assert await count(kith, "contact") == 0
+
+
+async def test_an_update_that_changes_nothing_leaves_no_trace(kith):
+    contact = await make_contact(kith, title="CEO")
+    same = await kith.records.update("contact", contact["id"], {"title": "CEO"})
+    assert same["version"] == 1
+    assert await count(kith, "kith_audit") == 1 and await count(kith, "kith_outbox") == 1

@@ -178,6 +178,9 @@ class AddCustomFieldInput:
     indexed: bool = False
     personal: bool = False
     target: Optional[str] = strawberry.field(default=None, description="Entity a relation field points to.")
+    default: Optional[strawberry.scalars.JSON] = strawberry.field(
+        default=None, description="Value given to new records that do not set the field."
+    )
 
 
 @strawberry.type(description="What one plugin relates to a contact.")

@@ -232,8 +232,16 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         "updatedAt": {"updated_at"},
         "deletedAt": {"deleted_at"},
     }
-    filter_ann: dict[str, Any] = {"id": Optional[IDFilter]}
-    order_ann: dict[str, Any] = {"id": Optional[SortDirection]}
+    filter_ann: dict[str, Any] = {
+        "id": Optional[IDFilter],
+        "created_at": Optional[DateTimeFilter],
+        "updated_at": Optional[DateTimeFilter],
+    }
+    order_ann: dict[str, Any] = {
+        "id": Optional[SortDirection],
+        "created_at": Optional[SortDirection],
+        "updated_at": Optional[SortDirection],
+    }
     create_ann: dict[str, Any] = {}
     update_ann: dict[str, Any] = {}
     for spec in entity.fields.values():
@@ -252,7 +260,8 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
             order_ann[spec.name] = Optional[target.order]
         elif spec.kind is not FieldKind.STRING_LIST:
             order_ann[py] = Optional[SortDirection]
-        filter_ann[py] = Optional[FILTER[spec.kind]]
+        is_attachment_id = entity.attachment is not None and spec.name == entity.attachment[1]
+        filter_ann[py] = Optional[IDFilter if is_attachment_id else FILTER[spec.kind]]
         if spec.writable:
             out = _output_type(entity, spec)
             base = out.__args__[0] if _is_optional(out) else out

@@ -368,6 +368,7 @@ class CustomFieldMutations:
                 indexed=input.indexed,
                 personal=input.personal,
                 target=input.target,
+                default=input.default,
             ),
         )
 

@@ -142,32 +142,27 @@ def _scrub(text: str, values: list[str]) -> str:
     return text
 
 
+JOURNALS = (
+    ("kith_audit", "changes", "audit"),
+    ("kith_outbox", "payload", "events"),
+    ("kith_automation_run", "actions", "runs"),
+    ("kith_automation_run", "error", "runs"),
+    ("kith_action_effect", "result", "effects"),
+)
+
+
 async def _scrub_journals(kith: Kith, contact_id: int, activity_ids: list[int], values: list[str]) -> dict[str, int]:
-    """Personal values out of the audit trail, queued events and automation records."""
-    counts = {"audit": 0, "events": 0, "runs": 0}
-    targets = [("contact", contact_id)] + [("activity", a) for a in activity_ids]
-    for entity, record_id in targets:
-        for table, column, key, where in (
-            ("kith_audit", "changes", "audit", "entity = {} AND record_id = {}"),
-            ("kith_outbox", "payload", "events", "entity = {} AND record_id = {}"),
-            ("kith_automation_run", "actions", "runs", "entity = {} AND record_id = {}"),
-        ):
-            rows = await kith.db.fetch(
-                QueryString(f"SELECT id, {column} AS v FROM {table} WHERE {where}", entity, record_id)
-            )
-            for row in rows:
-                text = row["v"] if isinstance(row["v"], str) else dumps(row["v"])
-                cleaned = _scrub(text, values)
-                if entity == "activity" and table != "kith_automation_run":
-                    cleaned = dumps({"erased": True})
-                if cleaned != text:
-                    await kith.db.fetch(
-                        QueryString(f"UPDATE {table} SET {column} = {{}} WHERE id = {{}}", cleaned, row["id"])
-                    )
-                    counts[key] += 1
-    # effects and other runs can quote the person (a rendered template): scrub them too
-    for table, column in (("kith_action_effect", "result"), ("kith_automation_run", "error")):
-        rows = await kith.db.execute(f"SELECT id, {column} AS v FROM {table} WHERE {column} IS NOT NULL")
+    """Personal values out of every journal row that quotes them — the audit trail, queued
+    events, automation runs and effects — whatever record (core or plugin) the row is about."""
+    from kith.core.storage.dialect import escape_like
+
+    counts = {"audit": 0, "events": 0, "runs": 0, "effects": 0}
+    if not values:
+        return counts
+    for table, column, key in JOURNALS:
+        likes = " OR ".join(f"CAST({column} AS TEXT) LIKE {{}} ESCAPE '\\'" for _ in values)
+        patterns = ["%" + escape_like(json.dumps(v)[1:-1]) + "%" for v in values]
+        rows = await kith.db.fetch(QueryString(f"SELECT id, {column} AS v FROM {table} WHERE {likes}", *patterns))
         for row in rows:
             text = row["v"] if isinstance(row["v"], str) else dumps(row["v"])
             cleaned = _scrub(text, values)
@@ -175,6 +170,7 @@ async def _scrub_journals(kith: Kith, contact_id: int, activity_ids: list[int], 
                 await kith.db.fetch(
                     QueryString(f"UPDATE {table} SET {column} = {{}} WHERE id = {{}}", cleaned, row["id"])
                 )
+                counts[key] += 1
     return counts
 
 

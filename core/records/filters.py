@@ -27,6 +27,9 @@ from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.validation import graphql_name
 from kith.core.storage.dialect import Dialect, escape_like
 
+#: bookkeeping timestamps every record has, by client name
+TIMESTAMPS = {"createdAt": "created_at", "updatedAt": "updated_at"}
+
 COMPARISONS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 #: Which operators each kind of value accepts.
@@ -191,6 +194,9 @@ class FilterCompiler:
                 parts.append(QueryString("NOT ({})", self._node(entity, value, alias, where, errors)))
             elif key == "id":
                 operand = Operand("id", f"{alias}.id", "id", _builtin_converter("id"))
+                parts.append(self._leaf(operand, value, where, errors))
+            elif key in TIMESTAMPS:
+                operand = Operand(key, f'{alias}."{TIMESTAMPS[key]}"', "datetime", _builtin_converter("datetime"))
                 parts.append(self._leaf(operand, value, where, errors))
             elif key == "customFields":
                 parts.extend(self._custom(entity, value, alias, where, errors))

@@ -21,7 +21,7 @@ from piccolo.querystring import QueryString
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.encoding import decode_row, jsonable
-from kith.core.records.filters import FilterCompiler, FilterContext, builtin_operand, custom_operand
+from kith.core.records.filters import TIMESTAMPS, FilterCompiler, FilterContext, builtin_operand, custom_operand
 from kith.core.records.validation import graphql_name
 
 ALIAS = "t"
@@ -154,6 +154,8 @@ class RecordQuery:
     def _sort_key(self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, path: str) -> SortKey:
         if name == "id":
             return SortKey(f"{ALIAS}.id", _descending(direction), "int", nullable=False)
+        if name in TIMESTAMPS:
+            return SortKey(f'{ALIAS}."{TIMESTAMPS[name]}"', _descending(direction), "datetime")
         if name == "customFields":
             if not isinstance(direction, Mapping) or len(direction) != 1:
                 raise ValueError("give exactly one custom field")

@@ -135,6 +135,8 @@ class RecordService:
                     else:
                         merged[key] = value
                 assignments["custom"] = dumps(merged)
+            if not self._differs(entity, before, change.values):
+                return before  # nothing changes: no new version, no audit row, no event
             record = await self._write(entity, before, assignments)
             change.after = record
             change.changed = self._diff(entity, before, record)
@@ -153,6 +155,17 @@ class RecordService:
         return await self._set_deleted(entity_name, record_id, actor, "restore", None)
 
     # -- internals -----------------------------------------------------------------
+
+    @staticmethod
+    def _differs(entity: Entity, before: Record, values: dict[str, Any]) -> bool:
+        for key, value in values.items():
+            if key == "custom":
+                stored = before.get("custom") or {}
+                if any(stored.get(k) != v for k, v in value.items()):
+                    return True
+            elif before.get(key) != value:
+                return True
+        return False
 
     def _refuse_read_only(self, entity: Entity, perms: Any, data: Mapping[str, Any]) -> None:
         fixed = perms.read_only(entity)
