@@ -330,3 +330,15 @@ def test_export_applies_the_exporters_scope_and_hidden_fields(kith_cli, tmp_path
     assert len(rep_id) == 1
     filtered = kith_cli("export", "contact", "--filter", '{"lifecycleStage": {"eq": "customer"}}')
     assert filtered.exit_code == 0 and all("customer" in line for line in filtered.output.splitlines()[1:])
+
+
+async def test_a_hidden_non_required_field_reads_as_null_without_failing_the_record(kith):
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ('no_stage', '', {}, 'admin')",
+        dumps({"contact": {"actions": ["read"], "scope": "all", "hidden": ["lifecycleStage"]}}),
+    )
+    viewer = await user_with(kith, "viewer@example.com", "no_stage")
+    await make_contact(kith, first_name="Ann", lifecycle_stage="customer")
+    data = await as_user(kith, viewer, "{ contacts { nodes { firstName lifecycleStage } } }")
+    assert "errors" not in data
+    assert data["data"]["contacts"]["nodes"] == [{"firstName": "Ann", "lifecycleStage": None}]

@@ -105,8 +105,10 @@ def _output_type(entity: Entity, spec: FieldSpec) -> Any:
     else:
         base = OUTPUT[spec.kind]
     if spec.kind is FieldKind.STRING_LIST:
-        return base
-    return base if (not spec.nullable and spec.kind is not FieldKind.RELATION) else Optional[base]
+        return base  # a hidden list reads as []
+    # Non-null only when every record must have it (required): any other field may be
+    # hidden from a role, and a hidden value reads as null rather than failing the record.
+    return base if (spec.required and not spec.nullable and spec.kind is not FieldKind.RELATION) else Optional[base]
 
 
 @dataclass
