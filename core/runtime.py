@@ -84,6 +84,7 @@ class Kith:
                         f"{db.display_url} has no Kith tables yet: run `kith migrate` (or `kith init`) first"
                     )
                 await kith.reload()
+                await kith._ensure_secret()
             if migrate_database:
                 await kith.sync_plugin_rules()
         except BaseException:
@@ -93,6 +94,29 @@ class Kith:
 
     async def close(self) -> None:
         await self.db.close()
+
+    @property
+    def secret(self) -> str:
+        """The installation's signing secret (settings, or the one kept in the database)."""
+        assert self.settings.secret_key, "Kith.open() sets the secret"
+        return self.settings.secret_key
+
+    async def _ensure_secret(self) -> None:
+        """Without a configured secret, share one through the database: a token issued by one
+        API process must verify in another, and erasure hashes must match after a restart."""
+        if self.settings.secret_key:
+            return
+        import secrets
+
+        from kith.core.storage.meta import get_meta
+
+        await self.db.fetch(
+            QueryString(
+                "INSERT INTO kith_meta (key, value) VALUES ('secret_key', {}) ON CONFLICT (key) DO NOTHING",
+                secrets.token_urlsafe(32),
+            )
+        )
+        self.settings.secret_key = await get_meta(self.db, "secret_key")
 
     # -- state -----------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ without editing the file that ships with it.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -46,7 +45,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     mode: Literal["development", "production"] = "development"
-    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    secret_key: str | None = Field(
+        None,
+        description="Signs tokens and keys erasure hashes. Unset: one is generated and kept in the database, "
+        "so every process of one installation shares it.",
+    )
     token_ttl_seconds: int = Field(12 * 3600, ge=60, description="How long a login token is valid.")
     default_phone_region: str = Field(
         "US", description="Region used to read phone numbers written without a country code."

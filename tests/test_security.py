@@ -342,3 +342,11 @@ async def test_a_hidden_non_required_field_reads_as_null_without_failing_the_rec
     data = await as_user(kith, viewer, "{ contacts { nodes { firstName lifecycleStage } } }")
     assert "errors" not in data
     assert data["data"]["contacts"]["nodes"] == [{"firstName": "Ann", "lifecycleStage": None}]
+
+
+async def test_processes_without_a_configured_secret_share_one(make_kith):
+    first, second = await make_kith(), await make_kith()
+    assert first.secret == second.secret and len(first.secret) >= 32
+    user = await user_with(first, "ann@example.com", "sales_rep")
+    token, _expires, _principal = await first.auth.login("ann@example.com", PASSWORD)
+    assert (await second.auth.principal_from_token(token)).user_id == user["id"]

@@ -34,7 +34,7 @@ PREVIOUSLY_ERASED_TAG = "previously-erased"
 
 
 def email_hash(kith: Kith, email: str) -> str:
-    return hmac.new(kith.settings.secret_key.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(kith.secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 async def _contact(kith: Kith, contact_id: int) -> dict[str, Any]:

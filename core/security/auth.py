@@ -151,13 +151,13 @@ class AuthService:
         now = _now()
         expires = now + dt.timedelta(seconds=self.kith.settings.token_ttl_seconds)
         claims = {"sub": str(user_id), "ver": credential_version, "iat": now, "exp": expires, "iss": "kith"}
-        return jwt.encode(claims, self.kith.settings.secret_key, algorithm=ALGORITHM), expires
+        return jwt.encode(claims, self.kith.secret, algorithm=ALGORITHM), expires
 
     async def principal_from_token(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,
-                self.kith.settings.secret_key,
+                self.kith.secret,
                 algorithms=[ALGORITHM],
                 issuer="kith",
                 options={"require": ["exp", "sub", "ver", "iss"]},
