@@ -264,3 +264,14 @@ async def test_filter_and_sort_on_created_and_updated_times(kith, gql):
     activity = await make_activity(kith, first)
     on_first = await gql.query('query($id: ID!) { activities(filter: {subjectId: {eq: $id}}) { totalCount } }', id=str(first["id"]))
     assert on_first["activities"]["totalCount"] == 1 and activity["subject_id"] == first["id"]
+
+
+async def test_sort_by_a_field_of_the_related_record(kith, gql):
+    zeta, alpha = await make_organization(kith, name="Zeta"), await make_organization(kith, name="Alpha")
+    await make_contact(kith, first_name="In zeta", organization=zeta["id"])
+    await make_contact(kith, first_name="In alpha", organization=alpha["id"])
+    await make_contact(kith, first_name="Nowhere")
+    by_name = await gql.query("{ contacts(orderBy: [{organization: {name: ASC}}]) { nodes { firstName } } }")
+    assert [n["firstName"] for n in by_name["contacts"]["nodes"]] == ["In alpha", "In zeta", "Nowhere"]
+    by_age = await gql.query("{ contacts(orderBy: [{organization: {createdAt: DESC}}]) { nodes { firstName } } }")
+    assert [n["firstName"] for n in by_age["contacts"]["nodes"]] == ["In alpha", "In zeta", "Nowhere"]

@@ -122,6 +122,7 @@ class EntityTypes:
     edge: Any = None
     filter: Any = None
     order: Any = None
+    related_order: Any = None
     custom_filter: Any = None
     custom_order: Any = None
     create_input: Any = None
@@ -197,6 +198,7 @@ def build_entity_types(kith: "Kith") -> dict[str, EntityTypes]:
         t.connection = _new_class(f"{n}Connection", f"A page of {entity.plural}.")
         t.filter = _new_class(f"{n}Filter", f"Conditions on {entity.plural}; fields combine with AND.")
         t.order = _new_class(f"{n}OrderBy", "Sort by exactly one field per item.")
+        t.related_order = _new_class(f"{n}RelatedOrderBy", f"Sort by one field of the related {entity.label}.")
         t.create_input = _new_class(f"{n}CreateInput")
         t.update_input = _new_class(f"{n}UpdateInput", "Only the fields given are changed; null clears a field.")
         t.payload = _new_class(f"{n}Payload")
@@ -259,7 +261,7 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
             node_ns[spec.name] = strawberry.field(resolver=_relation_resolver(spec, target))
             t.columns[gql.removesuffix("Id")] = {spec.name}
             filter_ann[spec.name] = Optional[target.filter]
-            order_ann[spec.name] = Optional[target.order]
+            order_ann[spec.name] = Optional[target.related_order]
         elif spec.kind is not FieldKind.STRING_LIST:
             order_ann[py] = Optional[SortDirection]
         is_attachment_id = entity.attachment is not None and spec.name == entity.attachment[1]
@@ -310,6 +312,11 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
     t.order.__annotations__ = order_ann
     for name in order_ann:
         setattr(t.order, name, None)
+    # sorting by a related record goes one level deep, on its own plain fields
+    related = {k: v for k, v in order_ann.items() if v == Optional[SortDirection] and k != "id"}
+    t.related_order.__annotations__ = related
+    for name in related:
+        setattr(t.related_order, name, None)
 
     t.create_input.__annotations__ = create_ann
     for name, ann in create_ann.items():
@@ -346,6 +353,7 @@ def _decorate(t: EntityTypes) -> None:
     strawberry.type(t.connection)
     strawberry.input(t.filter)
     strawberry.input(t.order, one_of=False)
+    strawberry.input(t.related_order)
     strawberry.input(t.create_input)
     strawberry.input(t.update_input)
     strawberry.type(t.payload)

@@ -177,12 +177,17 @@ class RecordQuery:
                 raise ValueError("give exactly one field of the related record")
             target = self.ctx.entities.get(spec.target or "")
             ((sub_name, sub_dir),) = direction.items()
-            sub = {graphql_name(s): s for s in target.fields.values() if s.kind is not FieldKind.RELATION}.get(sub_name)
-            if sub is None or sub.kind is FieldKind.STRING_LIST:
-                raise ValueError(f"{target.name} has no field {sub_name!r} to sort on")
-            operand = builtin_operand(target, sub, "rs")
-            sql = f'(SELECT {operand.sql} FROM "{target.tablename}" rs WHERE rs.id = {ALIAS}."{spec.name}")'
-            return SortKey(sql, _descending(sub_dir), operand.kind, operand.kind == "string")
+            if sub_name in TIMESTAMPS:
+                column, kind = f'rs."{TIMESTAMPS[sub_name]}"', "datetime"
+            else:
+                plain = {graphql_name(s): s for s in target.fields.values() if s.kind is not FieldKind.RELATION}
+                sub = plain.get(sub_name)
+                if sub is None or sub.kind is FieldKind.STRING_LIST:
+                    raise ValueError(f"{target.name} has no field {sub_name!r} to sort on")
+                operand = builtin_operand(target, sub, "rs")
+                column, kind = operand.sql, operand.kind
+            sql = f'(SELECT {column} FROM "{target.tablename}" rs WHERE rs.id = {ALIAS}."{spec.name}")'
+            return SortKey(sql, _descending(sub_dir), kind, kind == "string")
         if spec.kind is FieldKind.STRING_LIST:
             raise ValueError(f"{name} is a list and cannot be sorted on")
         operand = builtin_operand(entity, spec, ALIAS)
