@@ -181,30 +181,31 @@ class SecurityMutations:
 
     @strawberry.mutation(description="Revoke an API key by its prefix (admins).")
     async def revoke_api_key(self, info: Info, prefix: str) -> SecurityPayload:
-        try:
-            _require_admin(info)
-            await info.context.kith.auth.revoke_key(prefix)
-        except ValidationFailed as exc:
-            return SecurityPayload(ok=False, errors=_errors(exc))
-        return SecurityPayload(ok=True, errors=[])
+        return await _admin_change(info, lambda auth: auth.revoke_key(prefix))
 
     @strawberry.mutation(description="Set a user's password (admins).")
     async def set_password(self, info: Info, email: str, password: str) -> SecurityPayload:
-        try:
-            _require_admin(info)
-            await info.context.kith.auth.set_password(await _user_id(info, email), password)
-        except ValidationFailed as exc:
-            return SecurityPayload(ok=False, errors=_errors(exc))
-        return SecurityPayload(ok=True, errors=[])
+        return await _admin_change(
+            info, lambda auth: _on_user(info, email, lambda uid: auth.set_password(uid, password))
+        )
 
     @strawberry.mutation(description="Give a user a role (admins).")
     async def grant_role(self, info: Info, email: str, role: str) -> SecurityPayload:
-        try:
-            _require_admin(info)
-            await info.context.kith.auth.grant_role(await _user_id(info, email), role)
-        except ValidationFailed as exc:
-            return SecurityPayload(ok=False, errors=_errors(exc))
-        return SecurityPayload(ok=True, errors=[])
+        return await _admin_change(info, lambda auth: _on_user(info, email, lambda uid: auth.grant_role(uid, role)))
+
+
+async def _on_user(info: Info, email: str, change: Any) -> None:
+    await change(await _user_id(info, email))
+
+
+async def _admin_change(info: Info, change: Any) -> SecurityPayload:
+    """An admin-only change, answered as a payload with field-named errors."""
+    try:
+        _require_admin(info)
+        await change(info.context.kith.auth)
+    except ValidationFailed as exc:
+        return SecurityPayload(ok=False, errors=_errors(exc))
+    return SecurityPayload(ok=True, errors=[])
 
 
 @strawberry.type(description="A consent a person gave, and whether they withdrew it.")
