@@ -13,11 +13,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Response
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from strawberry.http.ides import get_graphql_ide_html
 
 from kith.core.graphql.context import RequestContext
@@ -163,7 +166,8 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
         own = kith is None
         instance = kith or await Kith.open(resolved)
         app.state.kith = instance
-        app.state.rate_store.db = instance.db
+        if isinstance(app.state.rate_store, DatabaseStore):
+            app.state.rate_store.db = instance.db
         for plugin, handlers in instance.plugins.call("kith_routes"):
             for handler in handlers:
                 try:
@@ -185,7 +189,11 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
             if own:
                 await instance.close()
 
-    store = DatabaseStore()
+    # PostgreSQL is where several API processes serve one database: their rate-limit
+    # budgets are shared through it.  The embedded SQLite default is one process, and a
+    # write per request would cost it more than the limit is worth: memory is enough.
+    shared = urlparse(resolved.database_url).scheme in ("postgres", "postgresql")
+    store: Store = DatabaseStore() if shared else MemoryStore()
     middleware = []
     if resolved.rate_limit_per_minute:
         middleware.append(rate_limit_config(resolved.rate_limit_per_minute).middleware)
