@@ -83,7 +83,7 @@ class AutomationEngine:
     async def rules(self, *, refresh: bool = True) -> list[Rule]:
         """Enabled rules, re-read when any process changed one.
 
-        Workers check the version once per batch (``refresh_rules``) and pass
+        Workers check the version once per batch (``rules()``) and pass
         ``refresh=False`` per event, so the check costs one statement per batch.
         """
         if not refresh and self._rules_version is not None:
