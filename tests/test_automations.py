@@ -367,3 +367,31 @@ async def test_run_now_on_a_filtered_set_through_graphql_and_the_cli_service(kit
     assert sorted(c["record"] for c in loyalty.CALLS) == [c["id"] for c in ceos]
     nothing = await GraphQLClient(kit).query('mutation { runAutomationRule(name: "by-hand-filtered") { ok errors { field } } }')
     assert nothing["runAutomationRule"] == {"ok": False, "errors": [{"field": "recordIds"}]}
+
+
+async def test_a_rule_run_as_a_user_sees_and_does_only_what_they_may(kit):
+    from kith.core.records.encoding import dumps
+
+    await kit.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ('tagger', '', {}, 'admin')",
+        dumps({"contact": {"actions": ["read", "update"], "scope": "own", "hidden": ["phones"]}}),
+    )
+    tagger = await make_user(kit, email="tagger@example.com")
+    await kit.auth.grant_role(tagger["id"], "tagger")
+    with pytest.raises(ValidationFailed, match="no user with email"):
+        await service.apply_rule(kit, {"name": "x", "run_as": "ghost@example.com", "trigger": {"event": "contact.created"},
+                                       "actions": [{"add_tag": {"tag": "x"}}]})
+    await service.apply_rule(kit, {
+        "name": "as-tagger", "enabled": True, "run_as": "tagger@example.com", "trigger": {"event": "contact.created"},
+        "actions": [{"update_fields": {"values": {"title": "phones={{ record.phones }}"}}}],
+    })
+    mine = await make_contact(kit, owner=tagger["id"], phones=["+14155552671"])
+    other = await make_contact(kit, phones=["+14155552672"])
+    await drain(kit)
+    assert (await kit.records.get("contact", mine["id"]))["title"] == "phones=[]"  # hidden from the rule too
+    assert (await kit.records.get("contact", other["id"]))["title"] is None
+    runs = {r["record_id"]: r for r in await last_runs(kit, "as-tagger")}
+    assert runs[mine["id"]]["status"] == "succeeded"
+    assert runs[other["id"]]["status"] == "skipped"
+    audit = await kit.db.execute("SELECT actor FROM kith_audit WHERE record_id = {} AND action = 'update'", mine["id"])
+    assert audit[0]["actor"] == "automation:as-tagger as tagger@example.com"

@@ -217,9 +217,17 @@ class AutomationEngine:
             else:
                 record = await self._current_record(rule, record_id, origin)
                 holds = start > 0 or await self._conditions_hold(rule, record_id, origin)
+            identity = await self._identity(rule)
+            if record is not None and identity is not None and identity.permissions is not None:
+                if not await identity.permissions.can_see(rule.entity, record["id"]):
+                    record, holds = None, False
+                    log_entries.append({"skipped": f"{rule.definition.run_as} may not see this record"})
+                else:
+                    record = identity.permissions.strip(rule.entity, record)
             if entity is not None and record_id is not None and record is None:
                 status = "skipped"
-                log_entries.append({"skipped": "the record no longer exists"})
+                if not log_entries:
+                    log_entries.append({"skipped": "the record no longer exists"})
             elif not holds:
                 status = "skipped"
                 log_entries.append({"skipped": "conditions not met"})
@@ -229,7 +237,7 @@ class AutomationEngine:
                 )
                 if snapshot is not None and any("done" in e for e in log_entries):
                     snapshot.stale = True  # the next rule must see what this one changed
-        except LoopStopped as exc:
+        except Unrunnable as exc:
             status, error = "failed", str(exc)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -249,6 +257,20 @@ class AutomationEngine:
         if job_row is not None and status == "dead":
             raise DeadLetter(error or "failed")
         return status
+
+    async def _identity(self, rule: Rule) -> Actor | None:
+        """The actor of a rule with ``run_as``: that user's grants limit what it sees and does."""
+        email = rule.definition.run_as
+        if not email:
+            return None
+        from kith.core.security.permissions import permissions_for
+
+        user = await self.kith.auth.user_by_email(email)
+        if user is None:
+            raise Unrunnable(f"rule {rule.name} runs as {email}, who no longer exists")
+        principal = await self.kith.auth.principal_for_user(int(user["id"]), "automation")
+        permissions = None if principal.is_admin else await permissions_for(self.kith, principal)
+        return Actor(f"automation:{rule.name} as {email}", "automation", principal.user_id, permissions)
 
     async def _current_record(self, rule: Rule, record_id: Any, origin: dict[str, Any]) -> dict[str, Any] | None:
         if rule.entity is None or record_id is None:
@@ -295,7 +317,7 @@ class AutomationEngine:
         *,
         fresh: bool = False,
     ) -> str:
-        actor = Actor(name=f"automation:{rule.name}", source="automation")
+        actor = await self._identity(rule) or Actor(name=f"automation:{rule.name}", source="automation")
         for index in range(start, len(rule.actions)):
             action, params = rule.actions[index], rule.params[index]
             action_key = f"{key}:{index}"
@@ -541,7 +563,11 @@ class Snapshot:
     stale: bool = False
 
 
-class LoopStopped(KithError):
+class Unrunnable(KithError):
+    """The rule cannot run here and retrying will not help; recorded as failed."""
+
+
+class LoopStopped(Unrunnable):
     """A rule ran too many automation steps deep."""
 
 

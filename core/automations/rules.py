@@ -87,6 +87,8 @@ class RuleDefinition(BaseModel):
     trigger: Trigger
     conditions: dict[str, Any] | None = None
     actions: list[Step] = Field(min_length=1)
+    #: email of a user whose grants the rule runs under (None: the system, unrestricted)
+    run_as: str | None = None
 
     @field_validator("actions", mode="before")
     @classmethod

@@ -56,6 +56,8 @@ def _describe_trigger(definition: dict[str, Any]) -> str:
 async def apply_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> tuple[Rule, bool]:
     """Create or replace a rule from its definition; returns (rule, created)."""
     rule = check_rule(kith, raw, source)
+    if rule.definition.run_as and await kith.auth.user_by_email(rule.definition.run_as) is None:
+        raise ValidationFailed.single("run_as", "unknown", f"no user with email {rule.definition.run_as!r}")
     definition = rule.definition.model_dump(mode="json", by_alias=True, exclude_none=True)
     now = dt.datetime.now(dt.UTC)
     async with kith.db.write_transaction():

@@ -157,6 +157,15 @@ class Permissions:
         record["custom"] = custom
         return record
 
+    async def can_see(self, entity: Entity | None, record_id: int) -> bool:
+        if entity is None:
+            return True
+        try:
+            await self.check_record(entity, record_id, "read")
+        except ValidationFailed:
+            return False
+        return True
+
     async def check_record(self, entity: Entity, record_id: int, action: str) -> None:
         """Refuse ``action`` on a record outside this principal's scope (as not found)."""
         self.require(entity.name, action)
