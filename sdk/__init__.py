@@ -24,6 +24,7 @@ A minimal plugin::
 
 from kith.core.automations.actions import ActionContext, ActionType, Params
 from kith.core.automations.engine import DomainEvent
+from kith.core.automations.service import apply_rule
 from kith.core.customfields import FIELD_TYPES, CustomField, Money
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
@@ -71,6 +72,7 @@ __all__ = [
     "UserError",
     "ValidationFailed",
     "VersionConflict",
+    "apply_rule",
     "hookimpl",
     "initial_migration",
     "kith_from",

@@ -8,6 +8,7 @@ The pytest plugin (registered automatically when ``kith-crm`` is installed with 
 from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
+from kith.sdk.testing.worker import run_worker_until_idle
 
 __all__ = [
     "ENV_VAR",
@@ -19,4 +20,5 @@ __all__ = [
     "make_contact",
     "make_organization",
     "make_user",
+    "run_worker_until_idle",
 ]
