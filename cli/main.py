@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import click
@@ -73,6 +74,9 @@ async def _load_plugin_commands(ctx: click.Context) -> dict[str, click.Command]:
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, verbose: bool) -> None:
     """Kith: a plugin-based CRM framework.  Every admin task is one command."""
+    if database_url:
+        # plugin commands read settings themselves (load_settings()): make them agree
+        os.environ["KITH_DATABASE_URL"] = database_url
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
