@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlparse
 from piccolo.querystring import QueryString
 
 from kith.core.customfields import FIELD_TYPES
+from kith.core.demo import TITLES as DEMO_TITLES
 from kith.core.entities.builtin import LIFECYCLE_STAGES
 from kith.core.graphql.loaders import load_records
 from kith.core.records.encoding import jsonable
@@ -80,20 +81,7 @@ CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("segment", "single_select", {"choices": ["smb", "mid_market", "enterprise", "public_sector"]}),
 ]
 SEGMENTS = CUSTOM_FIELDS[2][2]["choices"]
-TITLES = (
-    "CEO",
-    "CTO",
-    "Head of Sales",
-    "Operations Manager",
-    "Buyer",
-    "Office Manager",
-    "CFO",
-    "Marketing Lead",
-    "Founder",
-    "Procurement Officer",
-    "IT Director",
-    None,
-)
+TITLES = (*DEMO_TITLES, None)  # the demo's titles, and some contacts without one
 INDUSTRIES = (
     "Software",
     "Healthcare",
