@@ -50,6 +50,7 @@ class FieldKind(str, Enum):
     STRING_LIST = "string_list"
     RELATION = "relation"
     ID = "id"
+    MONEY = "money"  # integer minor units in this column, the currency in another
 
 
 Normaliser = Callable[[Any, Any], Any]
@@ -71,6 +72,7 @@ class FieldSpec:
     searchable: bool = False
     personal: bool = False
     writable: bool = True
+    currency_column: str | None = None  # for MONEY fields
 
     @property
     def column(self) -> str:
@@ -119,6 +121,8 @@ class Entity:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     normalisers: Mapping[str, Normaliser] = field(default_factory=dict)
     read_only: tuple[str, ...] = ()
+    #: money fields: the column of integer minor units -> the column of its currency
+    money: Mapping[str, str] = field(default_factory=dict)
     customizable: bool = True
     timeline: bool = True
     #: (type field, id field) of a reference to a record of any timeline entity
@@ -130,11 +134,12 @@ class Entity:
         self.label = self.label or self.name.replace("_", " ").title()
         self.plural = self.plural or self.name + "s"
         self.fields = {}
+        currency_columns = set(self.money.values())
         for column in self.table._meta.columns:
             name = column._meta.name
-            if name in SYSTEM_COLUMNS:
+            if name in SYSTEM_COLUMNS or name in currency_columns:
                 continue
-            kind = _kind_of(column)
+            kind = FieldKind.MONEY if name in self.money else _kind_of(column)
             target = None
             if isinstance(column, ForeignKey):
                 target = getattr(column._foreign_key_meta.resolved_references, "_kith_entity", None)
@@ -152,10 +157,15 @@ class Entity:
                 searchable=name in self.searchable,
                 personal=name in self.personal,
                 writable=name not in self.read_only,
+                currency_column=self.money.get(name),
             )
         #: columns stored as JSON text, parsed when a row is read
         lists = [name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_LIST]
         self.json_columns: tuple[str, ...] = ("custom", *lists)
+        columns = {c._meta.name for c in self.table._meta.columns}
+        missing = [c for pair in self.money.items() for c in pair if c not in columns]
+        if missing:
+            raise ValueError(f"entity {self.name}: money columns {missing} are not columns of its table")
         unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")

@@ -46,6 +46,7 @@ OUTPUT = {
     FieldKind.STRING_LIST: list[str],
     FieldKind.ID: strawberry.ID,
     FieldKind.RELATION: strawberry.ID,
+    FieldKind.MONEY: Money,
 }
 FILTER = {
     FieldKind.STRING: StringFilter,
@@ -58,6 +59,7 @@ FILTER = {
     FieldKind.STRING_LIST: ListFilter,
     FieldKind.ID: IDFilter,
     FieldKind.RELATION: IDFilter,
+    FieldKind.MONEY: MoneyFilter,
 }
 CUSTOM_OUTPUT: dict[str, Any] = {
     "text": str,
@@ -252,7 +254,7 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         py = _py_name(spec)
         gql = graphql_name(spec)
         node_ann[py] = _output_type(entity, spec)
-        t.columns[gql] = {spec.name}
+        t.columns[gql] = {spec.name, spec.currency_column} if spec.currency_column else {spec.name}
         t.row_keys[py] = spec.name
         if py != spec.name:
             node_ns[py] = strawberry.field(resolver=_column_resolver(spec.name, node_ann[py]))
@@ -269,6 +271,8 @@ def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activ
         if spec.writable:
             out = _output_type(entity, spec)
             base = out.__args__[0] if _is_optional(out) else out
+            if spec.kind is FieldKind.MONEY:
+                base = MoneyInput
             create_ann[py] = base if spec.required else Optional[base]
             update_ann[py] = Optional[base]
 

@@ -13,6 +13,7 @@ from piccolo.querystring import QueryString
 
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
+from kith.core.money import exponent, from_minor
 from kith.core.records.filters import builtin_operand, custom_operand
 from kith.core.records.query import ALIAS, RecordQuery
 from kith.core.records.validation import graphql_name
@@ -42,6 +43,8 @@ def _operand(query: RecordQuery, entity: Entity, name: str, path: str) -> tuple[
                 return operand.sql, operand.kind
         raise ValidationFailed.single(path, "unknown", f"{entity.name} has no custom field {short!r}")
     for spec in entity.fields.values():
+        if name in (graphql_name(spec), spec.name) and spec.kind is FieldKind.MONEY:
+            return f'{ALIAS}."{spec.name}"', f'money:{ALIAS}."{spec.currency_column}"'
         if name in (graphql_name(spec), spec.name) and spec.kind is not FieldKind.STRING_LIST:
             operand = builtin_operand(entity, spec, ALIAS)
             return operand.sql, operand.kind
@@ -96,12 +99,21 @@ async def aggregate(
         except ValidationFailed as exc:
             errors += exc.errors
     measures: list[tuple[str, str, str]] = []  # (label, function, sql)
+    money_currency: dict[str, str] = {}  # money measure -> its currency key
     for label, names in (("sum", sums), ("avg", averages)):
         for index, name in enumerate(names):
             try:
                 sql, kind = _operand(query, entity, name, f"{label}[{index}]")
             except ValidationFailed as exc:
                 errors += exc.errors
+                continue
+            if kind.startswith("money:"):
+                # money adds up per currency: the currency becomes part of the group key
+                currency_sql = kind.removeprefix("money:")
+                if f"{name}.currency" not in [k for k, _ in keys]:
+                    keys.append((f"{name}.currency", currency_sql))
+                measures.append((name, label.upper(), sql))
+                money_currency[name] = f"{name}.currency"
                 continue
             if kind not in NUMERIC:
                 errors.append(FieldError(f"{label}[{index}]", "invalid", f"{name} is not a number"))
@@ -127,7 +139,18 @@ async def aggregate(
         sums_out: dict[str, Any] = {}
         avgs_out: dict[str, Any] = {}
         for i, (label, function, _sql) in enumerate(measures):
-            (sums_out if function == "SUM" else avgs_out)[label] = _number(row[f"m{i}"])
+            value = row[f"m{i}"]
+            if label in money_currency and value is not None:
+                currency = key[money_currency[label]]
+                minor = decimal.Decimal(str(value))
+                value = str(
+                    from_minor(int(minor), currency)
+                    if minor == minor.to_integral_value()
+                    else minor.scaleb(-exponent(currency)).quantize(decimal.Decimal(1).scaleb(-exponent(currency) - 2))
+                )
+            else:
+                value = _number(value)
+            (sums_out if function == "SUM" else avgs_out)[label] = value
         out.append(Group(key, int(row["n"]), sums_out, avgs_out))
     return out
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kith.core.entities import Entity
+from kith.core.money import from_minor
 
 
 def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,6 +24,15 @@ def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
             record[column] = json.loads(value)
     if record.get("custom", ...) is None:
         record["custom"] = {}
+    for name, currency_column in entity.money.items():
+        if name in record:
+            minor = record[name]
+            currency = record.get(currency_column)
+            record[name] = (
+                None
+                if minor is None or currency is None
+                else {"amount": from_minor(minor, currency), "currency": currency}
+            )
     return record
 
 

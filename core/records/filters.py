@@ -56,6 +56,7 @@ _BUILTIN_KIND = {
     FieldKind.STRING_LIST: "string_list",
     FieldKind.RELATION: "id",
     FieldKind.ID: "id",
+    FieldKind.MONEY: "money",
 }
 
 
@@ -200,6 +201,8 @@ class FilterCompiler:
                 parts.append(self._leaf(operand, value, where, errors))
             elif key == "customFields":
                 parts.extend(self._custom(entity, value, alias, where, errors))
+            elif key in builtin and builtin[key].kind is FieldKind.MONEY:
+                parts.extend(self._money(builtin[key], value, alias, where, errors))
             elif key in relations and relations[key].target:
                 parts.append(self._relation(relations[key], value, alias, where, errors))
             elif key in builtin:
@@ -240,6 +243,37 @@ class FilterCompiler:
             parts.append(self._leaf(operand, value, f"{path}.{key}", errors))
         return parts
 
+    def _money(self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]) -> list[QueryString]:
+        """``{amount: {gte: 100}, currency: {eq: "EUR"}, isNull: false}`` on a money field;
+        amounts compare in thousandths, so 100 means 100.00 EUR and 100 JPY alike."""
+        from kith.core import money
+
+        if not isinstance(node, Mapping):
+            errors.append(FieldError(path, "invalid", "must be an object: {amount: …, currency: …, isNull: …}"))
+            return []
+        column, currency = f'{alias}."{spec.name}"', f'{alias}."{spec.currency_column}"'
+        parts: list[QueryString] = []
+        for sub, value in node.items():
+            if value is None:
+                continue
+            where = f"{path}.{sub}"
+            if sub == "isNull":
+                parts.append(self._leaf(Operand(path, column, "money", lambda v: v), {"isNull": value}, path, errors))
+            elif sub == "currency":
+                operand = Operand(where, currency, "string", lambda v: str(v).upper())
+                parts.append(self._leaf(operand, value, where, errors))
+            elif sub == "amount":
+                operand = Operand(
+                    where,
+                    money.normalised_sql(column, currency),
+                    "decimal",
+                    lambda v: decimal.Decimal(str(v)).scaleb(3),
+                )
+                parts.append(self._leaf(operand, value, where, errors))
+            else:
+                errors.append(FieldError(where, "unknown", "use amount, currency or isNull"))
+        return parts
+
     def _relation(self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]) -> QueryString:
         assert spec.target is not None
         target = self.ctx.entities.get(spec.target)
@@ -264,7 +298,11 @@ class FilterCompiler:
         # PostgreSQL types a parameter after the column it meets: against an ``integer``
         # column (ids, foreign keys, ``size``) a value past 2**31 fails in the driver
         # instead of simply not matching.  Binding as BIGINT keeps the index usable.
-        param = "CAST({} AS BIGINT)" if dialect.is_postgres and operand.kind in ("int", "id") else "{}"
+        param = "{}"
+        if dialect.is_postgres and operand.kind in ("int", "id"):
+            param = "CAST({} AS BIGINT)"
+        elif dialect.is_postgres and operand.kind == "decimal":
+            param = "CAST({} AS NUMERIC)"
         for op, raw in ops.items():
             if raw is None:
                 continue

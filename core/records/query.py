@@ -190,6 +190,11 @@ class RecordQuery:
             return SortKey(sql, _descending(sub_dir), kind, kind == "string")
         if spec.kind is FieldKind.STRING_LIST:
             raise ValueError(f"{name} is a list and cannot be sorted on")
+        if spec.kind is FieldKind.MONEY:
+            from kith.core.money import normalised_sql
+
+            amount = normalised_sql(f'{ALIAS}."{spec.name}"', f'{ALIAS}."{spec.currency_column}"')
+            return SortKey(amount, _descending(direction), "int")
         operand = builtin_operand(entity, spec, ALIAS)
         return SortKey(
             operand.sql, _descending(direction), operand.kind, operand.kind == "string", nullable=spec.nullable

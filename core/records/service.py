@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
+from kith.core import money
 from kith.core.entities import Entity, EntityRegistry, FieldKind
 from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
 from kith.core.records.change import SYSTEM, Action, Actor, Change
@@ -81,7 +82,7 @@ class RecordService:
             await self._check_relations(entity, change.values)
             now = _now()
             row_values = {
-                **{k: self._to_db(entity, k, v) for k, v in change.values.items() if k != "custom"},
+                **self._columns(entity, change.values),
                 "custom": dumps(change.values.get("custom") or {}),
                 "created_at": now,
                 "updated_at": now,
@@ -126,7 +127,7 @@ class RecordService:
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
             await self._check_relations(entity, change.values)
-            assignments = {k: self._to_db(entity, k, v) for k, v in change.values.items() if k != "custom"}
+            assignments = self._columns(entity, change.values)
             if "custom" in change.values:
                 merged = dict(before.get("custom") or {})
                 for key, value in change.values["custom"].items():
@@ -254,6 +255,20 @@ class RecordService:
             current = await self.get(entity.name, before["id"], include_deleted=True)
             raise VersionConflict(entity.name, before["id"], before["version"], current["version"])
         return decode_row(entity, row)
+
+    def _columns(self, entity: Entity, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated values as column values (money spans two columns)."""
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "custom":
+                continue
+            spec = entity.fields[key]
+            if spec.kind is FieldKind.MONEY and spec.currency_column:
+                out[key] = None if value is None else money.to_minor(value["amount"], value["currency"])
+                out[spec.currency_column] = None if value is None else value["currency"]
+            else:
+                out[key] = self._to_db(entity, key, value)
+        return out
 
     def _to_db(self, entity: Entity, column: str, value: Any) -> Any:
         if entity.fields[column].kind is FieldKind.STRING_LIST:

@@ -73,6 +73,18 @@ def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
             value = list(value)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError("must be a list of text")
+    elif kind is FieldKind.MONEY:
+        from kith.core import money
+
+        if isinstance(value, Mapping):
+            amount, currency = value.get("amount"), value.get("currency")
+        else:
+            amount, currency = getattr(value, "amount", None), getattr(value, "currency", None)
+        if amount is None:
+            raise ValueError("needs an amount and a currency")
+        currency = money.check_currency(currency)
+        money.to_minor(amount, currency)  # refuses too many decimals
+        value = {"amount": decimal.Decimal(str(amount)), "currency": currency}
     elif kind is FieldKind.RELATION:
         try:
             value = int(value)
