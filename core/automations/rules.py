@@ -57,6 +57,8 @@ class Trigger(BaseModel):
     webhook: str | None = None
     manual: str | None = None
     entity: str | None = None
+    #: a domain event's payload must have these values (e.g. {to_kind: won})
+    data: dict[str, Any] | None = None
 
     @field_validator("changed", mode="before")
     @classmethod
@@ -140,6 +142,8 @@ class Rule:
         """Does an event of this name (with its ``changes``) fire this rule?"""
         trigger = self.trigger
         if trigger.event != event:
+            return False
+        if trigger.data and any(payload.get(key) != value for key, value in trigger.data.items()):
             return False
         changes: dict[str, Any] = payload.get("changes") or {}
         for name in trigger.changed or ():

@@ -125,6 +125,9 @@ class Entity:
     money: Mapping[str, str] = field(default_factory=dict)
     customizable: bool = True
     timeline: bool = True
+    #: whether clients get create/update/delete/restore mutations (False: records are
+    #: written by the plugin's own code, e.g. a history it keeps in its hooks)
+    mutations: bool = True
     #: (type field, id field) of a reference to a record of any timeline entity
     attachment: tuple[str, str] | None = None
     plugin: str | None = None

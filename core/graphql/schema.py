@@ -462,10 +462,11 @@ def build_schema(kith: "Kith") -> KithSchema:
         query_ns[entity.plural_field + "Aggregate"] = _aggregate_field(t)
         query_ns[_camel(entity.name)] = _get_field(t)
         n = entity.type_name
-        mutation_ns[f"create{n}"] = _create_field(t)
-        mutation_ns[f"update{n}"] = _update_field(t)
-        mutation_ns[f"delete{n}"] = _delete_field(t)
-        mutation_ns[f"restore{n}"] = _restore_field(t)
+        if entity.mutations:
+            mutation_ns[f"create{n}"] = _create_field(t)
+            mutation_ns[f"update{n}"] = _update_field(t)
+            mutation_ns[f"delete{n}"] = _delete_field(t)
+            mutation_ns[f"restore{n}"] = _restore_field(t)
     if {"contact", "organization", "activity"} <= set(types):
         query_ns["customerView"] = _customer_view_type(types)
     CoreQuery = strawberry.type(type("CoreQuery", (), query_ns))

@@ -1,0 +1,73 @@
+"""What the sales plugin declares: its entities, and how each role may use them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kith.plugins.sales.models import STAGE_KINDS, Deal, Pipeline, Stage, StageChange
+from kith.sdk import Entity, Grant, RoleDefinition
+
+
+def _percent(value: Any, region: str) -> int:
+    if not 0 <= int(value) <= 100:
+        raise ValueError("must be between 0 and 100 (percent)")
+    return int(value)
+
+
+def entities() -> list[Entity]:
+    return [
+        Entity("pipeline", Pipeline, required=("name",), searchable=("name",), timeline=False),
+        Entity(
+            "stage",
+            Stage,
+            required=("name", "pipeline"),
+            choices={"kind": STAGE_KINDS},
+            normalisers={"probability": _percent},
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "deal",
+            Deal,
+            required=("name",),
+            searchable=("name",),
+            money={"amount": "currency"},
+            read_only=("closed_at",),
+        ),
+        Entity(
+            "stage_change",
+            StageChange,
+            label="Stage change",
+            timeline=False,
+            customizable=False,
+            mutations=False,
+        ),
+    ]
+
+
+CRUD = ["read", "create", "update", "delete", "restore"]
+
+
+def roles() -> list[RoleDefinition]:
+    """Grants on the sales entities for the built-in roles (added, never overriding)."""
+    pipelines = {
+        "pipeline": Grant(actions=["read"]),
+        "stage": Grant(actions=["read"]),
+        "stage_change": Grant(actions=["read"]),
+    }
+    return [
+        RoleDefinition(name="sales_rep", grants={**pipelines, "deal": Grant(actions=CRUD, scope="own")}),
+        RoleDefinition(name="marketer", grants={**pipelines, "deal": Grant(actions=["read"])}),
+        RoleDefinition(name="read_only", grants={**pipelines, "deal": Grant(actions=["read"])}),
+        RoleDefinition(
+            name="sales_manager",
+            description="Runs the pipelines: every deal, pipelines and stages.",
+            grants={
+                "pipeline": Grant(actions=CRUD),
+                "stage": Grant(actions=CRUD),
+                "deal": Grant(actions=CRUD),
+                "stage_change": Grant(actions=["read"]),
+                "*": Grant(actions=["read"]),
+            },
+        ),
+    ]

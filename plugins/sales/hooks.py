@@ -1,0 +1,145 @@
+"""The sales plugin's hooks: deal defaults, stage moves (history, closing, the
+``deal.stage_changed`` event), and what it declares to the core."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from kith.plugins.sales import entities as declarations
+from kith.sdk import (
+    Change,
+    DomainEvent,
+    Entity,
+    FieldError,
+    RoleDefinition,
+    ValidationFailed,
+    hookimpl,
+)
+
+STAGE_CHANGED = "deal.stage_changed"
+
+
+@hookimpl
+def kith_entities() -> list[Entity]:
+    return declarations.entities()
+
+
+@hookimpl
+def kith_roles() -> list[RoleDefinition]:
+    return declarations.roles()
+
+
+@hookimpl
+def kith_automation_events() -> list[DomainEvent]:
+    return [DomainEvent(STAGE_CHANGED, "deal", "A deal moved to another stage (payload: from, to, kinds).")]
+
+
+@hookimpl
+def kith_cli_commands() -> list[click.Command]:
+    from kith.plugins.sales.cli import sales_group
+
+    return [sales_group]
+
+
+async def _stage(change: Change, stage_id: Any) -> dict[str, Any] | None:
+    if stage_id is None:
+        return None
+    rows = await change.kith.db.execute(
+        "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE id = {} AND deleted_at IS NULL",
+        int(stage_id),
+    )
+    return dict(rows[0]) if rows else None
+
+
+async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] | None:
+    rows = await change.kith.db.execute(
+        "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE pipeline = {} AND kind = 'open' "
+        "AND deleted_at IS NULL ORDER BY position, id LIMIT 1",
+        pipeline_id,
+    )
+    return dict(rows[0]) if rows else None
+
+
+@hookimpl
+async def kith_before_create(change: Change) -> None:
+    """A new deal lands in a pipeline (the first, unless given) at its first open stage."""
+    if change.entity != "deal":
+        return
+    values = change.values
+    stage = await _stage(change, values.get("stage"))
+    if stage is not None:
+        values.setdefault("pipeline", stage["pipeline"])
+    if values.get("pipeline") is None:
+        rows = await change.kith.db.execute(
+            "SELECT id FROM sales_pipeline WHERE deleted_at IS NULL ORDER BY id LIMIT 1"
+        )
+        if not rows:
+            raise ValidationFailed.single("pipelineId", "required", "create a pipeline first")
+        values["pipeline"] = rows[0]["id"]
+    if stage is None:
+        stage = await _first_open_stage(change, values["pipeline"])
+        if stage is None:
+            raise ValidationFailed.single("stageId", "required", "the pipeline has no open stage")
+        values["stage"] = stage["id"]
+    _check_stage(stage, values["pipeline"], values.get("lost_reason"))
+    if stage["kind"] != "open":
+        values["closed_at"] = dt.datetime.now(dt.UTC)
+
+
+def _check_stage(stage: dict[str, Any], pipeline_id: Any, lost_reason: Any) -> None:
+    errors = []
+    if stage["pipeline"] != pipeline_id:
+        errors.append(FieldError("stageId", "invalid", f"stage {stage['name']!r} is not in the deal's pipeline"))
+    if stage["kind"] == "lost" and not (lost_reason or "").strip():
+        errors.append(FieldError("lostReason", "required", "say why the deal was lost"))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+@hookimpl
+async def kith_before_update(change: Change) -> None:
+    """Moving a deal's stage: checked, closed or reopened, recorded, announced."""
+    if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
+        return
+    before = change.before or {}
+    if change.values["stage"] == before.get("stage"):
+        return
+    stage = await _stage(change, change.values["stage"])
+    if stage is None:
+        raise ValidationFailed.single("stageId", "not_found", "no such stage")
+    previous = await _stage(change, before.get("stage"))
+    pipeline = change.values.get("pipeline", before.get("pipeline"))
+    _check_stage(stage, pipeline, change.values.get("lost_reason", before.get("lost_reason")))
+    now = dt.datetime.now(dt.UTC)
+    change.values["closed_at"] = None if stage["kind"] == "open" else now
+    # (the column itself, not MAX(): SQLite returns aggregates of timestamps as text)
+    entered = await change.kith.db.execute(
+        "SELECT created_at FROM sales_stage_change WHERE deal = {} ORDER BY created_at DESC LIMIT 1", before["id"]
+    )
+    since = entered[0]["created_at"] if entered else before.get("created_at")
+    seconds = int((now - since).total_seconds()) if since else None
+    await change.kith.records.create(
+        "stage_change",
+        {
+            "deal": before["id"],
+            "from_stage": before.get("stage"),
+            "to_stage": stage["id"],
+            "changed_by": change.actor.name,
+            "seconds_in_previous": seconds,
+        },
+        change.actor,
+    )
+    await change.kith.automations.emit(
+        STAGE_CHANGED,
+        "deal",
+        before["id"],
+        {
+            "from": previous["name"] if previous else None,
+            "to": stage["name"],
+            "from_kind": previous["kind"] if previous else None,
+            "to_kind": stage["kind"],
+        },
+    )

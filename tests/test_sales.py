@@ -1,0 +1,114 @@
+"""The sales plugin (written against kith.sdk only): pipelines, stages, deals and their
+stage history, through the same commands and API a user has."""
+
+from __future__ import annotations
+
+import pytest
+
+from kith.core.plugins import lifecycle
+from kith.sdk.testing import GraphQLClient, make_contact, make_user, run_worker_until_idle
+
+DEAL = """mutation($input: DealCreateInput!) { createDeal(input: $input) {
+  deal { id name amount { amount currency } stage { name kind } pipeline { name } closedAt }
+  errors { field code message } } }"""
+MOVE = """mutation($id: ID!, $stage: ID!, $reason: String) {
+  updateDeal(id: $id, input: {stageId: $stage, lostReason: $reason}) {
+    deal { stage { name } closedAt version } errors { field code message } } }"""
+
+
+@pytest.fixture
+async def sales(make_kith):
+    return await make_kith(enable=["sales"])
+
+
+async def stage_id(kith, name: str) -> str:
+    rows = await kith.db.execute("SELECT id FROM sales_stage WHERE name = {}", name)
+    return str(rows[0]["id"])
+
+
+async def test_the_plugin_is_discovered_and_ships_a_default_pipeline(sales):
+    assert "sales" in sales.plugins.active
+    data = await GraphQLClient(sales).query(
+        "{ pipelines { nodes { name } } stages(orderBy: [{position: ASC}]) { nodes { name probability kind } } }")
+    assert data["pipelines"]["nodes"] == [{"name": "Sales"}]
+    assert [(s["name"], s["probability"], s["kind"]) for s in data["stages"]["nodes"]] == [
+        ("Qualification", 10, "open"), ("Proposal", 40, "open"), ("Negotiation", 70, "open"),
+        ("Won", 100, "won"), ("Lost", 0, "lost")]
+
+
+async def test_a_deal_moves_through_stages_with_history_and_an_event(sales):
+    gql = GraphQLClient(sales)
+    contact = await make_contact(sales)
+    created = await gql.query(DEAL, input={"name": "Big one", "amount": {"amount": "12000.50", "currency": "EUR"},
+                                           "contactId": str(contact["id"])})
+    deal = created["createDeal"]["deal"]
+    assert created["createDeal"]["errors"] == []
+    assert deal["stage"] == {"name": "Qualification", "kind": "open"} and deal["pipeline"] == {"name": "Sales"}
+    assert deal["amount"] == {"amount": "12000.50", "currency": "EUR"} and deal["closedAt"] is None
+    moved = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Proposal"))
+    assert moved["updateDeal"]["deal"]["stage"] == {"name": "Proposal"}
+    lost_without_reason = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Lost"))
+    assert lost_without_reason["updateDeal"]["errors"] == [
+        {"field": "lostReason", "code": "required", "message": "say why the deal was lost"}]
+    won = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Won"))
+    assert won["updateDeal"]["deal"]["closedAt"] is not None
+    reopened = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Negotiation"))
+    assert reopened["updateDeal"]["deal"]["closedAt"] is None
+    history = await gql.query("""{ stageChanges(orderBy: [{id: ASC}]) {
+        nodes { fromStage { name } toStage { name } changedBy secondsInPrevious } } }""")
+    moves = [(h["fromStage"]["name"], h["toStage"]["name"]) for h in history["stageChanges"]["nodes"]]
+    assert moves == [("Qualification", "Proposal"), ("Proposal", "Won"), ("Won", "Negotiation")]
+    assert all(h["secondsInPrevious"] is not None for h in history["stageChanges"]["nodes"])
+    events = await sales.db.execute("SELECT payload FROM kith_outbox WHERE event = 'deal.stage_changed' ORDER BY id")
+    assert len(events) == 3
+    assert "createStageChange" not in sales.schema.sdl()  # the history is written by the plugin only
+
+
+async def test_a_rule_can_trigger_on_stage_changes(sales):
+    from kith.sdk import apply_rule
+
+    await apply_rule(sales, {"name": "won-note", "enabled": True,
+                             "trigger": {"event": "deal.stage_changed", "data": {"to_kind": "won"}},
+                             "actions": [{"update_fields": {"values": {"name": "{{ record.name }} (won)"}}}]})
+    deal = await sales.records.create("deal", {"name": "Deal"})
+    await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Proposal"))})
+    await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Won"))})
+    await run_worker_until_idle(sales)
+    assert (await sales.records.get("deal", deal["id"]))["name"] == "Deal (won)"
+
+
+async def test_reps_see_their_deals_and_support_sees_none(sales):
+    from kith.core.web.app import execute
+
+    rep = await make_user(sales, email="rep@example.com")
+    await sales.auth.grant_role(rep["id"], "sales_rep")
+    agent = await make_user(sales, email="agent@example.com")
+    await sales.auth.grant_role(agent["id"], "support_agent")
+    await sales.records.create("deal", {"name": "Mine", "owner": rep["id"]})
+    await sales.records.create("deal", {"name": "Theirs"})
+    as_rep = await execute(sales, "{ deals { totalCount nodes { name } } }",
+                           principal=await sales.auth.principal_for_user(rep["id"], "token"))
+    assert as_rep["data"]["deals"] == {"totalCount": 1, "nodes": [{"name": "Mine"}]}
+    as_agent = await execute(sales, "{ deals { totalCount } }",
+                             principal=await sales.auth.principal_for_user(agent["id"], "token"))
+    assert as_agent["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"
+
+
+async def test_disable_keeps_deals_and_enable_brings_them_back(sales):
+    await sales.records.create("deal", {"name": "Kept", "amount": {"amount": "10", "currency": "USD"}})
+    await lifecycle.disable(sales, "sales")
+    assert "Deal" not in sales.schema.sdl()
+    assert (await sales.db.execute("SELECT name FROM sales_deal"))[0]["name"] == "Kept"
+    await lifecycle.enable(sales, "sales")
+    data = await GraphQLClient(sales).query("{ deals { nodes { name amount { amount currency } } } }")
+    assert data["deals"]["nodes"] == [{"name": "Kept", "amount": {"amount": "10.00", "currency": "USD"}}]
+
+
+def test_sales_cli(kith_cli):
+    assert kith_cli("plugins", "enable", "sales").exit_code == 0
+    listing = kith_cli("sales", "pipelines")
+    assert listing.exit_code == 0 and "Sales" in listing.output and "Negotiation" in listing.output
+    added = kith_cli("sales", "add-stage", "Sales", "Contract", "--probability", "90")
+    assert added.exit_code == 0 and "Contract" in kith_cli("sales", "pipelines").output
+    bad = kith_cli("sales", "add-stage", "Nope", "X", "--probability", "5")
+    assert bad.exit_code == 1 and "no pipeline named 'Nope'" in bad.output
