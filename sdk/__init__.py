@@ -33,9 +33,11 @@ from kith.core.hookspecs import hookimpl
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.records.change import Actor, Change
+from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
+from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
 from kith.sdk.helpers import CustomerViewSection, initial_migration, kith_from
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "Grant",
     "Kith",
     "KithError",
+    "ListRequest",
     "Migration",
     "Money",
     "NotFound",
@@ -77,4 +80,8 @@ __all__ = [
     "initial_migration",
     "kith_from",
     "load_settings",
+    "normalise_domain",
+    "normalise_email",
+    "normalise_phone",
+    "normalise_url",
 ]

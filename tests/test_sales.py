@@ -112,3 +112,56 @@ def test_sales_cli(kith_cli):
     assert added.exit_code == 0 and "Contract" in kith_cli("sales", "pipelines").output
     bad = kith_cli("sales", "add-stage", "Nope", "X", "--probability", "5")
     assert bad.exit_code == 1 and "no pipeline named 'Nope'" in bad.output
+
+
+LEAD = """mutation($input: LeadCreateInput!) { createLead(input: $input) { lead { id status email }
+  errors { field code message } } }"""
+CONVERT = """mutation($id: ID!, $deal: String, $amount: ConvertAmountInput) {
+  convertLead(id: $id, dealName: $deal, dealAmount: $amount) {
+    contactId organizationId dealId movedActivities errors { field code message } } }"""
+
+
+async def test_duplicate_leads_are_refused(sales):
+    gql = GraphQLClient(sales)
+    first = await gql.query(LEAD, input={"firstName": "Ann", "email": "Ann@Acme.com", "company": "Acme"})
+    assert first["createLead"]["lead"]["email"] == "ann@acme.com"
+    again = await gql.query(LEAD, input={"firstName": "Ann", "email": "ann@acme.com"})
+    assert again["createLead"]["errors"][0]["code"] == "duplicate"
+    await make_contact(sales, emails=["bob@globex.com"])
+    known = await gql.query(LEAD, input={"firstName": "Bob", "email": "bob@globex.com"})
+    assert known["createLead"]["errors"][0]["message"].startswith("contact ")
+    sneaky = await gql.query(LEAD, input={"firstName": "Cy", "email": "cy@x.com", "status": "converted"})
+    assert sneaky["createLead"]["errors"] == [{"field": "status", "code": "invalid",
+                                               "message": "use convertLead to convert a lead"}]
+
+
+async def test_converting_a_qualified_lead_atomically(sales):
+    from kith.sdk.testing import make_activity, make_organization
+
+    gql = GraphQLClient(sales)
+    existing = await make_organization(sales, name="Acme Inc", domain="acme.com")
+    lead = (await gql.query(LEAD, input={"firstName": "Ann", "lastName": "Lee", "email": "ann@acme.com",
+                                         "company": "Acme", "domain": "acme.com"}))["createLead"]["lead"]
+    await make_activity(sales, {"id": int(lead["id"])}, entity="lead", subject="First call")
+    unqualified = await gql.query(CONVERT, id=lead["id"], deal="Acme deal")
+    assert unqualified["convertLead"]["errors"][0]["message"] == "only qualified leads convert (this one is new)"
+    await gql.query('mutation($id: ID!) { updateLead(id: $id, input: {status: "qualified"}) { errors { code } } }',
+                    id=lead["id"])
+    failing = await gql.query(CONVERT, id=lead["id"], deal="Acme deal", amount={"amount": "1.005", "currency": "EUR"})
+    assert failing["convertLead"]["errors"][0]["field"] == "amount"
+    assert await sales.count("contact") == 0 and await sales.count("deal") == 0  # nothing half-done
+    done = (await gql.query(CONVERT, id=lead["id"], deal="Acme deal",
+                            amount={"amount": "5000", "currency": "EUR"}))["convertLead"]
+    assert done["errors"] == [] and done["organizationId"] == str(existing["id"]) and done["movedActivities"] == 1
+    data = await gql.query("""query($c: ID!, $l: ID!) {
+        contact(id: $c) { firstName emails lifecycleStage organization { name } timeline { subject } }
+        lead(id: $l) { status convertedContactId convertedDealId convertedAt }
+        deals { nodes { name amount { amount currency } contactId } } }""", c=done["contactId"], l=lead["id"])
+    assert data["contact"] == {"firstName": "Ann", "emails": ["ann@acme.com"], "lifecycleStage": "opportunity",
+                               "organization": {"name": "Acme Inc"}, "timeline": [{"subject": "First call"}]}
+    assert data["lead"]["status"] == "converted" and data["lead"]["convertedContactId"] == done["contactId"]
+    assert data["lead"]["convertedDealId"] == done["dealId"] and data["lead"]["convertedAt"]
+    assert data["deals"]["nodes"] == [{"name": "Acme deal", "amount": {"amount": "5000.00", "currency": "EUR"},
+                                       "contactId": done["contactId"]}]
+    twice = await gql.query(CONVERT, id=lead["id"])
+    assert twice["convertLead"]["errors"][0]["message"].endswith("(this one is converted)")

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 
+#: who may write read-only fields: code, not clients
+TRUSTED_SOURCES = frozenset({"system", "plugin", "privacy", "demo"})
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -75,7 +78,7 @@ class RecordService:
             perms.require(entity.name, "create")
             self._refuse_read_only(entity, perms, data)
             data = self._default_owner(entity, perms, data)
-        values = self._validate(entity, data, creating=True)
+        values = self._validate(entity, data, creating=True, actor=actor)
         change = Change(entity.name, "create", values, actor, kith=self.kith)
         await self.plugins.call_async("kith_before_create", refuse=True, change=change)
         async with self.db.write_transaction():
@@ -119,7 +122,7 @@ class RecordService:
         perms = actor.permissions
         if perms is not None:
             self._refuse_read_only(entity, perms, data)
-        values = self._validate(entity, data, creating=False)
+        values = self._validate(entity, data, creating=False, actor=actor)
         async with self.db.write_transaction():
             if perms is not None:
                 await perms.check_record(entity, int(record_id), "update")
@@ -196,13 +199,16 @@ class RecordService:
 
         await self.db.after_commit(call)
 
-    def _validate(self, entity: Entity, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    def _validate(
+        self, entity: Entity, data: Mapping[str, Any], *, creating: bool, actor: Actor = SYSTEM
+    ) -> dict[str, Any]:
         return validate_input(
             entity,
             self.custom_fields.for_entity(entity.name),
             data,
             creating=creating,
             region=self.region,
+            trusted=actor.source in TRUSTED_SOURCES,
         )
 
     async def _set_deleted(

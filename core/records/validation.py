@@ -108,8 +108,11 @@ def validate_input(
     *,
     creating: bool,
     region: str = "US",
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Check and normalise ``data``; returns the values to store or raises ``ValidationFailed``.
+
+    ``trusted`` writers (the system, plugin code) may set read-only fields; clients may not.
 
     Built-in fields are keyed by column name; custom fields come as a dict under
     ``"custom"``.  All problems are reported at once, not just the first.
@@ -120,7 +123,7 @@ def validate_input(
         if key == "custom":
             continue
         spec = entity.fields.get(key)
-        if spec is None or not spec.writable:
+        if spec is None or (not spec.writable and not trusted):
             errors.append(FieldError(key, "unknown", f"{entity.name} has no writable field {key!r}"))
             continue
         path = graphql_name(spec)

@@ -5,15 +5,15 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 """
 
 from kith.plugins.sales.migrations import MIGRATIONS
-from kith.plugins.sales.models import TABLES
+from kith.plugins.sales.models import LEAD_TABLES, TABLES
 from kith.sdk import Plugin
 
 plugin = Plugin(
     name="sales",
     version="0.1.0",
-    summary="Pipelines, stages and deals with a stage history.",
+    summary="Leads and their conversion, pipelines, stages and deals with a stage history.",
     hooks="kith.plugins.sales.hooks",
-    tables=list(TABLES),
+    tables=[*TABLES, *LEAD_TABLES],
     migrations=MIGRATIONS,
     source="kith.plugins.sales",
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kith.plugins.sales.models import STAGE_KINDS, Deal, Pipeline, Stage, StageChange
-from kith.sdk import Entity, Grant, RoleDefinition
+from kith.plugins.sales.models import LEAD_STATUSES, STAGE_KINDS, Deal, Lead, Pipeline, Stage, StageChange
+from kith.sdk import Entity, Grant, RoleDefinition, normalise_domain, normalise_email, normalise_phone
 
 
 def _percent(value: Any, region: str) -> int:
@@ -35,6 +35,16 @@ def entities() -> list[Entity]:
             read_only=("closed_at",),
         ),
         Entity(
+            "lead",
+            Lead,
+            searchable=("first_name", "last_name", "email", "company"),
+            personal=("first_name", "last_name", "email", "phone"),
+            choices={"status": LEAD_STATUSES},
+            normalisers={"email": normalise_email, "phone": normalise_phone, "domain": normalise_domain},
+            money={"budget": "budget_currency"},
+            read_only=("converted_contact", "converted_organization", "converted_deal", "converted_at"),
+        ),
+        Entity(
             "stage_change",
             StageChange,
             label="Stage change",
@@ -56,8 +66,14 @@ def roles() -> list[RoleDefinition]:
         "stage_change": Grant(actions=["read"]),
     }
     return [
-        RoleDefinition(name="sales_rep", grants={**pipelines, "deal": Grant(actions=CRUD, scope="own")}),
-        RoleDefinition(name="marketer", grants={**pipelines, "deal": Grant(actions=["read"])}),
+        RoleDefinition(
+            name="sales_rep",
+            grants={**pipelines, "deal": Grant(actions=CRUD, scope="own"), "lead": Grant(actions=CRUD, scope="own")},
+        ),
+        RoleDefinition(
+            name="marketer",
+            grants={**pipelines, "deal": Grant(actions=["read"]), "lead": Grant(actions=["read", "create", "update"])},
+        ),
         RoleDefinition(name="read_only", grants={**pipelines, "deal": Grant(actions=["read"])}),
         RoleDefinition(
             name="sales_manager",

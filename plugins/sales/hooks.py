@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kith.plugins.sales import conversion
 from kith.plugins.sales import entities as declarations
 from kith.sdk import (
     Change,
@@ -64,8 +65,20 @@ async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] 
 
 
 @hookimpl
+def kith_graphql_mutations() -> list[type]:
+    from kith.plugins.sales.graphql import SalesMutations
+
+    return [SalesMutations]
+
+
+@hookimpl
 async def kith_before_create(change: Change) -> None:
-    """A new deal lands in a pipeline (the first, unless given) at its first open stage."""
+    """Leads: no duplicates.  Deals: land in a pipeline (the first, unless given) at its
+    first open stage."""
+    if change.entity == "lead":
+        conversion.refuse_manual_conversion(change)
+        await conversion.refuse_duplicates(change)
+        return
     if change.entity != "deal":
         return
     values = change.values
@@ -102,6 +115,9 @@ def _check_stage(stage: dict[str, Any], pipeline_id: Any, lost_reason: Any) -> N
 @hookimpl
 async def kith_before_update(change: Change) -> None:
     """Moving a deal's stage: checked, closed or reopened, recorded, announced."""
+    if change.entity == "lead":
+        conversion.refuse_manual_conversion(change)
+        return
     if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
         return
     before = change.before or {}

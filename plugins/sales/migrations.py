@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.plugins.sales.models import TABLES
+from kith.plugins.sales.models import LEAD_TABLES, TABLES
 from kith.sdk import Migration, initial_migration
 
 DEFAULT_STAGES = (
@@ -46,4 +46,5 @@ async def _default_pipeline(db: Any) -> None:
 MIGRATIONS = [
     initial_migration(*TABLES),
     Migration("0002_default_pipeline", _default_pipeline, "the Sales pipeline and its stages"),
+    initial_migration(*LEAD_TABLES, name="0003_leads"),
 ]

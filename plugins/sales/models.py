@@ -3,7 +3,7 @@ history.  Amounts are money fields (integer minor units plus a currency)."""
 
 from __future__ import annotations
 
-from piccolo.columns import BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -49,4 +49,33 @@ class StageChange(RecordColumns, Table, tablename="sales_stage_change"):
     seconds_in_previous = BigInt(null=True, default=None)
 
 
+LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
+
+
+class Lead(RecordColumns, Table, tablename="sales_lead"):
+    """Someone who may become a customer: a person and a company not yet in the CRM."""
+
+    first_name = Varchar(length=100, null=True, default=None)
+    last_name = Varchar(length=100, null=True, default=None)
+    email = Varchar(length=254, null=True, default=None, index=True)
+    phone = Varchar(length=40, null=True, default=None)
+    title = Varchar(length=150, null=True, default=None)
+    company = Varchar(length=200, null=True, default=None)
+    domain = Varchar(length=253, null=True, default=None, index=True)
+    source = Varchar(length=80, null=True, default=None)
+    status = Varchar(length=20, default="new")
+    disqualified_reason = Text(null=True, default=None)
+    budget = BigInt(null=True, default=None)  # money field (minor units)
+    budget_currency = Varchar(length=3, null=True, default=None)
+    authority = Boolean(null=True, default=None)  # BANT: talking to who decides?
+    need = Text(null=True, default=None)
+    decision_date = Date(null=True, default=None)  # BANT: when they mean to decide
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    converted_contact = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.set_null)
+    converted_organization = ForeignKey(references=Organization, null=True, default=None, on_delete=OnDelete.set_null)
+    converted_deal = ForeignKey(references=Deal, null=True, default=None, on_delete=OnDelete.set_null)
+    converted_at = Timestamptz(null=True, default=None)
+
+
 TABLES = [Pipeline, Stage, Deal, StageChange]
+LEAD_TABLES = [Lead]
