@@ -233,7 +233,7 @@ class AutomationEngine:
                 log_entries.append({"skipped": "conditions not met"})
             else:
                 status = await self._run_actions(
-                    rule, origin, payload, record, key, start, depth, log_entries, fresh=fresh
+                    rule, origin, payload, record, key, start, depth, log_entries, fresh=fresh, actor=identity
                 )
                 if snapshot is not None and any("done" in e for e in log_entries):
                     snapshot.stale = True  # the next rule must see what this one changed
@@ -316,8 +316,9 @@ class AutomationEngine:
         log_entries: list[dict[str, Any]],
         *,
         fresh: bool = False,
+        actor: Actor | None = None,
     ) -> str:
-        actor = await self._identity(rule) or Actor(name=f"automation:{rule.name}", source="automation")
+        actor = actor or Actor(name=f"automation:{rule.name}", source="automation")
         for index in range(start, len(rule.actions)):
             action, params = rule.actions[index], rule.params[index]
             action_key = f"{key}:{index}"

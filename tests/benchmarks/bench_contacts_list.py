@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlparse
 from piccolo.querystring import QueryString
 
 from kith.core.customfields import FIELD_TYPES
+from kith.core.demo import INDUSTRIES
 from kith.core.demo import TITLES as DEMO_TITLES
 from kith.core.entities.builtin import LIFECYCLE_STAGES
 from kith.core.graphql.loaders import load_records
@@ -82,18 +83,6 @@ CUSTOM_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 SEGMENTS = CUSTOM_FIELDS[2][2]["choices"]
 TITLES = (*DEMO_TITLES, None)  # the demo's titles, and some contacts without one
-INDUSTRIES = (
-    "Software",
-    "Healthcare",
-    "Real estate",
-    "Retail",
-    "Logistics",
-    "Education",
-    "Finance",
-    "Manufacturing",
-    "Hospitality",
-    "Energy",
-)
 FREE_MAIL = ("gmail.com", "outlook.com", "proton.me")
 TAGS = ("vip", "newsletter", "partner", "churn-risk", "upsell", "referral", "enterprise")
 
