@@ -38,7 +38,7 @@ from kith.core.runtime import Kith
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
-from kith.sdk.helpers import CustomerViewSection, initial_migration, kith_from
+from kith.sdk.helpers import CustomerViewSection, add_columns, initial_migration, kith_from
 
 __all__ = [
     "FIELD_TYPES",
@@ -75,6 +75,7 @@ __all__ = [
     "UserError",
     "ValidationFailed",
     "VersionConflict",
+    "add_columns",
     "apply_rule",
     "hookimpl",
     "initial_migration",

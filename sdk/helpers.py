@@ -36,6 +36,27 @@ def initial_migration(*tables: type[Table], name: str = "0001_initial") -> Migra
     return Migration(name, forwards, f"create {', '.join(t._meta.tablename for t in tables)}")
 
 
+def add_columns(name: str, table: type[Table], *columns: str) -> Migration:
+    """A migration that adds ``columns`` (declared on ``table``) to an existing table.
+
+    Columns the table already has are left alone: a database created after the columns
+    were declared got them from the table's first migration, so the same migration list
+    works for old and new databases.  The columns must be nullable or have a default.
+    """
+
+    async def forwards(db: Database) -> None:
+        db.bind([table])
+        tablename = table._meta.tablename
+        present = await db.column_names(tablename)
+        for column_name in columns:
+            if column_name in present:
+                continue
+            column = table._meta.get_column_by_name(column_name)
+            await db.run_ddl(f'ALTER TABLE "{tablename}" ADD COLUMN {column.ddl}')
+
+    return Migration(name, forwards, f"add {', '.join(columns)} to {table._meta.tablename}")
+
+
 def kith_from(info: Any) -> Kith:
     """The running Kith inside a strawberry resolver."""
     kith: Kith = info.context.kith

@@ -165,3 +165,14 @@ async def test_converting_a_qualified_lead_atomically(sales):
                                        "contactId": done["contactId"]}]
     twice = await gql.query(CONVERT, id=lead["id"])
     assert twice["convertLead"]["errors"][0]["message"].endswith("(this one is converted)")
+
+
+async def test_reverse_lists_follow_relations_back(sales):
+    deal = await sales.records.create("deal", {"name": "D"})
+    await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Proposal"))})
+    await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Negotiation"))})
+    data = await GraphQLClient(sales).query("""{ pipelines { nodes { stages(first: 2) { name } } }
+        deals { nodes { stageChanges { toStage { name } } } } }""")
+    assert data["pipelines"]["nodes"] == [{"stages": [{"name": "Qualification"}, {"name": "Proposal"}]}]
+    assert data["deals"]["nodes"] == [{"stageChanges": [{"toStage": {"name": "Proposal"}},
+                                                        {"toStage": {"name": "Negotiation"}}]}]

@@ -130,6 +130,9 @@ class Entity:
     mutations: bool = True
     #: (type field, id field) of a reference to a record of any timeline entity
     attachment: tuple[str, str] | None = None
+    #: lists on the records this entity points at: relation column -> the list field's
+    #: GraphQL name there (``{"deal": "quotes"}`` gives ``Deal.quotes``)
+    reverse: Mapping[str, str] = field(default_factory=dict)
     plugin: str | None = None
     fields: dict[str, FieldSpec] = field(init=False)
 
@@ -169,6 +172,9 @@ class Entity:
         missing = [c for pair in self.money.items() for c in pair if c not in columns]
         if missing:
             raise ValueError(f"entity {self.name}: money columns {missing} are not columns of its table")
+        not_relations = [c for c in self.reverse if c not in self.fields or self.fields[c].kind is not FieldKind.RELATION]
+        if not_relations:
+            raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
         unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")

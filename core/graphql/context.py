@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
-from kith.core.graphql.loaders import load_records, load_timelines
+from kith.core.graphql.loaders import load_children, load_records, load_timelines
 from kith.core.records.change import Actor
 
 if TYPE_CHECKING:
@@ -52,6 +52,21 @@ class RequestContext:
                     return [None for _ in ids]
                 records = await load_records(self.kith, entity, ids, self.scope(target))
                 return [self.visible(target, r) for r in records]
+
+            self._loaders[key] = DataLoader(load_fn=batch)
+        return self._loaders[key]
+
+    def children_loader(self, entity: str, column: str, limit: int) -> DataLoader[int, list[dict[str, Any]]]:
+        """``<Entity>By<Column>Loader``: the first ``limit`` records pointing at each id."""
+        key = ("children", entity, column, limit)
+        if key not in self._loaders:
+
+            async def batch(ids: list[int]) -> list[list[dict[str, Any]]]:
+                child = self.kith.entities.get(entity)
+                if self.permissions is not None and not self.permissions.allows(entity, "read"):
+                    return [[] for _ in ids]
+                lists = await load_children(self.kith, child, column, ids, limit, self.scope(child, "read"))
+                return [[self.visible(child, r) for r in items] for items in lists]
 
             self._loaders[key] = DataLoader(load_fn=batch)
         return self._loaders[key]

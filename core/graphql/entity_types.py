@@ -177,6 +177,17 @@ def _timeline_resolver(entity: Entity, activity_node: Any) -> Any:
     return resolve
 
 
+def _children_resolver(child: Entity, column: str, child_node: Any) -> Any:
+    name, label = child.name, child.label
+
+    async def resolve(root: Any, info: Info, first: int = 20) -> list[child_node]:  # type: ignore[valid-type]
+        limit = max(0, min(first, info.context.kith.settings.max_page_size))
+        return await info.context.children_loader(name, column, limit).load(root["id"])
+
+    resolve.__doc__ = f"The {label} records pointing here (the first ``first``)."
+    return resolve
+
+
 def _custom_resolver(fields: list[CustomField], custom_type: Any) -> Any:
     decoders = {f.name: FIELD_TYPES[f.type].decode or (lambda value: value) for f in fields}
 
@@ -215,9 +226,25 @@ def build_entity_types(kith: "Kith") -> dict[str, EntityTypes]:
     activity_types = all_types.get("activity")
     for t in all_types.values():
         _fill(kith, t, all_types, activity_types)
+    _add_reverse_lists(all_types)
     for t in all_types.values():
         _decorate(t)
     return all_types
+
+
+def _add_reverse_lists(all_types: dict[str, EntityTypes]) -> None:
+    """``Entity.reverse``: a list field on the record a relation points at."""
+    for child in all_types.values():
+        for column, field_name in child.entity.reverse.items():
+            target = all_types.get(child.entity.fields[column].target or "")
+            if target is None:
+                continue
+            py = "".join("_" + c.lower() if c.isupper() else c for c in field_name)
+            if py in target.node.__annotations__:
+                raise ValueError(f"{target.entity.type_name}.{field_name} is already a field")
+            target.node.__annotations__[py] = list[child.node]  # type: ignore[name-defined]
+            setattr(target.node, py, strawberry.field(resolver=_children_resolver(child.entity, column, child.node)))
+            target.columns[field_name] = {"id"}
 
 
 def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activity: EntityTypes | None) -> None:

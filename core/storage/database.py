@@ -229,6 +229,18 @@ class Database:
         self.bind(tables)
         await create_db_tables(*tables, if_not_exists=True)
 
+    async def column_names(self, table: str) -> set[str]:
+        """The columns ``table`` has now (empty if it does not exist)."""
+        if self.dialect.is_postgres:
+            rows = await self.execute(
+                "SELECT column_name AS name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = {}",
+                table,
+            )
+        else:
+            rows = await self.execute("SELECT name FROM pragma_table_info({})", table)
+        return {row["name"] for row in rows}
+
     async def table_names(self) -> set[str]:
         if self.dialect.is_postgres:
             rows = await self.execute("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from kith.plugins.sales.models import LEAD_STATUSES, STAGE_KINDS, Deal, Lead, Pipeline, Stage, StageChange
+from kith.plugins.sales.models import (
+    FORECAST_CATEGORIES,
+    LEAD_STATUSES,
+    SCORE_SOURCES,
+    STAGE_KINDS,
+    Deal,
+    Lead,
+    LeadScoreItem,
+    Pipeline,
+    ScoringRule,
+    Stage,
+    StageChange,
+)
 from kith.sdk import Entity, Grant, RoleDefinition, normalise_domain, normalise_email, normalise_phone
 
 
@@ -14,14 +26,26 @@ def _percent(value: Any, region: str) -> int:
     return int(value)
 
 
+def _country(value: Any, region: str) -> str | None:
+    if value is None or value == "":
+        return None
+    code = str(value).strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise ValueError("must be a two-letter country code (ISO 3166), like DE or US")
+    return code
+
+
 def entities() -> list[Entity]:
+    from kith.plugins.sales.quotes.declarations import entities as quote_entities
+
     return [
         Entity("pipeline", Pipeline, required=("name",), searchable=("name",), timeline=False),
         Entity(
             "stage",
             Stage,
             required=("name", "pipeline"),
-            choices={"kind": STAGE_KINDS},
+            choices={"kind": STAGE_KINDS, "forecast_category": FORECAST_CATEGORIES},
+            reverse={"pipeline": "stages"},
             normalisers={"probability": _percent},
             timeline=False,
             customizable=False,
@@ -32,7 +56,9 @@ def entities() -> list[Entity]:
             required=("name",),
             searchable=("name",),
             money={"amount": "currency"},
+            choices={"forecast_category": FORECAST_CATEGORIES},
             read_only=("closed_at",),
+            reverse={"contact": "deals", "organization": "deals"},
         ),
         Entity(
             "lead",
@@ -40,9 +66,22 @@ def entities() -> list[Entity]:
             searchable=("first_name", "last_name", "email", "company"),
             personal=("first_name", "last_name", "email", "phone"),
             choices={"status": LEAD_STATUSES},
-            normalisers={"email": normalise_email, "phone": normalise_phone, "domain": normalise_domain},
+            normalisers={
+                "email": normalise_email,
+                "phone": normalise_phone,
+                "domain": normalise_domain,
+                "country": _country,
+            },
             money={"budget": "budget_currency"},
-            read_only=("converted_contact", "converted_organization", "converted_deal", "converted_at"),
+            read_only=(
+                "converted_contact",
+                "converted_organization",
+                "converted_deal",
+                "converted_at",
+                "score",
+                "score_model",
+                "scored_at",
+            ),
         ),
         Entity(
             "stage_change",
@@ -51,7 +90,27 @@ def entities() -> list[Entity]:
             timeline=False,
             customizable=False,
             mutations=False,
+            reverse={"deal": "stageChanges"},
         ),
+        Entity(
+            "scoring_rule",
+            ScoringRule,
+            required=("name", "points"),
+            searchable=("name",),
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "lead_score_item",
+            LeadScoreItem,
+            label="Lead score item",
+            choices={"source": SCORE_SOURCES},
+            timeline=False,
+            customizable=False,
+            mutations=False,
+            reverse={"lead": "scoreItems"},
+        ),
+        *quote_entities(),
     ]
 
 

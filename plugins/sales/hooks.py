@@ -10,6 +10,7 @@ import click
 
 from kith.plugins.sales import conversion
 from kith.plugins.sales import entities as declarations
+from kith.plugins.sales.quotes import hooks as quote_hooks
 from kith.sdk import (
     Change,
     DomainEvent,
@@ -65,10 +66,19 @@ async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] 
 
 
 @hookimpl
+def kith_graphql_queries() -> list[type]:
+    from kith.plugins.sales.forecast.graphql import ForecastQueries
+    from kith.plugins.sales.quotes.graphql import QuoteQueries
+
+    return [ForecastQueries, QuoteQueries]
+
+
+@hookimpl
 def kith_graphql_mutations() -> list[type]:
     from kith.plugins.sales.graphql import SalesMutations
+    from kith.plugins.sales.quotes.graphql import QuoteMutations
 
-    return [SalesMutations]
+    return [SalesMutations, QuoteMutations]
 
 
 @hookimpl
@@ -78,6 +88,9 @@ async def kith_before_create(change: Change) -> None:
     if change.entity == "lead":
         conversion.refuse_manual_conversion(change)
         await conversion.refuse_duplicates(change)
+        return
+    if change.entity in quote_hooks.ENTITIES:
+        await quote_hooks.before_create(change)
         return
     if change.entity != "deal":
         return
@@ -117,6 +130,9 @@ async def kith_before_update(change: Change) -> None:
     """Moving a deal's stage: checked, closed or reopened, recorded, announced."""
     if change.entity == "lead":
         conversion.refuse_manual_conversion(change)
+        return
+    if change.entity in quote_hooks.ENTITIES:
+        await quote_hooks.before_update(change)
         return
     if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
         return
