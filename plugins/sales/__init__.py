@@ -5,15 +5,16 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 """
 
 from kith.plugins.sales.migrations import MIGRATIONS
-from kith.plugins.sales.models import LEAD_TABLES, TABLES
+from kith.plugins.sales.forecast.models import FORECAST_TABLES
+from kith.plugins.sales.models import LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES
 from kith.sdk import Plugin
 
 plugin = Plugin(
     name="sales",
     version="0.1.0",
-    summary="Leads and their conversion, pipelines, stages and deals with a stage history.",
+    summary="Leads with scores and conversion, pipelines and deals, products and quotes, forecasts and KPIs.",
     hooks="kith.plugins.sales.hooks",
-    tables=[*TABLES, *LEAD_TABLES],
+    tables=[*TABLES, *LEAD_TABLES, *QUOTE_TABLES, *SCORING_TABLES, *FORECAST_TABLES],
     migrations=MIGRATIONS,
     source="kith.plugins.sales",
 )

@@ -78,3 +78,8 @@ def add_stage(pipeline: str, name: str, probability: int, kind: str) -> None:
         click.echo(f"Added stage {name} to {pipeline}")
 
     _run(body)
+
+
+# the commands of products/quotes and of forecasts join the group when it is imported
+from kith.plugins.sales.forecast import cli as _forecast_cli  # noqa: E402,F401
+from kith.plugins.sales.quotes import cli as _quote_cli  # noqa: E402,F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from kith.plugins.sales.forecast.models import FORECAST_TABLES
 from kith.plugins.sales.models import LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES, Deal, Lead, Stage
 from kith.sdk import Migration, add_columns, initial_migration
 
@@ -65,4 +66,5 @@ MIGRATIONS = [
     add_columns("0007_lead_scores", Lead, "country", "score", "score_model", "scored_at"),
     initial_migration(*QUOTE_TABLES, name="0008_products_and_quotes"),
     initial_migration(*SCORING_TABLES, name="0009_lead_scoring"),
+    initial_migration(*FORECAST_TABLES, name="0010_forecast_snapshots"),
 ]
