@@ -80,7 +80,8 @@ def kith_routes() -> list[Any]:
 
 @hookspec
 def kith_before_create(change: Change) -> Awaitable[None] | None:
-    """Called before a record is inserted, after its values were validated.
+    """Called before a record is inserted, after its values were validated, inside the
+    write's transaction (records the hook writes commit or roll back with this one).
 
     May change ``change.values`` in place, or refuse the write by raising
     ``ValidationFailed`` with field errors.  Nothing has been written yet.

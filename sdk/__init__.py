@@ -31,6 +31,7 @@ from kith.core.errors import FieldError, KithError, NotFound, PluginError, Valid
 from kith.core.graphql.common import UserError
 from kith.core.hookspecs import hookimpl
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
+from kith.core.money import exponent as currency_exponent
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.records.change import Actor, Change
 from kith.core.records.query import ListRequest
@@ -77,6 +78,7 @@ __all__ = [
     "VersionConflict",
     "add_columns",
     "apply_rule",
+    "currency_exponent",
     "hookimpl",
     "initial_migration",
     "kith_from",

@@ -306,6 +306,8 @@ async def test_dry_run_changes_nothing(kit):
         ({"actions": [{"wait": {"days": 0}}]}, "actions[0]", "positive duration"),
         ({"actions": [{"add_tag": {"tag": "{{ record.title "}}]}, "actions[0].tag", "template"),
         ({"trigger": {"schedule": "every tuesday"}}, "trigger.schedule", "not a cron expression"),
+        ({"trigger": {"event": "contact.updated", "ignore": ["shoeSize"]}}, "trigger.ignore", "no field 'shoeSize'"),
+        ({"conditions": {"updatedAt": {"lt": "{{ in_days(-3 }}"}}}, "conditions", "template does not compile"),
         ({"trigger": {"relative": {"entity": "contact", "field": "title", "offset": "3 days"}}},
          "trigger.relative.field", "not a date field"),
     ],
@@ -352,6 +354,41 @@ async def test_disabling_the_plugin_stops_its_automations(kit):
     await lifecycle.enable(kit, "loyalty")
     assert (await kit.records.get("loyalty_card", card["id"]))["points"] == 0
     assert (await service.get_rule(kit, "loyalty-upgrade-bonus")).enabled  # kept for when it comes back
+
+
+async def test_ignored_fields_comparisons_on_event_data_and_time_templates_in_conditions(kit):
+    """``ignore`` keeps a rule from waking itself; ``data`` compares a domain event's
+    payload; conditions may name a moment relative to now."""
+    await service.apply_rule(kit, {
+        "name": "retitle", "enabled": True, "trigger": {"event": "contact.updated", "ignore": ["title"]},
+        "actions": [{"update_fields": {"values": {"title": "{{ record.first_name }} (edited)"}}}]})
+    await service.apply_rule(kit, {
+        "name": "big-upgrade", "enabled": True,
+        "trigger": {"event": "loyalty_card.upgraded", "data": {"to": {"in": ["gold", "platinum"]}}},
+        "actions": [{"update_fields": {"values": {"points": 1000}}}]})
+    await service.apply_rule(kit, {
+        "name": "old-contacts", "enabled": True, "trigger": {"manual": "contact"},
+        "conditions": {"createdAt": {"lt": "{{ in_days(-30) }}"}}, "actions": [{"add_tag": {"tag": "old"}}]})
+    contact = await make_contact(kit, first_name="Ann")
+    await kit.records.update("contact", contact["id"], {"title": "CTO"})  # only an ignored field: no run
+    await drain(kit)
+    assert (await kit.records.get("contact", contact["id"]))["title"] == "CTO"
+    await kit.records.update("contact", contact["id"], {"last_name": "Lee"})
+    await drain(kit)
+    assert (await kit.records.get("contact", contact["id"]))["title"] == "Ann (edited)"  # once, not in a loop
+    assert len(await service.runs(kit, "retitle")) == 1
+    silver = await kit.records.create("loyalty_card", {"contact": contact["id"], "points": 0})
+    gold = await kit.records.create("loyalty_card", {"contact": contact["id"], "points": 0})
+    await kit.records.update("loyalty_card", silver["id"], {"level": "silver"})
+    await kit.records.update("loyalty_card", gold["id"], {"level": "gold"})
+    await drain(kit)
+    assert (await kit.records.get("loyalty_card", silver["id"]))["points"] != 1000
+    assert (await kit.records.get("loyalty_card", gold["id"]))["points"] == 1000
+    old = await make_contact(kit, first_name="Old")
+    await kit.db.execute("UPDATE contact SET created_at = {} WHERE id = {}",
+                         dt.datetime.now(dt.UTC) - dt.timedelta(days=40), old["id"])
+    total, items = await service.dry_run(kit, "old-contacts")
+    assert total == 1 and items[0].record_id == old["id"]
 
 
 async def test_run_now_on_a_filtered_set_through_graphql_and_the_cli_service(kit):

@@ -96,10 +96,17 @@ async def test_reps_see_their_deals_and_support_sees_none(sales):
 
 async def test_disable_keeps_deals_and_enable_brings_them_back(sales):
     await sales.records.create("deal", {"name": "Kept", "amount": {"amount": "10", "currency": "USD"}})
+    shipped = {r.name for r in await sales.automations.rules() if r.name.startswith("sales.")}
+    assert {"sales.score-new-lead", "sales.hot-lead", "sales.stale-deal-reminder"} <= shipped
     await lifecycle.disable(sales, "sales")
-    assert "Deal" not in sales.schema.sdl()
+    assert "Deal" not in sales.schema.sdl() and "scoreItems" not in sales.schema.sdl()
+    assert [r.name for r in await sales.automations.rules() if r.name.startswith("sales.")] == []
     assert (await sales.db.execute("SELECT name FROM sales_deal"))[0]["name"] == "Kept"
+    contact = await sales.records.create("contact", {"first_name": "No", "last_name": "Sales"})  # core still works
+    await run_worker_until_idle(sales)
     await lifecycle.enable(sales, "sales")
+    assert {r.name for r in await sales.automations.rules() if r.name.startswith("sales.")} == shipped
+    assert (await sales.records.get("contact", contact["id"]))["last_name"] == "Sales"
     data = await GraphQLClient(sales).query("{ deals { nodes { name amount { amount currency } } } }")
     assert data["deals"]["nodes"] == [{"name": "Kept", "amount": {"amount": "10.00", "currency": "USD"}}]
 

@@ -95,6 +95,8 @@ class AutomationEngine:
             )
             rules = []
             for row in rows:
+                if not self._plugin_active(row["source"]):
+                    continue  # a disabled plugin's rules rest until it is enabled again
                 try:
                     rules.append(check_rule(self.kith, _json(row["definition"]), row["source"]))
                 except ValidationFailed as exc:  # e.g. a field it uses was removed
@@ -103,6 +105,10 @@ class AutomationEngine:
             self._rules_version = version
             self.subscription_cache = None
         return self._rules
+
+    def _plugin_active(self, source: str | None) -> bool:
+        plugin = (source or "").removeprefix("plugin:") if (source or "").startswith("plugin:") else None
+        return plugin is None or plugin in self.kith.plugins.active
 
     async def rules_changed(self) -> None:
         value = int(await get_meta(self.kith.db, RULES_VERSION) or 0)
@@ -294,7 +300,7 @@ class AutomationEngine:
             return True
         where = self.kith.query.where(
             rule.entity,
-            rule.definition.conditions,
+            rule.conditions_now(),
             include_deleted=str(origin.get("event", "")).endswith(".deleted"),
         )
         row = await self.kith.db.fetch_one(
@@ -511,7 +517,7 @@ class AutomationEngine:
         columns = [
             QueryString(
                 "CASE WHEN {} THEN 1 ELSE 0 END AS " + f"_c{i}",
-                self.kith.query.where(entity, r.definition.conditions, include_deleted=deleted),
+                self.kith.query.where(entity, r.conditions_now(), include_deleted=deleted),
             )
             for i, r in enumerate(checks)
         ]
@@ -587,7 +593,11 @@ class RetryJob(KithError):
 
 
 def _event_view(origin: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    return {"name": origin.get("event"), "changes": payload.get("changes") or {}, "data": payload.get("data")}
+    """What templates see as ``event``: its name, a record change's ``changes``, and
+    ``data`` — an inbound webhook's body, or a domain event's payload (what its
+    trigger's ``data`` matched)."""
+    data = payload.get("data", None if "record" in payload else payload)
+    return {"name": origin.get("event"), "changes": payload.get("changes") or {}, "data": data}
 
 
 def _json(value: Any) -> Any:

@@ -26,11 +26,13 @@ with ``entity`` to act on each matching record), ``relative`` (``entity``, a dat
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kith.core.automations import templates
 from kith.core.automations.actions import ActionType, Params
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
@@ -57,10 +59,14 @@ class Trigger(BaseModel):
     webhook: str | None = None
     manual: str | None = None
     entity: str | None = None
-    #: a domain event's payload must have these values (e.g. {to_kind: won})
+    #: a domain event's payload must have these values (``{to_kind: won}``), or meet
+    #: these comparisons (``{to: {gte: 80}}``; operators eq, ne, lt, lte, gt, gte, in)
     data: dict[str, Any] | None = None
+    #: an update that changed only these fields does not fire (e.g. fields the rule's
+    #: own actions write, so that a rule does not wake itself)
+    ignore: list[str] | None = None
 
-    @field_validator("changed", mode="before")
+    @field_validator("changed", "ignore", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -129,6 +135,15 @@ class Rule:
     def name(self) -> str:
         return self.definition.name
 
+    def conditions_now(self) -> dict[str, Any] | None:
+        """The conditions with their templates rendered for this moment, so a condition
+        can say ``{updatedAt: {lt: "{{ in_days(-14) }}"}}``."""
+        conditions = self.definition.conditions
+        if conditions is None or not templates.contains_template(conditions):
+            return conditions
+        rendered: dict[str, Any] = templates.render(conditions, {})
+        return rendered
+
     @property
     def trigger(self) -> Trigger:
         return self.definition.trigger
@@ -143,9 +158,11 @@ class Rule:
         trigger = self.trigger
         if trigger.event != event:
             return False
-        if trigger.data and any(payload.get(key) != value for key, value in trigger.data.items()):
+        if trigger.data and not all(_data_holds(payload.get(key), want) for key, want in trigger.data.items()):
             return False
         changes: dict[str, Any] = payload.get("changes") or {}
+        if trigger.ignore and changes and set(changes) <= set(trigger.ignore):
+            return False
         for name in trigger.changed or ():
             if name not in changes:
                 return False
@@ -156,6 +173,26 @@ class Rule:
             if trigger.to is not None and new != trigger.to:
                 return False
         return True
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a is not None and a < b,
+    "lte": lambda a, b: a is not None and a <= b,
+    "gt": lambda a, b: a is not None and a > b,
+    "gte": lambda a, b: a is not None and a >= b,
+    "in": lambda a, b: a in b,
+}
+
+
+def _data_holds(value: Any, want: Any) -> bool:
+    if isinstance(want, dict) and want and set(want) <= set(_COMPARISONS):
+        try:
+            return all(_COMPARISONS[op](value, operand) for op, operand in want.items())
+        except TypeError:  # e.g. comparing text with a number: not a match
+            return False
+    return bool(value == want)
 
 
 def parse_offset(text: str) -> float:
@@ -197,7 +234,11 @@ def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> Rule:
             errors.append(FieldError("conditions", "invalid", "this trigger has no records to test conditions on"))
         else:
             try:
-                FilterCompiler(kith.query.ctx).compile(entity, definition.conditions, "t")
+                templates.check(definition.conditions)
+                conditions = templates.render(definition.conditions, {})
+                FilterCompiler(kith.query.ctx).compile(entity, conditions, "t")
+            except templates.TemplateProblem as exc:
+                errors.append(FieldError("conditions", "invalid", str(exc)))
             except ValidationFailed as exc:
                 errors += [FieldError(_under("conditions", e.field, "filter"), e.code, e.message) for e in exc.errors]
     params: list[Params] = []
@@ -276,6 +317,9 @@ def _check_trigger(kith: Kith, trigger: Trigger, errors: list[FieldError]) -> En
                     errors.append(
                         FieldError("trigger.changed", "unknown", f"{entity.name} has no field {field_name!r}")
                     )
+        for field_name in trigger.ignore or ():
+            if entity is not None and field_name not in _field_names(kith, entity):
+                errors.append(FieldError("trigger.ignore", "unknown", f"{entity.name} has no field {field_name!r}"))
         if (trigger.from_ is not None or trigger.to is not None) and len(trigger.changed or []) != 1:
             errors.append(FieldError("trigger.to", "invalid", "from/to need exactly one field in changed"))
     elif kind == "schedule":

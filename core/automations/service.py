@@ -213,7 +213,7 @@ async def dry_run(
     if rule.entity is None:
         ctx = ActionContext(kith, rule.name, None, None, {}, "dry-run", actor)
         return 1, [DryRunItem(None, "(no record)", _describe(rule, ctx))]
-    conditions = rule.definition.conditions
+    conditions = rule.conditions_now()
     total = await kith.query.count(kith.db, rule.entity, conditions)
     page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit))
     items = []

@@ -33,6 +33,10 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def contains_template(value: Any) -> bool:
+    return any(is_template(text) for text in _strings(value))
+
+
 def check(value: Any) -> None:
     """Compile every template inside ``value`` (raises ``TemplateProblem``)."""
     for text in _strings(value):

@@ -172,7 +172,8 @@ class Entity:
         missing = [c for pair in self.money.items() for c in pair if c not in columns]
         if missing:
             raise ValueError(f"entity {self.name}: money columns {missing} are not columns of its table")
-        not_relations = [c for c in self.reverse if c not in self.fields or self.fields[c].kind is not FieldKind.RELATION]
+        relations = {name for name, spec in self.fields.items() if spec.kind is FieldKind.RELATION}
+        not_relations = [column for column in self.reverse if column not in relations]
         if not_relations:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
         unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)

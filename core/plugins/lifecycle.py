@@ -118,6 +118,7 @@ async def enable(kith: Kith, name: str) -> list[str]:
     if name not in kith.plugins.active and failed:
         raise PluginError(f"plugin {name} was enabled but failed to start: {failed[-1].error}")
     await kith.sync_plugin_rules()
+    await kith.automations.rules_changed()  # its rules run again, in every process
     return ran
 
 
@@ -135,6 +136,7 @@ async def disable(kith: Kith, name: str) -> None:
         await _set_state(kith, plugin, False)
         await bump_schema_version(kith.db)
     await kith.reload()
+    await kith.automations.rules_changed()  # its rules rest, in every process
 
 
 async def purge(kith: Kith, name: str, export_dir: Path) -> Path:

@@ -80,8 +80,10 @@ class RecordService:
             data = self._default_owner(entity, perms, data)
         values = self._validate(entity, data, creating=True, actor=actor)
         change = Change(entity.name, "create", values, actor, kith=self.kith)
-        await self.plugins.call_async("kith_before_create", refuse=True, change=change)
         async with self.db.write_transaction():
+            # inside the transaction, like the update and delete hooks: what a hook writes
+            # through the record service commits or rolls back with this record
+            await self.plugins.call_async("kith_before_create", refuse=True, change=change)
             await self._check_relations(entity, change.values)
             now = _now()
             row_values = {

@@ -27,6 +27,12 @@ def graphql_name(spec: FieldSpec) -> str:
 def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
     kind = spec.kind
     if kind in (FieldKind.STRING, FieldKind.TEXT):
+        if (
+            spec.normaliser is not None
+            and isinstance(value, int | float | decimal.Decimal)
+            and not isinstance(value, bool)
+        ):
+            value = str(value)  # a number for a text field its normaliser reads (a percent: 19)
         if not isinstance(value, str):
             raise ValueError("must be text")
         value = value.strip()

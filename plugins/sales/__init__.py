@@ -4,8 +4,8 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 ``kith plugins enable sales``.
 """
 
-from kith.plugins.sales.migrations import MIGRATIONS
 from kith.plugins.sales.forecast.models import FORECAST_TABLES
+from kith.plugins.sales.migrations import MIGRATIONS
 from kith.plugins.sales.models import LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES
 from kith.sdk import Plugin
 

@@ -1,12 +1,13 @@
-"""The sales plugin's own GraphQL: converting a lead."""
+"""The sales plugin's own GraphQL: converting a lead, and the trained lead model."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import strawberry
 from strawberry.types import Info
 
+from kith.plugins.sales import lead_model, scoring
 from kith.plugins.sales.conversion import convert
 from kith.sdk import UserError, ValidationFailed, kith_from
 
@@ -30,8 +31,74 @@ def _id(value: Optional[int]) -> Optional[strawberry.ID]:
     return None if value is None else strawberry.ID(str(value))
 
 
+@strawberry.type(description="One input of the lead model and its weight (log-odds per unit).")
+class LeadModelFactor:
+    feature: str
+    weight: float
+
+
+@strawberry.type(description="The lead model as last trained on won and lost converted leads.")
+class LeadModel:
+    trained_at: Optional[str]
+    samples: int
+    won: int
+    lost: int
+    accuracy: Optional[float] = strawberry.field(description="Mean accuracy over cross-validation folds.")
+    intercept: float
+    factors: list[LeadModelFactor]
+
+    @staticmethod
+    def of(model: dict[str, Any]) -> LeadModel:
+        pairs = sorted(zip(model["features"], model["coefficients"], strict=True), key=lambda p: -abs(p[1]))
+        return LeadModel(
+            trained_at=model.get("trained_at"),
+            samples=model["samples"],
+            won=model["won"],
+            lost=model["lost"],
+            accuracy=model.get("accuracy"),
+            intercept=model["intercept"],
+            factors=[LeadModelFactor(feature=f, weight=w) for f, w in pairs],
+        )
+
+
+@strawberry.type
+class TrainLeadModelPayload:
+    model: Optional[LeadModel]
+    rescored: int
+    errors: list[UserError]
+
+
+def _require(info: Info, entity: str, action: str) -> None:
+    """Only who may update leads may retrain or rescore them."""
+    permissions = info.context.permissions
+    if permissions is not None and not permissions.allows(entity, action):
+        raise ValidationFailed.single(None, "forbidden", f"you may not {action} {entity}s")
+
+
+@strawberry.type
+class SalesQueries:
+    @strawberry.field(description="The trained lead model, or null before the first training.")
+    async def lead_model(self, info: Info) -> Optional[LeadModel]:
+        _require(info, "lead", "read")
+        model = await lead_model.current(kith_from(info))
+        return None if model is None else LeadModel.of(model)
+
+
 @strawberry.type
 class SalesMutations:
+    @strawberry.mutation(
+        description="Train the lead model on converted leads whose deals were won or lost, then rescore open leads."
+    )
+    async def train_lead_model(self, info: Info) -> TrainLeadModelPayload:
+        _require(info, "lead", "update")
+        kith = kith_from(info)
+        try:
+            model = await lead_model.train(kith)
+        except ValidationFailed as exc:
+            return TrainLeadModelPayload(model=None, rescored=0, errors=[UserError.from_error(e) for e in exc.errors])
+        rescored = await scoring.score_leads(kith)
+        return TrainLeadModelPayload(model=LeadModel.of(model), rescored=rescored, errors=[])
+
     @strawberry.mutation(
         description="Turn a qualified lead into a contact and organization (existing ones with its email or "
         "domain are reused) and, with dealName, a deal; all or nothing. Its timeline moves to the contact."

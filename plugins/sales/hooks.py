@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kith.plugins.sales import conversion
+from kith.plugins.sales import automations, conversion, scoring
 from kith.plugins.sales import entities as declarations
 from kith.plugins.sales.quotes import hooks as quote_hooks
 from kith.sdk import (
@@ -36,7 +36,20 @@ def kith_roles() -> list[RoleDefinition]:
 
 @hookimpl
 def kith_automation_events() -> list[DomainEvent]:
-    return [DomainEvent(STAGE_CHANGED, "deal", "A deal moved to another stage (payload: from, to, kinds).")]
+    return [
+        DomainEvent(STAGE_CHANGED, "deal", "A deal moved to another stage (payload: from, to, kinds)."),
+        *automations.events(),
+    ]
+
+
+@hookimpl
+def kith_automation_functions() -> dict[str, Any]:
+    return dict(automations.FUNCTIONS)
+
+
+@hookimpl
+def kith_automation_rules() -> list[dict[str, Any]]:
+    return automations.rules()
 
 
 @hookimpl
@@ -68,9 +81,10 @@ async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] 
 @hookimpl
 def kith_graphql_queries() -> list[type]:
     from kith.plugins.sales.forecast.graphql import ForecastQueries
+    from kith.plugins.sales.graphql import SalesQueries
     from kith.plugins.sales.quotes.graphql import QuoteQueries
 
-    return [ForecastQueries, QuoteQueries]
+    return [SalesQueries, ForecastQueries, QuoteQueries]
 
 
 @hookimpl
@@ -91,6 +105,10 @@ async def kith_before_create(change: Change) -> None:
         return
     if change.entity in quote_hooks.ENTITIES:
         await quote_hooks.before_create(change)
+        return
+    if change.entity == "scoring_rule":
+        await scoring.check_rule(change)
+        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
         return
     if change.entity != "deal":
         return
@@ -126,6 +144,12 @@ def _check_stage(stage: dict[str, Any], pipeline_id: Any, lost_reason: Any) -> N
 
 
 @hookimpl
+async def kith_before_delete(change: Change) -> None:
+    if change.entity == "scoring_rule":
+        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+
+
+@hookimpl
 async def kith_before_update(change: Change) -> None:
     """Moving a deal's stage: checked, closed or reopened, recorded, announced."""
     if change.entity == "lead":
@@ -133,6 +157,10 @@ async def kith_before_update(change: Change) -> None:
         return
     if change.entity in quote_hooks.ENTITIES:
         await quote_hooks.before_update(change)
+        return
+    if change.entity == "scoring_rule":
+        await scoring.check_rule(change)
+        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.before["id"], {})
         return
     if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
         return
