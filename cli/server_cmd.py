@@ -40,18 +40,44 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None) -> Non
 @click.command("demo")
 @click.option("--contacts", default=300, show_default=True, help="How many demo contacts to create.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same data).")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    help="Enable this plugin (and its demo data) first; repeatable. Default: every installed plugin.",
+)
+@click.option("--core-only", is_flag=True, help="Enable no plugins: the core's demo data only.")
 @click.option("--no-serve", is_flag=True, help="Create the data and exit.")
 @click.option("--host", help="Interface to listen on.")
 @click.option("--port", type=int, help="Port.")
 @click.pass_context
 def demo_command(
-    ctx: click.Context, contacts: int, seed: int, no_serve: bool, host: str | None, port: int | None
+    ctx: click.Context,
+    contacts: int,
+    seed: int,
+    plugins: tuple[str, ...],
+    core_only: bool,
+    no_serve: bool,
+    host: str | None,
+    port: int | None,
 ) -> None:
-    """Fill the database with realistic demo data, then serve it."""
+    """Fill the database with realistic demo data, then serve it.
+
+    On an empty database the installed plugins are enabled first (or those named with
+    --plugin), so the demo shows them too; an existing database is served as it is.
+    """
     from kith.core.demo import ensure_demo_admin, load_demo
+    from kith.core.plugins import lifecycle
 
     async def body() -> tuple[dict[str, int], tuple[str, str, str | None]]:
         async with open_kith(ctx) as kith:
+            if not core_only and not await kith.count("contact"):
+                wanted = plugins or tuple(n for n, p in sorted(kith.plugins.available.items()) if not p.essential)
+                enabled = set(await kith.enabled_plugins())
+                for name in wanted:
+                    if name not in enabled:
+                        await lifecycle.enable(kith, name)
+                        console.print(f"Enabled plugin [bold]{name}[/]")
             return await load_demo(kith, contacts=contacts, seed=seed), await ensure_demo_admin(kith)
 
     counts, (email, password, key) = run(body())

@@ -138,6 +138,8 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
                     activity_count += 1
     created["contacts"] = contacts
     created["activities"] = activity_count
+    for _plugin, counts in await kith.plugins.call_async("kith_demo_data", refuse=True, kith=kith, seed=seed):
+        created.update(counts)
     return created
 
 

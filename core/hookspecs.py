@@ -195,6 +195,21 @@ def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[i
     """
 
 
+# -- demo data ---------------------------------------------------------------------
+
+
+@hookspec
+def kith_demo_data(kith: Kith, seed: int) -> Awaitable[dict[str, int]] | dict[str, int]:
+    """Add this plugin's demo records to ``kith demo``; return how many of each you made.
+
+    Called once, right after the core's demo data (teams, users with roles,
+    organizations, contacts and their timelines) was created on an empty database, so
+    the plugin can build on it.  Use ``seed`` for repeatable randomness and write
+    through ``kith.records`` with an ``Actor`` of source ``"demo"``.  Raising stops the
+    demo with the plugin's name in the message.
+    """
+
+
 # -- read side -----------------------------------------------------------------------
 
 

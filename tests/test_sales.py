@@ -3,6 +3,8 @@ stage history, through the same commands and API a user has."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kith.core.plugins import lifecycle
@@ -183,3 +185,60 @@ async def test_reverse_lists_follow_relations_back(sales):
     assert data["pipelines"]["nodes"] == [{"stages": [{"name": "Qualification"}, {"name": "Proposal"}]}]
     assert data["deals"]["nodes"] == [{"stageChanges": [{"toStage": {"name": "Proposal"}},
                                                         {"toStage": {"name": "Negotiation"}}]}]
+
+
+async def test_a_person_erased_is_erased_from_their_leads_too(sales):
+    from kith.core.privacy import service
+    from kith.plugins.sales.conversion import convert
+    from kith.sdk import Actor
+
+    lead = await sales.records.create("lead", {"first_name": "Zanzibarina", "last_name": "Quixotelund",
+                                               "email": "zq@example.com", "phone": "+14155550123",
+                                               "status": "qualified", "source": "webinar"})
+    done = await convert(sales, lead["id"], Actor(name="test", source="system"), deal_name="Zq deal")
+    exported = await service.export_person(sales, done["contact"])
+    assert exported["plugins"]["sales"]["leads"][0]["email"] == "zq@example.com"
+    counts = await service.erase_person(sales, done["contact"])
+    await run_worker_until_idle(sales)
+    assert counts["plugin:sales"] == 1
+    stored = await sales.records.get("lead", lead["id"])
+    assert (stored["first_name"], stored["email"], stored["phone"]) == (None, None, None)
+    assert (stored["source"], stored["status"]) == ("webinar", "converted")  # the history still adds up
+    for table in await sales.db.table_names():
+        rows = await sales.db.execute(f'SELECT * FROM "{table}"')
+        assert "Quixotelund" not in str([dict(r) for r in rows]), table
+
+
+def test_importing_leads_from_csv_skips_duplicates_and_names_bad_rows(kith_cli, tmp_path):
+    assert kith_cli("plugins", "enable", "sales").exit_code == 0
+    assert kith_cli("users", "add", "rep@example.com", "--name", "Rep", "--no-password").exit_code == 0
+    csv_file = tmp_path / "leads.csv"
+    csv_file.write_text(
+        "First name,Last name,Email,Company,Domain,Country,Budget,Budget currency,Authority,Owner\n"
+        "Ann,Lee,ann@acme.com,Acme,acme.com,de,5000,EUR,yes,rep@example.com\n"
+        "Bob,Stone,bob@globex.com,Globex,globex.com,US,,,no,\n"
+        "Ann,Lee,a.lee@acme.com,Acme,acme.com,DE,,,,\n"          # same person at the same domain
+        "Cy,Young,ANN@acme.com,,,,,,,\n"                         # the same email
+        "Dee,Ray,dee@x.com,,,Germany,,,,\n"                      # not a country code
+        "Eve,Moss,eve@x.com,,,,12.345,EUR,,\n"                   # a cent too fine
+        "Fay,Lin,fay@x.com,,,,,,maybe,\n"
+        "Gus,Orr,gus@x.com,,,,,,,nobody@example.com\n", encoding="utf-8")
+    dry = kith_cli("sales", "import-leads", str(csv_file), "--dry-run")
+    assert dry.exit_code == 0 and "Would import 2 leads; 2 duplicates skipped; 4 rows refused" in dry.output
+    strict = kith_cli("sales", "import-leads", str(csv_file), "--all-or-nothing")
+    assert strict.exit_code == 1 and "nothing was imported" in strict.output
+    result = kith_cli("sales", "import-leads", str(csv_file), "--source", "trade show")
+    assert result.exit_code == 0, result.output
+    # (ids: PostgreSQL does not give back the ids the rolled-back runs used)
+    lines = [re.sub(r"lead \d+", "lead N", line) for line in result.output.splitlines()]
+    assert "row 4: domain: lead N is Ann Lee at acme.com already" in lines
+    assert "row 5: email: lead N already has this email" in lines
+    assert "row 6: country: must be at most 2 characters" in lines
+    assert "row 7: budget: EUR amounts have at most 2 decimals" in lines
+    assert "row 8: authority: 'maybe' is not yes or no" in lines
+    assert "row 9: owner: no user with the email 'nobody@example.com'" in lines
+    assert "Imported 2 leads; 2 duplicates skipped; 4 rows refused" in result.output
+    listing = kith_cli("export", "lead", "--format", "csv")
+    assert listing.exit_code == 0 and "ann@acme.com" in listing.output and "trade show" in listing.output
+    again = kith_cli("sales", "import-leads", str(csv_file))
+    assert "Imported 0 leads; 4 duplicates skipped; 4 rows refused" in again.output

@@ -101,6 +101,7 @@ class Database:
                 "(use sqlite:///file.sqlite3 or postgresql://user@host/db)"
             )
         self._pooled = False
+        self._savepoints = 0
         self._reader: Any = None  # SQLite: one long-lived connection for reads
 
     @property
@@ -213,6 +214,30 @@ class Database:
             _after_commit.reset(token)
         for callback in pending:
             await callback()
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the current write transaction that fails on its own: an exception
+        inside undoes only this part (and forgets its after-commit callbacks), then
+        propagates.  Outside a transaction it is a write transaction of its own."""
+        if not self.in_transaction():
+            async with self.write_transaction():
+                yield
+            return
+        self._savepoints += 1
+        name = f"kith_sp_{self._savepoints}"
+        pending = _after_commit.get()
+        mark = len(pending) if pending is not None else 0
+        await self.engine.run_ddl(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            await self.engine.run_ddl(f"ROLLBACK TO SAVEPOINT {name}")
+            await self.engine.run_ddl(f"RELEASE SAVEPOINT {name}")
+            if pending is not None:
+                del pending[mark:]
+            raise
+        await self.engine.run_ddl(f"RELEASE SAVEPOINT {name}")
 
     async def after_commit(self, callback: Callable[[], Awaitable[Any]]) -> None:
         """Run ``callback`` after the current write transaction commits (now, if none)."""

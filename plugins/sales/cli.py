@@ -1,8 +1,9 @@
-"""``kith sales …``: pipelines and their stages."""
+"""``kith sales …``: pipelines and their stages, importing leads, scoring them."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
@@ -27,7 +28,7 @@ def _run(body):  # type: ignore[no-untyped-def]
 
 @click.group("sales")
 def sales_group() -> None:
-    """Sales: pipelines and stages."""
+    """Sales: pipelines and stages, leads, scores, quotes and forecasts."""
 
 
 @sales_group.command("pipelines")
@@ -76,6 +77,76 @@ def add_stage(pipeline: str, name: str, probability: int, kind: str) -> None:
             CLI,
         )
         click.echo(f"Added stage {name} to {pipeline}")
+
+    _run(body)
+
+
+@sales_group.command("import-leads")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", help="Source of rows that name none (e.g. 'trade show 2026').")
+@click.option("--owner", help="Email of the user who owns rows that name no owner.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@click.option("--all-or-nothing", is_flag=True, help="Import nothing if any row is refused or a duplicate.")
+def import_leads_command(
+    file: Path, source: str | None, owner: str | None, dry_run: bool, all_or_nothing: bool
+) -> None:
+    """Import leads from a CSV FILE (a header row, then one lead per row).
+
+    Columns: first_name, last_name, email, phone, title, company, domain, country,
+    source, status, need, authority (yes/no), decision_date (YYYY-MM-DD), budget,
+    budget_currency, owner (a user's email). Leads already in Kith (same email, or same
+    name at the same domain, as a lead or contact) are skipped and listed.
+    """
+    from kith.plugins.sales.lead_import import import_leads
+
+    async def body(kith: Kith) -> None:
+        defaults = {"source": source}
+        if owner:
+            rows = await kith.db.execute("SELECT id FROM kith_user WHERE LOWER(email) = LOWER({})", owner)
+            if not rows:
+                raise KithError(f"--owner: no user with the email {owner!r}")
+            defaults["owner"] = rows[0]["id"]
+        report = await import_leads(kith, file, CLI, defaults=defaults, dry_run=dry_run, all_or_nothing=all_or_nothing)
+        for line in report.problems:
+            click.echo(line)
+        done = "Would import" if dry_run or (all_or_nothing and report.problems) else "Imported"
+        click.echo(
+            f"{done} {len(report.imported)} leads; {len(report.duplicates)} duplicates skipped; "
+            f"{len(report.refused)} rows refused"
+        )
+        if all_or_nothing and report.problems and not dry_run:
+            raise KithError("nothing was imported (--all-or-nothing): fix the rows above")
+
+    _run(body)
+
+
+@sales_group.command("train-lead-model")
+def train_lead_model() -> None:
+    """Train the lead model on converted leads whose deals were won or lost, then rescore open leads."""
+    from kith.plugins.sales import lead_model, scoring
+
+    async def body(kith: Kith) -> None:
+        model = await lead_model.train(kith)
+        rescored = await scoring.score_leads(kith)
+        accuracy = "n/a" if model["accuracy"] is None else f"{model['accuracy']:.0%}"
+        click.echo(
+            f"Trained on {model['samples']} leads ({model['won']} won, {model['lost']} lost); "
+            f"cross-validated accuracy {accuracy}; {rescored} scores changed"
+        )
+        pairs = sorted(zip(model["features"], model["coefficients"], strict=True), key=lambda p: -abs(p[1]))
+        for feature, weight in pairs:
+            click.echo(f"  {feature:<24} {weight:+.3f}")
+
+    _run(body)
+
+
+@sales_group.command("rescore")
+def rescore() -> None:
+    """Rescore every open lead now (the shipped rules do it nightly and on every change)."""
+    from kith.plugins.sales import scoring
+
+    async def body(kith: Kith) -> None:
+        click.echo(f"{await scoring.score_leads(kith)} scores changed")
 
     _run(body)
 

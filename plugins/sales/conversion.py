@@ -11,19 +11,42 @@ from kith.sdk import Actor, Change, FieldError, Kith, ValidationFailed
 
 
 async def refuse_duplicates(change: Change) -> None:
-    """A lead whose email is already a lead's or a contact's is refused, naming which."""
+    """A lead who is already a lead or a contact is refused, naming which: the same email,
+    or the same name at the same company domain (``ann@acme.com`` and ``a.lee@acme.com``)."""
     email = change.values.get("email")
-    if not email:
-        return
     kith = change.kith
-    leads = await kith.db.execute(
-        "SELECT id FROM sales_lead WHERE email = {} AND deleted_at IS NULL AND status <> 'converted'", email
+    if email:
+        leads = await kith.db.execute(
+            "SELECT id FROM sales_lead WHERE email = {} AND deleted_at IS NULL AND status <> 'converted'", email
+        )
+        if leads:
+            raise ValidationFailed.single("email", "duplicate", f"lead {leads[0]['id']} already has this email")
+        contacts = await kith.query.list(kith.db, _by_email(kith, email))
+        if contacts.rows:
+            raise ValidationFailed.single(
+                "email", "duplicate", f"contact {contacts.rows[0]['id']} already has this email"
+            )
+    first, last, domain = (change.values.get(k) for k in ("first_name", "last_name", "domain"))
+    if not (first and last and domain):
+        return
+    same = await kith.db.execute(
+        "SELECT 'lead' AS kind, id FROM sales_lead WHERE domain = {} AND LOWER(first_name) = LOWER({}) "
+        "AND LOWER(last_name) = LOWER({}) AND deleted_at IS NULL AND status <> 'converted' "
+        "UNION ALL SELECT 'contact' AS kind, c.id FROM contact c JOIN organization o ON o.id = c.organization "
+        "WHERE o.domain = {} AND LOWER(c.first_name) = LOWER({}) AND LOWER(c.last_name) = LOWER({}) "
+        "AND c.deleted_at IS NULL",
+        domain,
+        first,
+        last,
+        domain,
+        first,
+        last,
     )
-    if leads:
-        raise ValidationFailed.single("email", "duplicate", f"lead {leads[0]['id']} already has this email")
-    contacts = await kith.query.list(kith.db, _by_email(kith, email))
-    if contacts.rows:
-        raise ValidationFailed.single("email", "duplicate", f"contact {contacts.rows[0]['id']} already has this email")
+    if same:
+        found = same[0]
+        raise ValidationFailed.single(
+            "domain", "duplicate", f"{found['kind']} {found['id']} is {first} {last} at {domain} already"
+        )
 
 
 def _by_email(kith: Kith, email: str) -> Any:

@@ -1,0 +1,288 @@
+"""Demo data for ``kith demo``: a second pipeline, scoring rules, products, open leads
+with a history of calls and meetings, converted leads whose deals were won or lost (so
+the lead model has something to learn from), and deals at every stage — some won,
+lost or reopened — with a stage history.
+
+Everything is written through the record service like real input.  Only the
+timestamps of the past (when a deal was created or closed, when an activity happened)
+are moved back afterwards, so that forecasts, KPIs and decay have a history to show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from faker import Faker
+
+from kith.plugins.sales import conversion, lead_model, scoring
+from kith.sdk import Actor, Kith
+
+DEMO = Actor(name="demo", source="demo")
+SOURCES = ("webinar", "referral", "website", "trade show", "cold call")
+COUNTRIES = ("US", "US", "US", "CA", "GB", "DE", "FR", "AT")
+NEEDS = ("Replace spreadsheets", "Consolidate CRMs", "Automate follow-ups", "Better forecasting", None)
+LOST_REASONS = ("Price", "Went with a competitor", "No budget this year", "No decision")
+
+SCORING_RULES: list[dict[str, Any]] = [
+    {
+        "name": "Referral",
+        "points": 25,
+        "conditions": '{"source": {"eq": "referral"}}',
+        "description": "came through a referral",
+    },
+    {
+        "name": "Webinar attendee",
+        "points": 15,
+        "conditions": '{"source": {"eq": "webinar"}}',
+        "description": "attended a webinar",
+    },
+    {
+        "name": "Decision maker",
+        "points": 15,
+        "conditions": '{"authority": {"eq": true}}',
+        "description": "talking to who decides",
+    },
+    {
+        "name": "Budget known",
+        "points": 10,
+        "conditions": '{"budget": {"isNull": false}}',
+        "description": "told us their budget",
+    },
+    {"name": "Calls", "points": 5, "activity_kind": "call", "max_points": 20, "half_life_days": 30},
+    {"name": "Meetings", "points": 15, "activity_kind": "meeting", "max_points": 30, "half_life_days": 45},
+    {
+        "name": "Free email",
+        "points": -10,
+        "conditions": '{"domain": {"isNull": true}}',
+        "description": "no company domain",
+    },
+]
+
+RENEWAL_STAGES = (
+    ("Renewal due", 50, "open", "best_case"),
+    ("Renewal negotiation", 80, "open", "commit"),
+    ("Renewed", 100, "won", None),
+    ("Churned", 0, "lost", "omitted"),
+)
+
+
+async def load(kith: Kith, seed: int) -> dict[str, int]:
+    """The sales demo on top of the core's demo data; returns what it made."""
+    rng = random.Random(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed + 1)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    users = [dict(r) for r in await kith.db.execute("SELECT id FROM kith_user ORDER BY id")]
+    records = kith.records
+    async with kith.db.write_transaction():
+        renewals = await records.create("pipeline", {"name": "Renewals", "description": "Yearly renewals"}, DEMO)
+        for position, (name, probability, kind, category) in enumerate(RENEWAL_STAGES):
+            await records.create(
+                "stage",
+                {
+                    "pipeline": renewals["id"],
+                    "name": name,
+                    "position": position,
+                    "probability": probability,
+                    "kind": kind,
+                    "forecast_category": category,
+                },
+                DEMO,
+            )
+        for rule in SCORING_RULES:
+            await records.create("scoring_rule", rule, DEMO)
+    stages = await _stages(kith)
+    deals = await _deals(kith, rng, now, users, stages)
+    history = await _converted_leads(kith, rng, fake, now, users, stages)
+    leads = await _open_leads(kith, rng, fake, now, users)
+    await lead_model.train(kith)
+    await scoring.score_leads(kith)
+    return {
+        "pipelines": 2,
+        "scoring rules": len(SCORING_RULES),
+        "deals": deals + history,
+        "leads": leads + history,
+    }
+
+
+async def _stages(kith: Kith) -> dict[str, list[dict[str, Any]]]:
+    rows = await kith.db.execute(
+        "SELECT s.id, s.name, s.kind, p.name AS pipeline FROM sales_stage s JOIN sales_pipeline p ON p.id = s.pipeline "
+        "ORDER BY s.position, s.id"
+    )
+    by_pipeline: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_pipeline.setdefault(row["pipeline"], []).append(dict(row))
+    return by_pipeline
+
+
+async def _move(kith: Kith, deal_id: int, path: list[dict[str, Any]], reason: str | None = None) -> None:
+    for stage in path:
+        values: dict[str, Any] = {"stage": stage["id"]}
+        if stage["kind"] == "lost":
+            values["lost_reason"] = reason
+        await kith.records.update("deal", deal_id, values, DEMO)
+
+
+async def _backdate(kith: Kith, deal_id: int, created: dt.datetime, closed: dt.datetime | None) -> None:
+    await kith.db.execute("UPDATE sales_deal SET created_at = {} WHERE id = {}", created, deal_id)
+    if closed is not None:
+        await kith.db.execute("UPDATE sales_deal SET closed_at = {} WHERE id = {}", closed, deal_id)
+
+
+async def _deals(
+    kith: Kith, rng: random.Random, now: dt.datetime, users: list[dict[str, Any]], stages: dict[str, Any]
+) -> int:
+    """Deals on the demo's organizations: most open, some won or lost, one reopened."""
+    contacts = [
+        dict(r)
+        for r in await kith.db.execute(
+            "SELECT c.id, c.organization, o.name FROM contact c JOIN organization o ON o.id = c.organization "
+            "ORDER BY c.id LIMIT 60"
+        )
+    ]
+    count = 0
+    for index, contact in enumerate(contacts):
+        pipeline = "Renewals" if index % 6 == 5 else "Sales"
+        ladder = stages[pipeline]
+        open_stages = [s for s in ladder if s["kind"] == "open"]
+        won = next(s for s in ladder if s["kind"] == "won")
+        lost = next(s for s in ladder if s["kind"] == "lost")
+        outcome = rng.choices(("open", "won", "lost"), (60, 25, 15))[0]
+        currency = "EUR" if rng.random() < 0.2 else "USD"
+        created = now - dt.timedelta(days=rng.randint(20, 150))
+        async with kith.db.write_transaction():
+            deal = await kith.records.create(
+                "deal",
+                {
+                    "name": f"{contact['name']} — {'renewal' if pipeline == 'Renewals' else 'new business'}",
+                    "amount": {"amount": str(rng.choice((4, 8, 12, 18, 25, 40, 60)) * 1000), "currency": currency},
+                    "stage": ladder[0]["id"],
+                    "organization": contact["organization"],
+                    "contact": contact["id"],
+                    "owner": rng.choice(users)["id"],
+                    "expected_close": (now + dt.timedelta(days=rng.randint(-20, 80))).date(),
+                },
+                DEMO,
+            )
+            if outcome == "open":
+                await _move(kith, deal["id"], open_stages[1 : rng.randint(1, len(open_stages))])
+                closed = None
+            else:
+                await _move(
+                    kith, deal["id"], [*open_stages[1:], won if outcome == "won" else lost], rng.choice(LOST_REASONS)
+                )
+                closed = created + dt.timedelta(days=rng.randint(10, max(11, (now - created).days - 1)))
+            if index == 3:  # won, then reopened: open again, no longer counted as won
+                await _move(kith, deal["id"], [won, open_stages[-1]])
+                closed = None
+            await _backdate(kith, deal["id"], created, closed)
+        count += 1
+    return count
+
+
+def _person(fake: Faker, rng: random.Random, index: int) -> dict[str, Any]:
+    first, last = fake.first_name(), fake.last_name()
+    company = fake.company()
+    free = rng.random() < 0.15
+    domain = None if free else f"{company.split()[0].lower().strip(',')}{index}.example"
+    return {
+        "first_name": first,
+        "last_name": last,
+        "email": f"{first}.{last}.{index}@{domain or 'mailbox.example'}".lower().replace("'", ""),
+        "company": company,
+        "domain": domain,
+        "title": rng.choice(("CEO", "Head of Sales", "Operations Manager", "IT Director", "Founder", "Analyst")),
+    }
+
+
+async def _activities(
+    kith: Kith, rng: random.Random, now: dt.datetime, lead_id: int, calls: int, meetings: int, user: int
+) -> None:
+    for kind, count, subject in (("call", calls, "Discovery call"), ("meeting", meetings, "Product demo")):
+        for n in range(count):
+            await kith.records.create(
+                "activity",
+                {
+                    "kind": kind,
+                    "subject": f"{subject} {n + 1}" if n else subject,
+                    "subject_type": "lead",
+                    "subject_id": lead_id,
+                    "occurred_at": now - dt.timedelta(days=rng.randint(1, 90)),
+                    "owner": user,
+                },
+                DEMO,
+            )
+
+
+async def _converted_leads(
+    kith: Kith,
+    rng: random.Random,
+    fake: Faker,
+    now: dt.datetime,
+    users: list[dict[str, Any]],
+    stages: dict[str, Any],
+) -> int:
+    """Leads converted in the past whose deals were won or lost: referrals and webinar
+    attendees who met the team mostly won, cold ones mostly lost."""
+    ladder = stages["Sales"]
+    won = next(s for s in ladder if s["kind"] == "won")
+    lost = next(s for s in ladder if s["kind"] == "lost")
+    count = 24
+    for index in range(count):
+        warm = index % 3 != 0
+        source = rng.choice(("referral", "webinar")) if warm else rng.choice(("cold call", "website"))
+        owner = rng.choice(users)["id"]
+        async with kith.db.write_transaction():
+            lead = await kith.records.create(
+                "lead",
+                {
+                    **_person(fake, rng, 1000 + index),
+                    "source": source,
+                    "status": "qualified",
+                    "authority": warm or rng.random() < 0.3,
+                    "owner": owner,
+                    "country": rng.choice(COUNTRIES),
+                },
+                DEMO,
+            )
+            await _activities(kith, rng, now, lead["id"], rng.randint(0, 3), rng.randint(1, 2) if warm else 0, owner)
+            result = await conversion.convert(kith, lead["id"], DEMO, deal_name=f"{lead['company']} — first order")
+            outcome_won = rng.random() < (0.8 if warm else 0.25)
+            await _move(kith, int(result["deal"] or 0), [won if outcome_won else lost], rng.choice(LOST_REASONS))
+            created = now - dt.timedelta(days=rng.randint(60, 200))
+            await _backdate(kith, int(result["deal"] or 0), created, created + dt.timedelta(days=rng.randint(15, 50)))
+    return count
+
+
+async def _open_leads(
+    kith: Kith, rng: random.Random, fake: Faker, now: dt.datetime, users: list[dict[str, Any]]
+) -> int:
+    count = 40
+    for index in range(count):
+        owner = rng.choice(users)["id"] if rng.random() < 0.8 else None
+        has_budget = rng.random() < 0.5
+        async with kith.db.write_transaction():
+            lead = await kith.records.create(
+                "lead",
+                {
+                    **_person(fake, rng, index),
+                    "source": rng.choice(SOURCES),
+                    "status": rng.choice(("new", "new", "contacted", "qualified")),
+                    "authority": rng.random() < 0.4,
+                    "need": rng.choice(NEEDS),
+                    "budget": {"amount": str(rng.choice((5, 10, 20, 50)) * 1000), "currency": "USD"}
+                    if has_budget
+                    else None,
+                    "decision_date": (now + dt.timedelta(days=rng.randint(10, 120))).date()
+                    if rng.random() < 0.5
+                    else None,
+                    "owner": owner,
+                    "country": rng.choice(COUNTRIES),
+                },
+                DEMO,
+            )
+            await _activities(kith, rng, now, lead["id"], rng.randint(0, 4), rng.randint(0, 2), owner or users[0]["id"])
+    return count
