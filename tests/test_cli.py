@@ -113,6 +113,7 @@ def test_demo_creates_realistic_data(kith_cli):
     result = kith_cli("demo", "--no-serve", "--contacts", "60")
     assert result.exit_code == 0, result.output
     assert "60 contacts" in result.output and "20 organizations" in result.output
+    assert "Enabled plugin sales" in result.output and "deals" in result.output
     again = kith_cli("demo", "--no-serve", "--contacts", "60")
     assert "already there" in again.output
 

@@ -113,7 +113,7 @@ async def test_consent_given_and_withdrawn_through_graphql(kith):
 
 
 def test_gdpr_cli(kith_cli, tmp_path):
-    assert kith_cli("demo", "--no-serve", "--contacts", "3").exit_code == 0
+    assert kith_cli("demo", "--no-serve", "--contacts", "3", "--core-only").exit_code == 0
     out = tmp_path / "person.json"
     exported = kith_cli("gdpr", "export", "1", "-o", str(out))
     assert exported.exit_code == 0 and json.loads(out.read_text())["contact"]["id"] == 1

@@ -86,11 +86,14 @@ async def test_reps_see_their_deals_and_support_sees_none(sales):
     await sales.auth.grant_role(rep["id"], "sales_rep")
     agent = await make_user(sales, email="agent@example.com")
     await sales.auth.grant_role(agent["id"], "support_agent")
-    await sales.records.create("deal", {"name": "Mine", "owner": rep["id"]})
-    await sales.records.create("deal", {"name": "Theirs"})
-    as_rep = await execute(sales, "{ deals { totalCount nodes { name } } }",
+    mine = await sales.records.create("deal", {"name": "Mine", "owner": rep["id"]})
+    theirs = await sales.records.create("deal", {"name": "Theirs"})
+    for deal in (mine, theirs):  # the stage history is owned through its deal
+        await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Proposal"))})
+    as_rep = await execute(sales, "{ deals { totalCount nodes { name } } stageChanges { nodes { deal { name } } } }",
                            principal=await sales.auth.principal_for_user(rep["id"], "token"))
     assert as_rep["data"]["deals"] == {"totalCount": 1, "nodes": [{"name": "Mine"}]}
+    assert as_rep["data"]["stageChanges"] == {"nodes": [{"deal": {"name": "Mine"}}]}
     as_agent = await execute(sales, "{ deals { totalCount } }",
                              principal=await sales.auth.principal_for_user(agent["id"], "token"))
     assert as_agent["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"

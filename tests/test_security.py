@@ -323,7 +323,7 @@ async def test_the_customer_view_leaves_out_what_the_viewer_may_not_read(make_ki
 def test_export_applies_the_exporters_scope_and_hidden_fields(kith_cli, tmp_path):
     import csv
 
-    assert kith_cli("demo", "--no-serve", "--contacts", "30").exit_code == 0
+    assert kith_cli("demo", "--no-serve", "--contacts", "30", "--core-only").exit_code == 0
     everything = tmp_path / "all.csv"
     assert kith_cli("export", "contact", "-o", str(everything)).exit_code == 0
     rows = list(csv.DictReader(everything.open()))

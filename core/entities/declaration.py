@@ -133,6 +133,9 @@ class Entity:
     #: lists on the records this entity points at: relation column -> the list field's
     #: GraphQL name there (``{"deal": "quotes"}`` gives ``Deal.quotes``)
     reverse: Mapping[str, str] = field(default_factory=dict)
+    #: a relation column whose record owns this one, for entities without an owner of
+    #: their own: "own"/"team" grants then follow the parent's owner (a quote's deal)
+    owner_via: str | None = None
     plugin: str | None = None
     fields: dict[str, FieldSpec] = field(init=False)
 
@@ -176,6 +179,8 @@ class Entity:
         not_relations = [column for column in self.reverse if column not in relations]
         if not_relations:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
+        if self.owner_via is not None and self.owner_via not in relations:
+            raise ValueError(f"entity {self.name}: owner_via must be a relation column, not {self.owner_via!r}")
         unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")

@@ -87,6 +87,16 @@ class Permissions:
                 return QueryString(f"{alias}.id = {{}}", user_id)
             return QueryString(f"{alias}.team = {{}}", self.principal.team_id)
         owners = [s.name for s in entity.relation_fields() if s.target == "user" and s.name in ("owner", "assignee")]
+        if not owners and entity.owner_via:
+            # owned through a parent (a quote's deal): the parent's scope, one level up
+            parent = self.kith.entity(str(entity.fields[entity.owner_via].target))
+            inner = self._scope(parent, scope, f"{alias}_p")
+            assert inner is not None  # only "all" has no predicate
+            return QueryString(
+                f'{alias}."{entity.owner_via}" IN (SELECT {alias}_p.id FROM "{parent.tablename}" {alias}_p '
+                "WHERE {})",
+                inner,
+            )
         if not owners:
             return QueryString("1 = 0")  # nothing here belongs to anyone
         if scope == "own":

@@ -10,6 +10,7 @@ are moved back afterwards, so that forecasts, KPIs and decay have a history to s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from faker import Faker
 
 from kith.plugins.sales import conversion, lead_model, scoring
-from kith.sdk import Actor, Kith
+from kith.sdk import Actor, Kith, ValidationFailed
 
 DEMO = Actor(name="demo", source="demo")
 SOURCES = ("webinar", "referral", "website", "trade show", "cold call")
@@ -94,10 +95,12 @@ async def load(kith: Kith, seed: int) -> dict[str, int]:
         for rule in SCORING_RULES:
             await records.create("scoring_rule", rule, DEMO)
     stages = await _stages(kith)
+    contacts = await kith.count("contact")
     deals = await _deals(kith, rng, now, users, stages)
-    history = await _converted_leads(kith, rng, fake, now, users, stages)
-    leads = await _open_leads(kith, rng, fake, now, users)
-    await lead_model.train(kith)
+    history = await _converted_leads(kith, rng, fake, now, users, stages, 24 if contacts >= 100 else 12)
+    leads = await _open_leads(kith, rng, fake, now, users, min(40, max(5, contacts // 8)))
+    with contextlib.suppress(ValidationFailed):  # a small demo may lack the history; the rules still score
+        await lead_model.train(kith)
     await scoring.score_leads(kith)
     return {
         "pipelines": 2,
@@ -224,13 +227,13 @@ async def _converted_leads(
     now: dt.datetime,
     users: list[dict[str, Any]],
     stages: dict[str, Any],
+    count: int,
 ) -> int:
     """Leads converted in the past whose deals were won or lost: referrals and webinar
     attendees who met the team mostly won, cold ones mostly lost."""
     ladder = stages["Sales"]
     won = next(s for s in ladder if s["kind"] == "won")
     lost = next(s for s in ladder if s["kind"] == "lost")
-    count = 24
     for index in range(count):
         warm = index % 3 != 0
         source = rng.choice(("referral", "webinar")) if warm else rng.choice(("cold call", "website"))
@@ -258,9 +261,8 @@ async def _converted_leads(
 
 
 async def _open_leads(
-    kith: Kith, rng: random.Random, fake: Faker, now: dt.datetime, users: list[dict[str, Any]]
+    kith: Kith, rng: random.Random, fake: Faker, now: dt.datetime, users: list[dict[str, Any]], count: int
 ) -> int:
-    count = 40
     for index in range(count):
         owner = rng.choice(users)["id"] if rng.random() < 0.8 else None
         has_budget = rng.random() < 0.5

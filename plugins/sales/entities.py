@@ -91,6 +91,7 @@ def entities() -> list[Entity]:
             customizable=False,
             mutations=False,
             reverse={"deal": "stageChanges"},
+            owner_via="deal",
         ),
         Entity(
             "scoring_rule",
@@ -109,6 +110,7 @@ def entities() -> list[Entity]:
             customizable=False,
             mutations=False,
             reverse={"lead": "scoreItems"},
+            owner_via="lead",
         ),
         *quote_entities(),
     ]
@@ -117,32 +119,46 @@ def entities() -> list[Entity]:
 CRUD = ["read", "create", "update", "delete", "restore"]
 
 
+READ = Grant(actions=["read"])
+#: everything of sales a manager changes (the stage history and score lines are derived)
+MANAGED = ("pipeline", "stage", "deal", "lead", "scoring_rule", "product", "product_price", "quote", "quote_line")
+
+
 def roles() -> list[RoleDefinition]:
-    """Grants on the sales entities for the built-in roles (added, never overriding)."""
-    pipelines = {
-        "pipeline": Grant(actions=["read"]),
-        "stage": Grant(actions=["read"]),
-        "stage_change": Grant(actions=["read"]),
-    }
+    """Grants on the sales entities for the built-in roles (added, never overriding).
+
+    Reps work their own leads, deals and the quotes on those deals; marketers own lead
+    scoring; support agents get nothing of sales.
+    """
+    catalogue = {name: READ for name in ("pipeline", "stage", "product", "product_price", "scoring_rule")}
+    own = Grant(actions=CRUD, scope="own")
     return [
         RoleDefinition(
             name="sales_rep",
-            grants={**pipelines, "deal": Grant(actions=CRUD, scope="own"), "lead": Grant(actions=CRUD, scope="own")},
+            grants={
+                **catalogue,
+                "deal": own,
+                "lead": own,
+                "quote": own,
+                "quote_line": own,
+                "stage_change": Grant(actions=["read"], scope="own"),
+                "lead_score_item": Grant(actions=["read"], scope="own"),
+            },
         ),
         RoleDefinition(
             name="marketer",
-            grants={**pipelines, "deal": Grant(actions=["read"]), "lead": Grant(actions=["read", "create", "update"])},
+            grants={
+                **catalogue,
+                "deal": READ,
+                "lead": Grant(actions=["read", "create", "update"]),
+                "lead_score_item": READ,
+                "scoring_rule": Grant(actions=CRUD),
+            },
         ),
-        RoleDefinition(name="read_only", grants={**pipelines, "deal": Grant(actions=["read"])}),
+        RoleDefinition(name="read_only", grants={**catalogue, "deal": READ, "quote": READ, "quote_line": READ}),
         RoleDefinition(
             name="sales_manager",
-            description="Runs the pipelines: every deal, pipelines and stages.",
-            grants={
-                "pipeline": Grant(actions=CRUD),
-                "stage": Grant(actions=CRUD),
-                "deal": Grant(actions=CRUD),
-                "stage_change": Grant(actions=["read"]),
-                "*": Grant(actions=["read"]),
-            },
+            description="Runs sales: pipelines, every lead, deal and quote, products and lead scoring.",
+            grants={**{name: Grant(actions=CRUD) for name in MANAGED}, "*": READ},
         ),
     ]
