@@ -33,6 +33,7 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def exponent(currency: str) -> int:
+    """How many decimals ``currency``'s minor unit has (ISO 4217): JPY 0, EUR 2, KWD 3."""
     if currency in ZERO_DECIMALS:
         return 0
     if currency in THREE_DECIMALS:
@@ -41,6 +42,7 @@ def exponent(currency: str) -> int:
 
 
 def check_currency(currency: object) -> str:
+    """The ISO 4217 code, upper-cased; raises ``ValueError`` for anything else."""
     if not isinstance(currency, str) or not CURRENCY.match(currency.strip().upper()):
         raise ValueError("currency must be a three-letter ISO 4217 code")
     return currency.strip().upper()
@@ -64,6 +66,7 @@ def to_minor(amount: object, currency: str) -> int:
 
 
 def from_minor(minor: int, currency: str) -> decimal.Decimal:
+    """``minor`` units of ``currency`` as an exact decimal in major units (1250 EUR -> 12.50)."""
     return decimal.Decimal(int(minor)).scaleb(-exponent(currency))
 
 

@@ -31,7 +31,10 @@ from kith.core.errors import FieldError, KithError, NotFound, PluginError, Valid
 from kith.core.graphql.common import UserError
 from kith.core.hookspecs import hookimpl
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
+from kith.core.money import check_currency
 from kith.core.money import exponent as currency_exponent
+from kith.core.money import from_minor as from_minor_units
+from kith.core.money import to_minor as to_minor_units
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.records.change import Actor, Change
 from kith.core.records.query import ListRequest
@@ -78,7 +81,9 @@ __all__ = [
     "VersionConflict",
     "add_columns",
     "apply_rule",
+    "check_currency",
     "currency_exponent",
+    "from_minor_units",
     "hookimpl",
     "initial_migration",
     "kith_from",
@@ -87,4 +92,5 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "normalise_url",
+    "to_minor_units",
 ]

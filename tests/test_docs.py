@@ -22,6 +22,10 @@ the opening fence decides what happens:
     and YAML files must parse, and are in the working directory of the doc's console
     blocks.
 
+``csv file=<path>``
+    A data file (e.g. leads to import), in the working directory of the doc's console
+    blocks like TOML and YAML files.
+
 ``python setup``
     A step of the doc's GraphQL session (next item), with ``kith`` and ``gql`` ready.
 
@@ -50,10 +54,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import csv
 import importlib
 import importlib.abc
 import importlib.util
 import inspect
+import io
 import json
 import re
 import shlex
@@ -102,6 +108,9 @@ class Block:
 
     @property
     def file_path(self) -> str | None:
+        if self.tag == "csv":  # no comment syntax: the path is in the info string
+            named = re.search(r"\bfile=(\S+)", self.info)
+            return named.group(1) if named else None
         first = self.code.splitlines()[0] if self.code else ""
         match = FILE_LINE.match(first)
         return match.group(1) if self.tag in ("python", "toml", "yaml") and match else None
@@ -275,6 +284,10 @@ def test_file_block(block: Block, tmp_path: Path) -> None:
         return
     if block.tag == "yaml":
         yaml.safe_load(block.code)
+        return
+    if block.tag == "csv":
+        rows = list(csv.reader(io.StringIO(block.code)))
+        assert rows and all(len(row) == len(rows[0]) for row in rows), f"{block.where}: ragged CSV"
         return
     forbidden = kith_imports(block.code)
     assert not forbidden, f"{block.where}: plugins and their tests import only kith.sdk, not {forbidden}"

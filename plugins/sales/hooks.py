@@ -130,10 +130,11 @@ def kith_graphql_queries() -> list[type]:
 
 @hookimpl
 def kith_graphql_mutations() -> list[type]:
+    from kith.plugins.sales.forecast.graphql import ForecastMutations
     from kith.plugins.sales.graphql import SalesMutations
     from kith.plugins.sales.quotes.graphql import QuoteMutations
 
-    return [SalesMutations, QuoteMutations]
+    return [SalesMutations, QuoteMutations, ForecastMutations]
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.plugins.sales.forecast.models import FORECAST_TABLES
+from kith.plugins.sales.forecast.models import FORECAST_TABLES, ForecastSnapshot
 from kith.plugins.sales.models import LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES, Deal, Lead, Stage
 from kith.sdk import Migration, add_columns, initial_migration
 
@@ -67,4 +67,5 @@ MIGRATIONS = [
     initial_migration(*QUOTE_TABLES, name="0008_products_and_quotes"),
     initial_migration(*SCORING_TABLES, name="0009_lead_scoring"),
     initial_migration(*FORECAST_TABLES, name="0010_forecast_snapshots"),
+    add_columns("0011_forecast_snapshot_audience", ForecastSnapshot, "audience"),
 ]

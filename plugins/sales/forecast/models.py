@@ -13,6 +13,9 @@ class ForecastSnapshot(Table, tablename="sales_forecast_snapshot"):
     group_by = Varchar(length=20, default="owner")
     pipeline = Integer(null=True, default=None)
     taken_by = Varchar(length=200, null=True, default=None)
+    #: whose deals it covers: "all", or "user:<id>" for a viewer who sees only some;
+    #: a snapshot is compared only with forecasts of the same audience
+    audience = Varchar(length=60, null=True, default=None)
     figures = JSON(default="[]")
 
 
