@@ -245,3 +245,35 @@ def test_importing_leads_from_csv_skips_duplicates_and_names_bad_rows(kith_cli, 
     assert listing.exit_code == 0 and "ann@acme.com" in listing.output and "trade show" in listing.output
     again = kith_cli("sales", "import-leads", str(csv_file))
     assert "Imported 0 leads; 4 duplicates skipped; 4 rows refused" in again.output
+
+
+async def test_deal_contacts_and_the_customer_view(sales):
+    from kith.core.web.app import execute
+
+    rep = await make_user(sales, email="rep@example.com")
+    await sales.auth.grant_role(rep["id"], "sales_rep")
+    ann = await make_contact(sales, first_name="Ann", owner=rep["id"])
+    bob = await make_contact(sales, first_name="Bob")
+    mine = await sales.records.create("deal", {"name": "Mine", "owner": rep["id"], "contact": ann["id"],
+                                               "amount": {"amount": "1200.50", "currency": "EUR"}})
+    theirs = await sales.records.create("deal", {"name": "Theirs", "contact": bob["id"]})
+    gql = GraphQLClient(sales)
+    added = await gql.query('mutation($d: ID!, $c: ID!) { createDealContact(input: {dealId: $d, contactId: $c, '
+                            'role: "decision_maker"}) { dealContact { role } errors { message } } }',
+                            d=str(theirs["id"]), c=str(ann["id"]))
+    assert added["createDealContact"] == {"dealContact": {"role": "decision_maker"}, "errors": []}
+    data = await gql.query('query($id: ID!) { contact(id: $id) { deals { name } dealRoles { role deal { name } } } '
+                           'deal(id: "2") { contactRoles { contact { firstName } } } }', id=str(ann["id"]))
+    assert data["contact"] == {"deals": [{"name": "Mine"}], "dealRoles": [{"role": "decision_maker",
+                                                                          "deal": {"name": "Theirs"}}]}
+    assert data["deal"] == {"contactRoles": [{"contact": {"firstName": "Ann"}}]}
+    view = 'query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }'
+    everything = (await gql.query(view, id=str(ann["id"])))["customerView"]["sections"]
+    deals = next(s for s in everything if s["plugin"] == "sales")
+    assert [(i["name"], i["amount"], i["role"]) for i in deals["items"]] == [
+        ("Mine", "1200.50", "contact"), ("Theirs", None, "decision_maker")]
+    as_rep = await execute(sales, view, {"id": str(ann["id"])},
+                           principal=await sales.auth.principal_for_user(rep["id"], "token"))
+    rep_deals = next(s for s in as_rep["data"]["customerView"]["sections"] if s["plugin"] == "sales")
+    assert [i["name"] for i in rep_deals["items"]] == ["Mine"]
+    assert mine["id"] != theirs["id"]

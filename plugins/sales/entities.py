@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from kith.plugins.sales.models import (
+    DEAL_CONTACT_ROLES,
     FORECAST_CATEGORIES,
     LEAD_STATUSES,
     SCORE_SOURCES,
     STAGE_KINDS,
     Deal,
+    DealContact,
     Lead,
     LeadScoreItem,
     Pipeline,
@@ -94,6 +96,17 @@ def entities() -> list[Entity]:
             owner_via="deal",
         ),
         Entity(
+            "deal_contact",
+            DealContact,
+            label="Deal contact",
+            required=("deal", "contact"),
+            choices={"role": DEAL_CONTACT_ROLES},
+            timeline=False,
+            customizable=False,
+            reverse={"deal": "contactRoles", "contact": "dealRoles"},
+            owner_via="deal",
+        ),
+        Entity(
             "scoring_rule",
             ScoringRule,
             required=("name", "points"),
@@ -121,7 +134,18 @@ CRUD = ["read", "create", "update", "delete", "restore"]
 
 READ = Grant(actions=["read"])
 #: everything of sales a manager changes (the stage history and score lines are derived)
-MANAGED = ("pipeline", "stage", "deal", "lead", "scoring_rule", "product", "product_price", "quote", "quote_line")
+MANAGED = (
+    "pipeline",
+    "stage",
+    "deal",
+    "deal_contact",
+    "lead",
+    "scoring_rule",
+    "product",
+    "product_price",
+    "quote",
+    "quote_line",
+)
 
 
 def roles() -> list[RoleDefinition]:
@@ -141,6 +165,7 @@ def roles() -> list[RoleDefinition]:
                 "lead": own,
                 "quote": own,
                 "quote_line": own,
+                "deal_contact": own,
                 "stage_change": Grant(actions=["read"], scope="own"),
                 "lead_score_item": Grant(actions=["read"], scope="own"),
             },
@@ -155,7 +180,10 @@ def roles() -> list[RoleDefinition]:
                 "scoring_rule": Grant(actions=CRUD),
             },
         ),
-        RoleDefinition(name="read_only", grants={**catalogue, "deal": READ, "quote": READ, "quote_line": READ}),
+        RoleDefinition(
+            name="read_only",
+            grants={**catalogue, "deal": READ, "deal_contact": READ, "quote": READ, "quote_line": READ},
+        ),
         RoleDefinition(
             name="sales_manager",
             description="Runs sales: pipelines, every lead, deal and quote, products and lead scoring.",

@@ -7,18 +7,21 @@ import datetime as dt
 from typing import Any
 
 import click
+from piccolo.querystring import QueryString
 
 from kith.plugins.sales import automations, conversion, scoring
 from kith.plugins.sales import entities as declarations
 from kith.plugins.sales.quotes import hooks as quote_hooks
 from kith.sdk import (
     Change,
+    CustomerViewSection,
     DomainEvent,
     Entity,
     FieldError,
     Kith,
     RoleDefinition,
     ValidationFailed,
+    from_minor_units,
     hookimpl,
 )
 
@@ -84,6 +87,40 @@ async def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> int:
         *ids,
     )
     return len(ids)
+
+
+@hookimpl
+async def kith_customer_view(kith: Kith, contact: dict[str, Any], viewer: Any) -> CustomerViewSection:
+    """The person's deals: as the main contact or in another role, within what the viewer may read."""
+    scope = viewer.predicate(kith.entity("deal"), "read") if viewer is not None else None
+    rows = await kith.db.fetch(
+        QueryString(
+            "SELECT t.id, t.name, t.amount, t.currency, s.name AS stage, s.kind, t.expected_close, "
+            "(SELECT dc.role FROM sales_deal_contact dc WHERE dc.deal = t.id AND dc.contact = {} "
+            "AND dc.deleted_at IS NULL LIMIT 1) AS role "
+            "FROM sales_deal t LEFT JOIN sales_stage s ON s.id = t.stage WHERE t.deleted_at IS NULL "
+            "AND (t.contact = {} OR t.id IN (SELECT deal FROM sales_deal_contact WHERE contact = {} "
+            "AND deleted_at IS NULL)) AND {} ORDER BY t.id",
+            contact["id"],
+            contact["id"],
+            contact["id"],
+            scope if scope is not None else QueryString("1 = 1"),
+        )
+    )
+    items = [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "amount": None if row["amount"] is None else str(from_minor_units(row["amount"], row["currency"])),
+            "currency": row["currency"],
+            "stage": row["stage"],
+            "status": row["kind"],
+            "expectedClose": row["expected_close"].isoformat() if row["expected_close"] else None,
+            "role": row["role"] or "contact",
+        }
+        for row in rows
+    ]
+    return CustomerViewSection("Deals", items, entity="deal")
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from kith.plugins.sales.forecast.models import FORECAST_TABLES, ForecastSnapshot
-from kith.plugins.sales.models import LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES, Deal, Lead, Stage
+from kith.plugins.sales.models import DEAL_CONTACT_TABLES, LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES, Deal, Lead, Stage
 from kith.sdk import Migration, add_columns, initial_migration
 
 DEFAULT_STAGES = (
@@ -68,4 +68,5 @@ MIGRATIONS = [
     initial_migration(*SCORING_TABLES, name="0009_lead_scoring"),
     initial_migration(*FORECAST_TABLES, name="0010_forecast_snapshots"),
     add_columns("0011_forecast_snapshot_audience", ForecastSnapshot, "audience"),
+    initial_migration(*DEAL_CONTACT_TABLES, name="0012_deal_contacts"),
 ]

@@ -55,6 +55,17 @@ class StageChange(RecordColumns, Table, tablename="sales_stage_change"):
     seconds_in_previous = BigInt(null=True, default=None)
 
 
+DEAL_CONTACT_ROLES = ("decision_maker", "champion", "influencer", "user", "other")
+
+
+class DealContact(RecordColumns, Table, tablename="sales_deal_contact"):
+    """A person on a deal besides its main contact, and the part they play."""
+
+    deal = ForeignKey(references=Deal, null=True, default=None, on_delete=OnDelete.cascade)
+    contact = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.cascade)
+    role = Varchar(length=20, default="other")
+
+
 LEAD_STATUSES = ("new", "contacted", "qualified", "disqualified", "converted")
 
 
@@ -179,5 +190,6 @@ class LeadModel(Table, tablename="sales_lead_model"):
 
 TABLES = [Pipeline, Stage, Deal, StageChange]
 LEAD_TABLES = [Lead]
+DEAL_CONTACT_TABLES = [DealContact]
 QUOTE_TABLES = [Product, ProductPrice, Quote, QuoteLine]
 SCORING_TABLES = [ScoringRule, LeadScoreItem, LeadModel]
