@@ -43,6 +43,7 @@ def kith_automation_events() -> list[DomainEvent]:
     return [
         DomainEvent(STAGE_CHANGED, "deal", "A deal moved to another stage (payload: from, to, kinds)."),
         *automations.events(),
+        *quote_hooks.EVENTS,
     ]
 
 
@@ -224,6 +225,9 @@ def _check_stage(stage: dict[str, Any], pipeline_id: Any, lost_reason: Any) -> N
 
 @hookimpl
 async def kith_before_delete(change: Change) -> None:
+    if change.entity in quote_hooks.ENTITIES:
+        await quote_hooks.before_delete(change)
+        return
     if change.entity == "scoring_rule":
         await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
 

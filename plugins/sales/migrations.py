@@ -6,7 +6,16 @@ import datetime as dt
 from typing import Any
 
 from kith.plugins.sales.forecast.models import FORECAST_TABLES, ForecastSnapshot
-from kith.plugins.sales.models import DEAL_CONTACT_TABLES, LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES, Deal, Lead, Stage
+from kith.plugins.sales.models import (
+    DEAL_CONTACT_TABLES,
+    LEAD_TABLES,
+    QUOTE_TABLES,
+    SCORING_TABLES,
+    TABLES,
+    Deal,
+    Lead,
+    Stage,
+)
 from kith.sdk import Migration, add_columns, initial_migration
 
 DEFAULT_STAGES = (

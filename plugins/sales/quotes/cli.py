@@ -1,3 +1,37 @@
-"""``kith sales …`` commands of this part of the plugin (added to the sales group)."""
+"""``kith sales quote-html``: a quote's HTML document from the command line (added to the
+``kith sales`` group)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kith.plugins.sales.cli import _run, sales_group
+from kith.plugins.sales.quotes.document import SystemReader, render_quote
+from kith.sdk import Kith, KithError
+
+
+@sales_group.command("quote-html")
+@click.argument("quote_id", metavar="ID", type=int)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the document to this file instead of printing it.",
+)
+def quote_html(quote_id: int, output: Path | None) -> None:
+    """The HTML document of quote ID (the same as the quoteDocument query)."""
+
+    async def body(kith: Kith) -> str:
+        html = await render_quote(SystemReader(kith), quote_id)
+        if html is None:
+            raise KithError(f"quote {quote_id} does not exist")
+        return html
+
+    html = _run(body)
+    if output is None:
+        click.echo(html, nl=False)
+    else:
+        output.write_text(html, encoding="utf-8")
+        click.echo(f"Wrote quote {quote_id} to {output}")
