@@ -18,6 +18,7 @@ from typing import Any
 from faker import Faker
 
 from kith.plugins.sales import conversion, lead_model, scoring
+from kith.plugins.sales.quotes import workflow
 from kith.sdk import Actor, Kith, ValidationFailed
 
 DEMO = Actor(name="demo", source="demo")
@@ -61,6 +62,13 @@ SCORING_RULES: list[dict[str, Any]] = [
     },
 ]
 
+PRODUCTS = (
+    ("Kith Cloud — Team seat", "KC-TEAM", "seat / year", "19", {"USD": "480", "EUR": "440"}),
+    ("Kith Cloud — Enterprise seat", "KC-ENT", "seat / year", "19", {"USD": "960", "EUR": "890"}),
+    ("Onboarding package", "ONB-5D", "package", "19", {"USD": "4500", "EUR": "4200"}),
+    ("Premium support", "SUP-PREM", "year", "19", {"USD": "6000", "EUR": "5500"}),
+)
+
 RENEWAL_STAGES = (
     ("Renewal due", 50, "open", "best_case"),
     ("Renewal negotiation", 80, "open", "commit"),
@@ -96,7 +104,9 @@ async def load(kith: Kith, seed: int) -> dict[str, int]:
             await records.create("scoring_rule", rule, DEMO)
     stages = await _stages(kith)
     contacts = await kith.count("contact")
+    products = await _products(kith)
     deals = await _deals(kith, rng, now, users, stages)
+    quotes = await _quotes(kith, rng, products)
     history = await _converted_leads(kith, rng, fake, now, users, stages, 24 if contacts >= 100 else 12)
     leads = await _open_leads(kith, rng, fake, now, users, min(40, max(5, contacts // 8)))
     with contextlib.suppress(ValidationFailed):  # a small demo may lack the history; the rules still score
@@ -105,9 +115,66 @@ async def load(kith: Kith, seed: int) -> dict[str, int]:
     return {
         "pipelines": 2,
         "scoring rules": len(SCORING_RULES),
+        "products": len(products),
+        "quotes": quotes,
         "deals": deals + history,
         "leads": leads + history,
     }
+
+
+async def _products(kith: Kith) -> list[int]:
+    ids = []
+    async with kith.db.write_transaction():
+        for name, sku, unit, tax, prices in PRODUCTS:
+            product = await kith.records.create(
+                "product", {"name": name, "sku": sku, "unit": unit, "tax_percent": tax}, DEMO
+            )
+            for currency, amount in prices.items():
+                await kith.records.create(
+                    "product_price",
+                    {"product": product["id"], "amount": {"amount": amount, "currency": currency}},
+                    DEMO,
+                )
+            ids.append(int(product["id"]))
+    return ids
+
+
+async def _quotes(kith: Kith, rng: random.Random, products: list[int]) -> int:
+    """Quotes on open deals in Proposal or Negotiation: drafts, sent ones, one accepted
+    and one rejected, each with a few product lines."""
+    rows = await kith.db.execute(
+        "SELECT d.id FROM sales_deal d JOIN sales_stage s ON s.id = d.stage "
+        "WHERE s.name IN ('Proposal', 'Negotiation') ORDER BY d.id LIMIT 12"
+    )
+    for index, row in enumerate(rows):
+        async with kith.db.write_transaction():
+            quote = await kith.records.create(
+                "quote",
+                {
+                    "deal": row["id"],
+                    "title": "Kith Cloud subscription",
+                    "discount_percent": rng.choice(("0", "5", "10")),
+                },
+                DEMO,
+            )
+            for position, product in enumerate(rng.sample(products, rng.randint(1, 3))):
+                await kith.records.create(
+                    "quote_line",
+                    {
+                        "quote": quote["id"],
+                        "product": product,
+                        "position": position,
+                        "quantity": str(rng.choice((1, 5, 10, 25))),
+                    },
+                    DEMO,
+                )
+            if index % 3:
+                await workflow.send(kith, quote["id"], DEMO)
+            if index == 1:
+                await workflow.accept(kith, quote["id"], DEMO)
+            elif index == 2:
+                await workflow.reject(kith, quote["id"], DEMO, "Asked for a smaller first year")
+    return len(rows)
 
 
 async def _stages(kith: Kith) -> dict[str, list[dict[str, Any]]]:

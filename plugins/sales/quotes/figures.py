@@ -14,7 +14,7 @@ from kith.plugins.sales.quotes import store
 from kith.plugins.sales.quotes.declarations import QUOTE_TOTALS
 from kith.plugins.sales.quotes.numbers import percent, quantity
 from kith.plugins.sales.quotes.totals import LineInput, LineTotals, compute
-from kith.sdk import Actor, Kith, ValidationFailed
+from kith.sdk import Actor, Kith, ValidationFailed, to_minor_units
 
 Row = dict[str, Any]
 LINE_MONEY = ("unit_price", "net_total", "tax_total")
@@ -26,7 +26,7 @@ def line_row(before: Row | None, values: Row) -> Row:
     for source in (before or {}, values):
         for key, value in source.items():
             if key in LINE_MONEY and isinstance(value, dict):
-                row[key] = store.to_minor(value["amount"], value["currency"])
+                row[key] = to_minor_units(value["amount"], value["currency"])
             else:
                 row[key] = value
     return row

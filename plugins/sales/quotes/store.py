@@ -6,13 +6,12 @@ through ``kith.records`` so it is validated, audited and announced like any othe
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from kith.sdk import Actor, Kith, NotFound, currency_exponent
+from kith.sdk import Actor, Kith, NotFound, from_minor_units
 
 Row = dict[str, Any]
 
@@ -47,19 +46,11 @@ def as_plugin(actor: Actor, *, keep_permissions: bool) -> Actor:
 # -- money ------------------------------------------------------------------------------
 
 
-def to_minor(amount: decimal.Decimal, currency: str) -> int:
-    return int(decimal.Decimal(amount).scaleb(currency_exponent(currency)))
-
-
-def from_minor(minor: int, currency: str) -> decimal.Decimal:
-    return decimal.Decimal(int(minor)).scaleb(-currency_exponent(currency))
-
-
 def money(minor: int | None, currency: str | None) -> dict[str, Any] | None:
     """A money value as the record service takes it (major units plus currency)."""
     if minor is None or currency is None:
         return None
-    return {"amount": from_minor(minor, currency), "currency": currency}
+    return {"amount": from_minor_units(minor, currency), "currency": currency}
 
 
 # -- reads ------------------------------------------------------------------------------
