@@ -45,6 +45,17 @@ def kith_entities() -> list[Entity]:
 
 
 @hookspec
+def kith_activity_kinds() -> list[str]:
+    """Return the timeline activity kinds this plugin adds (``"viewing"``, ``"site_visit"``).
+
+    They join the core's (note, call, email, meeting, task) as values of an activity's
+    ``kind``, everywhere: GraphQL, filters, rules, imports.  Lowercase letters, digits and
+    underscores, at most 20 characters.  Activities of a kind stay when the plugin is
+    disabled; only new ones of that kind are refused until it is enabled again.
+    """
+
+
+@hookspec
 def kith_graphql_queries() -> list[type]:
     """Return strawberry ``@strawberry.type`` classes whose fields join the root ``Query``.
 

@@ -4,7 +4,9 @@ the record service and the GraphQL schema — shared by the web app, the CLI and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from kith.core.graphql.schema import KithSchema
 
 log = logging.getLogger("kith")
+ACTIVITY_KIND = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
 class Kith:
@@ -159,11 +162,31 @@ class Kith:
                 log.error("plugin %s: its entities were refused: %s", plugin_name, exc)
                 self.plugins._fail(plugin_name, "kith_entities", str(exc))
                 self.plugins.deactivate_plugin(plugin_name)
+        self._add_activity_kinds(registry)
         self.entities._entities = registry._entities
         self.db.bind(self.entities.tables())
         await self.custom_fields.load()
         self.automations.load_registries()
         self._last_check = time.monotonic()
+
+    def _add_activity_kinds(self, registry: EntityRegistry) -> None:
+        """``kith_activity_kinds``: the plugins' timeline kinds join the activity's choices."""
+        activity = registry._entities.get("activity")
+        if activity is None:
+            return
+        kinds = list(activity.choices.get("kind", ()))
+        for plugin_name, extra in self.plugins.call("kith_activity_kinds"):
+            bad = [k for k in extra if not isinstance(k, str) or not ACTIVITY_KIND.match(k)]
+            if bad:
+                self.plugins._fail(
+                    plugin_name, "kith_activity_kinds", f"{bad}: use lowercase letters, digits and _ (at most 20)"
+                )
+                continue
+            kinds += [k for k in extra if k not in kinds]
+        if len(kinds) > len(activity.choices.get("kind", ())):
+            registry._entities["activity"] = dataclasses.replace(
+                activity, choices={**activity.choices, "kind": tuple(kinds)}
+            )
 
     async def refresh_if_changed(self, *, force: bool = False) -> bool:
         """Reload when another process changed fields or plugins; checks at most once per
