@@ -163,3 +163,79 @@ def test_plugin_command_and_lifecycle_from_the_cli(kith_cli, monkeypatch, tmp_pa
     purged = kith_cli("plugins", "purge", "loyalty", "--export-dir", str(tmp_path), input="y\n")
     assert purged.exit_code == 0, purged.output
     assert list(tmp_path.glob("loyalty-*.json"))
+
+
+class _TypoHooks:
+    @hookimpl
+    def kith_entites(self):  # a typo: would never be called
+        return []
+
+
+class _WrongArguments:
+    @hookimpl
+    def kith_before_create(self, chnage):
+        return None
+
+
+class _Unmarked:
+    def kith_roles(self):
+        return []
+
+
+class _AsyncRegistration:
+    @hookimpl
+    async def kith_entities(self):
+        return []
+
+
+class _Fine:
+    @hookimpl
+    def kith_before_update(self, change):  # a subset of the arguments is fine
+        return None
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (Plugin(name="future", version="1", requires_kith=">=9.0"),
+         "plugin future cannot be enabled: supports Kith >=9.0, but this is Kith 0.1.0: install a version of future "
+         "made for Kith 0.1.0, or a Kith it supports"),
+        (Plugin(name="garbled", version="1", requires_kith="version two"),
+         "requires_kith='version two' is not a version range: write it like '>=0.1,<1'"),
+        (Plugin(name="lonely", version="1", depends=("billing",)),
+         "depends on plugin 'billing', which is not installed: install the package that provides it"),
+        (Plugin(name="typo", version="1", hooks=_TypoHooks()),
+         "kith_entites is not a Kith hook; did you mean kith_entities?"),
+        (Plugin(name="wrongargs", version="1", hooks=_WrongArguments()),
+         "kith_before_create(chnage): unknown argument 'chnage'; this hook passes (change), take any of them by name"),
+        (Plugin(name="unmarked", version="1", hooks=_Unmarked()),
+         "kith_roles is not marked @hookimpl (from kith.sdk), so Kith would never call it"),
+        (Plugin(name="asyncreg", version="1", hooks=_AsyncRegistration()),
+         "kith_entities must be a plain function, not async"),
+        (Plugin(name="missingdep", version="1", hooks="kith_no_such_package.hooks"),
+         "its hooks module cannot be imported (ModuleNotFoundError: No module named 'kith_no_such_package')"),
+    ],
+    ids=lambda value: value.name if isinstance(value, Plugin) else "",
+)
+async def test_a_plugin_that_cannot_work_is_refused_at_enable_time_saying_what_to_fix(make_kith, manifest, message):
+    kith = await make_kith(plugins=[manifest])
+    with pytest.raises(PluginError) as refused:
+        await lifecycle.enable(kith, manifest.name)
+    assert message in str(refused.value)
+    assert manifest.name not in kith.plugins.active and manifest.name not in await kith.enabled_plugins()
+
+
+async def test_a_compatible_plugin_enables(make_kith):
+    from kith.core import __version__
+
+    fine = Plugin(name="fine", version="1", requires_kith=f">={__version__},<99", hooks=_Fine())
+    kith = await make_kith(plugins=[fine], enable=["fine"])
+    assert "fine" in kith.plugins.active
+
+
+def test_the_kith_version_is_the_package_version():
+    from importlib.metadata import version
+
+    from kith.core import __version__
+
+    assert __version__ == version("kith-crm")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core.errors import PluginError
+from kith.core.plugins import compatibility
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
 from kith.core.storage.migrations import forget, migrate
@@ -102,6 +103,9 @@ async def enable(kith: Kith, name: str) -> list[str]:
     plugin = require(kith, name)
     if plugin.essential:
         raise PluginError(f"plugin {name} is essential and always enabled")
+    refusals = compatibility.problems(plugin, kith.plugins.available)
+    if refusals:
+        raise PluginError(f"plugin {name} cannot be enabled: " + "; ".join(refusals))
     enabled = set(await kith.enabled_plugins())
     missing = [dep for dep in plugin.depends if dep not in enabled and dep != "core"]
     if missing:

@@ -23,6 +23,7 @@ import pluggy
 
 from kith.core import hookspecs
 from kith.core.errors import PluginError, ValidationFailed
+from kith.core.plugins import compatibility
 from kith.core.plugins.manifest import Plugin
 
 log = logging.getLogger("kith.plugins")
@@ -129,6 +130,10 @@ class PluginManager:
             missing = [d for d in plugin.depends if d not in names]
             if missing:
                 self._fail(name, "activate", f"depends on {', '.join(missing)}, which is not enabled")
+                continue
+            refusals = compatibility.problems(plugin, self.available)
+            if refusals:  # e.g. Kith was upgraded past what an enabled plugin supports
+                self._fail(name, "activate", "; ".join(refusals))
                 continue
             try:
                 self.pm.register(plugin.hook_object(), name=name)

@@ -23,13 +23,16 @@ class Plugin:
 
     ``hooks`` is the module (or import path) holding its ``@hookimpl`` functions;
     ``migrations`` the ordered steps that create and evolve its tables; ``tables`` the
-    Piccolo tables it owns (purge exports and drops exactly these).
+    Piccolo tables it owns (purge exports and drops exactly these); ``depends`` the
+    plugins it needs enabled first; ``requires_kith`` the Kith versions it supports, as
+    a PEP 440 range (``">=0.1,<1"``): another Kith refuses to enable it, saying why.
     """
 
     name: str
     version: str
     summary: str = ""
     depends: tuple[str, ...] = ()
+    requires_kith: str = ""
     hooks: ModuleType | str | object | None = None
     migrations: list[Migration] = field(default_factory=list)
     tables: list[Any] = field(default_factory=list)
