@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kith.cli.common import console, open_kith, run
+from kith.core import distributions
 from kith.core.settings import DEFAULT_DATABASE_URL
 
 CONFIG_TEMPLATE = """\
@@ -23,8 +24,12 @@ secret_key = "{secret_key}"
 
 @click.command("init")
 @click.option("--force", is_flag=True, help="Overwrite an existing kith.toml.")
+@click.option(
+    "--distribution",
+    help="Set the database up from this installed distribution (its plugins, fields, roles, rules and records).",
+)
 @click.pass_context
-def init_command(ctx: click.Context, force: bool) -> None:
+def init_command(ctx: click.Context, force: bool, distribution: str | None) -> None:
     """Create kith.toml here (if missing) and set the database up."""
     config = Path("kith.toml")
     url = ctx.find_root().params.get("database_url") or DEFAULT_DATABASE_URL
@@ -36,6 +41,11 @@ def init_command(ctx: click.Context, force: bool) -> None:
 
     async def body() -> None:
         async with open_kith(ctx) as kith:
+            if distribution:
+                chosen = distributions.find(distribution, kith.settings.extra_distributions)
+                counts = await distributions.install(kith, chosen)
+                made = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing new"
+                console.print(f"[green]Set up from {chosen.name} {chosen.version}:[/] {made}")
             console.print(f"[green]Database ready:[/] {kith.db.display_url}")
 
     run(body())

@@ -22,6 +22,7 @@ from kith.cli.export_cmd import export_command
 from kith.cli.fields_cmd import fields_group
 from kith.cli.gdpr_cmd import gdpr_group
 from kith.cli.plugins_cmd import plugins_group
+from kith.cli.roles_cmd import roles_group
 from kith.cli.schema_cmd import schema_group
 from kith.cli.server_cmd import demo_command, serve_command
 from kith.cli.users_cmd import keys_group, users_group
@@ -93,6 +94,7 @@ for command in (
     automations_group,
     webhooks_group,
     users_group,
+    roles_group,
     keys_group,
     audit_group,
     gdpr_group,

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Plugins given as 'module:attribute' import paths, for development "
         "and tests, in addition to the 'kith.plugins' entry points.",
     )
+    extra_distributions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Distributions given as 'module:attribute' import paths, for development "
+        "and tests, in addition to the 'kith.distributions' entry points.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     mode: Literal["development", "production"] = "development"
@@ -78,7 +83,7 @@ class Settings(BaseSettings):
         description="Seconds between checks for a schema change made by another process.",
     )
 
-    @field_validator("plugins", "extra_plugins", mode="before")
+    @field_validator("plugins", "extra_plugins", "extra_distributions", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -26,6 +26,7 @@ from kith.core.automations.actions import ActionContext, ActionType, Params
 from kith.core.automations.engine import DomainEvent
 from kith.core.automations.service import apply_rule
 from kith.core.customfields import FIELD_TYPES, CustomField, Money
+from kith.core.distributions import Distribution
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
 from kith.core.graphql.common import UserError
@@ -54,6 +55,7 @@ __all__ = [
     "Contact",
     "CustomField",
     "CustomerViewSection",
+    "Distribution",
     "DomainEvent",
     "Entity",
     "FieldError",

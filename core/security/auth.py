@@ -115,7 +115,7 @@ class AuthService:
                         _now(),
                     )
                 )
-            await self._audit("password_set", user_id, {"user": user_id})
+            await self.audit("password_set", user_id, {"user": user_id})
 
     async def login(self, email: str, password: str) -> tuple[str, dt.datetime, Principal]:
         """A token for the user whose password this is; refuses without saying which part was wrong."""
@@ -142,7 +142,7 @@ class AuthService:
             )
         principal = await self.principal_for_user(user["id"], "password")
         token, expires = self.issue_token(user["id"], int(cred["version"]))
-        await self._audit("login", user["id"], {"email": user["email"]})
+        await self.audit("login", user["id"], {"email": user["email"]})
         return token, expires, principal
 
     # -- tokens ------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class AuthService:
                 expires,
             )
         )
-        await self._audit("api_key_created", user_id, {"prefix": prefix, "name": name})
+        await self.audit("api_key_created", user_id, {"prefix": prefix, "name": name})
         return key, prefix
 
     async def principal_from_key(self, key: str) -> Principal:
@@ -243,7 +243,7 @@ class AuthService:
         )
         if not rows:
             raise ValidationFailed.single("prefix", "not_found", f"no active key {prefix!r}")
-        await self._audit("api_key_revoked", rows[0]["user_id"], {"prefix": prefix})
+        await self.audit("api_key_revoked", rows[0]["user_id"], {"prefix": prefix})
 
     async def keys(self, user_id: int | None = None) -> list[dict[str, Any]]:
         where, args = ("WHERE k.user_id = {}", [user_id]) if user_id is not None else ("", [])
@@ -302,20 +302,21 @@ class AuthService:
             await self.kith.db.fetch(
                 QueryString("INSERT INTO kith_user_role (user_id, role) VALUES ({}, {})", user_id, role)
             )
-            await self._audit("role_granted", user_id, {"role": role})
+            await self.audit("role_granted", user_id, {"role": role})
 
     async def revoke_role(self, user_id: int, role: str) -> None:
         await self.kith.db.fetch(
             QueryString("DELETE FROM kith_user_role WHERE user_id = {} AND role = {}", user_id, role)
         )
-        await self._audit("role_revoked", user_id, {"role": role})
+        await self.audit("role_revoked", user_id, {"role": role})
 
     async def role_names(self) -> list[str]:
         return [r["name"] for r in await self.kith.db.execute("SELECT name FROM kith_role ORDER BY name")]
 
     # -- audit -------------------------------------------------------------------------
 
-    async def _audit(self, action: str, user_id: int | None, details: dict[str, Any]) -> None:
+    async def audit(self, action: str, user_id: int | None, details: dict[str, Any]) -> None:
+        """Record a security event (sign-ins, keys, roles) in the audit trail."""
         await self.kith.db.fetch(
             QueryString(
                 "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
@@ -336,5 +337,5 @@ class AuthService:
         message: str = "email or password is wrong",
     ) -> Any:
         log.warning("refused (%s): %s", action, details)
-        await self._audit(action, user_id, details)
+        await self.audit(action, user_id, details)
         raise AuthFailed(message)

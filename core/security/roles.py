@@ -126,3 +126,51 @@ async def sync_plugin_roles(kith: Any) -> list[str]:
                 )
                 changed.append(definition.name)
     return changed
+
+
+async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin") -> bool:
+    """Create or replace role ``definition.name``; returns whether it existed.
+
+    Entities a grant names must exist (or be ``*``), so a typo is refused rather than
+    silently granting nothing.
+    """
+    import datetime as dt
+
+    from piccolo.querystring import QueryString
+
+    from kith.core.errors import FieldError, ValidationFailed
+    from kith.core.records.encoding import dumps
+
+    unknown = [e for e in definition.grants if e != "*" and e not in kith.entities]
+    if unknown:
+        raise ValidationFailed(
+            [FieldError(f"grants.{e}", "unknown", f"no entity named {e!r} (is its plugin enabled?)") for e in unknown]
+        )
+    grants = dumps({entity: grant.model_dump() for entity, grant in definition.grants.items()})
+    now = dt.datetime.now(dt.UTC)
+    async with kith.db.write_transaction():
+        exists = await kith.db.fetch_one(QueryString("SELECT name FROM kith_role WHERE name = {}", definition.name))
+        if exists:
+            await kith.db.fetch(
+                QueryString(
+                    "UPDATE kith_role SET description = {}, grants = {}, source = {}, updated_at = {} WHERE name = {}",
+                    definition.description,
+                    grants,
+                    source,
+                    now,
+                    definition.name,
+                )
+            )
+        else:
+            await kith.db.fetch(
+                QueryString(
+                    "INSERT INTO kith_role (name, description, grants, source, updated_at) VALUES ({}, {}, {}, {}, {})",
+                    definition.name,
+                    definition.description,
+                    grants,
+                    source,
+                    now,
+                )
+            )
+        await kith.auth.audit("role_saved", None, {"role": definition.name, "source": source})
+    return exists is not None
