@@ -102,6 +102,7 @@ for command in (
     schema_group,
 ):
     cli.add_command(command)
+cli.add_command(plugins_group, name="plugin")  # `kith plugin new NAME` reads better than `plugins new`
 
 
 def main(argv: list[str] | None = None) -> Any:

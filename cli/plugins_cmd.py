@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from kith.cli.common import KithCliError, console, with_kith
@@ -14,7 +15,31 @@ from kith.core.runtime import Kith
 
 @click.group("plugins")
 def plugins_group() -> None:
-    """List, enable, disable and purge plugins."""
+    """List, enable, disable and purge plugins; start a new one."""
+
+
+@plugins_group.command("new")
+@click.argument("name")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the project folder kith-NAME.",
+)
+def new_plugin(name: str, directory: Path) -> None:
+    """Create a pip-installable plugin package kith-NAME: manifest, an entity, a GraphQL
+    field, an automation rule, migrations, a README and a passing test."""
+    from kith.cli import scaffold
+
+    try:
+        written = scaffold.create(name, directory)
+    except (ValueError, FileExistsError) as exc:
+        raise KithCliError(str(exc)) from None
+    root = written[0].parent
+    for path in written:
+        console.print(f"[green]created[/] {path.relative_to(root.parent)}")
+    console.print(escape(f"Next: cd {root} && pip install -e '.[test]' && kith plugins enable {name} && pytest"))
 
 
 @plugins_group.command("list")
