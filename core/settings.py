@@ -7,9 +7,9 @@ without editing the file that ships with it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,6 +22,7 @@ from pydantic_settings.exceptions import SettingsError
 from kith.core.errors import KithError
 
 DEFAULT_DATABASE_URL = "sqlite:///kith.sqlite3"
+M = TypeVar("M", bound=BaseModel)
 
 
 class Settings(BaseSettings):
@@ -90,12 +91,31 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    plugin: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each plugin's own settings: a [plugin.<name>] table in kith.toml, or "
+        "KITH_PLUGIN='{\"<name>\": {...}}' as JSON. Plugins read theirs with settings.for_plugin(name).",
+    )
     introspection: bool | None = Field(
         None, description="Serve schema introspection; defaults to on in development only."
     )
     graphiql: bool | None = Field(
         None, description="Serve the GraphiQL page on GET /graphql; defaults to development only."
     )
+
+    def for_plugin(self, name: str, model: type[M] | None = None) -> Any:
+        """Plugin ``name``'s settings: a dict, or an instance of ``model`` (a pydantic
+        model giving defaults and checking types) — a bad value is one clear error."""
+        values = dict(self.plugin.get(name) or {})
+        if model is None:
+            return values
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"plugin.{name}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise KithError(f"invalid settings: {problems}") from None
 
     @property
     def is_production(self) -> bool:

@@ -22,6 +22,7 @@ A minimal plugin::
                     tables=[Property], migrations=[initial_migration(Property)])
 """
 
+from kith.cli.common import with_kith
 from kith.core.automations.actions import ActionContext, ActionType, Params
 from kith.core.automations.engine import DomainEvent
 from kith.core.automations.service import apply_rule
@@ -43,7 +44,7 @@ from kith.core.runtime import Kith
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
-from kith.sdk.helpers import CustomerViewSection, add_columns, initial_migration, kith_from
+from kith.sdk.helpers import CustomerViewSection, add_columns, initial_migration, kith_from, require_permission
 
 __all__ = [
     "FIELD_TYPES",
@@ -94,5 +95,7 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "normalise_url",
+    "require_permission",
     "to_minor_units",
+    "with_kith",
 ]

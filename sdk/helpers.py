@@ -57,6 +57,16 @@ def add_columns(name: str, table: type[Table], *columns: str) -> Migration:
     return Migration(name, forwards, f"add {', '.join(columns)} to {table._meta.tablename}")
 
 
+def require_permission(info: Any, entity: str, action: str) -> None:
+    """Refuse a plugin's own resolver to a caller whose roles do not allow ``action`` on
+    ``entity`` (a ``forbidden`` error, as the generated fields give)."""
+    from kith.core.errors import ValidationFailed
+
+    permissions = info.context.permissions
+    if permissions is not None and not permissions.allows(entity, action):
+        raise ValidationFailed.single(None, "forbidden", f"you may not {action} {entity} records")
+
+
 def kith_from(info: Any) -> Kith:
     """The running Kith inside a strawberry resolver."""
     kith: Kith = info.context.kith

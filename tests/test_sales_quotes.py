@@ -700,3 +700,23 @@ async def test_a_sales_rep_sees_the_quotes_on_their_own_deals_only(sales):
     assert listed["quotes"] == {"totalCount": 1, "nodes": [{"deal": {"name": "Mine"}}]}
     refused = await as_rep.gql.query(QUOTE, input={"dealId": theirs})
     assert refused["createQuote"]["errors"][0]["code"] == "not_found"
+
+
+async def test_the_seller_from_the_plugins_settings_heads_the_document(make_kith, monkeypatch):
+    monkeypatch.setenv("KITH_PLUGIN", '{"sales": {"seller_name": "Kith & Co", "quote_footer": "Net 30 days"}}')
+    kith = await make_kith(enable=["sales"])
+    quote = await make_document_quote(kith)
+    html = (await GraphQLClient(kith).query(DOCUMENT, id=quote))["quoteDocument"]
+    assert '<p class="seller"><strong>Kith &amp; Co</strong></p>' in html
+    assert '<footer class="terms"><p>Net 30 days</p></footer>' in html
+
+
+async def test_a_misspelt_sales_setting_is_one_clear_error(make_kith, monkeypatch):
+    from kith.plugins.sales.settings import sales_settings
+    from kith.sdk import KithError
+
+    monkeypatch.setenv("KITH_PLUGIN", '{"sales": {"seler_name": "Typo Ltd"}}')
+    kith = await make_kith(enable=["sales"])
+    with pytest.raises(KithError) as caught:
+        sales_settings(kith)
+    assert "invalid settings: plugin.sales.seler_name: Extra inputs are not permitted" in str(caught.value)

@@ -239,3 +239,14 @@ async def test_a_model_trained_on_won_and_lost_leads_scores_beside_the_rules(sal
     lines = {(i["source"], i["name"]) for i in warm_score["scoreItems"]}
     assert {("rules", "Referral"), ("model", "source is referral"), ("model", "1 meeting")} <= lines
     assert (await gql.query("{ leadModel { samples } }"))["leadModel"] == {"samples": 14}
+
+
+async def test_only_who_may_update_leads_trains_the_model(sales):
+    from kith.core.web.app import execute
+
+    agent = await make_user(sales, email="agent@example.com")
+    await sales.auth.grant_role(agent["id"], "support_agent")
+    refused = await execute(sales, "mutation { trainLeadModel { rescored } }",
+                            principal=await sales.auth.principal_for_user(agent["id"], "token"))
+    assert refused["errors"][0]["extensions"]["errors"][0] == {
+        "field": None, "code": "forbidden", "message": "you may not update lead records"}

@@ -93,8 +93,7 @@ class Permissions:
             inner = self._scope(parent, scope, f"{alias}_p")
             assert inner is not None  # only "all" has no predicate
             return QueryString(
-                f'{alias}."{entity.owner_via}" IN (SELECT {alias}_p.id FROM "{parent.tablename}" {alias}_p '
-                "WHERE {})",
+                f'{alias}."{entity.owner_via}" IN (SELECT {alias}_p.id FROM "{parent.tablename}" {alias}_p WHERE {{}})',
                 inner,
             )
         if not owners:

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
-from kith.sdk import Actor, Kith, KithError, load_settings
+from kith.sdk import Actor, Kith, KithError, with_kith
 
 CLI = Actor(name="cli", source="cli")
-
-
-def _run(body):  # type: ignore[no-untyped-def]
-    async def main():  # type: ignore[no-untyped-def]
-        kith = await Kith.open(load_settings())
-        try:
-            return await body(kith)
-        finally:
-            await kith.close()
-
-    try:
-        return asyncio.run(main())
-    except KithError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.group("sales")
@@ -32,24 +17,21 @@ def sales_group() -> None:
 
 
 @sales_group.command("pipelines")
-def pipelines() -> None:
+@with_kith
+async def pipelines(kith: Kith) -> None:
     """Every pipeline with its stages, in order."""
-
-    async def body(kith: Kith) -> None:
-        rows = await kith.db.execute(
-            "SELECT p.name AS pipeline, s.name, s.probability, s.kind FROM sales_pipeline p "
-            "LEFT JOIN sales_stage s ON s.pipeline = p.id AND s.deleted_at IS NULL "
-            "WHERE p.deleted_at IS NULL ORDER BY p.id, s.position, s.id"
-        )
-        current = None
-        for row in rows:
-            if row["pipeline"] != current:
-                current = row["pipeline"]
-                click.echo(current)
-            if row["name"]:
-                click.echo(f"  {row['name']:<20} {row['probability']:>3}%  {row['kind']}")
-
-    _run(body)
+    rows = await kith.db.execute(
+        "SELECT p.name AS pipeline, s.name, s.probability, s.kind FROM sales_pipeline p "
+        "LEFT JOIN sales_stage s ON s.pipeline = p.id AND s.deleted_at IS NULL "
+        "WHERE p.deleted_at IS NULL ORDER BY p.id, s.position, s.id"
+    )
+    current = None
+    for row in rows:
+        if row["pipeline"] != current:
+            current = row["pipeline"]
+            click.echo(current)
+        if row["name"]:
+            click.echo(f"  {row['name']:<20} {row['probability']:>3}%  {row['kind']}")
 
 
 @sales_group.command("add-stage")
@@ -57,28 +39,25 @@ def pipelines() -> None:
 @click.argument("name")
 @click.option("--probability", type=int, required=True, help="Win probability of open deals here, in percent.")
 @click.option("--kind", type=click.Choice(["open", "won", "lost"]), default="open", show_default=True)
-def add_stage(pipeline: str, name: str, probability: int, kind: str) -> None:
+@with_kith
+async def add_stage(kith: Kith, pipeline: str, name: str, probability: int, kind: str) -> None:
     """Add stage NAME at the end of PIPELINE."""
-
-    async def body(kith: Kith) -> None:
-        rows = await kith.db.execute("SELECT id FROM sales_pipeline WHERE name = {} AND deleted_at IS NULL", pipeline)
-        if not rows:
-            raise KithError(f"no pipeline named {pipeline!r}")
-        count = await kith.db.execute("SELECT COUNT(*) AS n FROM sales_stage WHERE pipeline = {}", rows[0]["id"])
-        await kith.records.create(
-            "stage",
-            {
-                "pipeline": rows[0]["id"],
-                "name": name,
-                "probability": probability,
-                "kind": kind,
-                "position": int(count[0]["n"]),
-            },
-            CLI,
-        )
-        click.echo(f"Added stage {name} to {pipeline}")
-
-    _run(body)
+    rows = await kith.db.execute("SELECT id FROM sales_pipeline WHERE name = {} AND deleted_at IS NULL", pipeline)
+    if not rows:
+        raise KithError(f"no pipeline named {pipeline!r}")
+    count = await kith.db.execute("SELECT COUNT(*) AS n FROM sales_stage WHERE pipeline = {}", rows[0]["id"])
+    await kith.records.create(
+        "stage",
+        {
+            "pipeline": rows[0]["id"],
+            "name": name,
+            "probability": probability,
+            "kind": kind,
+            "position": int(count[0]["n"]),
+        },
+        CLI,
+    )
+    click.echo(f"Added stage {name} to {pipeline}")
 
 
 @sales_group.command("import-leads")
@@ -87,8 +66,9 @@ def add_stage(pipeline: str, name: str, probability: int, kind: str) -> None:
 @click.option("--owner", help="Email of the user who owns rows that name no owner.")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
 @click.option("--all-or-nothing", is_flag=True, help="Import nothing if any row is refused or a duplicate.")
-def import_leads_command(
-    file: Path, source: str | None, owner: str | None, dry_run: bool, all_or_nothing: bool
+@with_kith
+async def import_leads_command(
+    kith: Kith, file: Path, source: str | None, owner: str | None, dry_run: bool, all_or_nothing: bool
 ) -> None:
     """Import leads from a CSV FILE (a header row, then one lead per row).
 
@@ -99,56 +79,49 @@ def import_leads_command(
     """
     from kith.plugins.sales.lead_import import import_leads
 
-    async def body(kith: Kith) -> None:
-        defaults = {"source": source}
-        if owner:
-            rows = await kith.db.execute("SELECT id FROM kith_user WHERE LOWER(email) = LOWER({})", owner)
-            if not rows:
-                raise KithError(f"--owner: no user with the email {owner!r}")
-            defaults["owner"] = rows[0]["id"]
-        report = await import_leads(kith, file, CLI, defaults=defaults, dry_run=dry_run, all_or_nothing=all_or_nothing)
-        for line in report.problems:
-            click.echo(line)
-        done = "Would import" if dry_run or (all_or_nothing and report.problems) else "Imported"
-        click.echo(
-            f"{done} {len(report.imported)} leads; {len(report.duplicates)} duplicates skipped; "
-            f"{len(report.refused)} rows refused"
-        )
-        if all_or_nothing and report.problems and not dry_run:
-            raise KithError("nothing was imported (--all-or-nothing): fix the rows above")
-
-    _run(body)
+    defaults = {"source": source}
+    if owner:
+        rows = await kith.db.execute("SELECT id FROM kith_user WHERE LOWER(email) = LOWER({})", owner)
+        if not rows:
+            raise KithError(f"--owner: no user with the email {owner!r}")
+        defaults["owner"] = rows[0]["id"]
+    report = await import_leads(kith, file, CLI, defaults=defaults, dry_run=dry_run, all_or_nothing=all_or_nothing)
+    for line in report.problems:
+        click.echo(line)
+    done = "Would import" if dry_run or (all_or_nothing and report.problems) else "Imported"
+    click.echo(
+        f"{done} {len(report.imported)} leads; {len(report.duplicates)} duplicates skipped; "
+        f"{len(report.refused)} rows refused"
+    )
+    if all_or_nothing and report.problems and not dry_run:
+        raise KithError("nothing was imported (--all-or-nothing): fix the rows above")
 
 
 @sales_group.command("train-lead-model")
-def train_lead_model() -> None:
+@with_kith
+async def train_lead_model(kith: Kith) -> None:
     """Train the lead model on converted leads whose deals were won or lost, then rescore open leads."""
     from kith.plugins.sales import lead_model, scoring
 
-    async def body(kith: Kith) -> None:
-        model = await lead_model.train(kith)
-        rescored = await scoring.score_leads(kith)
-        accuracy = "n/a" if model["accuracy"] is None else f"{model['accuracy']:.0%}"
-        click.echo(
-            f"Trained on {model['samples']} leads ({model['won']} won, {model['lost']} lost); "
-            f"cross-validated accuracy {accuracy}; {rescored} scores changed"
-        )
-        pairs = sorted(zip(model["features"], model["coefficients"], strict=True), key=lambda p: -abs(p[1]))
-        for feature, weight in pairs:
-            click.echo(f"  {feature:<24} {weight:+.3f}")
-
-    _run(body)
+    model = await lead_model.train(kith)
+    rescored = await scoring.score_leads(kith)
+    accuracy = "n/a" if model["accuracy"] is None else f"{model['accuracy']:.0%}"
+    click.echo(
+        f"Trained on {model['samples']} leads ({model['won']} won, {model['lost']} lost); "
+        f"cross-validated accuracy {accuracy}; {rescored} scores changed"
+    )
+    pairs = sorted(zip(model["features"], model["coefficients"], strict=True), key=lambda p: -abs(p[1]))
+    for feature, weight in pairs:
+        click.echo(f"  {feature:<24} {weight:+.3f}")
 
 
 @sales_group.command("rescore")
-def rescore() -> None:
+@with_kith
+async def rescore(kith: Kith) -> None:
     """Rescore every open lead now (the shipped rules do it nightly and on every change)."""
     from kith.plugins.sales import scoring
 
-    async def body(kith: Kith) -> None:
-        click.echo(f"{await scoring.score_leads(kith)} scores changed")
-
-    _run(body)
+    click.echo(f"{await scoring.score_leads(kith)} scores changed")
 
 
 # the commands of products/quotes and of forecasts join the group when it is imported

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from kith.plugins.sales import lead_model, scoring
 from kith.plugins.sales.conversion import convert
-from kith.sdk import UserError, ValidationFailed, kith_from
+from kith.sdk import UserError, ValidationFailed, kith_from, require_permission
 
 
 @strawberry.input
@@ -68,18 +68,11 @@ class TrainLeadModelPayload:
     errors: list[UserError]
 
 
-def _require(info: Info, entity: str, action: str) -> None:
-    """Only who may update leads may retrain or rescore them."""
-    permissions = info.context.permissions
-    if permissions is not None and not permissions.allows(entity, action):
-        raise ValidationFailed.single(None, "forbidden", f"you may not {action} {entity}s")
-
-
 @strawberry.type
 class SalesQueries:
     @strawberry.field(description="The trained lead model, or null before the first training.")
     async def lead_model(self, info: Info) -> Optional[LeadModel]:
-        _require(info, "lead", "read")
+        require_permission(info, "lead", "read")
         model = await lead_model.current(kith_from(info))
         return None if model is None else LeadModel.of(model)
 
@@ -90,7 +83,7 @@ class SalesMutations:
         description="Train the lead model on converted leads whose deals were won or lost, then rescore open leads."
     )
     async def train_lead_model(self, info: Info) -> TrainLeadModelPayload:
-        _require(info, "lead", "update")
+        require_permission(info, "lead", "update")  # only who may update leads retrains
         kith = kith_from(info)
         try:
             model = await lead_model.train(kith)

@@ -15,11 +15,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kith.plugins.sales.cli import _run, sales_group
+from kith.plugins.sales.cli import sales_group
 from kith.plugins.sales.forecast import figures, kpis, snapshots
 from kith.plugins.sales.forecast.sql import Period
 from kith.plugins.sales.forecast.viewer import system
-from kith.sdk import Kith, KithError
+from kith.sdk import Kith, KithError, with_kith
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -87,60 +87,54 @@ def forecast_table(forecast: figures.Forecast) -> Table:
 @click.option("--by", "group_by", type=click.Choice(figures.GROUPINGS), default="owner", show_default=True)
 @click.option("--pipeline", help="Only this pipeline (by name).")
 @click.option("--snapshot", is_flag=True, help="Also store these figures, to compare with what closes.")
-def forecast_command(start: dt.datetime, end: dt.datetime, group_by: Any, pipeline: str | None, snapshot: bool) -> None:
+@with_kith
+async def forecast_command(
+    kith: Kith, start: dt.datetime, end: dt.datetime, group_by: Any, pipeline: str | None, snapshot: bool
+) -> None:
     """Pipeline, weighted, commit, best case and closed deals of a period, per group and
     currency, beside the latest snapshot of the same period."""
-
-    async def body(kith: Kith) -> None:
-        viewer = system()
-        computed = await figures.compute(
-            kith, viewer, Period(start.date(), end.date()), group_by, await _pipeline_id(kith, pipeline)
-        )
-        shown = await snapshots.with_comparison(kith, viewer, computed)
-        console = _console()
-        if not shown.rows:
-            console.print("No deals due or closed in this period.")
-        else:
-            console.print(forecast_table(shown))
-        if shown.snapshot is not None:
-            when = shown.snapshot.taken_at.strftime("%Y-%m-%d %H:%M UTC")
-            console.print(f"Compared with snapshot {shown.snapshot.id} taken {when} by {shown.snapshot.taken_by}.")
-        if snapshot:
-            taken = await snapshots.take(kith, viewer, computed)
-            console.print(f"Snapshot {taken.id} taken.")
-
-    _run(body)
+    viewer = system()
+    computed = await figures.compute(
+        kith, viewer, Period(start.date(), end.date()), group_by, await _pipeline_id(kith, pipeline)
+    )
+    shown = await snapshots.with_comparison(kith, viewer, computed)
+    console = _console()
+    if not shown.rows:
+        console.print("No deals due or closed in this period.")
+    else:
+        console.print(forecast_table(shown))
+    if shown.snapshot is not None:
+        when = shown.snapshot.taken_at.strftime("%Y-%m-%d %H:%M UTC")
+        console.print(f"Compared with snapshot {shown.snapshot.id} taken {when} by {shown.snapshot.taken_by}.")
+    if snapshot:
+        taken = await snapshots.take(kith, viewer, computed)
+        console.print(f"Snapshot {taken.id} taken.")
 
 
 @sales_group.command("kpis")
 @click.option("--start", type=DAY, required=True, help="First day of the period (YYYY-MM-DD, UTC).")
 @click.option("--end", type=DAY, required=True, help="Last day of the period, included.")
 @click.option("--pipeline", help="Only this pipeline (by name).")
-def kpis_command(start: dt.datetime, end: dt.datetime, pipeline: str | None) -> None:
+@with_kith
+async def kpis_command(kith: Kith, start: dt.datetime, end: dt.datetime, pipeline: str | None) -> None:
     """Lead conversion, win rate, sales cycle, average deal size and pipeline velocity."""
-
-    async def body(kith: Kith) -> None:
-        result = await kpis.compute(
-            kith, system(), Period(start.date(), end.date()), await _pipeline_id(kith, pipeline)
-        )
-        console = _console()
-        conversion = _or_none(result.lead_conversion_rate, "%")
-        console.print(f"Lead conversion: {conversion} ({result.leads_converted} of {result.leads_created} leads)")
-        console.print(f"Win rate: {_or_none(result.win_rate, '%')} (won {result.deals_won}, lost {result.deals_lost})")
-        cycle = _or_none(result.sales_cycle_days, " days")
-        console.print(f"Sales cycle: {cycle} ({result.cycle_deals} deals won with a creation time)")
-        if result.currencies:
-            table = Table("currency", "won", "lost", "won amount", "average deal", "open", "velocity / day")
-            for c in result.currencies:
-                table.add_row(
-                    c.currency,
-                    str(c.deals_won),
-                    str(c.deals_lost),
-                    str(c.won_amount),
-                    _text(c.average_deal_size),
-                    str(c.open_deals),
-                    _text(c.pipeline_velocity),
-                )
-            console.print(table)
-
-    _run(body)
+    result = await kpis.compute(kith, system(), Period(start.date(), end.date()), await _pipeline_id(kith, pipeline))
+    console = _console()
+    conversion = _or_none(result.lead_conversion_rate, "%")
+    console.print(f"Lead conversion: {conversion} ({result.leads_converted} of {result.leads_created} leads)")
+    console.print(f"Win rate: {_or_none(result.win_rate, '%')} (won {result.deals_won}, lost {result.deals_lost})")
+    cycle = _or_none(result.sales_cycle_days, " days")
+    console.print(f"Sales cycle: {cycle} ({result.cycle_deals} deals won with a creation time)")
+    if result.currencies:
+        table = Table("currency", "won", "lost", "won amount", "average deal", "open", "velocity / day")
+        for c in result.currencies:
+            table.add_row(
+                c.currency,
+                str(c.deals_won),
+                str(c.deals_lost),
+                str(c.won_amount),
+                _text(c.average_deal_size),
+                str(c.open_deals),
+                _text(c.pipeline_velocity),
+            )
+        console.print(table)

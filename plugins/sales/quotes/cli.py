@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
 
-from kith.plugins.sales.cli import _run, sales_group
+from kith.plugins.sales.cli import sales_group
 from kith.plugins.sales.quotes.document import SystemReader, render_quote
-from kith.sdk import Kith, KithError
+from kith.plugins.sales.settings import sales_settings
+from kith.sdk import Kith, KithError, with_kith
 
 
 @sales_group.command("quote-html")
@@ -20,18 +22,14 @@ from kith.sdk import Kith, KithError
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the document to this file instead of printing it.",
 )
-def quote_html(quote_id: int, output: Path | None) -> None:
+@with_kith
+async def quote_html(kith: Kith, quote_id: int, output: Path | None) -> None:
     """The HTML document of quote ID (the same as the quoteDocument query)."""
-
-    async def body(kith: Kith) -> str:
-        html = await render_quote(SystemReader(kith), quote_id)
-        if html is None:
-            raise KithError(f"quote {quote_id} does not exist")
-        return html
-
-    html = _run(body)
+    html = await render_quote(SystemReader(kith), quote_id, sales_settings(kith))
+    if html is None:
+        raise KithError(f"quote {quote_id} does not exist")
     if output is None:
         click.echo(html, nl=False)
     else:
-        output.write_text(html, encoding="utf-8")
+        await asyncio.to_thread(output.write_text, html, encoding="utf-8")
         click.echo(f"Wrote quote {quote_id} to {output}")

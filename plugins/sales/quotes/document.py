@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jinja2
 
+from kith.plugins.sales.settings import SalesSettings
 from kith.sdk import Kith, NotFound, currency_exponent
 
 Row = dict[str, Any]
@@ -126,9 +127,10 @@ class QuoteView:
     tax: str
     total: str
     notes: str | None
+    seller: SalesSettings = field(default_factory=SalesSettings)
 
 
-async def view(reader: Reader, quote_id: int) -> QuoteView | None:
+async def view(reader: Reader, quote_id: int, seller: SalesSettings | None = None) -> QuoteView | None:
     """Everything the document shows, formatted; None if the reader cannot see the quote."""
     quote = await reader.record("quote", quote_id)
     if quote is None:
@@ -165,6 +167,7 @@ async def view(reader: Reader, quote_id: int) -> QuoteView | None:
         tax=format_money(quote.get("tax_total")),
         total=format_money(quote.get("total")),
         notes=quote.get("notes"),
+        seller=seller or SalesSettings(),
     )
 
 
@@ -172,7 +175,8 @@ def render(quote: QuoteView) -> str:
     return _ENV.get_template(TEMPLATE).render(quote=quote)
 
 
-async def render_quote(reader: Reader, quote_id: int) -> str | None:
-    """The quote's HTML document, or None if the reader cannot see the quote."""
-    found = await view(reader, quote_id)
+async def render_quote(reader: Reader, quote_id: int, seller: SalesSettings | None = None) -> str | None:
+    """The quote's HTML document, or None if the reader cannot see the quote; ``seller``
+    (the plugin's settings) heads and foots it."""
+    found = await view(reader, quote_id, seller)
     return None if found is None else render(found)

@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from kith.plugins.sales.quotes import workflow
 from kith.plugins.sales.quotes.document import Row, render_quote
+from kith.plugins.sales.settings import sales_settings
 from kith.sdk import UserError, ValidationFailed, kith_from
 
 #: lines a document shows at most (a quote is read in one go, not paged)
@@ -75,7 +76,7 @@ class QuoteQueries:
             quote_id = int(id)
         except ValueError:
             return None
-        return await render_quote(_ViewerReader(info.context), quote_id)
+        return await render_quote(_ViewerReader(info.context), quote_id, sales_settings(kith_from(info)))
 
 
 @strawberry.type
