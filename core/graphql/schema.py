@@ -3,6 +3,7 @@ the customer view and plugin contributions, with limits on by default."""
 
 import functools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -16,6 +17,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -68,6 +70,23 @@ def user_input_error(exc: ValidationFailed) -> GraphQLError:
             "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in exc.errors],
         },
     )
+
+
+class ValidationErrorsNameTheField(SchemaExtension):
+    """A ``ValidationFailed`` raised by any resolver — a plugin's included — reaches the
+    client as a ``BAD_USER_INPUT`` error listing each field, code and message, the same
+    shape as the generated fields' errors; plugin resolvers just raise it."""
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in (result.errors or []) if result is not None else []:
+            original = error.original_error
+            if isinstance(original, ValidationFailed) and not (error.extensions or {}).get("errors"):
+                error.extensions = {
+                    **(error.extensions or {}),
+                    **user_input_error(original).extensions,  # type: ignore[dict-item]
+                }
 
 
 def record_values(entity: Entity, given: dict[str, Any]) -> dict[str, Any]:
@@ -496,6 +515,7 @@ def build_schema(kith: "Kith") -> KithSchema:
         cost_rule(settings.max_query_cost, settings.max_page_size),
     ]
     extensions: list[Any] = [
+        ValidationErrorsNameTheField,
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         functools.partial(ParserCache, maxsize=256),
         functools.partial(AddValidationRules, limit_rules),
