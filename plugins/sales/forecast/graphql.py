@@ -241,6 +241,15 @@ def _kpis(value: kpis.Kpis) -> SalesKpis:
     )
 
 
+async def _compute(
+    info: Info, start: dt.date, end: dt.date, group_by: SalesForecastGrouping, pipeline_id: Optional[strawberry.ID]
+) -> tuple[Viewer, figures.Forecast]:
+    """The caller's forecast; a ValidationFailed (a bad argument) names the argument."""
+    viewer = viewer_of(info)
+    pipeline = _record_id(pipeline_id, "pipelineId")
+    return viewer, await figures.compute(kith_from(info), viewer, Period(start, end), group_by.value, pipeline)
+
+
 @strawberry.type
 class ForecastQueries:
     @strawberry.field(
@@ -255,12 +264,8 @@ class ForecastQueries:
         group_by: SalesForecastGrouping = SalesForecastGrouping.OWNER,
         pipeline_id: Optional[strawberry.ID] = None,
     ) -> SalesForecast:
-        kith = kith_from(info)
-        viewer = viewer_of(info)  # a ValidationFailed reaches the client naming the argument
-        forecast = await figures.compute(
-            kith, viewer, Period(start, end), group_by.value, _record_id(pipeline_id, "pipelineId")
-        )
-        return _forecast(await snapshots.with_comparison(kith, viewer, forecast))
+        viewer, forecast = await _compute(info, start, end, group_by, pipeline_id)
+        return _forecast(await snapshots.with_comparison(kith_from(info), viewer, forecast))
 
     @strawberry.field(
         description="Lead conversion, win rate, average deal size, sales cycle and pipeline velocity of a period "
@@ -303,14 +308,11 @@ class ForecastMutations:
         group_by: SalesForecastGrouping = SalesForecastGrouping.OWNER,
         pipeline_id: Optional[strawberry.ID] = None,
     ) -> SnapshotForecastPayload:
-        kith = kith_from(info)
         try:
-            viewer = viewer_of(info)
-            pipeline = _record_id(pipeline_id, "pipelineId")
-            forecast = await figures.compute(kith, viewer, Period(start, end), group_by.value, pipeline)
+            viewer, forecast = await _compute(info, start, end, group_by, pipeline_id)
         except ValidationFailed as exc:
             return SnapshotForecastPayload(
                 snapshot=None, forecast=None, errors=[UserError.from_error(e) for e in exc.errors]
             )
-        taken = await snapshots.take(kith, viewer, forecast)
+        taken = await snapshots.take(kith_from(info), viewer, forecast)
         return SnapshotForecastPayload(snapshot=_snapshot(taken), forecast=_forecast(forecast), errors=[])
