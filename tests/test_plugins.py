@@ -239,3 +239,22 @@ def test_the_kith_version_is_the_package_version():
     from kith.core import __version__
 
     assert __version__ == version("kith-crm")
+
+
+async def test_a_throwaway_plugin_from_plain_functions(make_kith):
+    from kith.sdk.testing import throwaway_plugin
+
+    seen = []
+
+    async def kith_after_create(change):
+        seen.append((change.entity, change.after["first_name"]))
+
+    def kith_entites():  # misspelt: refused like in a real plugin
+        return []
+
+    spy = throwaway_plugin("spy", kith_after_create)
+    kith = await make_kith(plugins=[spy, throwaway_plugin("typo", kith_entites)], enable=["spy"])
+    await make_contact(kith, first_name="Ann")
+    assert seen == [("contact", "Ann")]
+    with pytest.raises(PluginError, match="kith_entites is not a Kith hook; did you mean kith_entities"):
+        await lifecycle.enable(kith, "typo")

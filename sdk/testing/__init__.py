@@ -2,12 +2,14 @@
 
 The pytest plugin (registered automatically when ``kith-crm`` is installed with the
 ``testing`` extra) provides the fixtures ``kith_engine``, ``kith_database_url``,
-``make_kith``, ``kith``, ``gql`` and ``kith_cli``; see ``docs/testing.md``.
+``make_kith``, ``kith``, ``gql`` and ``kith_cli``; ``throwaway_plugin`` turns a few hook
+functions into a plugin for one test.  See ``docs/testing.md``.
 """
 
 from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
+from kith.sdk.testing.throwaway import throwaway_plugin
 from kith.sdk.testing.worker import run_worker_until_idle
 
 __all__ = [
@@ -21,4 +23,5 @@ __all__ = [
     "make_organization",
     "make_user",
     "run_worker_until_idle",
+    "throwaway_plugin",
 ]
