@@ -277,3 +277,13 @@ async def test_deal_contacts_and_the_customer_view(sales):
     rep_deals = next(s for s in as_rep["data"]["customerView"]["sections"] if s["plugin"] == "sales")
     assert [i["name"] for i in rep_deals["items"]] == ["Mine"]
     assert mine["id"] != theirs["id"]
+
+
+async def test_reverse_lists_count_their_default_page_in_the_query_cost(make_kith):
+    kith = await make_kith(enable=["sales"], max_query_cost=2000)
+    gql = GraphQLClient(kith)
+    # 100 pipelines x 20 stages each (the default page) is over 2000; with first: 2 it is not
+    costly = await gql.execute("{ pipelines(first: 100) { nodes { stages { name } } } }")
+    assert "query cost" in costly["errors"][0]["message"]
+    fine = await gql.execute("{ pipelines(first: 100) { nodes { stages(first: 2) { name } } } }")
+    assert "errors" not in fine

@@ -512,7 +512,12 @@ def build_schema(kith: "Kith") -> KithSchema:
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
-        cost_rule(settings.max_query_cost, settings.max_page_size),
+        cost_rule(
+            settings.max_query_cost,
+            settings.max_page_size,
+            # lists that return a page by default: the timeline and every reverse list
+            paged_by_default={"timeline", *(name for e in kith.entities for name in e.reverse.values())},
+        ),
     ]
     extensions: list[Any] = [
         ValidationErrorsNameTheField,
