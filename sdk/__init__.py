@@ -28,6 +28,7 @@ from kith.core.automations.engine import DomainEvent
 from kith.core.automations.service import apply_rule
 from kith.core.customfields import FIELD_TYPES, CustomField, Money
 from kith.core.distributions import Distribution
+from kith.core.distributions import install as install_distribution
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
 from kith.core.graphql.common import UserError
@@ -89,6 +90,7 @@ __all__ = [
     "from_minor_units",
     "hookimpl",
     "initial_migration",
+    "install_distribution",
     "kith_from",
     "load_settings",
     "normalise_domain",

@@ -287,3 +287,15 @@ async def test_reverse_lists_count_their_default_page_in_the_query_cost(make_kit
     assert "query cost" in costly["errors"][0]["message"]
     fine = await gql.execute("{ pipelines(first: 100) { nodes { stages(first: 2) { name } } } }")
     assert "errors" not in fine
+
+
+async def test_a_client_signed_in_as_a_user_sees_what_their_roles_allow(sales):
+    rep = await make_user(sales, email="rep@example.com")
+    await sales.auth.grant_role(rep["id"], "sales_rep")
+    await sales.records.create("deal", {"name": "Mine", "owner": rep["id"]})
+    await sales.records.create("deal", {"name": "Theirs"})
+    for who in ("rep@example.com", rep["id"]):
+        as_rep = await GraphQLClient.as_user(sales, who)
+        assert (await as_rep.query("{ deals { nodes { name } } }"))["deals"]["nodes"] == [{"name": "Mine"}]
+    with pytest.raises(LookupError, match=re.escape("no user with the email 'nobody@example.com'")):
+        await GraphQLClient.as_user(sales, "nobody@example.com")

@@ -6,6 +6,7 @@ from typing import Any
 
 from kith.core.records.change import Actor
 from kith.core.runtime import Kith
+from kith.core.security.auth import Principal
 from kith.core.web.app import execute
 
 
@@ -18,13 +19,29 @@ class GraphQLErrors(AssertionError):
 
 
 class GraphQLClient:
-    def __init__(self, kith: Kith, actor: Actor | None = None) -> None:
+    """Runs GraphQL operations in-process against ``kith``, through the same code path
+    as ``POST /graphql``: as the system (no credentials, no role limits; ``actor`` is who
+    the audit records), or as a signed-in user with ``await GraphQLClient.as_user(...)``,
+    whose roles then limit every query and mutation exactly as over HTTP."""
+
+    def __init__(self, kith: Kith, actor: Actor | None = None, principal: Principal | None = None) -> None:
         self.kith = kith
         self.actor = actor
+        self.principal = principal
+
+    @classmethod
+    async def as_user(cls, kith: Kith, user: int | str) -> GraphQLClient:
+        """A client signed in as ``user`` (an id or an email), with that user's roles."""
+        if isinstance(user, str):
+            found = await kith.auth.user_by_email(user)
+            if found is None:
+                raise LookupError(f"no user with the email {user!r}")
+            user = int(found["id"])
+        return cls(kith, principal=await kith.auth.principal_for_user(user, "token"))
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole response body (``data`` and maybe ``errors``)."""
-        return await execute(self.kith, query, variables or {}, actor=self.actor)
+        return await execute(self.kith, query, variables or {}, actor=self.actor, principal=self.principal)
 
     async def query(self, query: str, **variables: Any) -> dict[str, Any]:
         """The ``data`` of the response; raises ``GraphQLErrors`` if there were errors."""
