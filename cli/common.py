@@ -73,7 +73,13 @@ async def open_kith(ctx: click.Context, *, migrate: bool = True, load: bool = Tr
 
 
 def with_kith(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Decorate an async command body taking ``(kith, **params)``."""
+    """Turn an async function ``(kith, **params)`` into a click command body.
+
+    The command opens a Kith from the settings (``KITH_*``, ``kith.toml`` and
+    ``kith --database-url``), migrating first, passes it with the command's parameters,
+    and closes it; a ``KithError`` (``ValidationFailed`` included) becomes one line
+    ``Error: ...`` with exit status 1.  Put it below ``@click.command`` and the options.
+    """
 
     @click.pass_context
     @functools.wraps(fn)

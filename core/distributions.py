@@ -5,10 +5,10 @@ rules and the starting records (a pipeline and its stages, say) in a ``Distribut
 exposes it through the ``kith.distributions`` entry-point group, and a customer sets a
 new database up with ``kith init --distribution NAME``.
 
-Installing is idempotent: fields and records that exist are kept, roles and rules are
-brought to the distribution's definition, and starting records are created once (the
-database remembers which distribution it was set up from), so running it again after an
-upgrade adds what the new version brings without duplicating anything.
+Installing is idempotent: fields, roles and rules are created when missing and are the
+admins' after that (as the rules a plugin ships), and starting records are created once
+(the database remembers which distribution it was set up from), so running it again
+after an upgrade adds what the new version brings without undoing an admin's changes.
 """
 
 from __future__ import annotations
@@ -117,13 +117,16 @@ async def install(kith: Kith, distribution: Distribution) -> dict[str, int]:
         if kith.custom_fields.get(spec["entity"], spec["name"]) is None:
             await kith.custom_fields.add(spec["entity"], spec["name"], spec["type"], **options)
             counts["custom fields"] += 1
+    roles = {row["name"] for row in await kith.db.execute("SELECT name FROM kith_role")}
     for role in distribution.roles:
-        existed = await save_role(kith, role, source=f"distribution:{distribution.name}")
-        counts["roles"] += 0 if existed else 1
-    rules_before = {row["name"] for row in await kith.db.execute("SELECT name FROM kith_automation_rule")}
+        if role.name not in roles:
+            await save_role(kith, role, source=f"distribution:{distribution.name}")
+            counts["roles"] += 1
+    rules = {row["name"] for row in await kith.db.execute("SELECT name FROM kith_automation_rule")}
     for rule in distribution.rules:
-        await apply_rule(kith, rule, source=f"distribution:{distribution.name}")
-        counts["rules"] += 0 if rule.get("name") in rules_before else 1
+        if rule.get("name") not in rules:
+            await apply_rule(kith, rule, source=f"distribution:{distribution.name}")
+            counts["rules"] += 1
     marker = f"distribution.records:{distribution.name}"
     if distribution.records and not await get_meta(kith.db, marker):
         async with kith.db.write_transaction():

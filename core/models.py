@@ -34,11 +34,16 @@ class RecordColumns:
 
 
 class Team(RecordColumns, Table, tablename="team"):
+    """A team of users (entity ``team``): what a role's ``team`` scope groups by."""
+
     name = Varchar(length=120, unique=True)
     description = Text(null=True, default=None)
 
 
 class User(RecordColumns, Table, tablename="kith_user"):
+    """Someone who signs in (entity ``user``, table ``kith_user``).  Point a plugin's
+    ``owner`` or ``assignee`` column at it and roles' ``own``/``team`` scopes apply."""
+
     email = Varchar(length=254, unique=True)
     name = Varchar(length=200)
     team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.set_null)
@@ -46,11 +51,16 @@ class User(RecordColumns, Table, tablename="kith_user"):
 
 
 class Tag(RecordColumns, Table, tablename="tag"):
+    """The tag catalogue (entity ``tag``: a name and a colour); records carry tag names
+    in their own ``tags`` list."""
+
     name = Varchar(length=80, unique=True)
     color = Varchar(length=7, null=True, default=None)
 
 
 class Organization(RecordColumns, Table, tablename="organization"):
+    """A company or other body (entity ``organization``); contacts belong to one."""
+
     name = Varchar(length=200, index=True)
     domain = Varchar(length=253, null=True, default=None, index=True)
     industry = Varchar(length=100, null=True, default=None)
@@ -66,6 +76,9 @@ class Organization(RecordColumns, Table, tablename="organization"):
 
 
 class Contact(RecordColumns, Table, tablename="contact"):
+    """A person (entity ``contact``): what most plugin records point at with a
+    ``ForeignKey(references=Contact)``."""
+
     first_name = Varchar(length=100, null=True, default=None)
     last_name = Varchar(length=100, index=True, null=True, default=None)
     emails = JSON(default="[]")
@@ -83,6 +96,10 @@ class Contact(RecordColumns, Table, tablename="contact"):
 
 
 class Activity(RecordColumns, Table, tablename="activity"):
+    """An item of a record's timeline (entity ``activity``): a note, call, email, meeting,
+    task or a kind a plugin adds (``kith_activity_kinds``), attached to any record of an
+    entity with a timeline through ``subject_type`` and ``subject_id``."""
+
     kind = Varchar(length=20)
     subject = Varchar(length=300)
     body = Text(null=True, default=None)

@@ -130,3 +130,15 @@ async def test_indexed_field_gets_an_index_the_filter_uses(kith, kith_engine):
             await kith.db.execute("SET LOCAL enable_seqscan = off")
             plan = await kith.db.fetch(QueryString('EXPLAIN SELECT t.id FROM "contact" t WHERE {}', where))
         assert any("kith_cf_contact_tier" in str(dict(r)) for r in plan), plan
+
+
+async def test_integer_fields_hold_what_graphql_can_return(kith):
+    from kith.sdk import ValidationFailed
+
+    await kith.custom_fields.add("contact", "visits", "integer")
+    ok = await kith.records.create("contact", {"first_name": "A", "custom": {"visits": 2**31 - 1}})
+    assert ok["custom"]["visits"] == 2147483647
+    with pytest.raises(ValidationFailed) as refused:
+        await kith.records.create("contact", {"first_name": "B", "custom": {"visits": 2**31}})
+    assert refused.value.errors[0].field == "customFields.visits"
+    assert "between -2147483648 and 2147483647" in refused.value.errors[0].message

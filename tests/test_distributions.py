@@ -23,8 +23,12 @@ def test_kith_init_sets_a_database_up_from_a_distribution(kith_cli, monkeypatch,
     assert role.exit_code == 0 and "scope: own" in role.output and "deal:" in role.output
     assert "distribution:lettings" in kith_cli("roles", "list").output
     assert "lettings.welcome" in kith_cli("automations", "list").output
+    assert kith_cli("automations", "disable", "lettings.welcome").exit_code == 0  # the admin's choice
     again = kith_cli("init", "--distribution", "lettings")
     assert again.exit_code == 0 and "Set up from lettings 1.2.0: nothing new" in again.output
+    assert "lettings.welcome" in kith_cli("automations", "list").output
+    row = next(line for line in kith_cli("automations", "list").output.splitlines() if "lettings.welcome" in line)
+    assert [cell.strip() for cell in row.split("│")][3] == "no"  # still disabled: installing again undoes nothing
     assert kith_cli("sales", "pipelines").output.count("Lettings") == 1  # records are created once
     assert lettings.CALLS == ["setup", "setup"]
 

@@ -10,6 +10,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CustomField:
+    """One custom field definition, as ``kith.custom_fields.get(entity, name)``,
+    ``for_entity(entity)`` and ``add(...)`` return it: its ``type`` is a key of
+    ``FIELD_TYPES``; ``path`` is how GraphQL, filters and errors name it."""
+
     entity: str
     name: str
     type: str

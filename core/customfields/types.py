@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 #: How the filter compiler treats a type's stored JSON value.
 FilterKind = Literal["string", "int", "decimal", "bool", "date", "datetime", "string_list", "money", "relation"]
 
-INT64 = 2**63
+#: GraphQL's Int is 32-bit: a larger whole number could be stored but not read back
+INT32 = 2**31
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ def _integer(value: Any, field: CustomField, region: str) -> int:
         value = int(value)
     if not isinstance(value, int):
         raise ValueError("must be a whole number")
-    if not -INT64 <= value < INT64:
-        raise ValueError("is out of range")
+    if not -INT32 <= value < INT32:
+        raise ValueError(f"must be between {-INT32} and {INT32 - 1} (use a decimal field for larger numbers)")
     return value
 
 

@@ -18,6 +18,10 @@ class SortDirection(Enum):
 
 @strawberry.type(description="A problem with one input field; nothing was written.")
 class UserError:
+    """The GraphQL ``UserError`` type, for a plugin's own mutation payloads:
+    ``errors: list[UserError]`` filled with ``UserError.from_error(e)`` for each
+    ``FieldError`` of a ``ValidationFailed``."""
+
     field: Optional[str] = strawberry.field(
         description="Path of the input field, e.g. `emails` or `customFields.tier`."
     )

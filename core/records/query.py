@@ -62,6 +62,11 @@ class Page:
 
 @dataclass
 class ListRequest:
+    """One page of an entity's records, as the generated GraphQL lists ask for it:
+    ``await kith.query.list(kith.db, ListRequest(kith.entity("contact"), {"lastName":
+    {"eq": "Lee"}}, first=10))`` returns a page whose ``rows`` are record dicts.
+    ``filter`` and ``order_by`` use the GraphQL languages (client-facing names)."""
+
     entity: Entity
     filter: Mapping[str, Any] | None = None
     order_by: Sequence[Mapping[str, Any]] = ()

@@ -23,6 +23,10 @@ Scope = Literal["own", "team", "all"]
 
 
 class Grant(BaseModel):
+    """What a role may do with one entity: ``actions`` on the records in ``scope``
+    (``own``, ``team`` or ``all``), narrowed by ``filter`` (the GraphQL filter
+    language), with ``hidden`` fields it cannot see and ``read_only`` ones it cannot change."""
+
     model_config = ConfigDict(extra="forbid")
 
     actions: list[Action] = Field(default_factory=list)
@@ -33,6 +37,10 @@ class Grant(BaseModel):
 
 
 class RoleDefinition(BaseModel):
+    """A role: a name, a description and a ``Grant`` per entity (``*`` for every entity
+    it does not name).  Plugins return them from ``kith_roles``; ``kith roles apply``
+    reads them from YAML; a ``Distribution`` ships them."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str

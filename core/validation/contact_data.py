@@ -15,6 +15,8 @@ from email_validator import EmailNotValidError, validate_email
 
 
 def normalise_email(value: Any, region: str = "US") -> str:
+    """An email address, syntax-checked and lower-cased; raises ``ValueError`` with a
+    message for the client.  Usable as an ``Entity`` normaliser."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     try:
@@ -25,6 +27,8 @@ def normalise_email(value: Any, region: str = "US") -> str:
 
 
 def normalise_phone(value: Any, region: str = "US") -> str:
+    """A phone number in E.164 (``+14155552671``), read in ``region`` when it has no
+    country code; raises ``ValueError`` otherwise.  Usable as an ``Entity`` normaliser."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     try:
@@ -37,6 +41,8 @@ def normalise_phone(value: Any, region: str = "US") -> str:
 
 
 def normalise_url(value: Any, region: str = "US") -> str:
+    """A web address, ``https://`` added when no scheme is given; raises ``ValueError``
+    for anything that is not an http(s) address.  Usable as an ``Entity`` normaliser."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     text = value.strip()
@@ -49,6 +55,8 @@ def normalise_url(value: Any, region: str = "US") -> str:
 
 
 def normalise_domain(value: Any, region: str = "US") -> str:
+    """A bare domain name (``https://www.Acme.example/`` -> ``acme.example``); raises
+    ``ValueError`` otherwise.  Usable as an ``Entity`` normaliser."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     text = value.strip().lower()

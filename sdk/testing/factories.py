@@ -13,16 +13,23 @@ _counter = itertools.count(1)
 
 
 async def make_user(kith: Kith, **values: Any) -> dict[str, Any]:
+    """A user (``name="User N"``, ``email="userN@example.com"``), written through
+    ``kith.records``; ``values`` (column names) override the defaults."""
     n = next(_counter)
     return await kith.records.create("user", {"name": f"User {n}", "email": f"user{n}@example.com", **values}, TEST)
 
 
 async def make_organization(kith: Kith, **values: Any) -> dict[str, Any]:
+    """An organization (``name="Org N"``), written through ``kith.records``; ``values``
+    (column names, custom fields under ``custom``) override the defaults."""
     n = next(_counter)
     return await kith.records.create("organization", {"name": f"Org {n}", **values}, TEST)
 
 
 async def make_contact(kith: Kith, **values: Any) -> dict[str, Any]:
+    """A contact (``first_name="Test"``, ``last_name="Person N"``, one unique email),
+    written through ``kith.records``; ``values`` (column names, custom fields under
+    ``custom``) override the defaults."""
     n = next(_counter)
     defaults = {"first_name": "Test", "last_name": f"Person {n}", "emails": [f"person{n}@example.com"]}
     return await kith.records.create("contact", {**defaults, **values}, TEST)
