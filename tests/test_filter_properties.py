@@ -81,7 +81,7 @@ TAGS = ["vip", "VIP", "beta", "a%", "x_y", "partner"]
 SEGMENTS = ["smb", "enterprise", "mid_market", "Startup"]
 AREAS = ["crm", "sales", "ops"]
 MISSING = object()  # a custom field left out entirely (as opposed to stored as null)
-TIERS = [MISSING, None, -5, 0, 1, 2, 3, 10, 2**40]
+TIERS = [MISSING, None, -5, 0, 1, 2, 3, 10, 2**31 - 1]  # the largest an integer field holds
 SCORES = [MISSING, None, "0.1", "0.10", "2.5", "-0.75", "10", "1E+2", "99.99"]
 VIPS = [MISSING, None, True, False]
 SINCES = [MISSING, None, "2020-02-29", "2021-01-01", "2023-12-31", "2024-01-01"]
@@ -326,7 +326,7 @@ TEXT_POOL = _text_pool()
 # letters in one case only.
 TEXT_ALPHABET = "%_\\ aAbBnNsSmMzZ05ëéü'."
 TEXT = st.one_of(st.sampled_from(TEXT_POOL), st.text(TEXT_ALPHABET, max_size=3))
-INTS = st.sampled_from([-6, -5, 0, 1, 2, 3, 4, 5, 10, 50, 500, 2**40, 2**40 + 1])
+INTS = st.sampled_from([-6, -5, 0, 1, 2, 3, 4, 5, 10, 50, 500, 2**31 - 2, 2**31 - 1])
 DECIMALS = st.sampled_from(["0.1", "0.10", "0.09", "2.5", "-0.75", "10", "100", "1E+2", "99.99", "-1"])
 DATES = st.sampled_from(["2020-02-28", "2020-02-29", "2021-01-01", "2023-12-31", "2024-01-01", "2024-01-02"])
 VALUES: dict[str, st.SearchStrategy[Any]] = {
