@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,9 +20,15 @@ from kith.core.errors import FieldError, ValidationFailed
 
 def graphql_name(spec: FieldSpec) -> str:
     """The name a client uses for a built-in field (``organization`` -> ``organizationId``)."""
-    head, *rest = spec.name.split("_")
+    return _client_name(spec.name, spec.kind is FieldKind.RELATION)
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_name(column: str, relation: bool) -> str:
+    """Cached: every write names each changed field for its audit row and event."""
+    head, *rest = column.split("_")
     name = head + "".join(part.title() for part in rest)
-    return name + "Id" if spec.kind is FieldKind.RELATION else name
+    return name + "Id" if relation else name
 
 
 def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
