@@ -49,7 +49,8 @@ class Kith:
         self.custom_fields = CustomFieldStore(db, self.entities, settings.default_phone_region)
         self.records = RecordService(db, self.entities, self.custom_fields, plugins, settings.default_phone_region)
         self.query = RecordQuery(
-            FilterContext(self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region)
+            FilterContext(self.entities, self.custom_fields.for_entity, db.dialect, settings.default_phone_region),
+            secret=lambda: self.secret,
         )
         self.records.kith = self
         self.automations = AutomationEngine(self)

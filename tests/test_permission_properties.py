@@ -11,7 +11,20 @@ what the model allows:
 * ``contacts { nodes { organization { ... } } }``: the organization only when the user
   may read it (null otherwise);
 * hidden fields come back empty (null, or ``[]`` for lists), visible ones as stored;
-* a user with no read grant on an entity gets a ``forbidden`` error for its list.
+* a user with no read grant on an entity gets a ``forbidden`` error for its list;
+* filters and sorts through ``organization``: each hop reads only what the user may read
+  (a related organization they may not read is no organization at all), and a hidden field
+  at any hop is refused as ``forbidden``, never answered;
+* cursors: following ``endCursor`` page by page gives the same order as one page; a cursor
+  edited by hand, or one given to another user, is a ``BAD_USER_INPUT`` error;
+* ``search`` matches only fields the user may read;
+* aggregates: grouping by a field under any spelling (``lifecycleStage``,
+  ``lifecycle_stage``, ``organization``, ``organizationId``) counts what the user may read,
+  and is refused for a hidden field under every spelling;
+* audit history: a record's entries show only the fields the user may read;
+* activities: visible only with their own grant *and* the record they are about;
+* links are reads: linking a new contact to an organization the user may not read gets
+  exactly the errors that linking one that does not exist gets.
 
 The model is the specification, written without SQL:
 
@@ -121,9 +134,28 @@ def grants(draw: st.DrawFn, entity: str) -> dict[str, Any]:
 
 @st.composite
 def roles(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
-    """One role: a grant for one, two or all of contact, organization and ``*``."""
+    """One role: a grant for one, two or all of contact, organization and ``*``, and one
+    for activities (``*`` filters name fields activities do not have)."""
     names = draw(st.sampled_from(ROLE_SHAPES))
-    return {name: draw(grants(name)) for name in names}
+    role = {name: draw(grants(name)) for name in names}
+    role["activity"] = {
+        "actions": draw(st.sampled_from([["read"], ["read"], []])),
+        "scope": draw(st.sampled_from(["own", "team", "all"])),
+    }
+    return role
+
+
+# Filters a user may send through the contact's organization, and the sorts and groupings.
+RELATION_FILTERS: list[dict[str, Any]] = [
+    {"organization": {"city": {"eq": "Oslo"}}},
+    {"organization": {"domain": {"isNull": False}}},
+    {"not": {"organization": {"tags": {"isNull": True}}}},
+    {"organization": {"size": {"gte": 50}}},
+    {"or": [{"organization": {"name": {"in": ["Acme"]}}}, {"city": {"eq": "Paris"}}]},
+]
+RELATION_SORTS = ["city", "domain", "name", "size"]
+GROUPINGS = ["city", "lifecycleStage", "lifecycle_stage", "title", "organizationId", "organization", "organization_id"]
+SEARCHES = ["ce", "CT", "uy", "per"]
 
 
 @st.composite
@@ -171,6 +203,18 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
             max_size=40,
         )
     )
+    activities = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "on": st.sampled_from(["contact", "contact", "organization"]),
+                    "index": st.integers(0, 1000),
+                    "owner": owner,
+                }
+            ),
+            max_size=8,
+        )
+    )
     # Which records to look up by id (GraphQL allows 30 aliases in one query).
     looked_up = {
         "contact": draw(st.lists(st.integers(0, len(contacts) - 1), unique=True, min_size=5, max_size=15)),
@@ -183,6 +227,11 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
         "orgs": orgs,
         "contacts": contacts,
         "looked_up": looked_up,
+        "activities": activities,
+        "relation_filter": draw(st.sampled_from(RELATION_FILTERS)),
+        "relation_sort": draw(st.sampled_from(RELATION_SORTS)),
+        "grouping": draw(st.sampled_from(GROUPINGS)),
+        "search": draw(st.sampled_from(SEARCHES)),
     }
 
 
@@ -218,6 +267,8 @@ class Model:
         self.users = users
         self.records = {"organization": orgs, "contact": contacts}
         self.looked_up: dict[str, list[int]] = {}  # ids to look up one by one
+        self.activities: dict[int, dict[str, Any]] = {}
+        self.checks: dict[str, Any] = {}  # the drawn filter, sort, grouping and search
 
     def matches(self, node: dict[str, Any], record: dict[str, Any]) -> bool:
         for key, value in node.items():
@@ -256,11 +307,13 @@ class Model:
             return owner == user.id
         return owner is not None and self.users[owner].team == user.team
 
-    def visible(self, user: User, entity: str) -> set[int]:
+    def visible(self, user: User, entity: str, include_deleted: bool = False) -> set[int]:
+        """Records the user may read (``include_deleted``: their scope, deleted or not, as
+        for a record's history and the activities about it)."""
         return {
             rid
             for rid, record in self.records[entity].items()
-            if not record["deleted"]
+            if (include_deleted or not record["deleted"])
             and any(
                 self.in_scope(user, grant["scope"], record)
                 and (not grant.get("filter") or self.matches(grant["filter"], record))
@@ -274,12 +327,49 @@ class Model:
             return set()
         return set.intersection(*(set(g["hidden"]) for g in readers))
 
+    def org_as_seen(self, user: User, contact: dict[str, Any]) -> dict[str, Any] | None:
+        """The contact's organization as ``user`` may read it (None: none they may read)."""
+        org_id = contact["organizationId"]
+        return self.records["organization"][org_id] if org_id in self.visible(user, "organization") else None
+
+    def matches_as(self, user: User, node: dict[str, Any], record: dict[str, Any]) -> bool:
+        """A client's filter, read as ``user``: the organization hop sees only their records."""
+        for key, value in node.items():
+            if key == "and":
+                ok = all(self.matches_as(user, sub, record) for sub in value)
+            elif key == "or":
+                ok = any(self.matches_as(user, sub, record) for sub in value)
+            elif key == "not":
+                ok = not self.matches_as(user, value, record)
+            elif key == "organization":
+                org = self.org_as_seen(user, record)
+                ok = org is not None and self.matches(value, org)
+            else:
+                ok = all(_leaf(record[key], op, raw) for op, raw in value.items())
+            if not ok:
+                return False
+        return True
+
+    def visible_activities(self, user: User) -> set[int]:
+        """Activities the user's activity grant covers, about a record they may read."""
+        seen = {entity: self.visible(user, entity, include_deleted=True) for entity in ("contact", "organization")}
+        out = set()
+        for aid, activity in self.activities.items():
+            grants = [role["activity"] for role in user.roles if "read" in role["activity"]["actions"]]
+            if (
+                any(self.in_scope(user, g["scope"], activity) for g in grants)
+                and activity["subject"] in seen[activity["on"]]
+            ):
+                out.add(aid)
+        return out
+
 
 # -- writing a world -------------------------------------------------------------------------
 
 
 async def wipe(kith: Kith) -> None:
     for sql in (
+        "DELETE FROM activity",
         "DELETE FROM contact",
         "DELETE FROM organization",
         "DELETE FROM kith_user_role",
@@ -333,11 +423,12 @@ async def _write(kith: Kith, world: dict[str, Any], team_ids: list[int]) -> Mode
             "deleted": org["deleted"],
         }
     contacts: dict[int, dict[str, Any]] = {}
-    for contact in world["contacts"]:
+    for n, contact in enumerate(world["contacts"]):
         org_id = None if contact["org"] is None else org_ids[contact["org"]]
         created = await kith.records.create(
             "contact",
             {
+                "first_name": f"Person {n}",
                 "title": contact["title"],
                 "city": contact["city"],
                 "lifecycle_stage": contact["lifecycleStage"],
@@ -349,19 +440,37 @@ async def _write(kith: Kith, world: dict[str, Any], team_ids: list[int]) -> Mode
         )
         contacts[created["id"]] = {
             **{k: contact[k] for k in ("title", "city", "lifecycleStage", "phones", "tags", "deleted")},
+            "firstName": f"Person {n}",
             "id": created["id"],
             "ownerId": owner_id(contact["owner"]),
             "organizationId": org_id,
         }
-        if contact["deleted"]:
-            await kith.records.delete("contact", created["id"])
-    # Deleted last: a contact cannot be linked to an organization already deleted.
-    for org_id, org in orgs.items():
-        if org["deleted"]:
-            await kith.records.delete("organization", org_id)
     model = Model(users, orgs, contacts)
     ids = {"contact": list(contacts), "organization": org_ids}
     model.looked_up = {entity: [ids[entity][n] for n in world["looked_up"][entity]] for entity in ids}
+    for activity in world["activities"]:
+        subject = ids[activity["on"]][activity["index"] % len(ids[activity["on"]])]
+        created = await kith.records.create(
+            "activity",
+            {
+                "kind": "note",
+                "subject": "Met",
+                "subject_type": activity["on"],
+                "subject_id": subject,
+                "owner": owner_id(activity["owner"]),
+            },
+        )
+        model.activities[created["id"]] = {
+            "on": activity["on"],
+            "subject": subject,
+            "ownerId": owner_id(activity["owner"]),
+        }
+    model.checks = {key: world[key] for key in ("relation_filter", "relation_sort", "grouping", "search")}
+    # Deleted last: nothing can be linked to a record already deleted.
+    for entity in ("contact", "organization"):
+        for record_id, record in model.records[entity].items():
+            if record["deleted"]:
+                await kith.records.delete(entity, record_id)
     return model
 
 
@@ -414,7 +523,7 @@ def forbidden(body: dict[str, Any]) -> bool:
     return body["data"] is None and body["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"
 
 
-async def check_user(kith: Kith, model: Model, user: User) -> None:
+async def check_user(kith: Kith, model: Model, user: User, foreign_cursor: str | None = None) -> str | None:
     principal = await kith.auth.principal_for_user(user.id, "token")
     contacts = model.records["contact"]
     orgs = model.records["organization"]
@@ -465,6 +574,206 @@ async def check_user(kith: Kith, model: Model, user: User) -> None:
     expected |= {f"o{oid}": expected_org(model, user, oid) for oid in model.visible(user, "organization")}
     wanted = {f"c{cid}" for cid in wanted_c} | {f"o{oid}" for oid in wanted_o}
     assert got == {key: value for key, value in expected.items() if key in wanted}
+    return await check_side_paths(kith, model, user, principal, foreign_cursor)
+
+
+def refused(body: dict[str, Any], code: str = "forbidden") -> bool:
+    """A BAD_USER_INPUT answer whose first error has ``code``, with no data leaked."""
+    if "errors" not in body or body["data"] is not None:
+        return False
+    return any(e["code"] == code for e in body["errors"][0]["extensions"]["errors"])
+
+
+async def check_side_paths(kith: Kith, model: Model, user: User, principal: Any, foreign: str | None) -> str | None:
+    """Relations in filters and sorts, cursors, search, aggregates, audit and activities;
+    returns a cursor of this user's, for the next user to try."""
+    hidden_c, hidden_o = model.hidden(user, "contact"), model.hidden(user, "organization")
+    reads = model.may_read(user, "contact")
+    visible = model.visible(user, "contact")
+    contacts = model.records["contact"]
+    checks = model.checks
+
+    # A filter through the organization.
+    flt = checks["relation_filter"]
+    body = await execute(
+        kith,
+        "query($f: ContactFilter) { contacts(first: 100, filter: $f) { totalCount nodes { id } } }",
+        {"f": flt},
+        principal=principal,
+    )
+    org_fields = {f for node in _org_nodes(flt) for f in node}
+    contact_fields = _fields(flt) - {"organization"}
+    if not reads or "organizationId" in hidden_c or org_fields & hidden_o or contact_fields & hidden_c:
+        assert refused(body), (flt, body)
+    else:
+        assert "errors" not in body, body["errors"]
+        expected = {str(c) for c in visible if model.matches_as(user, flt, contacts[c])}
+        assert {n["id"] for n in body["data"]["contacts"]["nodes"]} == expected, flt
+        assert body["data"]["contacts"]["totalCount"] == len(expected)
+
+    # A sort through the organization, one page and then page by page with cursors.
+    field = checks["relation_sort"]
+    order = f"orderBy: [{{organization: {{{field}: ASC}}}}]"
+    body = await execute(kith, f"{{ contacts(first: 100, {order}) {{ nodes {{ id }} }} }}", principal=principal)
+    cursor = None
+    if not reads or "organizationId" in hidden_c or field in hidden_o:
+        assert refused(body), (field, body)
+    else:
+        assert "errors" not in body, body["errors"]
+
+        def key(cid: int) -> tuple[Any, ...]:
+            org = model.org_as_seen(user, contacts[cid])
+            value = None if org is None else org[field]
+            return (value is None, value if value is not None else 0, cid)
+
+        expected_order = [str(c) for c in sorted(visible, key=key)]
+        assert [n["id"] for n in body["data"]["contacts"]["nodes"]] == expected_order, field
+        paged: list[str] = []
+        after = None
+        while True:
+            page = await execute(
+                kith,
+                f"query($a: String) {{ contacts(first: 4, after: $a, {order}) "
+                "{ nodes { id } pageInfo { hasNextPage endCursor } } }",
+                {"a": after},
+                principal=principal,
+            )
+            assert "errors" not in page, page["errors"]
+            paged += [n["id"] for n in page["data"]["contacts"]["nodes"]]
+            info = page["data"]["contacts"]["pageInfo"]
+            if not info["hasNextPage"]:
+                break
+            after = cursor = info["endCursor"]
+        assert paged == expected_order
+        if cursor is not None:
+            for bad in (cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB"), "x" + cursor, foreign):
+                if bad is None:
+                    continue
+                body = await execute(
+                    kith, f'{{ contacts(first: 4, after: "{bad}", {order}) {{ nodes {{ id }} }} }}', principal=principal
+                )
+                assert refused(body, "invalid"), body
+
+    # Search: only fields the user may read.
+    text = checks["search"]
+    body = await execute(
+        kith, f'{{ contacts(first: 100, search: "{text}") {{ nodes {{ id }} }} }}', principal=principal
+    )
+    if not reads:
+        assert refused(body), body
+    else:
+        assert "errors" not in body, body["errors"]
+        expected = {
+            str(c)
+            for c in visible
+            if any(
+                name not in hidden_c and contacts[c][name] and text.lower() in contacts[c][name].lower()
+                for name in ("title", "firstName")
+            )
+        }
+        assert {n["id"] for n in body["data"]["contacts"]["nodes"]} == expected, text
+
+    # Aggregates, under every spelling of the field.
+    spelling = checks["grouping"]
+    canonical = {
+        "lifecycle_stage": "lifecycleStage",
+        "organization": "organizationId",
+        "organization_id": "organizationId",
+    }
+    name = canonical.get(spelling, spelling)
+    body = await execute(kith, f'{{ contactsAggregate(groupBy: ["{spelling}"]) {{ key count }} }}', principal=principal)
+    if not reads or name in hidden_c:
+        assert refused(body), (spelling, body)
+    else:
+        assert "errors" not in body, body["errors"]
+        counts: dict[Any, int] = {}
+        for c in visible:
+            counts[contacts[c][name]] = counts.get(contacts[c][name], 0) + 1
+        got = {group["key"][spelling]: group["count"] for group in body["data"]["contactsAggregate"]}
+        assert got == counts, spelling
+
+    # Audit history of a few records: the fields the user may read, no others.
+    for cid in model.looked_up["contact"][:3]:
+        body = await execute(
+            kith, f'{{ auditEntries(entity: "contact", recordId: "{cid}") {{ action changes }} }}', principal=principal
+        )
+        if cid not in model.visible(user, "contact", include_deleted=True):
+            assert "errors" in body and body["data"] is None, body
+            continue
+        assert "errors" not in body, body["errors"]
+        created = next(e for e in body["data"]["auditEntries"] if e["action"] == "create")
+        for entry in body["data"]["auditEntries"]:
+            assert not set(entry["changes"]) & hidden_c, entry
+        stored = contacts[cid]
+        expected_fields = {
+            f
+            for f in ("firstName", "title", "city", "lifecycleStage", "phones", "tags", "organizationId", "ownerId")
+            if stored.get(f) not in (None, [])
+        }
+        assert set(created["changes"]) == expected_fields - hidden_c, (cid, created["changes"])
+
+    # Activities: their own grant and the record they are about.
+    body = await execute(kith, "{ activities(first: 100) { totalCount nodes { id } } }", principal=principal)
+    grants = [role["activity"] for role in user.roles if "read" in role["activity"]["actions"]]
+    if not grants:
+        assert refused(body), body
+    else:
+        assert "errors" not in body, body["errors"]
+        expected = {str(a) for a in model.visible_activities(user)}
+        assert {n["id"] for n in body["data"]["activities"]["nodes"]} == expected
+        assert body["data"]["activities"]["totalCount"] == len(expected)
+    return cursor
+
+
+def _fields(node: Any) -> set[str]:
+    """The contact fields a filter names at its top level (inside and/or/not too)."""
+    if isinstance(node, list):
+        return {f for item in node for f in _fields(item)}
+    out: set[str] = set()
+    for key, value in node.items():
+        out |= _fields(value) if key in ("and", "or", "not") else {key}
+    return out
+
+
+def _org_nodes(node: Any) -> list[dict[str, Any]]:
+    """The filters applied to the organization inside a contact filter."""
+    if isinstance(node, list):
+        return [n for item in node for n in _org_nodes(item)]
+    if not isinstance(node, dict):
+        return []
+    out = []
+    for key, value in node.items():
+        if key == "organization":
+            out.append(value)
+        elif key in ("and", "or", "not"):
+            out += _org_nodes(value)
+    return out
+
+
+async def check_links(kith: Kith, model: Model, user: User) -> None:
+    """Linking a new contact to an organization the user may not read answers exactly as
+    linking one that does not exist (run last: successful links add contacts)."""
+    principal = await kith.auth.principal_for_user(user.id, "token")
+    missing = max(model.records["organization"]) + 1000
+    mutation = (
+        'mutation($o: ID) { createContact(input: {firstName: "Link", organizationId: $o}) '
+        "{ contact { id } errors { field code } } }"
+    )
+
+    async def errors(org_id: int) -> Any:
+        body = await execute(kith, mutation, {"o": str(org_id)}, principal=principal)
+        if "errors" in body:  # refused before the mutation ran (no create grant at all)
+            return [e["extensions"]["errors"] for e in body["errors"]]
+        return body["data"]["createContact"]["errors"]
+
+    unknown = await errors(missing)
+    readable = model.visible(user, "organization")
+    for org_id in model.records["organization"]:
+        answer = await errors(org_id)
+        if org_id in readable:
+            assert {"field": "organizationId", "code": "not_found"} not in answer, (org_id, answer)
+        else:
+            assert answer == unknown, (org_id, answer, unknown)
 
 
 # -- the property ------------------------------------------------------------------------------
@@ -483,8 +792,11 @@ def test_graphql_shows_each_user_exactly_what_the_model_allows(kith_database_url
 
             async def run(world: dict[str, Any]) -> None:
                 model = await write(kith, world, team_ids)
+                cursor = None
                 for user in model.users.values():
-                    await check_user(kith, model, user)
+                    cursor = await check_user(kith, model, user, cursor) or cursor
+                for user in model.users.values():
+                    await check_links(kith, model, user)
 
             @settings(
                 max_examples=100,

@@ -122,16 +122,8 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
             raise user_input_error(ValidationFailed.single("first", "out_of_range", f"must be between 0 and {cap}"))
         selected = node_fields(info)
         perms = info.context.permissions
-        scope = []
-        if perms is not None:
-            if not perms.allows(entity.name, "read"):
-                raise user_input_error(Forbidden(entity.name, "read"))
-            try:
-                perms.check_filter(entity, plain(filter) if filter else None, plain(order_by) if order_by else None)
-            except ValidationFailed as exc:
-                raise user_input_error(exc) from None
-            predicate = info.context.scope(entity)
-            scope = [predicate] if predicate is not None else []
+        if perms is not None and not perms.allows(entity.name, "read"):
+            raise user_input_error(Forbidden(entity.name, "read"))
         request = ListRequest(
             entity=entity,
             filter=plain(filter) if filter else None,
@@ -140,7 +132,7 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
             after=after,
             search=search,
             columns=node_columns(selected, t.columns),
-            extra_where=scope,
+            viewer=perms,
         )
         try:
             page = await kith.query.list(kith.db, request)
@@ -151,7 +143,7 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
         await _prefetch_relations(info, types, entity, page.rows, selected)
 
         async def count() -> int:
-            return await kith.query.count(kith.db, entity, request.filter, request.search, scope)
+            return await kith.query.count(kith.db, entity, request.filter, request.search, viewer=perms)
 
         if edge_cursor_selected(info):
             edges = [{"cursor": c, "node": r} for c, r in zip(page.cursors, page.rows, strict=True)]
@@ -217,14 +209,9 @@ def _aggregate_field(t: EntityTypes) -> Any:
         ctx = info.context
         kith = ctx.kith
         conditions = plain(filter) if filter else None
-        scope = []
         try:
             if ctx.permissions is not None:
                 ctx.permissions.require(entity.name, "read")
-                used = [*(group_by or []), *(sum or []), *(avg or []), *([bucket.field] if bucket else [])]
-                ctx.permissions.check_filter(entity, conditions, [{name: "ASC"} for name in used])
-                predicate = ctx.scope(entity)
-                scope = [predicate] if predicate is not None else []
             groups = await aggregate(
                 kith.query,
                 kith.db,
@@ -234,7 +221,7 @@ def _aggregate_field(t: EntityTypes) -> Any:
                 bucket=(bucket.field, bucket.unit.value) if bucket else None,
                 sums=sum or [],
                 averages=avg or [],
-                extra_where=scope,
+                viewer=ctx.permissions,
             )
         except ValidationFailed as exc:
             raise user_input_error(exc) from None

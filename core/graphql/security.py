@@ -109,6 +109,7 @@ class SecurityQueries:
             if entity is None or record_id is None or entity not in kith.entities:
                 raise ValidationFailed.single(None, "forbidden", "give entity and recordId: only admins see all")
             await ctx.actor.permissions.check_record(kith.entity(entity), int(record_id), "read")
+        viewer = ctx.actor.permissions
         rows = await entries(
             kith,
             entity=entity,
@@ -124,7 +125,7 @@ class SecurityQueries:
                 action=r["action"],
                 actor=r["actor"],
                 source=r["source"],
-                changes=r["changes"],
+                changes=_visible_changes(kith, viewer, r),
                 at=r["at"],
             )
             for r in rows
@@ -302,3 +303,12 @@ async def _consent_change(info: Info, contact_id: strawberry.ID, change: Any) ->
     except ValidationFailed as exc:
         return SecurityPayload(ok=False, errors=_errors(exc))
     return SecurityPayload(ok=True, errors=[])
+
+
+def _visible_changes(kith: Any, viewer: Any, row: dict[str, Any]) -> Any:
+    """An audit row's old and new values without the fields hidden from the viewer: a
+    record's history must not show what its current state hides."""
+    changes = row["changes"]
+    if viewer is None or not isinstance(changes, dict) or row["entity"] not in kith.entities:
+        return changes
+    return viewer.mask_changes(kith.entity(row["entity"]), changes)

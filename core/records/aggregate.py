@@ -14,9 +14,9 @@ from piccolo.querystring import QueryString
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.money import exponent, from_minor
-from kith.core.records.filters import builtin_operand, custom_operand
+from kith.core.records.field_names import CUSTOM, field_key
+from kith.core.records.filters import TIMESTAMPS, Viewer, builtin_operand, custom_operand, hidden_field_error
 from kith.core.records.query import ALIAS, RecordQuery
-from kith.core.records.validation import graphql_name
 
 Bucket = Literal["day", "week", "month", "quarter", "year"]
 NUMERIC = ("int", "decimal")
@@ -30,24 +30,29 @@ class Group:
     averages: dict[str, Any]
 
 
-def _operand(query: RecordQuery, entity: Entity, name: str, path: str) -> tuple[str, str]:
-    """(SQL expression, kind) of a field by client name (``firstName``, ``customFields.tier``)."""
-    if name in ("createdAt", "updatedAt"):
-        return f'{ALIAS}."{"created_at" if name == "createdAt" else "updated_at"}"', "datetime"
-    if name.startswith("customFields."):
-        short = name.removeprefix("customFields.")
-        for definition in query.ctx.custom_fields(entity.name):
-            if short in (definition.name, definition.path.removeprefix("customFields.")):
+def _operand(query: RecordQuery, entity: Entity, name: str, path: str, viewer: Viewer | None) -> tuple[str, str]:
+    """(SQL expression, kind) of a field, whichever way it is spelt (``firstName``,
+    ``first_name``, ``customFields.leadSource``, ``customFields.lead_source``): the name
+    resolves to one field first, so one permission check covers every spelling."""
+    custom = list(query.ctx.custom_fields(entity.name))
+    key = field_key(entity, name, custom)
+    if key is not None and viewer is not None and viewer.is_hidden(entity, name):
+        raise ValidationFailed([hidden_field_error(path, name)])
+    if key in TIMESTAMPS.values():
+        return f'{ALIAS}."{key}"', "datetime"
+    if key is not None and key.startswith(CUSTOM):
+        for definition in custom:
+            if CUSTOM + definition.name == key:
                 sub = "amount" if definition.type == "money" else None
                 operand = custom_operand(definition, ALIAS, query.ctx.dialect, query.ctx.region, sub)
                 return operand.sql, operand.kind
-        raise ValidationFailed.single(path, "unknown", f"{entity.name} has no custom field {short!r}")
-    for spec in entity.fields.values():
-        if name in (graphql_name(spec), spec.name) and spec.kind is FieldKind.MONEY:
-            return f'{ALIAS}."{spec.name}"', f'money:{ALIAS}."{spec.currency_column}"'
-        if name in (graphql_name(spec), spec.name) and spec.kind is not FieldKind.STRING_LIST:
-            operand = builtin_operand(entity, spec, ALIAS)
-            return operand.sql, operand.kind
+        raise ValidationFailed.single(path, "unknown", f"{entity.name} has no custom field {name!r}")
+    spec = entity.fields.get(key or "")
+    if spec is not None and spec.kind is FieldKind.MONEY:
+        return f'{ALIAS}."{spec.name}"', f'money:{ALIAS}."{spec.currency_column}"'
+    if spec is not None and spec.kind is not FieldKind.STRING_LIST:
+        operand = builtin_operand(entity, spec, ALIAS)
+        return operand.sql, operand.kind
     raise ValidationFailed.single(path, "unknown", f"{entity.name} has no field {name!r} to group or measure")
 
 
@@ -78,20 +83,22 @@ async def aggregate(
     averages: Sequence[str] = (),
     extra_where: Sequence[QueryString] = (),
     limit: int = 1000,
+    viewer: Viewer | None = None,
 ) -> list[Group]:
-    """Groups (by ``group_by`` fields and an optional date ``bucket``) with their measures."""
+    """Groups (by ``group_by`` fields and an optional date ``bucket``) with their measures;
+    with a ``viewer``, over the rows they may read, refusing fields hidden from them."""
     errors: list[FieldError] = []
     keys: list[tuple[str, str]] = []  # (label, sql)
     for index, name in enumerate(group_by):
         try:
-            sql, _kind = _operand(query, entity, name, f"groupBy[{index}]")
+            sql, _kind = _operand(query, entity, name, f"groupBy[{index}]", viewer)
             keys.append((name, sql))
         except ValidationFailed as exc:
             errors += exc.errors
     if bucket is not None:
         name, unit = bucket
         try:
-            sql, kind = _operand(query, entity, name, "bucket.field")
+            sql, kind = _operand(query, entity, name, "bucket.field", viewer)
             if kind not in ("date", "datetime"):
                 errors.append(FieldError("bucket.field", "invalid", f"{name} is not a date"))
             else:
@@ -103,7 +110,7 @@ async def aggregate(
     for label, names in (("sum", sums), ("avg", averages)):
         for index, name in enumerate(names):
             try:
-                sql, kind = _operand(query, entity, name, f"{label}[{index}]")
+                sql, kind = _operand(query, entity, name, f"{label}[{index}]", viewer)
             except ValidationFailed as exc:
                 errors += exc.errors
                 continue
@@ -121,7 +128,7 @@ async def aggregate(
             measures.append((name, label.upper(), sql))
     if errors:
         raise ValidationFailed(errors)
-    where = query.where(entity, filter_, extra=extra_where)
+    where = query.where(entity, filter_, extra=extra_where, viewer=viewer)
     select = [f"{sql} AS g{i}" for i, (_label, sql) in enumerate(keys)]
     select.append("COUNT(*) AS n")
     select += [f"{function}({sql}) AS m{i}" for i, (_label, function, sql) in enumerate(measures)]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kith.core.records.encoding import jsonable
+from kith.core.records.field_names import CUSTOM
 from kith.core.records.query import ListRequest
 from kith.core.records.validation import graphql_name
 
@@ -24,25 +25,21 @@ async def records(
 ) -> AsyncIterator[dict[str, Any]]:
     """Matching records, keyed by client-facing names, custom fields flattened."""
     entity = kith.entity(entity_name)
-    scope = []
     if permissions is not None:
         permissions.require(entity.name, "read")
-        permissions.check_filter(entity, filter_, None)
-        predicate = permissions.predicate(entity, "read")
-        scope = [predicate] if predicate is not None else []
-    hidden = permissions.hidden(entity) if permissions is not None else set()
+    hidden = permissions.hidden_keys(entity) if permissions is not None else frozenset()
     custom = kith.custom_fields.for_entity(entity.name)
     after = None
     while True:
-        page = await kith.query.list(kith.db, ListRequest(entity, filter_, first=PAGE, after=after, extra_where=scope))
+        request = ListRequest(entity, filter_, first=PAGE, after=after, viewer=permissions)
+        page = await kith.query.list(kith.db, request)
         for record in page.rows:
             row: dict[str, Any] = {"id": record["id"]}
             for spec in entity.fields.values():
-                name = graphql_name(spec)
-                if name not in hidden:
-                    row[name] = record.get(spec.name)
+                if spec.name not in hidden:
+                    row[graphql_name(spec)] = record.get(spec.name)
             for field in custom:
-                if field.path not in hidden and f"customFields.{field.name}" not in hidden:
+                if CUSTOM + field.name not in hidden:
                     row[field.path] = (record.get("custom") or {}).get(field.name)
             row["createdAt"], row["updatedAt"] = record["created_at"], record["updated_at"]
             yield jsonable(row)

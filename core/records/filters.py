@@ -17,7 +17,7 @@ import datetime as dt
 import decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from piccolo.querystring import QueryString
 
@@ -68,6 +68,28 @@ class Operand:
     sql: str
     kind: str
     convert: Callable[[Any], Any]
+
+
+class Viewer(Protocol):
+    """Who a query reads for (``kith.core.security.permissions.Permissions``): which rows
+    of an entity they may see and which fields are hidden from them."""
+
+    def predicate(self, entity: Entity, action: str, alias: str = "t") -> QueryString | None: ...
+
+    def is_hidden(self, entity: Entity, name: str) -> bool: ...
+
+    def hidden_keys(self, entity: Entity) -> frozenset[str]: ...
+
+    @property
+    def cursor_identity(self) -> str:
+        """Who the viewer is, for binding cursors to them."""
+        ...
+
+
+def hidden_field_error(path: str, name: str) -> FieldError:
+    """The one refusal for filtering, sorting, grouping or measuring on a hidden field:
+    its result would reveal the value, whatever hop of a relation it sits at."""
+    return FieldError(path, "forbidden", f"you may not filter or sort on {name}")
 
 
 @dataclass
@@ -155,10 +177,17 @@ def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str
 
 
 class FilterCompiler:
-    """Compiles a filter dict for one entity into a SQL predicate (a ``QueryString``)."""
+    """Compiles a filter dict for one entity into a SQL predicate (a ``QueryString``).
 
-    def __init__(self, ctx: FilterContext) -> None:
+    With a ``viewer``, every hop is read as that viewer: a hidden field is refused
+    wherever it appears, and a relation reaches only the related records they may read
+    (one they may not is, to the filter, no record at all).  Without one (grant rules,
+    automation conditions written by admins) the filter sees everything.
+    """
+
+    def __init__(self, ctx: FilterContext, viewer: Viewer | None = None) -> None:
         self.ctx = ctx
+        self.viewer = viewer
         self._alias_counter = 0
 
     def compile(self, entity: Entity, filter_: Mapping[str, Any] | None, alias: str) -> QueryString:
@@ -181,6 +210,9 @@ class FilterCompiler:
             if value is None:
                 continue
             where = f"{path}.{key}"
+            if key not in ("and", "or", "not", "customFields") and self._hidden(entity, key):
+                errors.append(hidden_field_error(where, key))
+                continue
             if key in ("and", "or"):
                 if not isinstance(value, list):
                     errors.append(FieldError(where, "invalid", "must be a list of filters"))
@@ -226,6 +258,9 @@ class FilterCompiler:
             field = fields.get(key) or camel.get(key)
             if field is None:
                 errors.append(FieldError(f"{path}.{key}", "unknown", f"{entity.name} has no custom field {key!r}"))
+                continue
+            if self._hidden(entity, field.path):
+                errors.append(hidden_field_error(f"{path}.{key}", field.path))
                 continue
             if field.type == "money" and isinstance(value, Mapping) and set(value) <= {"amount", "currency", "isNull"}:
                 for sub, sub_value in value.items():
@@ -280,12 +315,18 @@ class FilterCompiler:
         self._alias_counter += 1
         sub_alias = f"r{self._alias_counter}"
         inner = self._node(target, node, sub_alias, path, errors)
+        scope = self.viewer.predicate(target, "read", sub_alias) if self.viewer is not None else None
+        if scope is not None:
+            inner = QueryString("({} AND {})", scope, inner)
         column = f'{alias}."{spec.name}"'
         return QueryString(
             f"({column} IS NOT NULL AND {column} IN (SELECT {sub_alias}.id FROM "
             f'"{target.tablename}" {sub_alias} WHERE {sub_alias}.deleted_at IS NULL AND {{}}))',
             inner,
         )
+
+    def _hidden(self, entity: Entity, name: str) -> bool:
+        return self.viewer is not None and self.viewer.is_hidden(entity, name)
 
     def _leaf(self, operand: Operand, ops: Any, path: str, errors: list[FieldError]) -> QueryString:
         if not isinstance(ops, Mapping):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import hashlib
+import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,15 @@ from piccolo.querystring import QueryString
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.encoding import decode_row, jsonable
-from kith.core.records.filters import TIMESTAMPS, FilterCompiler, FilterContext, builtin_operand, custom_operand
+from kith.core.records.filters import (
+    TIMESTAMPS,
+    FilterCompiler,
+    FilterContext,
+    Viewer,
+    builtin_operand,
+    custom_operand,
+    hidden_field_error,
+)
 from kith.core.records.validation import graphql_name
 
 ALIAS = "t"
@@ -29,12 +39,27 @@ ALIAS = "t"
 
 @dataclass(frozen=True)
 class SortKey:
-    sql: str
+    sql: str  # may hold ``{}`` placeholders for ``args`` (a related record's scope)
     descending: bool
     kind: str
     text: bool = False
     custom: bool = False  # custom dates are stored and compared as canonical text
     nullable: bool = True  # a key that cannot be empty sorts and seeks on its index
+    args: tuple[Any, ...] = ()
+
+    def expr(self, ordered: bool = False, dialect: Any = None) -> QueryString:
+        """The key as SQL; ``ordered``: as it sorts (text by code point)."""
+        sql = dialect.order_text(self.sql) if ordered and self.text else self.sql
+        return QueryString(sql, *self.args)
+
+
+class HiddenField(ValueError):
+    """A sort on a field the viewer may not see (``path`` below the orderBy item)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        super().__init__(name)
+        self.path = path
+        self.name = name
 
 
 @dataclass
@@ -43,13 +68,15 @@ class Page:
     keys: list[list[Any]]  # each row's sort-key values, from which its cursor is made
     has_next_page: bool
     has_previous_page: bool
+    codec: CursorCodec | None = None
 
     def cursor(self, index: int) -> str:
-        return encode_cursor(self.keys[index])
+        assert self.codec is not None, "a page made by RecordQuery.list carries its cursor codec"
+        return self.codec.encode(self.keys[index])
 
     @property
     def cursors(self) -> list[str]:
-        return [encode_cursor(k) for k in self.keys]
+        return [self.cursor(i) for i in range(len(self.keys))]
 
     @property
     def start_cursor(self) -> str | None:
@@ -65,7 +92,11 @@ class ListRequest:
     """One page of an entity's records, as the generated GraphQL lists ask for it:
     ``await kith.query.list(kith.db, ListRequest(kith.entity("contact"), {"lastName":
     {"eq": "Lee"}}, first=10))`` returns a page whose ``rows`` are record dicts.
-    ``filter`` and ``order_by`` use the GraphQL languages (client-facing names)."""
+    ``filter`` and ``order_by`` use the GraphQL languages (client-facing names).
+
+    With a ``viewer`` (a caller's ``Permissions``) the whole request is read as them:
+    only rows they may read, at every hop of a relation in the filter or the order;
+    hidden fields refused in the filter and the order and left out of the search."""
 
     entity: Entity
     filter: Mapping[str, Any] | None = None
@@ -75,29 +106,64 @@ class ListRequest:
     search: str | None = None
     columns: set[str] | None = None  # None: every column
     extra_where: list[QueryString] = field(default_factory=list)
+    viewer: Viewer | None = None
 
 
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(jsonable(values), separators=(",", ":")).encode()
+class CursorCodec:
+    """Cursors a client can hand back but neither read nor forge.
+
+    A cursor holds the sort values of a row; it is signed (HMAC-SHA256 with the
+    installation's secret) over those values, the entity, the order and who asked, so
+    a cursor edited by hand, made for another list or order, or taken from another user
+    is refused as a bad input instead of reaching the database.
+    """
+
+    def __init__(self, secret: Callable[[], str], binding: str) -> None:
+        self._secret = secret
+        self._binding = binding.encode()
+
+    def _signature(self, payload: bytes) -> bytes:
+        mac = hmac.new(self._secret().encode(), self._binding + b"\x00" + payload, hashlib.sha256)
+        return mac.digest()[:16]
+
+    def encode(self, values: list[Any]) -> str:
+        payload = json.dumps(jsonable(values), separators=(",", ":")).encode()
+        return _b64(payload) + "." + _b64(self._signature(payload))
+
+    def decode(self, cursor: Any) -> list[Any]:
+        invalid = ValidationFailed.single("after", "invalid", "is not a cursor returned by this list")
+        if not isinstance(cursor, str) or cursor.count(".") != 1:
+            raise invalid
+        body, _, signature = cursor.partition(".")
+        try:
+            payload, given = _unb64(body), _unb64(signature)
+        except ValueError:
+            raise invalid from None
+        if not hmac.compare_digest(given, self._signature(payload)):
+            raise invalid
+        values = json.loads(payload)
+        if not isinstance(values, list):
+            raise invalid
+        return values
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def _unb64(text: str) -> bytes:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed.single("after", "invalid", "is not a cursor returned by this list") from None
-    if not isinstance(values, list):
-        raise ValidationFailed.single("after", "invalid", "is not a cursor returned by this list")
-    return values
+        return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("not base64") from None
 
 
 class RecordQuery:
     """Builds and runs list and count queries for one running Kith."""
 
-    def __init__(self, ctx: FilterContext) -> None:
+    def __init__(self, ctx: FilterContext, secret: Callable[[], str]) -> None:
         self.ctx = ctx
+        self.secret = secret
 
     # -- building blocks -----------------------------------------------------------
 
@@ -108,23 +174,33 @@ class RecordQuery:
         search: str | None = None,
         extra: Sequence[QueryString] = (),
         include_deleted: bool = False,
+        viewer: Viewer | None = None,
     ) -> QueryString:
+        """The WHERE clause of a list, count or aggregate; with a ``viewer``, only the rows
+        they may read, and a filter and search read as them."""
         parts = [QueryString("1 = 1" if include_deleted else f"{ALIAS}.deleted_at IS NULL")]
+        if viewer is not None:
+            scope = viewer.predicate(entity, "read", ALIAS)
+            if scope is not None:
+                parts.append(scope)
         if filter_:
-            parts.append(FilterCompiler(self.ctx).compile(entity, filter_, ALIAS))
+            parts.append(FilterCompiler(self.ctx, viewer).compile(entity, filter_, ALIAS))
         if search and search.strip():
-            parts.append(self._search(entity, search.strip()))
+            parts.append(self._search(entity, search.strip(), viewer))
         parts.extend(extra)
         return QueryString(" AND ".join("{}" for _ in parts), *parts)
 
-    def _search(self, entity: Entity, text: str) -> QueryString:
+    def _search(self, entity: Entity, text: str, viewer: Viewer | None = None) -> QueryString:
+        """Any searchable field the viewer may read contains ``text``: a hidden field is
+        not searched at all, so the result is what it would be without that field."""
         from kith.core.storage.dialect import escape_like
 
         pattern = "%" + escape_like(text) + "%"
         dialect = self.ctx.dialect
+        hidden = viewer.hidden_keys(entity) if viewer is not None else frozenset()
         ors: list[QueryString] = []
         for spec in entity.fields.values():
-            if not spec.searchable:
+            if not spec.searchable or spec.name in hidden:
                 continue
             column = f'{ALIAS}."{spec.name}"'
             if spec.kind is FieldKind.STRING_LIST:
@@ -134,7 +210,12 @@ class RecordQuery:
             raise ValidationFailed.single("search", "unsupported", f"{entity.name} has no searchable fields")
         return QueryString("(" + " OR ".join("{}" for _ in ors) + ")", *ors)
 
-    def sort_keys(self, entity: Entity, order_by: Sequence[Mapping[str, Any]]) -> list[SortKey]:
+    def sort_keys(
+        self, entity: Entity, order_by: Sequence[Mapping[str, Any]], viewer: Viewer | None = None
+    ) -> list[SortKey]:
+        """The order as SQL keys; with a ``viewer``, a hidden field is refused at every hop
+        (its order would reveal it, through the rows and their cursors) and a related
+        record they may not read sorts as if the relation were empty."""
         keys: list[SortKey] = []
         errors: list[FieldError] = []
         builtin = {
@@ -148,7 +229,9 @@ class RecordQuery:
                 continue
             name, direction = next((k, v) for k, v in item.items() if v is not None)
             try:
-                keys.append(self._sort_key(entity, builtin, name, direction, f"{path}.{name}"))
+                keys.append(self._sort_key(entity, builtin, name, direction, f"{path}.{name}", viewer))
+            except HiddenField as exc:
+                errors.append(hidden_field_error(f"{path}.{exc.path}", exc.name))
             except ValueError as exc:
                 errors.append(FieldError(f"{path}.{name}", "invalid", str(exc)))
         if errors:
@@ -156,7 +239,11 @@ class RecordQuery:
         keys.append(SortKey(f"{ALIAS}.id", False, "int", nullable=False))
         return keys
 
-    def _sort_key(self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, path: str) -> SortKey:
+    def _sort_key(
+        self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, path: str, viewer: Viewer | None
+    ) -> SortKey:
+        if viewer is not None and name != "customFields" and viewer.is_hidden(entity, name):
+            raise HiddenField(name, name)
         if name == "id":
             return SortKey(f"{ALIAS}.id", _descending(direction), "int", nullable=False)
         if name in TIMESTAMPS:
@@ -170,6 +257,8 @@ class RecordQuery:
             field_def = fields.get(fname)
             if field_def is None:
                 raise ValueError(f"{entity.name} has no custom field {fname!r}")
+            if viewer is not None and viewer.is_hidden(entity, field_def.path):
+                raise HiddenField(f"customFields.{fname}", field_def.path)
             operand = custom_operand(field_def, ALIAS, self.ctx.dialect, self.ctx.region)
             if operand.kind == "string_list":
                 raise ValueError("a multi-select field cannot be sorted on")
@@ -182,6 +271,8 @@ class RecordQuery:
                 raise ValueError("give exactly one field of the related record")
             target = self.ctx.entities.get(spec.target or "")
             ((sub_name, sub_dir),) = direction.items()
+            if viewer is not None and viewer.is_hidden(target, sub_name):
+                raise HiddenField(f"{name}.{sub_name}", f"{name}.{sub_name}")
             if sub_name in TIMESTAMPS:
                 column, kind = f'rs."{TIMESTAMPS[sub_name]}"', "datetime"
             else:
@@ -191,8 +282,13 @@ class RecordQuery:
                     raise ValueError(f"{target.name} has no field {sub_name!r} to sort on")
                 operand = builtin_operand(target, sub, "rs")
                 column, kind = operand.sql, operand.kind
-            sql = f'(SELECT {column} FROM "{target.tablename}" rs WHERE rs.id = {ALIAS}."{spec.name}")'
-            return SortKey(sql, _descending(sub_dir), kind, kind == "string")
+            scope = viewer.predicate(target, "read", "rs") if viewer is not None else None
+            sql = (
+                f'(SELECT {column} FROM "{target.tablename}" rs WHERE rs.id = {ALIAS}."{spec.name}" '
+                f"AND rs.deleted_at IS NULL{' AND {}' if scope is not None else ''})"
+            )
+            args = (scope,) if scope is not None else ()
+            return SortKey(sql, _descending(sub_dir), kind, kind == "string", args=args)
         if spec.kind is FieldKind.STRING_LIST:
             raise ValueError(f"{name} is a list and cannot be sorted on")
         if spec.kind is FieldKind.MONEY:
@@ -205,62 +301,77 @@ class RecordQuery:
             operand.sql, _descending(direction), operand.kind, operand.kind == "string", nullable=spec.nullable
         )
 
-    def _order_sql(self, keys: list[SortKey]) -> str:
+    def _order(self, keys: list[SortKey]) -> QueryString:
         """ORDER BY with empty values last in both directions (``NULLS LAST`` on both
         engines); keys that cannot be empty are left bare so an index can serve them."""
         parts = []
         for key in keys:
-            expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
             direction = "DESC" if key.descending else "ASC"
-            parts.append(f"{expr} {direction}" + (" NULLS LAST" if key.nullable else ""))
-        return ", ".join(parts)
+            parts.append(QueryString("{} " + direction + (" NULLS LAST" if key.nullable else ""), self._ordered(key)))
+        return QueryString(", ".join("{}" for _ in parts), *parts)
 
-    def _after(self, keys: list[SortKey], cursor: str) -> QueryString:
-        values = decode_cursor(cursor)
+    def _ordered(self, key: SortKey) -> QueryString:
+        return key.expr(ordered=True, dialect=self.ctx.dialect)
+
+    def _after(self, keys: list[SortKey], cursor: str, codec: CursorCodec) -> QueryString:
+        values = codec.decode(cursor)
         if len(values) != len(keys):
             raise ValidationFailed.single("after", "invalid", "belongs to a list with a different order")
         ors: list[QueryString] = []
         equal: list[QueryString] = []
         for key, raw in zip(keys, values, strict=True):
-            value = (
-                raw
-                if key.custom and key.kind != "decimal"
-                else _cursor_value(key.kind, raw, self.ctx.dialect.is_postgres)
-            )
-            expr = self.ctx.dialect.order_text(key.sql) if key.text else key.sql
+            try:
+                value = (
+                    raw
+                    if key.custom and key.kind != "decimal"
+                    else _cursor_value(key.kind, raw, self.ctx.dialect.is_postgres)
+                )
+            except (ValueError, TypeError, decimal.InvalidOperation):
+                raise ValidationFailed.single("after", "invalid", "is not a cursor returned by this list") from None
+            expr, ordered = key.expr(), self._ordered(key)
             op = "<" if key.descending else ">"
             if not key.nullable:
-                greater = QueryString(f"{expr} {op} {{}}", value)
-                same = QueryString(f"{key.sql} = {{}}", value)
+                greater = QueryString(f"{{}} {op} {{}}", ordered, value)
+                same = QueryString("{} = {}", expr, value)
             elif value is None:
                 greater = QueryString("1 = 0")
-                same = QueryString(f"{key.sql} IS NULL")
+                same = QueryString("{} IS NULL", expr)
             else:
-                greater = QueryString(f"({key.sql} IS NULL OR {expr} {op} {{}})", value)
-                same = QueryString(f"({key.sql} IS NOT NULL AND {key.sql} = {{}})", value)
+                greater = QueryString(f"({{}} IS NULL OR {{}} {op} {{}})", expr, ordered, value)
+                same = QueryString("({} IS NOT NULL AND {} = {})", expr, expr, value)
             ors.append(QueryString(" AND ".join("{}" for _ in [*equal, greater]), *equal, greater))
             equal.append(same)
         return QueryString("(" + " OR ".join("({})" for _ in ors) + ")", *ors)
+
+    def cursor_codec(self, entity: Entity, keys: list[SortKey], viewer: Viewer | None) -> CursorCodec:
+        """The codec for cursors of this list: bound to the entity, the order and the viewer."""
+        order = ";".join(f"{k.sql}:{int(k.descending)}" for k in keys)
+        who = viewer.cursor_identity if viewer is not None else "*"
+        return CursorCodec(self.secret, f"{entity.name}|{order}|{who}")
 
     # -- running -------------------------------------------------------------------
 
     async def list(self, db: Any, request: ListRequest) -> Page:
         entity = request.entity
-        keys = self.sort_keys(entity, request.order_by)
+        viewer = request.viewer
+        keys = self.sort_keys(entity, request.order_by, viewer)
+        codec = self.cursor_codec(entity, keys, viewer)
         extra = list(request.extra_where)
         if request.after:
-            extra.append(self._after(keys, request.after))
-        where = self.where(entity, request.filter, request.search, extra)
+            extra.append(self._after(keys, request.after, codec))
+        where = self.where(entity, request.filter, request.search, extra, viewer=viewer)
         if request.columns is None:
             select = f"{ALIAS}.*"
         else:
             cols = {"id", *request.columns}
             select = ", ".join(f'{ALIAS}."{c}"' for c in sorted(cols))
-        key_cols = ", ".join(f"{key.sql} AS _k{i}" for i, key in enumerate(keys))
+        key_cols = ", ".join(f"{{}} AS _k{i}" for i in range(len(keys)))
         query = QueryString(
             f'SELECT {select}, {key_cols} FROM "{entity.tablename}" {ALIAS} WHERE {{}} '
-            f"ORDER BY {self._order_sql(keys)} LIMIT {int(request.first) + 1}",
+            f"ORDER BY {{}} LIMIT {int(request.first) + 1}",
+            *(key.expr() for key in keys),
             where,
+            self._order(keys),
         )
         rows = await db.fetch(query)
         has_next = len(rows) > request.first
@@ -272,7 +383,7 @@ class RecordQuery:
             data = dict(row)
             key_values.append([data.pop(name) for name in key_names])
             records.append(decode_row(entity, data))
-        return Page(records, key_values, has_next, request.after is not None)
+        return Page(records, key_values, has_next, request.after is not None, codec)
 
     async def count(
         self,
@@ -281,8 +392,9 @@ class RecordQuery:
         filter_: Mapping[str, Any] | None,
         search: str | None = None,
         extra: Sequence[QueryString] = (),
+        viewer: Viewer | None = None,
     ) -> int:
-        where = self.where(entity, filter_, search, extra)
+        where = self.where(entity, filter_, search, extra, viewer=viewer)
         value = await db.fetch_value(
             QueryString(f'SELECT COUNT(*) AS n FROM "{entity.tablename}" {ALIAS} WHERE {{}}', where)
         )

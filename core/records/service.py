@@ -84,7 +84,7 @@ class RecordService:
             # inside the transaction, like the update and delete hooks: what a hook writes
             # through the record service commits or rolls back with this record
             await self.plugins.call_async("kith_before_create", refuse=True, change=change)
-            await self._check_relations(entity, change.values)
+            await self._check_relations(entity, change.values, perms)
             now = _now()
             row_values = {
                 **self._columns(entity, change.values),
@@ -131,7 +131,7 @@ class RecordService:
             before = await self._load_for_write(entity, record_id, expected_version)
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
-            await self._check_relations(entity, change.values)
+            await self._check_relations(entity, change.values, perms, before)
             assignments = self._columns(entity, change.values)
             if "custom" in change.values:
                 merged = dict(before.get("custom") or {})
@@ -283,17 +283,25 @@ class RecordService:
             return dumps(value or [])
         return value
 
-    async def _check_relations(self, entity: Entity, values: dict[str, Any]) -> None:
-        """Every referenced record must exist and not be deleted (one query per relation)."""
+    async def _check_relations(
+        self, entity: Entity, values: dict[str, Any], perms: Any = None, before: Record | None = None
+    ) -> None:
+        """Every referenced record must exist and not be deleted (one query per relation).
+
+        Linking is a read of the other record: with ``perms`` (a user's write), a record
+        they may not read is refused exactly as a missing one, so linking cannot be used
+        to learn that it exists.  A link the record already had is not a new read.
+        """
         errors: list[FieldError] = []
-        checks: list[tuple[str, Any, Any]] = []
+        checks: list[tuple[str, Any, Any, Any]] = []  # (field, target entity, id, the id it had)
+        old = before or {}
         for spec in entity.relation_fields():
             if values.get(spec.name) is not None and spec.target:
-                checks.append((graphql_name(spec), spec.target, values[spec.name]))
+                checks.append((graphql_name(spec), spec.target, values[spec.name], old.get(spec.name)))
         for name, value in (values.get("custom") or {}).items():
             field = self.custom_fields.get(entity.name, name)
             if field and field.type == "relation" and value is not None and field.target:
-                checks.append((field.path, field.target, value))
+                checks.append((field.path, field.target, value, (old.get("custom") or {}).get(name)))
         if entity.attachment:
             type_field, id_field = entity.attachment
             target = values.get(type_field)
@@ -308,13 +316,19 @@ class RecordService:
                         )
                     )
                 elif values.get(id_field) is not None:
-                    checks.append((graphql_name(entity.fields[id_field]), target, values[id_field]))
-        for path, target, record_id in checks:
+                    had = old.get(id_field) if old.get(type_field) == target else None
+                    checks.append((graphql_name(entity.fields[id_field]), target, values[id_field], had))
+        for path, target, record_id, had in checks:
             target_entity = self.entities.get(target)
+            scope = None
+            if perms is not None and str(had) != str(record_id):
+                scope = perms.predicate(target_entity, "read")
             found = await self.db.fetch_value(
                 QueryString(
-                    f'SELECT COUNT(*) AS n FROM "{target_entity.tablename}" WHERE id = {{}} AND deleted_at IS NULL',
+                    f'SELECT COUNT(*) AS n FROM "{target_entity.tablename}" t '
+                    f"WHERE t.id = {{}} AND t.deleted_at IS NULL AND {{}}",
                     record_id,
+                    scope if scope is not None else QueryString("1 = 1"),
                 )
             )
             if not found:
@@ -379,3 +393,4 @@ class RecordService:
                 current_depth() + (1 if change.actor.source == "automation" else 0),
             )
         )
+

@@ -9,15 +9,16 @@ checks the same predicate on the record it is about to change.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.entities import Entity, FieldKind
+from kith.core.customfields import CustomField
+from kith.core.entities import Entity
 from kith.core.errors import FieldError, NotFound, ValidationFailed
+from kith.core.records.field_names import CUSTOM, client_name, field_key
 from kith.core.records.filters import FilterCompiler
-from kith.core.records.validation import graphql_name
 from kith.core.security.roles import Grant
 
 if TYPE_CHECKING:
@@ -34,15 +35,27 @@ class Forbidden(ValidationFailed):
 
 @dataclass
 class Permissions:
-    """The grants of one principal's roles, by entity (admins: unrestricted)."""
+    """The grants of one principal's roles, by entity (admins: unrestricted).
+
+    This is the one visibility model: for an entity, ``predicate`` says which rows and
+    ``hidden_keys`` which fields this principal may not see.  One instance lives for one
+    request (or one automation run), and both answers are computed once per entity.
+    """
 
     kith: Kith
     principal: Principal
     grants: list[dict[str, Grant]]  # one mapping (entity or "*" -> grant) per role
+    _hidden: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _predicates: dict[tuple[str, str, str], QueryString | None] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def unrestricted(self) -> bool:
         return self.principal.is_admin
+
+    @property
+    def cursor_identity(self) -> str:
+        """Cursors are bound to the user who was given them."""
+        return f"user:{self.principal.user_id}"
 
     def _grants(self, entity: str) -> list[Grant]:
         """Each role's grant for ``entity`` (its ``*`` grant if it does not name it)."""
@@ -64,6 +77,17 @@ class Permissions:
         """SQL for "records this principal may ``action``" (None: all of them)."""
         if self.unrestricted:
             return None
+        key = (entity.name, action, alias)
+        if key not in self._predicates:
+            own = self._grant_predicate(entity, action, alias)
+            about = self._attachment_predicate(entity, alias) if entity.attachment else None
+            if own is None or about is None:
+                self._predicates[key] = own if about is None else about
+            else:
+                self._predicates[key] = QueryString("({} AND {})", own, about)
+        return self._predicates[key]
+
+    def _grant_predicate(self, entity: Entity, action: str, alias: str) -> QueryString | None:
         parts: list[QueryString] = []
         for grant in self._grants(entity.name):
             if action not in grant.actions:
@@ -77,6 +101,39 @@ class Permissions:
         if not parts:
             return QueryString("1 = 0")
         return QueryString("(" + " OR ".join("{}" for _ in parts) + ")", *parts)
+
+    def _attachment_predicate(self, entity: Entity, alias: str) -> QueryString | None:
+        """An activity is about a record (``subject_type``/``subject_id``): reading the
+        activity reads about that record, so it is visible only with the record."""
+        assert entity.attachment is not None
+        type_column, id_column = entity.attachment
+        ors: list[QueryString] = []
+        everything = True
+        for subject in self.kith.entities:
+            if not subject.timeline:
+                continue
+            if not self.allows(subject.name, "read"):
+                everything = False
+                continue
+            inner_alias = f"{alias}_s"
+            scope = self.predicate(subject, "read", inner_alias)
+            if scope is None:
+                ors.append(QueryString(f'{alias}."{type_column}" = {{}}', subject.name))
+                continue
+            everything = False
+            ors.append(
+                QueryString(
+                    f'({alias}."{type_column}" = {{}} AND {alias}."{id_column}" IN '
+                    f'(SELECT {inner_alias}.id FROM "{subject.tablename}" {inner_alias} WHERE {{}}))',
+                    subject.name,
+                    scope,
+                )
+            )
+        if everything:
+            return None
+        if not ors:
+            return QueryString("1 = 0")
+        return QueryString("(" + " OR ".join("{}" for _ in ors) + ")", *ors)
 
     def _scope(self, entity: Entity, scope: str, alias: str) -> QueryString | None:
         if scope == "all":
@@ -112,17 +169,37 @@ class Permissions:
                 ]
         return QueryString("(" + " OR ".join("{}" for _ in checks) + ")", *checks)
 
-    def hidden(self, entity: Entity) -> set[str]:
-        """Fields (client names) hidden from this principal: hidden by every role that reads."""
+    # -- fields ------------------------------------------------------------------------
+
+    def hidden_keys(self, entity: Entity) -> frozenset[str]:
+        """Keys (``field_names.field_key``) of the fields this principal may not see:
+        those hidden by every role that reads ``entity``, whatever spelling a grant used."""
         if self.unrestricted:
-            return set()
-        readers = [g for g in self._grants(entity.name) if "read" in g.actions]
-        if not readers:
-            return set()
-        hidden = set(readers[0].hidden)
-        for grant in readers[1:]:
-            hidden &= set(grant.hidden)
-        return hidden
+            return frozenset()
+        if entity.name not in self._hidden:
+            readers = [g for g in self._grants(entity.name) if "read" in g.actions]
+            custom = self._custom_fields(entity)
+            keys: set[str] | None = None
+            for grant in readers:
+                resolved = {field_key(entity, name, custom) or name for name in grant.hidden}
+                keys = resolved if keys is None else keys & resolved
+            self._hidden[entity.name] = frozenset(keys or ())
+        return self._hidden[entity.name]
+
+    def is_hidden(self, entity: Entity, name: str) -> bool:
+        """Whether the field ``name`` (any spelling) is hidden from this principal."""
+        hidden = self.hidden_keys(entity)
+        if not hidden:
+            return False
+        return (field_key(entity, name, self._custom_fields(entity)) or name) in hidden
+
+    def hidden(self, entity: Entity) -> set[str]:
+        """Client names (``phones``, ``customFields.leadSource``) of the hidden fields."""
+        custom = self._custom_fields(entity)
+        return {client_name(entity, key, custom) for key in self.hidden_keys(entity)}
+
+    def _custom_fields(self, entity: Entity) -> list[CustomField]:
+        return list(self.kith.query.ctx.custom_fields(entity.name))
 
     def read_only(self, entity: Entity) -> set[str]:
         if self.unrestricted:
@@ -135,36 +212,34 @@ class Permissions:
             fixed &= set(grant.read_only) | set(grant.hidden)
         return fixed
 
-    def check_filter(self, entity: Entity, filter_: Any, order_by: Any) -> None:
-        """A hidden field cannot be filtered or sorted on (it would leak through results)."""
-        hidden = self.hidden(entity)
-        if not hidden:
-            return
-        used = _names(filter_) | _names(order_by)
-        blocked = sorted(used & (hidden | {h.removeprefix("customFields.") for h in hidden}))
-        if blocked:
-            raise ValidationFailed.single("filter", "forbidden", f"you may not filter or sort on {', '.join(blocked)}")
-
     def strip(self, entity: Entity, record: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The record without the values of hidden fields."""
+        """The record without the values of hidden fields (lists become empty)."""
         if record is None:
             return None
-        hidden = self.hidden(entity)
+        hidden = self.hidden_keys(entity)
         if not hidden:
             return record
         record = dict(record)
-        columns = {graphql_name(s): s.name for s in entity.fields.values()}
-        columns.update(
-            {graphql_name(s).removesuffix("Id"): s.name for s in entity.fields.values() if s.kind is FieldKind.RELATION}
-        )
-        custom = dict(record.get("custom") or {})
-        for name in hidden:
-            if name.startswith("customFields."):
-                custom.pop(name.removeprefix("customFields."), None)
-            elif name in columns:
-                record[columns[name]] = [] if isinstance(record.get(columns[name]), list) else None
-        record["custom"] = custom
+        custom = record.get("custom")
+        if isinstance(custom, dict):
+            record["custom"] = {k: v for k, v in custom.items() if CUSTOM + k not in hidden}
+        for key in hidden:
+            spec = entity.fields.get(key)
+            if spec is None or key not in record:
+                continue
+            record[key] = [] if isinstance(record[key], list) else None
+            if spec.currency_column and spec.currency_column in record:
+                record[spec.currency_column] = None
         return record
+
+    def mask_changes(self, entity: Entity, changes: dict[str, Any]) -> dict[str, Any]:
+        """Old and new values by field (an audit row, an event's ``changes``) without the
+        hidden fields."""
+        if not self.hidden_keys(entity):
+            return changes
+        return {name: value for name, value in changes.items() if not self.is_hidden(entity, name)}
+
+    # -- records -----------------------------------------------------------------------
 
     async def can_see(self, entity: Entity | None, record_id: int) -> bool:
         if entity is None:
@@ -186,19 +261,6 @@ class Permissions:
         )
         if row is None:
             raise NotFound(entity.name, record_id)
-
-
-def _names(value: Any) -> set[str]:
-    out: set[str] = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key not in ("and", "or", "not"):
-                out.add(key)
-            out |= _names(item)
-    elif isinstance(value, list):
-        for item in value:
-            out |= _names(item)
-    return out
 
 
 async def load_grants(kith: Kith, roles: tuple[str, ...]) -> list[dict[str, Grant]]:

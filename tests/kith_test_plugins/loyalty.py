@@ -221,5 +221,7 @@ def kith_roles() -> list[RoleDefinition]:
     return [
         RoleDefinition(name="sales_rep", grants={"loyalty_card": Grant(actions=["read"], scope="all")}),
         RoleDefinition(name="loyalty_manager", description="Runs the loyalty programme.",
-                       grants={"loyalty_card": Grant(actions=["read", "create", "update", "delete"])}),
+                       grants={"loyalty_card": Grant(actions=["read", "create", "update", "delete"]),
+                               # a card is linked to a contact: linking reads it
+                               "contact": Grant(actions=["read"])}),
     ]
