@@ -15,7 +15,7 @@ from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.money import exponent, from_minor
 from kith.core.records.field_names import CUSTOM, field_key
-from kith.core.records.filters import TIMESTAMPS, Viewer, builtin_operand, custom_operand, hidden_field_error
+from kith.core.records.filters import TIMESTAMPS, Viewer, builtin_operand, custom_operand, masked
 from kith.core.records.query import ALIAS, RecordQuery
 
 Bucket = Literal["day", "week", "month", "quarter", "year"]
@@ -33,11 +33,16 @@ class Group:
 def _operand(query: RecordQuery, entity: Entity, name: str, path: str, viewer: Viewer | None) -> tuple[str, str]:
     """(SQL expression, kind) of a field, whichever way it is spelt (``firstName``,
     ``first_name``, ``customFields.leadSource``, ``customFields.lead_source``): the name
-    resolves to one field first, so one permission check covers every spelling."""
+    resolves to one field first, so one visibility check covers every spelling."""
+    sql, kind = _unmasked_operand(query, entity, name, path)
+    if viewer is not None and viewer.is_hidden(entity, name):
+        return masked(sql), kind  # counted as empty, like any field the viewer cannot see
+    return sql, kind
+
+
+def _unmasked_operand(query: RecordQuery, entity: Entity, name: str, path: str) -> tuple[str, str]:
     custom = list(query.ctx.custom_fields(entity.name))
     key = field_key(entity, name, custom)
-    if key is not None and viewer is not None and viewer.is_hidden(entity, name):
-        raise ValidationFailed([hidden_field_error(path, name)])
     if key in TIMESTAMPS.values():
         return f'{ALIAS}."{key}"', "datetime"
     if key is not None and key.startswith(CUSTOM):
@@ -86,7 +91,7 @@ async def aggregate(
     viewer: Viewer | None = None,
 ) -> list[Group]:
     """Groups (by ``group_by`` fields and an optional date ``bucket``) with their measures;
-    with a ``viewer``, over the rows they may read, refusing fields hidden from them."""
+    with a ``viewer``, over the rows they may read, fields hidden from them read as empty."""
     errors: list[FieldError] = []
     keys: list[tuple[str, str]] = []  # (label, sql)
     for index, name in enumerate(group_by):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from piccolo.querystring import QueryString
@@ -86,10 +86,11 @@ class Viewer(Protocol):
         ...
 
 
-def hidden_field_error(path: str, name: str) -> FieldError:
-    """The one refusal for filtering, sorting, grouping or measuring on a hidden field:
-    its result would reveal the value, whatever hop of a relation it sits at."""
-    return FieldError(path, "forbidden", f"you may not filter or sort on {name}")
+def masked(sql: str) -> str:
+    """How a hidden field reads in SQL: an expression of the field's own type that is
+    always NULL.  Filters, sorts and groupings then treat the field exactly as if it had
+    no value, so their answers are what they would be without it and reveal nothing."""
+    return f"(CASE WHEN 1 = 0 THEN {sql} END)"
 
 
 @dataclass
@@ -176,13 +177,17 @@ def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str
     return Operand(path_name, sql, kind, convert)
 
 
+def _mask(operand: Operand, hidden: bool) -> Operand:
+    return replace(operand, sql=masked(operand.sql)) if hidden else operand
+
+
 class FilterCompiler:
     """Compiles a filter dict for one entity into a SQL predicate (a ``QueryString``).
 
-    With a ``viewer``, every hop is read as that viewer: a hidden field is refused
-    wherever it appears, and a relation reaches only the related records they may read
-    (one they may not is, to the filter, no record at all).  Without one (grant rules,
-    automation conditions written by admins) the filter sees everything.
+    With a ``viewer``, every hop is read as that viewer: a field hidden from them reads as
+    empty wherever it appears, and a relation reaches only the related records they may
+    read (one they may not is, to the filter, no record at all).  Without one (grant
+    rules, automation conditions written by admins) the filter sees everything.
     """
 
     def __init__(self, ctx: FilterContext, viewer: Viewer | None = None) -> None:
@@ -210,9 +215,7 @@ class FilterCompiler:
             if value is None:
                 continue
             where = f"{path}.{key}"
-            if key not in ("and", "or", "not", "customFields") and self._hidden(entity, key):
-                errors.append(hidden_field_error(where, key))
-                continue
+            hidden = key not in ("and", "or", "not", "customFields") and self._hidden(entity, key)
             if key in ("and", "or"):
                 if not isinstance(value, list):
                     errors.append(FieldError(where, "invalid", "must be a list of filters"))
@@ -230,15 +233,16 @@ class FilterCompiler:
                 parts.append(self._leaf(operand, value, where, errors))
             elif key in TIMESTAMPS:
                 operand = Operand(key, f'{alias}."{TIMESTAMPS[key]}"', "datetime", _builtin_converter("datetime"))
-                parts.append(self._leaf(operand, value, where, errors))
+                parts.append(self._leaf(_mask(operand, hidden), value, where, errors))
             elif key == "customFields":
                 parts.extend(self._custom(entity, value, alias, where, errors))
             elif key in builtin and builtin[key].kind is FieldKind.MONEY:
-                parts.extend(self._money(builtin[key], value, alias, where, errors))
+                parts.extend(self._money(builtin[key], value, alias, where, errors, hidden))
             elif key in relations and relations[key].target:
-                parts.append(self._relation(relations[key], value, alias, where, errors))
+                parts.append(self._relation(relations[key], value, alias, where, errors, hidden))
             elif key in builtin:
-                parts.append(self._leaf(builtin_operand(entity, builtin[key], alias), value, where, errors))
+                operand = _mask(builtin_operand(entity, builtin[key], alias), hidden)
+                parts.append(self._leaf(operand, value, where, errors))
             else:
                 errors.append(FieldError(where, "unknown", f"{entity.name} has no field {key!r} to filter on"))
         if not parts:
@@ -259,26 +263,26 @@ class FilterCompiler:
             if field is None:
                 errors.append(FieldError(f"{path}.{key}", "unknown", f"{entity.name} has no custom field {key!r}"))
                 continue
-            if self._hidden(entity, field.path):
-                errors.append(hidden_field_error(f"{path}.{key}", field.path))
-                continue
+            hidden = self._hidden(entity, field.path)
             if field.type == "money" and isinstance(value, Mapping) and set(value) <= {"amount", "currency", "isNull"}:
                 for sub, sub_value in value.items():
                     if sub_value is None:
                         continue
                     if sub == "isNull":  # the money value as a whole
                         whole = self.ctx.dialect.json_value(f"{alias}.custom", (field.name,), "text")
-                        operand = Operand(f"{field.path}", whole, "money", lambda v: v)
+                        operand = _mask(Operand(f"{field.path}", whole, "money", lambda v: v), hidden)
                         parts.append(self._leaf(operand, {"isNull": sub_value}, f"{path}.{key}", errors))
                         continue
-                    operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region, sub)
+                    operand = _mask(custom_operand(field, alias, self.ctx.dialect, self.ctx.region, sub), hidden)
                     parts.append(self._leaf(operand, sub_value, f"{path}.{key}.{sub}", errors))
                 continue
-            operand = custom_operand(field, alias, self.ctx.dialect, self.ctx.region)
+            operand = _mask(custom_operand(field, alias, self.ctx.dialect, self.ctx.region), hidden)
             parts.append(self._leaf(operand, value, f"{path}.{key}", errors))
         return parts
 
-    def _money(self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]) -> list[QueryString]:
+    def _money(
+        self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError], hidden: bool = False
+    ) -> list[QueryString]:
         """``{amount: {gte: 100}, currency: {eq: "EUR"}, isNull: false}`` on a money field;
         amounts compare in thousandths, so 100 means 100.00 EUR and 100 JPY alike."""
         from kith.core import money
@@ -287,6 +291,8 @@ class FilterCompiler:
             errors.append(FieldError(path, "invalid", "must be an object: {amount: …, currency: …, isNull: …}"))
             return []
         column, currency = f'{alias}."{spec.name}"', f'{alias}."{spec.currency_column}"'
+        if hidden:
+            column, currency = masked(column), masked(currency)
         parts: list[QueryString] = []
         for sub, value in node.items():
             if value is None:
@@ -309,7 +315,9 @@ class FilterCompiler:
                 errors.append(FieldError(where, "unknown", "use amount, currency or isNull"))
         return parts
 
-    def _relation(self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError]) -> QueryString:
+    def _relation(
+        self, spec: FieldSpec, node: Any, alias: str, path: str, errors: list[FieldError], hidden: bool = False
+    ) -> QueryString:
         assert spec.target is not None
         target = self.ctx.entities.get(spec.target)
         self._alias_counter += 1
@@ -318,7 +326,7 @@ class FilterCompiler:
         scope = self.viewer.predicate(target, "read", sub_alias) if self.viewer is not None else None
         if scope is not None:
             inner = QueryString("({} AND {})", scope, inner)
-        column = f'{alias}."{spec.name}"'
+        column = masked(f'{alias}."{spec.name}"') if hidden else f'{alias}."{spec.name}"'
         return QueryString(
             f"({column} IS NOT NULL AND {column} IN (SELECT {sub_alias}.id FROM "
             f'"{target.tablename}" {sub_alias} WHERE {sub_alias}.deleted_at IS NULL AND {{}}))',

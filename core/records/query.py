@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from piccolo.querystring import QueryString
@@ -30,7 +30,7 @@ from kith.core.records.filters import (
     Viewer,
     builtin_operand,
     custom_operand,
-    hidden_field_error,
+    masked,
 )
 from kith.core.records.validation import graphql_name
 
@@ -51,15 +51,6 @@ class SortKey:
         """The key as SQL; ``ordered``: as it sorts (text by code point)."""
         sql = dialect.order_text(self.sql) if ordered and self.text else self.sql
         return QueryString(sql, *self.args)
-
-
-class HiddenField(ValueError):
-    """A sort on a field the viewer may not see (``path`` below the orderBy item)."""
-
-    def __init__(self, path: str, name: str) -> None:
-        super().__init__(name)
-        self.path = path
-        self.name = name
 
 
 @dataclass
@@ -213,9 +204,9 @@ class RecordQuery:
     def sort_keys(
         self, entity: Entity, order_by: Sequence[Mapping[str, Any]], viewer: Viewer | None = None
     ) -> list[SortKey]:
-        """The order as SQL keys; with a ``viewer``, a hidden field is refused at every hop
-        (its order would reveal it, through the rows and their cursors) and a related
-        record they may not read sorts as if the relation were empty."""
+        """The order as SQL keys; with a ``viewer``, a field hidden from them sorts as empty
+        at every hop (so neither the order nor the cursors reveal it) and a related record
+        they may not read sorts as if the relation were empty."""
         keys: list[SortKey] = []
         errors: list[FieldError] = []
         builtin = {
@@ -229,9 +220,7 @@ class RecordQuery:
                 continue
             name, direction = next((k, v) for k, v in item.items() if v is not None)
             try:
-                keys.append(self._sort_key(entity, builtin, name, direction, f"{path}.{name}", viewer))
-            except HiddenField as exc:
-                errors.append(hidden_field_error(f"{path}.{exc.path}", exc.name))
+                keys.append(self._sort_key(entity, builtin, name, direction, viewer))
             except ValueError as exc:
                 errors.append(FieldError(f"{path}.{name}", "invalid", str(exc)))
         if errors:
@@ -240,10 +229,15 @@ class RecordQuery:
         return keys
 
     def _sort_key(
-        self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, path: str, viewer: Viewer | None
+        self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, viewer: Viewer | None
     ) -> SortKey:
-        if viewer is not None and name != "customFields" and viewer.is_hidden(entity, name):
-            raise HiddenField(name, name)
+        key = self._unmasked_sort_key(entity, builtin, name, direction, viewer)
+        hidden = name != "customFields" and viewer is not None and viewer.is_hidden(entity, name)
+        return replace(key, sql=masked(key.sql)) if hidden else key
+
+    def _unmasked_sort_key(
+        self, entity: Entity, builtin: dict[str, Any], name: str, direction: Any, viewer: Viewer | None
+    ) -> SortKey:
         if name == "id":
             return SortKey(f"{ALIAS}.id", _descending(direction), "int", nullable=False)
         if name in TIMESTAMPS:
@@ -257,12 +251,12 @@ class RecordQuery:
             field_def = fields.get(fname)
             if field_def is None:
                 raise ValueError(f"{entity.name} has no custom field {fname!r}")
-            if viewer is not None and viewer.is_hidden(entity, field_def.path):
-                raise HiddenField(f"customFields.{fname}", field_def.path)
             operand = custom_operand(field_def, ALIAS, self.ctx.dialect, self.ctx.region)
             if operand.kind == "string_list":
                 raise ValueError("a multi-select field cannot be sorted on")
-            return SortKey(operand.sql, _descending(fdir), operand.kind, operand.kind == "string", True)
+            hidden = viewer is not None and viewer.is_hidden(entity, field_def.path)
+            sql = masked(operand.sql) if hidden else operand.sql
+            return SortKey(sql, _descending(fdir), operand.kind, operand.kind == "string", True)
         spec = builtin.get(name)
         if spec is None:
             raise ValueError(f"{entity.name} has no field {name!r} to sort on")
@@ -271,8 +265,6 @@ class RecordQuery:
                 raise ValueError("give exactly one field of the related record")
             target = self.ctx.entities.get(spec.target or "")
             ((sub_name, sub_dir),) = direction.items()
-            if viewer is not None and viewer.is_hidden(target, sub_name):
-                raise HiddenField(f"{name}.{sub_name}", f"{name}.{sub_name}")
             if sub_name in TIMESTAMPS:
                 column, kind = f'rs."{TIMESTAMPS[sub_name]}"', "datetime"
             else:
@@ -282,6 +274,8 @@ class RecordQuery:
                     raise ValueError(f"{target.name} has no field {sub_name!r} to sort on")
                 operand = builtin_operand(target, sub, "rs")
                 column, kind = operand.sql, operand.kind
+            if viewer is not None and viewer.is_hidden(target, sub_name):
+                column = masked(column)
             scope = viewer.predicate(target, "read", "rs") if viewer is not None else None
             sql = (
                 f'(SELECT {column} FROM "{target.tablename}" rs WHERE rs.id = {ALIAS}."{spec.name}" '

@@ -393,4 +393,3 @@ class RecordService:
                 current_depth() + (1 if change.actor.source == "automation" else 0),
             )
         )
-
