@@ -129,7 +129,9 @@ async def test_five_wrong_passwords_lock_the_account_for_that_address_even_packe
 
         def attempt(password: str, address: str) -> Any:
             variables = {"e": "ann@example.com", "p": password}
-            return client.post("/graphql", json={"query": LOGIN, "variables": variables}, headers={"x-test-address": address})
+            return client.post(
+                "/graphql", json={"query": LOGIN, "variables": variables}, headers={"x-test-address": address}
+            )
 
         # the right password from the attacker's address is refused too: no oracle there
         locked = (await attempt(PASSWORD, "203.0.113.66")).json()["data"]["login"]
