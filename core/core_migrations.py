@@ -96,6 +96,17 @@ async def _rate_limits(db: Database) -> None:
     )
 
 
+async def _signin_throttle(db: Database) -> None:
+    from kith.core.security.throttle import TABLE
+
+    # Times are seconds since the epoch: the same arithmetic and comparisons on both engines.
+    await db.run_ddl(
+        f'CREATE TABLE IF NOT EXISTS "{TABLE}" (key VARCHAR(64) PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, '
+        "locked_until DOUBLE PRECISION, expires_at DOUBLE PRECISION NOT NULL)"
+    )
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{TABLE}_expires" ON "{TABLE}" (expires_at)')
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -103,4 +114,5 @@ CORE_MIGRATIONS = [
     Migration("0004_privacy", _privacy, "consents and erasure tombstones"),
     Migration("0005_rate_limits", _rate_limits, "rate-limit counters shared by every API process"),
     Migration("0006_subscription_owner", _subscription_owner, "webhook deliveries scoped to a user"),
+    Migration("0007_signin_throttle", _signin_throttle, "failed sign-ins per account and address, shared by processes"),
 ]

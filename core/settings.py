@@ -57,6 +57,24 @@ class Settings(BaseSettings):
         "so every process of one installation shares it.",
     )
     token_ttl_seconds: int = Field(12 * 3600, ge=60, description="How long a login token is valid.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords for one account from one address before sign-in is locked."
+    )
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, description="How long a failed sign-in is remembered after the last one (or the lock's end)."
+    )
+    login_lockout_seconds: float = Field(
+        60.0, gt=0, description="The first lock; each further failure doubles it, up to login_lockout_max_seconds."
+    )
+    login_lockout_max_seconds: float = Field(3600.0, gt=0, description="The longest sign-in lock.")
+    login_max_failures_per_address: int = Field(
+        100, ge=1, description="Wrong passwords from one address, whatever the accounts, before it is locked."
+    )
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts and networks (CIDR) outbound requests (webhooks) may reach although they are "
+        "internal, e.g. 127.0.0.1,10.0.0.0/8,hooks.internal.",
+    )
     default_phone_region: str = Field(
         "US", description="Region used to read phone numbers written without a country code."
     )
@@ -77,18 +95,32 @@ class Settings(BaseSettings):
     worker_in_serve: bool = Field(True, description="Run the automation worker inside `kith serve`.")
     worker_batch: int = Field(50, ge=1, le=1000)
     worker_poll_seconds: float = Field(0.5, gt=0)
-    worker_lease_seconds: float = Field(300.0, gt=0, description="How long a claimed event is reserved.")
+    worker_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a claimed event is reserved; a live worker renews it every third of it, so a "
+        "dead worker's events are taken by another after at most this long.",
+    )
     schedule_check_seconds: float = Field(15.0, gt=0)
     schema_check_interval: float = Field(
         1.0,
         description="Seconds between checks for a schema change made by another process.",
     )
 
-    @field_validator("plugins", "extra_plugins", "extra_distributions", mode="before")
+    @field_validator("plugins", "extra_plugins", "extra_distributions", "outbound_allow", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _check_outbound_allow(cls, value: list[str]) -> list[str]:
+        from kith.core.security.outbound import parse_allow_entry
+
+        for entry in value:
+            parse_allow_entry(entry)  # a ValueError names the entry and the reason
         return value
 
     plugin: dict[str, dict[str, Any]] = Field(

@@ -42,6 +42,7 @@ from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.records.change import Actor, Change
 from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith
+from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
@@ -71,6 +72,7 @@ __all__ = [
     "Money",
     "NotFound",
     "Organization",
+    "OutboundRefused",
     "Params",
     "Plugin",
     "PluginError",
@@ -86,6 +88,7 @@ __all__ = [
     "add_columns",
     "apply_rule",
     "check_currency",
+    "check_outbound_url",
     "currency_exponent",
     "from_minor_units",
     "hookimpl",
@@ -97,6 +100,7 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "normalise_url",
+    "outbound_client",
     "require_permission",
     "to_minor_units",
     "with_kith",

@@ -3,8 +3,8 @@
 Outbound (a subscription, and a rule's ``send_webhook``): a failing receiver is retried
 with growing delays and the same ``webhook-id``, lands in the dead-letter list after
 the last attempt, and is delivered once when replayed after the receiver recovers.
-The receiver is a real HTTP server on 127.0.0.1; the worker runs in-process with short
-retry delays.
+The receiver is a real HTTP server on 127.0.0.1 (allowed with ``outbound_allow``, as a
+local development set-up would); the worker runs in-process with short retry delays.
 
 Inbound (``POST /webhooks/<source>``): only a correctly signed, fresh, first delivery
 has an effect; everything else gets the status code that says why.
@@ -36,6 +36,7 @@ from kith.sdk.testing import make_contact
 
 BASE = 0.25  # seconds: the first retry delay in these tests (automation_retry_base_seconds)
 ATTEMPTS = 3  # automation_max_attempts
+RECEIVER_ALLOWED = ["127.0.0.1"]  # outbound_allow: the receiver is on loopback, which is refused otherwise
 
 
 # -- a receiver that fails until told otherwise ------------------------------------------------
@@ -176,7 +177,9 @@ def check_retries(receiver: Receiver, chosen: list[tuple[int, float]], schedule:
 
 
 async def test_subscription_retries_dead_letters_and_replays(make_kith, receiver, monkeypatch):
-    kith = await make_kith(automation_retry_base_seconds=BASE, automation_max_attempts=ATTEMPTS)
+    kith = await make_kith(
+        automation_retry_base_seconds=BASE, automation_max_attempts=ATTEMPTS, outbound_allow=RECEIVER_ALLOWED
+    )
     secret = await webhooks.add_subscription(kith, "crm-sync", receiver.url, ["contact.*"])
     chosen = spy_on_backoff(kith, monkeypatch)
     contact = await make_contact(kith, first_name="Ann")
@@ -210,7 +213,9 @@ async def test_subscription_retries_dead_letters_and_replays(make_kith, receiver
 
 
 async def test_send_webhook_action_retries_dead_letters_and_replays(make_kith, receiver, monkeypatch):
-    kith = await make_kith(automation_retry_base_seconds=BASE, automation_max_attempts=ATTEMPTS)
+    kith = await make_kith(
+        automation_retry_base_seconds=BASE, automation_max_attempts=ATTEMPTS, outbound_allow=RECEIVER_ALLOWED
+    )
     secret = new_secret()
     await service.apply_rule(
         kith,
@@ -395,7 +400,7 @@ async def test_a_subscription_as_a_user_sends_only_what_they_may_read(make_kith,
     from kith.core.records.encoding import dumps
     from kith.sdk.testing import make_contact, make_user
 
-    kith = await make_kith()
+    kith = await make_kith(outbound_allow=RECEIVER_ALLOWED)
     receiver.status = 200
     await kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ('partner', '', {}, 'admin')",

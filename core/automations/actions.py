@@ -302,8 +302,19 @@ async def _run_webhook(ctx: ActionContext, params: SendWebhook) -> dict[str, Any
     from kith.core.automations.webhooks import deliver
 
     data = ctx.render(params.data) if params.data is not None else {"record": ctx.record}
-    status = await deliver(params.url, params.secret, ctx.key, params.event, data)
+    status = await deliver(params.url, params.secret, ctx.key, params.event, data, allow=ctx.kith.settings)
     return {"delivered": params.url, "status": status, "webhook_id": ctx.key}
+
+
+def _webhook_url_errors(kith: Kith, url: str) -> list[FieldError]:
+    """A URL whose host is a literal internal address is refused when the rule is saved."""
+    from kith.core.security.outbound import OutboundRefused, check_outbound_url
+
+    try:
+        check_outbound_url(url, kith.settings)
+    except OutboundRefused as exc:
+        return [FieldError("url", "refused", str(exc))]
+    return []
 
 
 # -- call_function ------------------------------------------------------------------------
@@ -411,7 +422,7 @@ def core_actions() -> list[ActionType]:
             _run_webhook,
             lambda ctx, p: f"POST a signed {p.event!r} webhook to {p.url}",
             "Send a signed webhook (Standard Webhooks headers).",
-            lambda kith, e, p: _template_errors(p.data, "data"),
+            lambda kith, e, p: _webhook_url_errors(kith, p.url) + _template_errors(p.data, "data"),
             transactional=False,
         ),
         ActionType(

@@ -23,10 +23,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.records.encoding import jsonable
+from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
 from kith.core.storage.outbox import enqueue
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
+    from kith.core.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0)
 
@@ -51,15 +53,23 @@ def signed_request(secret: str, message_id: str, body: str, at: dt.datetime | No
     }
 
 
-async def deliver(url: str, secret: str, message_id: str, event_type: str, data: Any) -> int:
-    """POST one signed delivery; raises ``DeliveryFailed`` unless the receiver says 2xx."""
+async def deliver(
+    url: str, secret: str, message_id: str, event_type: str, data: Any, *, allow: Settings | None = None
+) -> int:
+    """POST one signed delivery; raises ``DeliveryFailed`` unless the receiver says 2xx.
+
+    The request goes through the outbound guard: an internal address (loopback,
+    private, metadata, …) is refused unless ``allow.outbound_allow`` names it, and the
+    refusal is a failed delivery like any other (retried, then dead-lettered)."""
     body = json.dumps(
         {"type": event_type, "timestamp": dt.datetime.now(dt.UTC).isoformat(), "data": jsonable(data)},
         separators=(",", ":"),
     )
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with outbound_client(allow, timeout=TIMEOUT) as client:
             response = await client.post(url, content=body, headers=signed_request(secret, message_id, body))
+    except OutboundRefused as exc:
+        raise DeliveryFailed(f"{url}: {exc}") from None
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{url}: {type(exc).__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:
@@ -114,7 +124,7 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
     message_id = f"{job['key']}:{name}"
     attempt = row["attempts"] + 1
     try:
-        await deliver(sub["url"], sub["secret"], message_id, job.get("event") or "event", data)
+        await deliver(sub["url"], sub["secret"], message_id, job.get("event") or "event", data, allow=kith.settings)
     except DeliveryFailed as exc:
         if attempt >= kith.settings.automation_max_attempts:
             raise DeadLetter(str(exc)) from None
@@ -156,6 +166,10 @@ async def add_subscription(kith: Kith, name: str, url: str, events: list[str], u
     """
     if not url.startswith(("http://", "https://")):
         raise ValidationFailed.single("url", "invalid", "must be an http(s) URL")
+    try:
+        check_outbound_url(url, kith.settings)
+    except OutboundRefused as exc:
+        raise ValidationFailed.single("url", "refused", str(exc)) from None
     if not events:
         raise ValidationFailed.single("events", "required", "give at least one event pattern, e.g. contact.*")
     secret = new_secret()

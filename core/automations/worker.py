@@ -3,9 +3,11 @@
 Rows are claimed with a lease (``locked_until``) in one short statement —
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the queue
 and never take the same row; SQLite serialises writers, so the same statement is
-safe there.  A worker killed mid-batch leaves its rows leased; when the lease runs
-out another worker (or the same one, restarted) takes them again, and the idempotency
-keys of the actions already done make the second pass skip them.
+safe there.  The lease is short (``worker_lease_seconds``, 30 s by default) and a live
+worker renews it — a heartbeat every third of the lease while it works through the
+batch — so a slow job is never taken from a worker that is still on it, while a worker
+that died leaves its rows to another within one lease.  The idempotency keys of the
+actions already done make that second pass skip them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
@@ -38,10 +41,14 @@ class Worker:
         self.batch = batch or kith.settings.worker_batch
         self.lease = dt.timedelta(seconds=kith.settings.worker_lease_seconds)
         self.processed = 0
+        #: how many heartbeats renewed this worker's lease (for logs and tests)
+        self.renewals = 0
+        #: the time leases are measured against (tests replace it to move time on)
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self._last_schedule_check = 0.0
 
     async def claim(self) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         rows = await self.kith.db.fetch(
             QueryString(
                 "UPDATE kith_outbox SET locked_by = {}, locked_until = {}, claims = claims + 1 WHERE id IN ("
@@ -63,13 +70,58 @@ class Worker:
         rows = await self.claim()
         if not rows:
             return 0
-        await self.kith.automations.rules()  # one version check per batch
-        for row in rows:
-            if await self._process(row):
-                # marked one by one: a crash loses at most the event being handled
-                await self._finish(row, "done", None)
+        async with self._heartbeat([row["id"] for row in rows]):
+            await self.kith.automations.rules()  # one version check per batch
+            for row in rows:
+                if await self._process(row):
+                    # marked one by one: a crash loses at most the event being handled
+                    await self._finish(row, "done", None)
         self.processed += len(rows)
         return len(rows)
+
+    async def renew(self, ids: list[int]) -> int:
+        """Extend the lease of those of ``ids`` this worker still holds; returns how many.
+
+        Only rows still locked by this worker and not yet finished or rescheduled (both
+        clear ``locked_until``) are extended: a row another worker took after a stall
+        stays theirs, and a finished row is not locked again."""
+        if not ids:
+            return 0
+        marks = ", ".join("{}" for _ in ids)
+        rows = await self.kith.db.fetch(
+            QueryString(
+                f"UPDATE kith_outbox SET locked_until = {{}} WHERE id IN ({marks}) AND locked_by = {{}} "
+                "AND status = 'pending' AND locked_until IS NOT NULL RETURNING id",
+                self.clock() + self.lease,
+                *ids,
+                self.name,
+            )
+        )
+        return len(rows)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, ids: list[int]) -> AsyncIterator[None]:
+        """Renew the batch's lease every third of it while the body runs."""
+        stop = asyncio.Event()
+        interval = self.lease.total_seconds() / 3
+
+        async def beat() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                    return
+                try:
+                    if await self.renew(ids):
+                        self.renewals += 1
+                except Exception:  # the next beat tries again; the lease has slack for two misses
+                    log.exception("worker %s: renewing its lease failed", self.name)
+
+        task = asyncio.create_task(beat(), name=f"kith-worker-heartbeat-{self.name}")
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     async def _process(self, row: dict[str, Any]) -> bool:
         """Handle one row; True when it is done (the caller marks it)."""
@@ -98,7 +150,7 @@ class Worker:
                 "UPDATE kith_outbox SET status = {}, processed_at = {}, last_error = {}, locked_until = NULL, "
                 "attempts = attempts + {} WHERE id = {} AND locked_by = {}",
                 status,
-                dt.datetime.now(dt.UTC),
+                self.clock(),
                 error,
                 1 if status == "dead" else 0,
                 row["id"],
@@ -116,7 +168,7 @@ class Worker:
             QueryString(
                 "UPDATE kith_outbox SET attempts = attempts + 1, available_at = {}, last_error = {}, "
                 "locked_until = NULL, payload = {} WHERE id = {} AND locked_by = {}",
-                dt.datetime.now(dt.UTC) + retry.delay,
+                self.clock() + retry.delay,
                 retry.error,
                 payload,
                 row["id"],

@@ -9,6 +9,7 @@ from strawberry.types import Info
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.graphql.common import UserError
 from kith.core.security.auth import AuthFailed
+from kith.core.security.throttle import Throttled, client_address
 
 
 @strawberry.type(description="The signed-in user.")
@@ -158,14 +159,13 @@ class SecurityQueries:
 class SecurityMutations:
     @strawberry.mutation(description="Sign in with email and password; the only field open without credentials.")
     async def login(self, info: Info, email: str, password: str) -> LoginPayload:
+        kith = info.context.kith
         try:
-            token, expires, principal = await info.context.kith.auth.login(email, password)
-        except AuthFailed as exc:
+            token, expires, principal = await kith.auth.login(email, password, client_address(info.context.request))
+        except (AuthFailed, Throttled) as exc:
+            code = "throttled" if isinstance(exc, Throttled) else "unauthenticated"
             return LoginPayload(
-                token=None,
-                expires_at=None,
-                me=None,
-                errors=[UserError(field=None, code="unauthenticated", message=str(exc))],
+                token=None, expires_at=None, me=None, errors=[UserError(field=None, code=code, message=str(exc))]
             )
         return LoginPayload(token=token, expires_at=expires, me=_me(principal), errors=[])
 

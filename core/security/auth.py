@@ -14,6 +14,7 @@ an audit row, never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -29,6 +30,7 @@ from kith.core.errors import KithError, ValidationFailed
 from kith.core.records.change import Actor
 from kith.core.records.encoding import dumps
 from kith.core.security import passwords
+from kith.core.security.throttle import Reservation, SignInThrottle, Throttled
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -81,6 +83,7 @@ def _hash_key(key: str) -> str:
 class AuthService:
     def __init__(self, kith: Kith) -> None:
         self.kith = kith
+        self.throttle = SignInThrottle(kith.db, kith.settings)
 
     # -- users and passwords ---------------------------------------------------------
 
@@ -117,33 +120,65 @@ class AuthService:
                 )
             await self.audit("password_set", user_id, {"user": user_id})
 
-    async def login(self, email: str, password: str) -> tuple[str, dt.datetime, Principal]:
-        """A token for the user whose password this is; refuses without saying which part was wrong."""
-        user = await self.user_by_email(email)
-        cred = None
-        if user is not None and user["is_active"]:
-            cred = await self.kith.db.fetch_one(
-                QueryString("SELECT password_hash, version FROM kith_credential WHERE user_id = {}", user["id"])
+    async def login(self, email: str, password: str, address: str = "local") -> tuple[str, dt.datetime, Principal]:
+        """A token for the user whose password this is; refuses without saying which part was wrong.
+
+        ``address`` is the client's (see ``throttle.client_address``): wrong passwords are
+        counted per email and address, and per address, and sign-in is locked for a while
+        past the limits (``Throttled``).  An unknown email, an inactive user and a wrong
+        password take the same path: one lookup, one argon2 verification, one answer.
+        """
+        account = email.strip().lower()
+        dummy = passwords.dummy_hash()  # made before the first lookup, so even that one costs the same
+        try:
+            reservation = await self.throttle.reserve(account, address)
+        except Throttled as exc:
+            log.warning("refused (login_throttled): %s from %s, %s locked for %d s", account, address, exc.scope,
+                        exc.retry_after)  # fmt: skip
+            raise
+        row = await self.kith.db.fetch_one(
+            QueryString(
+                "SELECT u.id, u.email, u.is_active, c.password_hash, c.version FROM kith_user u "
+                "LEFT JOIN kith_credential c ON c.user_id = u.id WHERE u.email = {} AND u.deleted_at IS NULL",
+                account,
             )
-        if cred is None:
-            passwords.verify(passwords.hash_password("timing-equaliser"), password)  # same cost either way
-            await self._refuse("login_failed", {"email": email})
-        assert user is not None and cred is not None
-        ok, rehash = passwords.verify(cred["password_hash"], password)
-        if not ok:
-            await self._refuse("login_failed", {"email": email}, user["id"])
+        )
+        usable = row is not None and bool(row["is_active"]) and row["password_hash"] is not None
+        stored = str(row["password_hash"]) if usable and row is not None else dummy
+        ok, rehash = await asyncio.to_thread(passwords.verify, stored, password)
+        if not (ok and usable) or row is None:
+            await self._failed(email, address, reservation, row["id"] if usable and row is not None else None)
+        assert row is not None
+        await self.throttle.succeeded(reservation)
         if rehash:
             await self.kith.db.fetch(
                 QueryString(
                     "UPDATE kith_credential SET password_hash = {} WHERE user_id = {}",
                     passwords.hash_password(password),
-                    user["id"],
+                    row["id"],
                 )
             )
-        principal = await self.principal_for_user(user["id"], "password")
-        token, expires = self.issue_token(user["id"], int(cred["version"]))
-        await self.audit("login", user["id"], {"email": user["email"]})
+        principal = await self.principal_for_user(row["id"], "password")
+        token, expires = self.issue_token(row["id"], int(row["version"]))
+        await self.audit("login", row["id"], {"email": row["email"]})
         return token, expires, principal
+
+    async def _failed(self, email: str, address: str, reservation: Reservation, user_id: int | None) -> Any:
+        """A wrong password (or no such user): audited, and the lock it sets, if any, too."""
+        for scope, failures, until in (
+            ("account", reservation.failures, reservation.locked_until),
+            ("address", reservation.address_failures, reservation.address_locked_until),
+        ):
+            if until is not None:
+                seconds = round(until - self.throttle.clock())
+                log.warning("sign-in locked (%s) for %d s after %d failures: %s from %s",
+                            scope, seconds, failures, email, address)  # fmt: skip
+                await self.audit(
+                    "login_throttled",
+                    user_id,
+                    {"email": email, "address": address, "scope": scope, "failures": failures, "seconds": seconds},
+                )
+        await self._refuse("login_failed", {"email": email, "address": address}, user_id)
 
     # -- tokens ------------------------------------------------------------------------
 

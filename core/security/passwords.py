@@ -3,6 +3,9 @@ above, with transparent rehashing when the parameters change."""
 
 from __future__ import annotations
 
+import secrets
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -31,3 +34,10 @@ def verify(password_hash: str, password: str) -> tuple[bool, bool]:
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, False
     return True, HASHER.check_needs_rehash(password_hash)
+
+
+@cache
+def dummy_hash() -> str:
+    """A hash of a random password, made once per process with today's parameters: an
+    unknown email is checked against it, so it costs exactly what a known one does."""
+    return HASHER.hash(secrets.token_urlsafe(16))
