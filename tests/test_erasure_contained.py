@@ -247,8 +247,12 @@ async def tied_rows(kith: Any, ids: dict[str, Any]) -> set[tuple[str, int]]:
     event_ids: set[int] = set()
     for entity, found in records.items():
         for record_id in found:
-            tied |= {("kith_audit", i) for i in await select(
-                "SELECT id FROM kith_audit WHERE entity = {} AND record_id = {}", entity, record_id)}
+            tied |= {
+                ("kith_audit", i)
+                for i in await select(
+                    "SELECT id FROM kith_audit WHERE entity = {} AND record_id = {}", entity, record_id
+                )
+            }
             for row in await kith.db.execute(
                 "SELECT id, idempotency_key, payload FROM kith_outbox WHERE entity = {} AND record_id = {}",
                 entity,
@@ -260,15 +264,23 @@ async def tied_rows(kith: Any, ids: dict[str, Any]) -> set[tuple[str, int]]:
                 payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
                 if isinstance(payload.get("key"), str):
                     keys.add(payload["key"])
-            tied |= {("kith_automation_run", i) for i in await select(
-                "SELECT id FROM kith_automation_run WHERE entity = {} AND record_id = {}", entity, record_id)}
+            tied |= {
+                ("kith_automation_run", i)
+                for i in await select(
+                    "SELECT id FROM kith_automation_run WHERE entity = {} AND record_id = {}", entity, record_id
+                )
+            }
     for event_id in event_ids:
-        tied |= {("kith_automation_run", i) for i in await select(
-            "SELECT id FROM kith_automation_run WHERE event_id = {}", event_id)}
+        tied |= {
+            ("kith_automation_run", i)
+            for i in await select("SELECT id FROM kith_automation_run WHERE event_id = {}", event_id)
+        }
     for row in await kith.db.execute("SELECT id, key FROM kith_action_effect"):
         if any(row["key"].startswith(k + ":") for k in keys):
             tied.add(("kith_action_effect", int(row["id"])))
-    tied |= {("kith_consent", i) for i in await select("SELECT id FROM kith_consent WHERE contact_id = {}", ids["person"])}
+    tied |= {
+        ("kith_consent", i) for i in await select("SELECT id FROM kith_consent WHERE contact_id = {}", ids["person"])
+    }
     return tied
 
 
