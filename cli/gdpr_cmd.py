@@ -39,15 +39,28 @@ def _write(path: Path, text: str) -> None:
 @gdpr_group.command("erase")
 @click.argument("contact_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (table, record id, field).")
 @with_kith
-async def erase(kith: Kith, contact_id: int, yes: bool) -> None:
-    """Anonymise CONTACT_ID everywhere (keeps the rows so counts still add up)."""
+async def erase(kith: Kith, contact_id: int, yes: bool, as_json: bool) -> None:
+    """Anonymise CONTACT_ID everywhere (keeps the rows so counts still add up) and list
+    every field of every row it changed."""
     if not yes and not click.confirm(
         f"Erase the personal data of contact {contact_id}? This cannot be undone", default=False
     ):
         raise KithCliError("cancelled; nothing was changed")
-    counts = await service.erase_person(kith, contact_id)
-    console.print(f"Erased contact {contact_id}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    report = await service.erase_person(kith, contact_id)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    fields: dict[tuple[str, int], list[str]] = {}
+    for entry in report.scrubbed:
+        fields.setdefault((entry.table, entry.record_id), []).append(entry.field)
+    table = Table("table", "record", "fields", title=f"Erased from contact {contact_id}'s records")
+    for (name, record_id), names in fields.items():
+        table.add_row(name, str(record_id), ", ".join(names))
+    console.print(table)
+    rows = ", ".join(f"{n} {t}" for t, n in report.counts().items()) or "nothing to change"
+    console.print(f"Erased contact {contact_id}: {rows}")
 
 
 @gdpr_group.command("consent")

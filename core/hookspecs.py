@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from kith.core.automations.actions import ActionType
     from kith.core.automations.engine import DomainEvent
     from kith.core.entities import Entity
+    from kith.core.privacy.erasure import Erasure
+    from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Change
     from kith.core.runtime import Kith
     from kith.core.security.roles import RoleDefinition
@@ -189,20 +191,33 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
 
 @hookspec
-def kith_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[Any] | Any:
-    """Return everything this plugin holds about a person (JSON-ready), for their export.
+def kith_personal_data(
+    kith: Kith, contact: dict[str, Any]
+) -> Awaitable[PersonalRecords | None] | PersonalRecords | None:
+    """Say which of this plugin's records are tied to a person: a ``PersonalRecords``
+    with ids by entity, or ``None`` when it holds nothing about them.
 
-    Called by ``kith gdpr export`` and the ``exportPersonalData`` mutation; return
-    ``None`` when the plugin holds nothing about this contact.
+    ``erase``: the person's own records (a lead who became this contact, their deal
+    roles) — their ``personal`` fields are cleared.  ``scrub``: records shared with
+    others that involve them (their deals, those deals' quotes) — only the person's
+    values are cut out of their text.  The core exports both kinds in full, with their
+    audit history, and on erasure also scrubs their timelines, audit rows, queued
+    events, automation runs and webhook deliveries, and reports every change.  Called
+    by ``kith gdpr export|erase`` and the ``exportPersonalData``/``erasePersonalData``
+    mutations; during an erasure, inside its transaction (raising refuses it).
     """
 
 
 @hookspec
-def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> Awaitable[int] | int:
-    """Anonymise what this plugin holds about a person; return how many rows changed.
+def kith_erase_personal_data(kith: Kith, contact: dict[str, Any], erasure: Erasure) -> Awaitable[None] | None:
+    """Erase what this plugin keeps about a person outside its entities' records (a
+    table of its own, a cache, an outside service); most plugins need not implement it.
 
-    Runs in the erasure's transaction: raising refuses the whole erasure, nothing is
-    half-erased.  Keep rows (aggregates still add up) but remove personal values.
+    Called inside the erasure's transaction, after the core erased the records named by
+    ``kith_personal_data``.  ``erasure.scrub_rows(table, ids, text=..., json_columns=...)``
+    and ``erasure.clear_rows(table, ids, columns)`` change rows and report each field;
+    ``erasure.values`` / ``scrub_text`` / ``scrub_json`` for anything else, then
+    ``erasure.report(table, record_id, field)``.  Raising refuses the whole erasure.
     """
 
 

@@ -39,6 +39,8 @@ from kith.core.money import exponent as currency_exponent
 from kith.core.money import from_minor as from_minor_units
 from kith.core.money import to_minor as to_minor_units
 from kith.core.plugins.manifest import Migration, Plugin
+from kith.core.privacy.erasure import Erasure
+from kith.core.privacy.ties import PersonalRecords
 from kith.core.records.change import Actor, Change
 from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith
@@ -61,6 +63,7 @@ __all__ = [
     "Distribution",
     "DomainEvent",
     "Entity",
+    "Erasure",
     "FieldError",
     "FieldKind",
     "FieldSpec",
@@ -74,6 +77,7 @@ __all__ = [
     "Organization",
     "OutboundRefused",
     "Params",
+    "PersonalRecords",
     "Plugin",
     "PluginError",
     "RecordColumns",

@@ -219,11 +219,21 @@ class ConsentRecord:
     withdrawn_at: Optional[datetime.datetime]
 
 
+@strawberry.type(description="One field of one stored row that an erasure changed.")
+class ErasedField:
+    table: str
+    record_id: strawberry.ID
+    field: str = strawberry.field(description="The column, or custom.<key> for a custom field.")
+
+
 @strawberry.type
 class PersonalDataPayload:
     document: Optional[strawberry.scalars.JSON] = strawberry.field(description="Everything tied to the person.")
-    erased: Optional[strawberry.scalars.JSON] = strawberry.field(description="Rows anonymised, by kind.")
+    erased: Optional[strawberry.scalars.JSON] = strawberry.field(description="Rows changed by the erasure, by table.")
     errors: list[UserError]
+    scrubbed: list[ErasedField] = strawberry.field(
+        default_factory=list, description="Every field the erasure changed: table, record id, field."
+    )
 
 
 @strawberry.type
@@ -267,10 +277,14 @@ class PrivacyMutations:
 
         try:
             _require_admin(info)
-            counts = await service.erase_person(info.context.kith, int(contact_id))
+            report = await service.erase_person(info.context.kith, int(contact_id))
         except ValidationFailed as exc:
             return PersonalDataPayload(document=None, erased=None, errors=_errors(exc))
-        return PersonalDataPayload(document=None, erased=counts, errors=[])
+        scrubbed = [
+            ErasedField(table=s.table, record_id=strawberry.ID(str(s.record_id)), field=s.field)
+            for s in report.scrubbed
+        ]
+        return PersonalDataPayload(document=None, erased=report.counts(), scrubbed=scrubbed, errors=[])
 
     @strawberry.mutation(description="Record a consent (needs update on the contact).")
     async def record_consent(

@@ -1,12 +1,16 @@
 """Export and erase everything tied to one person, across the core and every plugin.
 
-Export gathers the contact, its custom fields, timeline, consents, audit history and
-what each enabled plugin returns from ``kith_personal_data``.  Erasure anonymises the
-contact's personal fields (built-in and custom) and its timeline, removes personal
-values from the audit trail, the event queue and automation records, lets every
-plugin do the same through ``kith_erase_personal_data``, keeps the rows (so counts
-and aggregates still add up) and leaves a keyed hash of each email address, so a
-later import of the same address is flagged.
+Both start from the same footprint (``ties.footprint``): the contact, what each plugin
+answers from ``kith_personal_data`` (a ``PersonalRecords``: the person's own records and
+the shared ones that involve them), and the timelines of all of these.
+
+Export writes every one of those records, their audit history, consents and webhook
+deliveries as one JSON document of structured values.  Erasure clears the personal
+fields of the person's own records, cuts the person's values out of the text of every
+tied record and out of the journal rows of exactly those records, lets each plugin
+finish through ``kith_erase_personal_data``, and reports every field it changed.  Rows
+stay (counts and reports still add up); a keyed hash of each email stays, so a later
+import of the same address is flagged.
 """
 
 from __future__ import annotations
@@ -15,20 +19,26 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.entities import FieldKind
 from kith.core.errors import ValidationFailed
+from kith.core.privacy.erasure import Erasure, ErasureReport, erase_records, learn_values, load, scrub_journals
+from kith.core.privacy.scrub import ERASED
+from kith.core.privacy.ties import Footprint, chunks, footprint, marks
 from kith.core.records.change import Actor
-from kith.core.records.encoding import dumps, jsonable
+from kith.core.records.encoding import jsonable
 from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
 
-ERASED = "[erased]"
+log = logging.getLogger(__name__)
+
+__all__ = ["ERASED", "PRIVACY", "ErasureReport", "erase_person", "export_person"]
+
 PRIVACY = Actor(name="privacy", source="privacy")
 PREVIOUSLY_ERASED_TAG = "previously-erased"
 
@@ -41,53 +51,109 @@ async def _contact(kith: Kith, contact_id: int) -> dict[str, Any]:
     return await kith.records.get("contact", contact_id, include_deleted=True)
 
 
+def _parsed(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# -- export ------------------------------------------------------------------------------
+
+
 async def export_person(kith: Kith, contact_id: int) -> dict[str, Any]:
-    """One JSON-ready document with everything tied to the contact."""
+    """One JSON-ready document with every record tied to the contact, as structured data
+    (no JSON text inside it): the contact, its organization, timeline, consents, the
+    audit history and webhook deliveries of all their records, and under ``plugins``
+    each plugin's records by entity (plural name) plus any extra section it returned."""
     contact = await _contact(kith, contact_id)
-    activities = await kith.db.execute(
-        "SELECT * FROM activity WHERE subject_type = 'contact' AND subject_id = {} ORDER BY id", contact_id
-    )
+    found = await footprint(kith, contact, refuse=False)
     organization = None
     if contact.get("organization"):
         rows = await kith.db.execute("SELECT id, name, domain FROM organization WHERE id = {}", contact["organization"])
         organization = dict(rows[0]) if rows else None
     consents = await kith.db.execute("SELECT * FROM kith_consent WHERE contact_id = {} ORDER BY id", contact_id)
-    audit = await kith.db.execute(
-        "SELECT * FROM kith_audit WHERE entity = 'contact' AND record_id = {} ORDER BY id", contact_id
-    )
     document: dict[str, Any] = {
         "exported_at": dt.datetime.now(dt.UTC).isoformat(),
         "contact": contact,
         "organization": organization,
-        "timeline": [dict(a) for a in activities],
+        "timeline": [],
         "consents": [dict(c) for c in consents],
-        "history": [
-            {**dict(a), "changes": json.loads(a["changes"]) if isinstance(a["changes"], str) else a["changes"]}
-            for a in audit
-        ],
+        "history": await _history(kith, found),
+        "deliveries": await _deliveries(kith, found),
         "plugins": {},
     }
-    for plugin, section in await kith.plugins.call_async(
-        "kith_personal_data", refuse=False, kith=kith, contact=contact
-    ):
-        document["plugins"][plugin] = section
-    return jsonable(document)
+    for name, ids in sorted(found.records().items()):
+        if name == "contact":
+            continue
+        entity = kith.entities.get(name)
+        records = await load(kith, entity, ids)
+        if name == "activity":
+            document["timeline"] = records
+            continue
+        section = document["plugins"].setdefault(found.owners.get(name, "core"), {})
+        section[str(entity.plural)] = records
+    for plugin, extra in found.extra.items():
+        document["plugins"].setdefault(plugin, {}).update(extra)
+    exported: dict[str, Any] = jsonable(document)
+    return exported
 
 
-async def erase_person(kith: Kith, contact_id: int) -> dict[str, int]:
-    """Anonymise the person everywhere; returns how many rows of each kind were changed."""
+async def _history(kith: Kith, found: Footprint) -> list[dict[str, Any]]:
+    """The audit entries of every tied record, oldest first, ``changes`` as JSON values."""
+    entries: list[dict[str, Any]] = []
+    for name, ids in found.records().items():
+        for chunk in chunks(sorted(ids)):
+            rows = await kith.db.execute(
+                f"SELECT * FROM kith_audit WHERE entity = {{}} AND record_id IN ({marks(chunk)})", name, *chunk
+            )
+            entries += [{**dict(r), "changes": _parsed(r["changes"])} for r in rows]
+    return sorted(entries, key=lambda e: int(e["id"]))
+
+
+async def _deliveries(kith: Kith, found: Footprint) -> list[dict[str, Any]]:
+    """Which webhook subscriptions were sent (or are to be sent) events of the person's
+    records: who their data was disclosed to."""
+    out: list[dict[str, Any]] = []
+    for name, ids in found.records().items():
+        for chunk in chunks(sorted(ids)):
+            rows = await kith.db.execute(
+                "SELECT id, record_id, payload, status, attempts, created_at, processed_at FROM kith_outbox "
+                f"WHERE entity = {{}} AND record_id IN ({marks(chunk)})",
+                name,
+                *chunk,
+            )
+            for row in rows:
+                job = _parsed(row["payload"])
+                delivery = job.get("delivery") if isinstance(job, dict) else None
+                if isinstance(delivery, dict):
+                    out.append(
+                        {
+                            "id": row["id"],
+                            "subscription": delivery.get("name"),
+                            "event": job.get("event"),
+                            "entity": name,
+                            "record_id": row["record_id"],
+                            "status": row["status"],
+                            "attempts": row["attempts"],
+                            "created_at": row["created_at"],
+                            "processed_at": row["processed_at"],
+                        }
+                    )
+    return sorted(out, key=lambda d: int(d["id"]))
+
+
+# -- erasure -----------------------------------------------------------------------------
+
+
+async def erase_person(kith: Kith, contact_id: int) -> ErasureReport:
+    """Erase the person everywhere, in one transaction; returns what changed, field by field.
+
+    A plugin that fails to say what it holds, or fails to erase it, refuses the whole
+    erasure: nothing is half-erased.
+    """
     contact = await _contact(kith, contact_id)
-    entity = kith.entity("contact")
-    personal = [s for s in entity.fields.values() if s.personal]
-    custom_personal = [f for f in kith.custom_fields.for_entity("contact") if f.personal]
-    values: dict[str, Any] = {}
-    for spec in personal:
-        values[spec.name] = [] if spec.kind is FieldKind.STRING_LIST else None
-    if custom_personal:
-        values["custom"] = {f.name: None for f in custom_personal}
-    counts: dict[str, int] = {}
-    secrets_to_scrub = _personal_values(contact, personal, custom_personal)
     async with kith.db.write_transaction():
+        found = await footprint(kith, contact, refuse=True)
+        erasure = Erasure(kith, contact, found)
+        loaded = await learn_values(erasure)
         for email in contact.get("emails") or []:
             await kith.db.fetch(
                 QueryString(
@@ -97,81 +163,12 @@ async def erase_person(kith: Kith, contact_id: int) -> dict[str, int]:
                     dt.datetime.now(dt.UTC),
                 )
             )
-        if contact["deleted_at"] is not None:
-            await kith.records.restore("contact", contact_id, PRIVACY)
-        await kith.records.update("contact", contact_id, values, PRIVACY)
-        activity = kith.entity("activity")
-        wipe = {
-            s.name: ERASED if s.name == "subject" else None
-            for s in activity.fields.values()
-            if s.personal or s.name == "subject"
-        }
-        rows = await kith.db.fetch(
-            QueryString(
-                f"UPDATE activity SET {', '.join(f'{c} = {{}}' for c in wipe)} "
-                "WHERE subject_type = 'contact' AND subject_id = {} RETURNING id",
-                *wipe.values(),
-                contact_id,
-            )
+        await erase_records(erasure, loaded)
+        await kith.plugins.call_async(
+            "kith_erase_personal_data", refuse=True, kith=kith, contact=contact, erasure=erasure
         )
-        counts["activities"] = len(rows)
-        counts.update(await _scrub_journals(kith, contact_id, [r["id"] for r in rows], secrets_to_scrub))
-        for plugin, changed in await kith.plugins.call_async(
-            "kith_erase_personal_data", refuse=True, kith=kith, contact=contact
-        ):
-            counts[f"plugin:{plugin}"] = int(changed or 0)
-    return counts
-
-
-def _personal_values(contact: dict[str, Any], personal: list[Any], custom_personal: list[Any]) -> list[str]:
-    values: list[str] = []
-    for spec in personal:
-        value = contact.get(spec.name)
-        if isinstance(value, list):
-            values += [str(v) for v in value if v]
-        elif value:
-            values.append(str(value))
-    custom = contact.get("custom") or {}
-    values += [str(custom[f.name]) for f in custom_personal if custom.get(f.name)]
-    return sorted(set(values), key=len, reverse=True)
-
-
-def _scrub(text: str, values: list[str]) -> str:
-    for value in values:
-        text = text.replace(json.dumps(value)[1:-1], ERASED)
-    return text
-
-
-JOURNALS = (
-    ("kith_audit", "changes", "audit"),
-    ("kith_outbox", "payload", "events"),
-    ("kith_automation_run", "actions", "runs"),
-    ("kith_automation_run", "error", "runs"),
-    ("kith_action_effect", "result", "effects"),
-)
-
-
-async def _scrub_journals(kith: Kith, contact_id: int, activity_ids: list[int], values: list[str]) -> dict[str, int]:
-    """Personal values out of every journal row that quotes them — the audit trail, queued
-    events, automation runs and effects — whatever record (core or plugin) the row is about."""
-    from kith.core.storage.dialect import escape_like
-
-    counts = {"audit": 0, "events": 0, "runs": 0, "effects": 0}
-    if not values:
-        return counts
-    for table, column, key in JOURNALS:
-        likes = " OR ".join(f"CAST({column} AS TEXT) LIKE {{}} ESCAPE '\\'" for _ in values)
-        patterns = ["%" + escape_like(json.dumps(v)[1:-1]) + "%" for v in values]
-        rows = await kith.db.fetch(QueryString(f"SELECT id, {column} AS v FROM {table} WHERE {likes}", *patterns))
-        for row in rows:
-            text = row["v"] if isinstance(row["v"], str) else dumps(row["v"])
-            cleaned = _scrub(text, values)
-            if cleaned != text:
-                await kith.db.fetch(
-                    QueryString(f"UPDATE {table} SET {column} = {{}} WHERE id = {{}}", cleaned, row["id"])
-                )
-                counts[key] += 1
-    return counts
+        await scrub_journals(erasure)  # last: the journal rows written above are covered too
+    return erasure.result
 
 
 async def previously_erased(kith: Kith, emails: list[str]) -> bool:

@@ -66,7 +66,7 @@ def entities() -> list[Entity]:
             "lead",
             Lead,
             searchable=("first_name", "last_name", "email", "company"),
-            personal=("first_name", "last_name", "email", "phone"),
+            personal=("first_name", "last_name", "email", "phone", "title", "need"),
             choices={"status": LEAD_STATUSES},
             normalisers={
                 "email": normalise_email,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from piccolo.querystring import QueryString
 
-from kith.plugins.sales import automations, conversion, scoring
+from kith.plugins.sales import automations, conversion, privacy, scoring
 from kith.plugins.sales import entities as declarations
 from kith.plugins.sales.quotes import hooks as quote_hooks
 from kith.sdk import (
@@ -19,6 +19,7 @@ from kith.sdk import (
     Entity,
     FieldError,
     Kith,
+    PersonalRecords,
     RoleDefinition,
     ValidationFailed,
     from_minor_units,
@@ -57,37 +58,11 @@ def kith_automation_rules() -> list[dict[str, Any]]:
     return automations.rules()
 
 
-async def _leads_of(kith: Kith, contact: dict[str, Any]) -> list[dict[str, Any]]:
-    """The leads that are this person: converted into them, or with one of their emails."""
-    emails = [e for e in contact.get("emails") or [] if e]
-    by_email = f" OR email IN ({', '.join('{}' for _ in emails)})" if emails else ""
-    rows = await kith.db.execute(
-        "SELECT id, first_name, last_name, email, phone, title, company, source, status, created_at "
-        f"FROM sales_lead WHERE converted_contact = {{}}{by_email} ORDER BY id",
-        contact["id"],
-        *emails,
-    )
-    return [dict(r) for r in rows]
-
-
 @hookimpl
-async def kith_personal_data(kith: Kith, contact: dict[str, Any]) -> dict[str, Any] | None:
-    leads = await _leads_of(kith, contact)
-    return {"leads": leads} if leads else None
-
-
-@hookimpl
-async def kith_erase_personal_data(kith: Kith, contact: dict[str, Any]) -> int:
-    """Leads keep their source, status and dates (reports still add up); who they were goes."""
-    ids = [lead["id"] for lead in await _leads_of(kith, contact)]
-    if not ids:
-        return 0
-    await kith.db.execute(
-        "UPDATE sales_lead SET first_name = NULL, last_name = NULL, email = NULL, phone = NULL, title = NULL, "
-        f"need = NULL WHERE id IN ({', '.join('{}' for _ in ids)})",
-        *ids,
-    )
-    return len(ids)
+async def kith_personal_data(kith: Kith, contact: dict[str, Any]) -> PersonalRecords | None:
+    """The person's leads, deal roles and score lines; the deals, quotes and stage history
+    that involve them (see ``privacy``)."""
+    return await privacy.personal_records(kith, contact)
 
 
 @hookimpl
