@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kith.core.plugins import lifecycle
-from kith.sdk.testing import GraphQLClient, make_contact, make_user, run_worker_until_idle
+from kith.sdk.testing import GraphQLClient, make_activity, make_contact, make_user, run_worker_until_idle
 
 DEAL = """mutation($input: DealCreateInput!) { createDeal(input: $input) {
   deal { id name amount { amount currency } stage { name kind } pipeline { name } closedAt }
@@ -298,3 +298,57 @@ async def test_a_client_signed_in_as_a_user_sees_what_their_roles_allow(sales):
         assert (await as_rep.query("{ deals { nodes { name } } }"))["deals"]["nodes"] == [{"name": "Mine"}]
     with pytest.raises(LookupError, match=re.escape("no user with the email 'nobody@example.com'")):
         await GraphQLClient.as_user(sales, "nobody@example.com")
+
+
+async def test_activities_about_deals_are_invisible_without_deals(sales):
+    """An activity reads about its record: a support agent (activities: all, deals: none)
+    sees the contact's activities but none about deals, on any path."""
+    from kith.core.web.app import execute
+
+    agent = await make_user(sales, email="agent@example.com")
+    await sales.auth.grant_role(agent["id"], "support_agent")
+    rep = await make_user(sales, email="rep@example.com")
+    await sales.auth.grant_role(rep["id"], "sales_rep")
+    contact = await make_contact(sales, first_name="Ann", owner=rep["id"])
+    deal = await sales.records.create("deal", {"name": "Big one", "owner": rep["id"]})
+    other = await sales.records.create("deal", {"name": "Not yours"})
+    on_contact = await make_activity(sales, contact, subject="Called Ann", owner=rep["id"])
+    on_deal = await make_activity(sales, deal, "deal", subject="Discount agreed: 40%", owner=rep["id"])
+    # the rep's own note, but about a deal they cannot read
+    await make_activity(sales, other, "deal", subject="Someone else's deal", owner=rep["id"])
+    query = f"""{{ activities {{ totalCount nodes {{ subject }} }}
+      activitiesAggregate(groupBy: ["subjectType"]) {{ key count }}
+      deal: activity(id: "{on_deal["id"]}") {{ subject }}
+      found: activities(search: "Discount") {{ totalCount }} }}"""
+    seen = await execute(sales, query, principal=await sales.auth.principal_for_user(agent["id"], "token"))
+    assert "errors" not in seen, seen["errors"]
+    assert seen["data"]["activities"] == {"totalCount": 1, "nodes": [{"subject": "Called Ann"}]}
+    assert seen["data"]["activitiesAggregate"] == [{"key": {"subjectType": "contact"}, "count": 1}]
+    assert seen["data"]["deal"] is None and seen["data"]["found"] == {"totalCount": 0}
+    # a rep sees the activities of their own deal and contact, not of someone else's deal
+    mine = await execute(sales, "{ activities { nodes { id } } }",
+                         principal=await sales.auth.principal_for_user(rep["id"], "token"))
+    assert {n["id"] for n in mine["data"]["activities"]["nodes"]} == {str(on_contact["id"]), str(on_deal["id"])}
+
+
+async def test_linking_to_a_record_the_caller_cannot_read_is_refused_as_not_found(sales):
+    """Links are reads: a rep cannot attach a note to another rep's deal, or point a deal
+    at a contact they cannot read, and the answer is the one for a record that does not exist."""
+    from kith.core.web.app import execute
+
+    rep = await make_user(sales, email="rep@example.com")
+    await sales.auth.grant_role(rep["id"], "sales_rep")
+    principal = await sales.auth.principal_for_user(rep["id"], "token")
+    theirs = await sales.records.create("deal", {"name": "Theirs"})
+    stranger = await make_contact(sales, first_name="Hidden")
+    note = """mutation($id: ID!) { createActivity(input: {kind: "note", subject: "x", subjectType: "deal",
+      subjectId: $id}) { activity { id } errors { field code message } } }"""
+    refused = await execute(sales, note, {"id": str(theirs["id"])}, principal=principal)
+    missing = await execute(sales, note, {"id": "999999"}, principal=principal)
+    errors = refused["data"]["createActivity"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [("subjectId", "not_found")]
+    assert [(e["field"], e["code"]) for e in missing["data"]["createActivity"]["errors"]] == [("subjectId", "not_found")]
+    deal = """mutation($c: ID!) { createDeal(input: {name: "Mine", contactId: $c}) { deal { id } errors { field code } } }"""
+    linked = await execute(sales, deal, {"c": str(stranger["id"])}, principal=principal)
+    assert linked["data"]["createDeal"] == {"deal": None, "errors": [{"field": "contactId", "code": "not_found"}]}
+    assert await sales.db.execute("SELECT id FROM activity") == []
