@@ -22,9 +22,7 @@ def roles_group() -> None:
 
 
 async def _rows(kith: Kith) -> list[dict[str, Any]]:
-    rows = await kith.db.execute(
-        "SELECT name, description, grants, capabilities, source FROM kith_role ORDER BY name"
-    )
+    rows = await kith.db.execute("SELECT name, description, grants, capabilities, source FROM kith_role ORDER BY name")
     return [
         {
             **dict(r),

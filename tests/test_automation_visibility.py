@@ -144,7 +144,9 @@ async def _changes(world: World) -> None:
     """Visible and hidden changes to the rep's contact, and one to a contact not theirs."""
     kith = world.kith
     await kith.records.update(
-        "contact", world.mine["id"], {"title": "Head buyer", "phones": [NEW_PHONE], "custom": {"lead_source": NEW_SOURCE}}
+        "contact",
+        world.mine["id"],
+        {"title": "Head buyer", "phones": [NEW_PHONE], "custom": {"lead_source": NEW_SOURCE}},
     )
     await kith.records.update("contact", world.other["id"], {"title": "Other title", "phones": ["+14155550778"]})
 
@@ -285,8 +287,17 @@ async def test_every_automation_field_refuses_a_caller_without_the_capability(ma
 
 RENDERING = [
     {"update_fields": {"values": {"title": "p={{ record.phones }} e={{ record.emails }} c={{ record.custom }}"}}},
-    {"create_record": {"entity": "activity", "values": {"kind": "note", "subject": "{{ record }}",
-                                                        "subjectType": "contact", "subjectId": "{{ record.id }}"}}},
+    {
+        "create_record": {
+            "entity": "activity",
+            "values": {
+                "kind": "note",
+                "subject": "{{ record }}",
+                "subjectType": "contact",
+                "subjectId": "{{ record.id }}",
+            },
+        }
+    },
     {"add_tag": {"tag": "{{ record.first_name }}"}},
 ]
 
@@ -294,8 +305,12 @@ RENDERING = [
 async def test_a_dry_run_renders_with_the_visibility_the_rule_runs_with(make_kith):
     world = await _world(make_kith)
     kith = world.kith
-    rule = {"name": "as-rita", "run_as": "rita@example.com", "trigger": {"event": "contact.updated"},
-            "actions": RENDERING}
+    rule = {
+        "name": "as-rita",
+        "run_as": "rita@example.com",
+        "trigger": {"event": "contact.updated"},
+        "actions": RENDERING,
+    }
     await service.apply_rule(kith, rule)
     boss = await make_user(kith, email="boss@example.com")
     await kith.auth.grant_role(boss["id"], "manager")
@@ -389,8 +404,18 @@ async def test_a_run_as_rule_sends_and_renders_only_what_its_user_may_read(make_
             "actions": [
                 {"add_tag": {"tag": "seen"}},  # a write first: the record is read again after it
                 {"send_webhook": {"url": receiver.url, "secret": secret, "event": "plain"}},
-                {"send_webhook": {"url": receiver.url, "secret": secret, "event": "templated", "data": {
-                    "changes": "{{ event.changes }}", "record": "{{ record }}", "custom": "{{ record.custom }}"}}},
+                {
+                    "send_webhook": {
+                        "url": receiver.url,
+                        "secret": secret,
+                        "event": "templated",
+                        "data": {
+                            "changes": "{{ event.changes }}",
+                            "record": "{{ record }}",
+                            "custom": "{{ record.custom }}",
+                        },
+                    }
+                },
             ],
         },
     )
@@ -401,8 +426,16 @@ async def test_a_run_as_rule_sends_and_renders_only_what_its_user_may_read(make_
             "enabled": True,
             "run_as": "rita@example.com",
             "trigger": {"event": "contact.scored"},
-            "actions": [{"send_webhook": {"url": receiver.url, "secret": secret, "event": "scored",
-                                          "data": {"data": "{{ event.data }}"}}}],
+            "actions": [
+                {
+                    "send_webhook": {
+                        "url": receiver.url,
+                        "secret": secret,
+                        "event": "scored",
+                        "data": {"data": "{{ event.data }}"},
+                    }
+                }
+            ],
         },
     )
     await _changes(world)

@@ -118,7 +118,7 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
         raise RetryJob(kith.automations.backoff(attempt), 0, str(exc)) from None
 
 
-async def _subscriber(kith: Kith, user_id: int) -> Permissions | None | Literal[False]:
+async def _subscriber(kith: Kith, user_id: int) -> Permissions | Literal[False] | None:
     """What a subscription's user may read (None: an admin, everything; False: the user
     is gone or deactivated, so nothing is delivered)."""
     from kith.core.security.auth import AuthFailed
