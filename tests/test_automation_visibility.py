@@ -337,19 +337,44 @@ async def test_a_dry_run_renders_with_the_visibility_the_rule_runs_with(make_kit
 async def test_a_run_as_rule_may_not_test_fields_its_user_cannot_see(make_kith):
     world = await _world(make_kith)
     base = {"name": "oracle", "run_as": "rita@example.com", "actions": [{"add_tag": {"tag": "x"}}]}
-    refusals = [
-        {**base, "trigger": {"event": "contact.updated"}, "conditions": {"customFields": {"leadSource": {"eq": "a"}}}},
-        {**base, "trigger": {"event": "contact.updated"}, "conditions": {"phones": {"contains": "+1"}}},
-        {**base, "trigger": {"event": "contact.updated", "changed": "emails"}},
-    ]
-    for rule in refusals:
+    refusals = {  # rule -> the field the refusal names
+        "leadSource": {
+            **base,
+            "trigger": {"event": "contact.updated"},
+            "conditions": {"customFields": {"leadSource": {"eq": "a"}}},
+        },
+        "phones": {**base, "trigger": {"event": "contact.updated"}, "conditions": {"phones": {"contains": "+1"}}},
+        "emails": {**base, "trigger": {"event": "contact.updated", "changed": "emails"}},
+        "from": {**base, "trigger": {"event": "contact.scored", "data": {"from": MY_PHONE}}},  # reveals: from -> phones
+    }
+    for name, rule in refusals.items():
         with pytest.raises(ValidationFailed) as caught:
             await service.apply_rule(world.kith, rule)
         (error,) = caught.value.errors
-        assert error.field == "run_as" and error.code == "forbidden" and "rita@example.com" in error.message
+        assert error.field == "run_as" and error.code == "forbidden", error
+        assert "rita@example.com" in error.message and name in error.message, error
         with pytest.raises(ValidationFailed):
             await service.dry_run(world.kith, rule)
-    await service.apply_rule(world.kith, {**base, "trigger": {"event": "contact.updated", "changed": "title"}})
+    assert await service.list_rules(world.kith) == []
+    await service.apply_rule(world.kith, {**base, "trigger": {"event": "contact.scored", "data": {"note": "warm"}}})
+    kith = world.kith
+    await service.apply_rule(
+        kith, {**base, "enabled": True, "trigger": {"event": "contact.updated", "changed": "title"}}
+    )
+    # the rep's role hides the title later: the rule stops instead of testing it
+    await save_role(
+        kith,
+        RoleDefinition(
+            name="own_rep",
+            grants={"contact": Grant(actions=["read", "update"], scope="own", hidden=[*REP_HIDDEN, "title"])},
+        ),
+    )
+    await run_worker_until_idle(kith)
+    await kith.records.update("contact", world.mine["id"], {"title": "Chief"})
+    await run_worker_until_idle(kith)
+    (run,) = await service.runs(kith, "oracle")
+    assert run["status"] == "failed" and run["error"].endswith("may not filter or sort on title"), run
+    assert "x" not in (await kith.records.get("contact", world.mine["id"]))["tags"]
 
 
 # -- payloads: subscriptions and rules that run as the rep ---------------------------------------

@@ -143,8 +143,9 @@ async def visible_event(
 
 def check_run_as(kith: Kith, permissions: Permissions | None, rule: Rule) -> None:
     """Refuse a rule whose ``run_as`` user could not ask what it asks: read its records,
-    or filter on the fields its conditions and trigger test (a hidden field there
-    would leak through which records the rule acts on)."""
+    or filter on the fields its conditions, its trigger's ``changed`` and its trigger's
+    domain-event ``data`` test (a hidden field there would leak through which records
+    the rule acts on)."""
     if permissions is None or rule.entity is None:
         return
     entity = rule.entity
@@ -164,6 +165,8 @@ def check_run_as(kith: Kith, permissions: Permissions | None, rule: Rule) -> Non
         raise ValidationFailed([FieldError("run_as", "forbidden", message)]) from None
     fields = FieldMask.of(kith, permissions, entity)
     blocked = sorted(name for name in _filter_names(tested) if fields.hides(name))
+    reveals = _reveals(kith, trigger.event)
+    blocked += sorted(key for key in trigger.data or {} if fields.hides(key) or fields.hides(reveals.get(key)))
     if blocked:
         raise ValidationFailed.single("run_as", "forbidden", f"{who} may not filter on {', '.join(blocked)}")
 
