@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
-from kith.core.records.encoding import jsonable
 from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def mask(
         return out
     fields = FieldMask.of(kith, permissions, entity)
     if isinstance(out.get("record"), dict):
-        out["record"] = jsonable(permissions.strip(entity, out["record"]))
+        out["record"] = permissions.strip(entity, out["record"])
     if isinstance(out.get("changed"), list):
         out["changed"] = [name for name in out["changed"] if not fields.hides(name)]
     if isinstance(out.get("changes"), dict):
