@@ -126,5 +126,5 @@ CORE_MIGRATIONS = [
     Migration("0004_privacy", _privacy, "consents and erasure tombstones"),
     Migration("0005_rate_limits", _rate_limits, "rate-limit counters shared by every API process"),
     Migration("0006_subscription_owner", _subscription_owner, "webhook deliveries scoped to a user"),
-    Migration("0007_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
+    Migration("0008_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
 ]
