@@ -127,9 +127,14 @@ async def delete_rule(kith: Kith, name: str, yes: bool) -> None:
 async def dry_run(kith: Kith, rule: str, limit: int) -> None:
     """Show which existing records RULE (a name or a YAML/JSON file) matches and what it would do.
 
-    Nothing is changed.
+    Nothing is changed.  A rule with run_as is shown as it would run: only that user's
+    records, with the fields hidden from them empty.
     """
-    total, items = await service.dry_run(kith, _rule_or_file(rule), limit)
+    target = _rule_or_file(rule)
+    definition = target if isinstance(target, dict) else (await service.get_rule(kith, target)).definition
+    total, items = await service.dry_run(kith, target, limit)
+    if definition.get("run_as"):
+        console.print(f"As {definition['run_as']} would see it (run_as):")
     console.print(f"{total} record(s) match; showing {len(items)}:")
     for item in items:
         console.print(f"[bold]{item.label}[/] (id {item.record_id})" if item.record_id else f"[bold]{item.label}[/]")

@@ -22,20 +22,29 @@ def roles_group() -> None:
 
 
 async def _rows(kith: Kith) -> list[dict[str, Any]]:
-    rows = await kith.db.execute("SELECT name, description, grants, source FROM kith_role ORDER BY name")
+    rows = await kith.db.execute("SELECT name, description, grants, capabilities, source FROM kith_role ORDER BY name")
     return [
-        {**dict(r), "grants": json.loads(r["grants"]) if isinstance(r["grants"], str) else r["grants"]} for r in rows
+        {
+            **dict(r),
+            "grants": json.loads(r["grants"]) if isinstance(r["grants"], str) else r["grants"],
+            "capabilities": json.loads(r["capabilities"]) if isinstance(r["capabilities"], str) else r["capabilities"],
+        }
+        for r in rows
     ]
 
 
 @roles_group.command("list")
 @with_kith
 async def list_roles(kith: Kith) -> None:
-    """Every role, where it came from, and the entities it grants."""
-    table = Table("role", "source", "entities", "description")
+    """Every role, where it came from, the entities it grants and its capabilities."""
+    table = Table("role", "source", "entities", "capabilities", "description")
     for row in await _rows(kith):
         table.add_row(
-            row["name"], row["source"] or "", ", ".join(sorted(row["grants"] or {})), row["description"] or ""
+            row["name"],
+            row["source"] or "",
+            ", ".join(sorted(row["grants"] or {})),
+            ", ".join(row["capabilities"] or []),
+            row["description"] or "",
         )
     console.print(table)
 
@@ -50,6 +59,8 @@ async def show_role(kith: Kith, name: str) -> None:
         raise KithCliError(f"no role named {name!r}")
     row = found[0]
     document = {"name": row["name"], "description": row["description"] or "", "grants": row["grants"] or {}}
+    if row["capabilities"]:
+        document["capabilities"] = list(row["capabilities"])
     click.echo(yaml.safe_dump(document, sort_keys=False), nl=False)
 
 
@@ -74,7 +85,7 @@ def load_roles(path: Path) -> list[RoleDefinition]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_kith
 async def apply_roles(kith: Kith, file: Path) -> None:
-    """Create or replace the roles in FILE (YAML: name, description, grants per entity)."""
+    """Create or replace the roles in FILE (YAML: name, description, grants per entity, capabilities)."""
     for role in load_roles(file):
         existed = await save_role(kith, role)
         console.print(f"{'Replaced' if existed else 'Created'} role {role.name}")

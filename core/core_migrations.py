@@ -107,6 +107,29 @@ async def _signin_throttle(db: Database) -> None:
     await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{TABLE}_expires" ON "{TABLE}" (expires_at)')
 
 
+async def _role_capabilities(db: Database) -> None:
+    """Roles gain ``capabilities``; the built-in roles get theirs (``manager`` manages
+    automations), the same on a database made before as on a fresh one."""
+    import datetime as dt
+
+    from piccolo.querystring import QueryString
+
+    from kith.core.records.encoding import dumps
+    from kith.core.security.roles import BUILTIN_ROLES
+
+    await add_columns_if_missing(db, "kith_role", {"capabilities": "JSON NOT NULL DEFAULT '[]'"})
+    for role in BUILTIN_ROLES:
+        if role.capabilities:
+            await db.fetch(
+                QueryString(
+                    "UPDATE kith_role SET capabilities = {}, updated_at = {} WHERE name = {} AND source = 'builtin'",
+                    dumps(list(role.capabilities)),
+                    dt.datetime.now(dt.UTC),
+                    role.name,
+                )
+            )
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -115,4 +138,5 @@ CORE_MIGRATIONS = [
     Migration("0005_rate_limits", _rate_limits, "rate-limit counters shared by every API process"),
     Migration("0006_subscription_owner", _subscription_owner, "webhook deliveries scoped to a user"),
     Migration("0007_signin_throttle", _signin_throttle, "failed sign-ins per account and address, shared by processes"),
+    Migration("0008_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
 ]

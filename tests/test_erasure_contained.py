@@ -288,7 +288,7 @@ async def tied_rows(kith: Any, ids: dict[str, Any]) -> set[tuple[str, int]]:
 
 
 async def test_erasure_changes_only_the_persons_rows_and_only_what_it_reports(make_kith):
-    kith = await make_kith(enable=["sales"])
+    kith = await make_kith(enable=["sales"], outbound_allow=["127.0.0.1"])  # deliveries stay on this machine
     ids = await build(kith)
     columns = await catalogue(kith)
     before = await snapshot(kith)
@@ -358,7 +358,7 @@ async def test_erasure_changes_only_the_persons_rows_and_only_what_it_reports(ma
 
 
 async def test_the_erasure_report_is_what_the_mutation_returns(make_kith):
-    kith = await make_kith(enable=["sales"])
+    kith = await make_kith(enable=["sales"], outbound_allow=["127.0.0.1"])  # deliveries stay on this machine
     ids = await build(kith)
     data = await GraphQLClient(kith).query(
         "mutation($id: ID!) { erasePersonalData(contactId: $id) { erased scrubbed { table recordId field } "
@@ -388,7 +388,7 @@ def json_strings(value: Any, path: str = "$") -> list[str]:
 
 
 async def test_the_export_holds_every_record_tied_to_the_person_as_structured_data(make_kith):
-    kith = await make_kith(enable=["sales"])
+    kith = await make_kith(enable=["sales"], outbound_allow=["127.0.0.1"])  # deliveries stay on this machine
     ids = await build(kith)
     document = await service.export_person(kith, ids["person"])
     json.dumps(document)  # one JSON document

@@ -45,7 +45,23 @@ class ActionContext:
     depth: int = 0
 
     def template_context(self) -> dict[str, Any]:
-        return {"record": self.record or {}, "event": self.event, "rule": self.rule}
+        """What templates see; for a ``run_as`` rule, only what that user may read."""
+        return {"record": self.visible_record() or {}, "event": self.visible_event(), "rule": self.rule}
+
+    def visible_record(self) -> dict[str, Any] | None:
+        """The record as the rule's user may see it (the system: all of it)."""
+        from kith.core.automations.visibility import mask
+
+        seen: dict[str, Any] | None = mask(self.kith, self.actor.permissions, self.entity, {"record": self.record})[
+            "record"
+        ]
+        return seen
+
+    def visible_event(self) -> dict[str, Any]:
+        """``event`` (its ``changes`` and ``data``) as the rule's user may see it."""
+        from kith.core.automations.visibility import mask
+
+        return mask(self.kith, self.actor.permissions, self.entity, self.event, self.event.get("name"))
 
     def render(self, value: Any) -> Any:
         return templates.render(value, self.template_context())
@@ -301,7 +317,7 @@ class SendWebhook(Params):
 async def _run_webhook(ctx: ActionContext, params: SendWebhook) -> dict[str, Any]:
     from kith.core.automations.webhooks import deliver
 
-    data = ctx.render(params.data) if params.data is not None else {"record": ctx.record}
+    data = ctx.render(params.data) if params.data is not None else {"record": ctx.visible_record()}
     status = await deliver(params.url, params.secret, ctx.key, params.event, data, allow=ctx.kith.settings)
     return {"delivered": params.url, "status": status, "webhook_id": ctx.key}
 

@@ -17,13 +17,13 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.automations import templates
+from kith.core.automations import templates, visibility
 from kith.core.automations.actions import ActionContext, ActionType, Wait, core_actions
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import KithError, ValidationFailed
@@ -43,11 +43,17 @@ RULES_VERSION = "rules_version"
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """An event a plugin declares (``deal.stage_changed``), so rules can trigger on it."""
+    """An event a plugin declares (``deal.stage_changed``), so rules can trigger on it.
+
+    ``reveals`` maps payload keys to the field of ``entity`` whose value they carry
+    (``{"from": "stage", "to": "stage"}``): a subscriber or ``run_as`` rule that may not
+    see that field does not get those keys.  Keys named after a field need no entry.
+    """
 
     name: str
     entity: str
     description: str = ""
+    reveals: Mapping[str, str] = field(default_factory=dict)
 
 
 class AutomationEngine:
@@ -229,7 +235,7 @@ class AutomationEngine:
                     record, holds = None, False
                     log_entries.append({"skipped": f"{rule.definition.run_as} may not see this record"})
                 else:
-                    record = identity.permissions.strip(rule.entity, record)
+                    record = self._as_seen(rule, identity, record)
             if entity is not None and record_id is not None and record is None:
                 status = "skipped"
                 if not log_entries:
@@ -276,7 +282,18 @@ class AutomationEngine:
             raise Unrunnable(f"rule {rule.name} runs as {email}, who no longer exists")
         principal = await self.kith.auth.principal_for_user(int(user["id"]), "automation")
         permissions = None if principal.is_admin else await permissions_for(self.kith, principal)
+        try:  # grants may have changed since the rule was saved
+            visibility.check_run_as(self.kith, permissions, rule)
+        except ValidationFailed as exc:
+            raise Unrunnable(f"rule {rule.name}: {exc.errors[0].message}") from None
         return Actor(f"automation:{rule.name} as {email}", "automation", principal.user_id, permissions)
+
+    def _as_seen(self, rule: Rule, actor: Actor | None, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as a ``run_as`` rule's user may see it (the same mask as payloads)."""
+        if actor is None or actor.permissions is None:
+            return record
+        seen: dict[str, Any] = visibility.mask(self.kith, actor.permissions, rule.entity, {"record": record})["record"]
+        return seen
 
     async def _current_record(self, rule: Rule, record_id: Any, origin: dict[str, Any]) -> dict[str, Any] | None:
         if rule.entity is None or record_id is None:
@@ -352,7 +369,8 @@ class AutomationEngine:
                     await self._save_effect(action_key, result)
             log_entries.append({"action": action.name, "done": jsonable(result)})
             if record is not None and rule.entity is not None and action.transactional:
-                record = await self._current_record(rule, record["id"], origin) or record
+                fresh_record = await self._current_record(rule, record["id"], origin)
+                record = self._as_seen(rule, actor, fresh_record) if fresh_record is not None else record
         return "succeeded"
 
     async def _effect(self, key: str) -> Any:
@@ -595,9 +613,10 @@ class RetryJob(KithError):
 def _event_view(origin: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """What templates see as ``event``: its name, a record change's ``changes``, and
     ``data`` — an inbound webhook's body, or a domain event's payload (what its
-    trigger's ``data`` matched)."""
-    data = payload.get("data", None if "record" in payload else payload)
-    return {"name": origin.get("event"), "changes": payload.get("changes") or {}, "data": data}
+    trigger's ``data`` matched).  A ``run_as`` rule's templates see it masked
+    (``ActionContext.template_context``)."""
+    view = visibility.event_view(payload)
+    return {"name": origin.get("event"), "changes": view["changes"], "data": view["data"]}
 
 
 def _json(value: Any) -> Any:

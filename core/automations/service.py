@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
+from kith.core.automations import visibility
 from kith.core.automations.actions import ActionContext
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import ValidationFailed
@@ -22,6 +23,7 @@ from kith.core.records.query import ListRequest
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
+    from kith.core.security.permissions import Permissions
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ def _describe_trigger(definition: dict[str, Any]) -> str:
 async def apply_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> tuple[Rule, bool]:
     """Create or replace a rule from its definition; returns (rule, created)."""
     rule = check_rule(kith, raw, source)
-    if rule.definition.run_as and await kith.auth.user_by_email(rule.definition.run_as) is None:
-        raise ValidationFailed.single("run_as", "unknown", f"no user with email {rule.definition.run_as!r}")
+    visibility.check_run_as(kith, await _run_as(kith, rule), rule)
     definition = rule.definition.model_dump(mode="json", by_alias=True, exclude_none=True)
     now = dt.datetime.now(dt.UTC)
     async with kith.db.write_transaction():
@@ -203,24 +204,44 @@ async def dry_run(
     kith: Kith, name_or_definition: str | dict[str, Any], limit: int = 20
 ) -> tuple[int, list[DryRunItem]]:
     """Which existing records the rule's conditions match (count and the first ``limit``),
-    and what each action would do to them.  Nothing is written."""
+    and what each action would do to them.  Nothing is written.
+
+    A ``run_as`` rule is dried with its user's visibility, as it would run: only records
+    in their scope, hidden fields empty in labels and rendered templates.  Who may ask
+    for a dry run at all (automation managers) is the caller's check."""
     if isinstance(name_or_definition, str):
         info = await get_rule(kith, name_or_definition)
         rule = check_rule(kith, info.definition, info.source)
     else:
         rule = check_rule(kith, name_or_definition)
-    actor = Actor(name=f"automation:{rule.name}", source="automation")
+    permissions = await _run_as(kith, rule)
+    visibility.check_run_as(kith, permissions, rule)
+    actor = Actor(name=f"automation:{rule.name}", source="automation", permissions=permissions)
     if rule.entity is None:
         ctx = ActionContext(kith, rule.name, None, None, {}, "dry-run", actor)
         return 1, [DryRunItem(None, "(no record)", _describe(rule, ctx))]
+    # a run_as rule only ever touches the records its user may read: the same scope here
+    scope = permissions.predicate(rule.entity, "read") if permissions is not None else None
+    extra = [scope] if scope is not None else []
     conditions = rule.conditions_now()
-    total = await kith.query.count(kith.db, rule.entity, conditions)
-    page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit))
+    total = await kith.query.count(kith.db, rule.entity, conditions, extra=extra)
+    page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit, extra_where=extra))
     items = []
     for record in page.rows:
-        ctx = ActionContext(kith, rule.name, rule.entity, record, {}, "dry-run", actor)
-        items.append(DryRunItem(record["id"], _label(record), _describe(rule, ctx)))
+        seen = visibility.mask(kith, permissions, rule.entity, {"record": record})["record"]
+        ctx = ActionContext(kith, rule.name, rule.entity, seen, {}, "dry-run", actor)
+        items.append(DryRunItem(record["id"], _label(seen), _describe(rule, ctx)))
     return total, items
+
+
+async def _run_as(kith: Kith, rule: Rule) -> Permissions | None:
+    """The permissions a rule runs with: its ``run_as`` user's (None: the system or an admin)."""
+    if not rule.definition.run_as:
+        return None
+    try:
+        return await visibility.permissions_of(kith, rule.definition.run_as)
+    except LookupError:
+        raise ValidationFailed.single("run_as", "unknown", f"no user with email {rule.definition.run_as!r}") from None
 
 
 def _describe(rule: Rule, ctx: ActionContext) -> list[str]:

@@ -15,12 +15,13 @@ import datetime as dt
 import fnmatch
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from piccolo.querystring import QueryString
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from kith.core.automations.visibility import visible_event
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.records.encoding import jsonable
 from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
@@ -28,6 +29,7 @@ from kith.core.storage.outbox import enqueue
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
+    from kith.core.security.permissions import Permissions
     from kith.core.settings import Settings
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -104,23 +106,18 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
     )
     if sub is None or not sub["enabled"]:
         return
-    payload = job.get("payload") or {}
-    record = payload.get("record")
-    changed = payload.get("changed")
-    if sub["user_id"] is not None and job.get("entity") in kith.entities:
-        visible = await _visible_to(
-            kith, int(sub["user_id"]), str(job["entity"]), job.get("record_id"), record, changed or []
-        )
-        if visible is None:
-            return  # the subscriber may not see this record: nothing leaves
-        record, changed = visible
-    data = {
-        "entity": job.get("entity"),
-        "id": job.get("record_id"),
-        "record": record,
-        "changed": changed,
-        "data": payload.get("data"),
-    }
+    permissions: Permissions | None = None
+    if sub["user_id"] is not None:
+        subscriber = await _subscriber(kith, int(sub["user_id"]))
+        if subscriber is False:
+            return  # the subscriber was deactivated: nothing leaves
+        permissions = subscriber
+    view = await visible_event(
+        kith, permissions, job.get("entity"), job.get("record_id"), job.get("payload") or {}, job.get("event")
+    )
+    if view is None:
+        return  # the subscriber may not see this record: nothing leaves
+    data = {"entity": job.get("entity"), "id": job.get("record_id"), **view}
     message_id = f"{job['key']}:{name}"
     attempt = row["attempts"] + 1
     try:
@@ -131,32 +128,17 @@ async def deliver_event(kith: Kith, job: dict[str, Any], row: dict[str, Any]) ->
         raise RetryJob(kith.automations.backoff(attempt), 0, str(exc)) from None
 
 
-async def _visible_to(
-    kith: Kith, user_id: int, entity_name: str, record_id: Any, record: Any, changed: list[str]
-) -> tuple[Any, Any] | None:
-    """The record (and changed names) as the subscription's user may see them, or None."""
+async def _subscriber(kith: Kith, user_id: int) -> Permissions | Literal[False] | None:
+    """What a subscription's user may read (None: an admin, everything; False: the user
+    is gone or deactivated, so nothing is delivered)."""
     from kith.core.security.auth import AuthFailed
     from kith.core.security.permissions import permissions_for
 
     try:
         principal = await kith.auth.principal_for_user(user_id, "webhook")
     except AuthFailed:
-        return None  # the subscriber was deactivated
-    perms = await permissions_for(kith, principal)
-    entity = kith.entity(entity_name)
-    if not perms.allows(entity_name, "read"):
-        return None
-    if record_id is not None:
-        try:
-            await perms.check_record(entity, int(record_id), "read")
-        except ValidationFailed:
-            return None
-    hidden = perms.hidden(entity)
-    if isinstance(record, dict):
-        from kith.core.records.encoding import jsonable
-
-        record = jsonable(perms.strip(entity, record))
-    return record, [name for name in changed if name not in hidden]
+        return False
+    return None if principal.is_admin else await permissions_for(kith, principal)
 
 
 async def add_subscription(kith: Kith, name: str, url: str, events: list[str], user_id: int | None = None) -> str:

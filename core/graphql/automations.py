@@ -2,6 +2,12 @@
 
 Rules travel as JSON (the same structure as the YAML files), so one definition format
 serves the CLI, GraphQL and plugins.
+
+Every field here, read or write, first calls ``_require_manager``: only admins and
+roles with the ``manage_automations`` capability see rules, dry runs (rendered as the
+system or a rule's ``run_as`` user), run history and the dead-letter list, whose
+contents are not limited by the caller's own record scope.  Queries refuse with a
+``forbidden`` error; mutations answer it in their ``errors``.
 """
 
 import datetime
@@ -14,6 +20,7 @@ from strawberry.types import Info
 from kith.core.automations import service
 from kith.core.errors import ValidationFailed
 from kith.core.graphql.common import UserError
+from kith.core.security.roles import MANAGE_AUTOMATIONS
 
 
 @strawberry.type(description="An automation rule.")
@@ -90,6 +97,16 @@ def _rule(info: service.RuleInfo) -> AutomationRule:
     )
 
 
+def _require_manager(info: Info) -> None:
+    """Refuse unless the caller manages automations (admins and the system always do)."""
+    context = info.context
+    if context.principal is None or context.principal.is_admin:
+        return
+    if context.permissions is None:  # a signed-in non-admin always has permissions; be safe
+        raise ValidationFailed.single(None, "forbidden", "you may not manage automations")
+    context.permissions.require_capability(MANAGE_AUTOMATIONS, "manage automations")
+
+
 def _errors(exc: ValidationFailed) -> list[UserError]:
     return [UserError.from_error(e) for e in exc.errors]
 
@@ -98,12 +115,14 @@ def _errors(exc: ValidationFailed) -> list[UserError]:
 class AutomationQueries:
     @strawberry.field(description="Every automation rule.")
     async def automation_rules(self, info: Info) -> list[AutomationRule]:
+        _require_manager(info)
         return [_rule(r) for r in await service.list_rules(info.context.kith)]
 
     @strawberry.field(description="Dry run of a saved rule (by name) or of a definition not yet saved.")
     async def automation_dry_run(
         self, info: Info, name: Optional[str] = None, definition: Optional[JSON] = None, limit: int = 20
     ) -> AutomationDryRun:
+        _require_manager(info)
         target: Any = definition if definition is not None else name
         if target is None:
             return AutomationDryRun(
@@ -130,6 +149,7 @@ class AutomationQueries:
     async def automation_runs(
         self, info: Info, rule: Optional[str] = None, record_id: Optional[strawberry.ID] = None, limit: int = 50
     ) -> list[AutomationRun]:
+        _require_manager(info)
         rows = await service.runs(
             info.context.kith, rule, int(record_id) if record_id else None, max(0, min(limit, 500))
         )
@@ -151,6 +171,7 @@ class AutomationQueries:
 
     @strawberry.field(description="Jobs that failed every attempt; replay with retryAutomationJob.")
     async def failed_automation_jobs(self, info: Info) -> list[FailedAutomationJob]:
+        _require_manager(info)
         return [
             FailedAutomationJob(
                 id=strawberry.ID(str(j.id)),
@@ -171,7 +192,7 @@ class AutomationMutations:
     async def apply_automation_rule(self, info: Info, definition: JSON) -> AutomationRulePayload:
         kith = info.context.kith
         try:
-            info.context.require_admin()
+            _require_manager(info)
         except ValidationFailed as exc:
             return AutomationRulePayload(rule=None, errors=_errors(exc))
         if not isinstance(definition, dict):
@@ -188,7 +209,7 @@ class AutomationMutations:
     async def set_automation_rule_enabled(self, info: Info, name: str, enabled: bool) -> AutomationRulePayload:
         kith = info.context.kith
         try:
-            info.context.require_admin()
+            _require_manager(info)
             await service.set_enabled(kith, name, enabled)
             return AutomationRulePayload(rule=_rule(await service.get_rule(kith, name)), errors=[])
         except ValidationFailed as exc:
@@ -219,7 +240,7 @@ class AutomationMutations:
 
 async def _job_change(action: Any, info: Info) -> AutomationJobPayload:
     try:
-        info.context.require_admin()
+        _require_manager(info)
         await action()
     except ValidationFailed as exc:
         return AutomationJobPayload(ok=False, errors=_errors(exc))

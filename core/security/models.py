@@ -29,6 +29,7 @@ class Role(Table, tablename="kith_role"):
     name = Varchar(length=80, unique=True)
     description = Text(null=True, default=None)
     grants = JSON(default="{}")
+    capabilities = JSON(default="[]")  # powers beyond records: ["manage_automations"]
     source = Varchar(length=120, default="admin")
     updated_at = Timestamptz(null=True, default=None)
 

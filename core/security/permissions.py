@@ -33,6 +33,14 @@ class Forbidden(ValidationFailed):
         super().__init__([FieldError(None, "forbidden", f"you may not {action} {entity} records")])
 
 
+class MissingCapability(ValidationFailed):
+    """The principal's roles lack a capability (``manage_automations``) for this part of Kith."""
+
+    def __init__(self, capability: str, what: str) -> None:
+        message = f"you may not {what}: none of your roles has the {capability} capability"
+        super().__init__([FieldError(None, "forbidden", message)])
+
+
 @dataclass
 class Permissions:
     """The grants of one principal's roles, by entity (admins: unrestricted).
@@ -45,6 +53,8 @@ class Permissions:
     kith: Kith
     principal: Principal
     grants: list[dict[str, Grant]]  # one mapping (entity or "*" -> grant) per role
+    #: capabilities of any of the principal's roles (``manage_automations``)
+    capabilities: frozenset[str] = frozenset()
     _hidden: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _predicates: dict[tuple[str, str, str], QueryString | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -72,6 +82,14 @@ class Permissions:
     def require(self, entity: str, action: str) -> None:
         if not self.allows(entity, action):
             raise Forbidden(entity, action)
+
+    def has(self, capability: str) -> bool:
+        """Whether one of the roles has ``capability`` (admins have them all)."""
+        return self.unrestricted or capability in self.capabilities
+
+    def require_capability(self, capability: str, what: str) -> None:
+        if not self.has(capability):
+            raise MissingCapability(capability, what)
 
     def predicate(self, entity: Entity, action: str, alias: str = "t") -> QueryString | None:
         """SQL for "records this principal may ``action``" (None: all of them)."""
@@ -277,5 +295,18 @@ async def load_grants(kith: Kith, roles: tuple[str, ...]) -> list[dict[str, Gran
 
 
 async def permissions_for(kith: Kith, principal: Principal) -> Permissions:
-    grants = [] if principal.is_admin else await load_grants(kith, principal.roles)
-    return Permissions(kith, principal, grants)
+    """What ``principal`` may do: its roles' grants and capabilities, read in one query."""
+    if principal.is_admin or not principal.roles:
+        return Permissions(kith, principal, [])
+    placeholders = ", ".join("{}" for _ in principal.roles)
+    rows = await kith.db.fetch(
+        QueryString(f"SELECT grants, capabilities FROM kith_role WHERE name IN ({placeholders})", *principal.roles)
+    )
+    grants: list[dict[str, Grant]] = []
+    capabilities: set[str] = set()
+    for row in rows:
+        raw = json.loads(row["grants"]) if isinstance(row["grants"], str) else row["grants"]
+        grants.append({entity: Grant.model_validate(grant) for entity, grant in (raw or {}).items()})
+        held = json.loads(row["capabilities"]) if isinstance(row["capabilities"], str) else row["capabilities"]
+        capabilities.update(str(item) for item in held or [])
+    return Permissions(kith, principal, grants, frozenset(capabilities))

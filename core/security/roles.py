@@ -9,6 +9,11 @@ language) and which fields it may not see (``hidden``) or change (``read_only``)
      "*": {"actions": ["read"], "scope": "all"}}
 
 ``*`` applies to every entity a role does not name.  A user's roles add up.
+
+Powers that are not about records — today only ``manage_automations`` — are
+``capabilities`` of a role, named explicitly and never implied by ``*``: a grant
+answers "which rows and fields", a capability "may this role run this part of the
+system at all" (see docs/architecture.md, "Capabilities").
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 Action = Literal["read", "create", "update", "delete", "restore", "purge"]
 ACTIONS: tuple[Action, ...] = ("read", "create", "update", "delete", "restore", "purge")
 Scope = Literal["own", "team", "all"]
+#: Powers beyond records.  ``manage_automations``: read and change rules, dry runs, run
+#: history, the dead-letter list and webhook subscriptions (admins always have it).
+Capability = Literal["manage_automations"]
+MANAGE_AUTOMATIONS: Capability = "manage_automations"
 
 
 class Grant(BaseModel):
@@ -37,15 +46,17 @@ class Grant(BaseModel):
 
 
 class RoleDefinition(BaseModel):
-    """A role: a name, a description and a ``Grant`` per entity (``*`` for every entity
-    it does not name).  Plugins return them from ``kith_roles``; ``kith roles apply``
-    reads them from YAML; a ``Distribution`` ships them."""
+    """A role: a name, a description, a ``Grant`` per entity (``*`` for every entity
+    it does not name) and its ``capabilities``.  Plugins return them from
+    ``kith_roles``; ``kith roles apply`` reads them from YAML; a ``Distribution`` ships them."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     description: str = ""
     grants: dict[str, Grant] = Field(default_factory=dict)
+    #: powers beyond records, e.g. ``[manage_automations]``; never implied by a ``*`` grant
+    capabilities: list[Capability] = Field(default_factory=list)
 
 
 CRUD: list[Action] = ["read", "create", "update", "delete", "restore"]
@@ -55,8 +66,9 @@ BUILTIN_ROLES: list[RoleDefinition] = [
     RoleDefinition(name="admin", description="Everything, including roles and purges (bypasses grants)."),
     RoleDefinition(
         name="manager",
-        description="Reads and changes every record; purges.",
+        description="Reads and changes every record; purges; manages automations.",
         grants={"*": Grant(actions=[*CRUD, "purge"], scope="all")},
+        capabilities=[MANAGE_AUTOMATIONS],
     ),
     RoleDefinition(
         name="sales_rep",
@@ -94,7 +106,10 @@ BUILTIN_ROLES: list[RoleDefinition] = [
 
 
 async def sync_plugin_roles(kith: Any) -> list[str]:
-    """Create plugins' roles and add their grants to existing roles (never replacing one)."""
+    """Create plugins' roles and add their grants to existing roles (never replacing one).
+
+    A plugin's role brings its capabilities when it is created; an existing role never
+    gains a capability from a plugin (that is the admin's call)."""
     import datetime as dt
     import json
 
@@ -110,11 +125,12 @@ async def sync_plugin_roles(kith: Any) -> list[str]:
             if row is None:
                 await kith.db.fetch(
                     QueryString(
-                        "INSERT INTO kith_role (name, description, grants, source, updated_at) "
-                        "VALUES ({}, {}, {}, {}, {})",
+                        "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
+                        "VALUES ({}, {}, {}, {}, {}, {})",
                         definition.name,
                         definition.description,
                         dumps(new),
+                        dumps(list(definition.capabilities)),
                         f"plugin:{plugin}",
                         dt.datetime.now(dt.UTC),
                     )
@@ -155,15 +171,18 @@ async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin"
             [FieldError(f"grants.{e}", "unknown", f"no entity named {e!r} (is its plugin enabled?)") for e in unknown]
         )
     grants = dumps({entity: grant.model_dump() for entity, grant in definition.grants.items()})
+    capabilities = dumps(sorted(set(definition.capabilities)))
     now = dt.datetime.now(dt.UTC)
     async with kith.db.write_transaction():
         exists = await kith.db.fetch_one(QueryString("SELECT name FROM kith_role WHERE name = {}", definition.name))
         if exists:
             await kith.db.fetch(
                 QueryString(
-                    "UPDATE kith_role SET description = {}, grants = {}, source = {}, updated_at = {} WHERE name = {}",
+                    "UPDATE kith_role SET description = {}, grants = {}, capabilities = {}, source = {}, "
+                    "updated_at = {} WHERE name = {}",
                     definition.description,
                     grants,
+                    capabilities,
                     source,
                     now,
                     definition.name,
@@ -172,10 +191,12 @@ async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin"
         else:
             await kith.db.fetch(
                 QueryString(
-                    "INSERT INTO kith_role (name, description, grants, source, updated_at) VALUES ({}, {}, {}, {}, {})",
+                    "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
+                    "VALUES ({}, {}, {}, {}, {}, {})",
                     definition.name,
                     definition.description,
                     grants,
+                    capabilities,
                     source,
                     now,
                 )

@@ -19,7 +19,12 @@ SCORE_COLUMNS = ["score", "scoreModel", "scoredAt"]
 
 def events() -> list[DomainEvent]:
     return [
-        DomainEvent(scoring.SCORE_CHANGED, "lead", "A lead's rule score moved (payload: from, to)."),
+        DomainEvent(
+            scoring.SCORE_CHANGED,
+            "lead",
+            "A lead's rule score moved (payload: from, to).",
+            reveals={"from": "score", "to": "score"},
+        ),
         DomainEvent(RULES_CHANGED, "scoring_rule", "A scoring rule was added, changed or removed."),
     ]
 

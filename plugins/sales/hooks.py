@@ -42,7 +42,12 @@ def kith_roles() -> list[RoleDefinition]:
 @hookimpl
 def kith_automation_events() -> list[DomainEvent]:
     return [
-        DomainEvent(STAGE_CHANGED, "deal", "A deal moved to another stage (payload: from, to, kinds)."),
+        DomainEvent(
+            STAGE_CHANGED,
+            "deal",
+            "A deal moved to another stage (payload: from, to, kinds).",
+            reveals={"from": "stage", "to": "stage", "from_kind": "stage", "to_kind": "stage"},
+        ),
         *automations.events(),
         *quote_hooks.EVENTS,
     ]
