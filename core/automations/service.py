@@ -223,7 +223,7 @@ async def dry_run(
     # a run_as rule only ever touches the records its user may read: the same scope here
     scope = permissions.predicate(rule.entity, "read") if permissions is not None else None
     extra = [scope] if scope is not None else []
-    conditions = rule.conditions_now()
+    conditions = rule.conditions_now()  # written by an admin: read without the user's mask
     total = await kith.query.count(kith.db, rule.entity, conditions, extra=extra)
     page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit, extra_where=extra))
     items = []

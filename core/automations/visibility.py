@@ -8,11 +8,11 @@ carries only what the user may read, and an event about a record outside their s
 is not delivered at all.
 
 Every one of those paths calls ``mask`` (fields) and ``visible_event`` (scope, then
-``mask``); none decides on its own which fields are hidden.  That decision is
-``Permissions.strip`` — the method every GraphQL read uses — asked once per entity
-about a probe record, so whatever spelling a role uses for a field (``phones``,
-``customFields.leadSource``, ``customFields.lead_source``) is resolved in one place,
-and a fix there lands here too.
+``mask``); none decides on its own which fields are hidden.  That decision is the one
+visibility model's (``Permissions.strip`` and ``is_hidden``, which every GraphQL read
+uses), so whatever spelling a role or a payload uses for a field (``phones``,
+``customFields.leadSource``, ``customFields.lead_source``, ``lead_source``) is resolved
+in one place.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kith.core.entities import Entity, FieldKind
+from kith.core.entities import Entity
 from kith.core.errors import ValidationFailed
-from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
     from kith.core.automations.rules import Rule
@@ -31,45 +30,20 @@ if TYPE_CHECKING:
     from kith.core.security.permissions import Permissions
 
 
-class _Probe:
-    """A value no record holds, to see which fields ``strip`` empties."""
-
-    def __repr__(self) -> str:
-        return "<probe>"
-
-
-_PROBE = _Probe()
-
-
 @dataclass(frozen=True)
 class FieldMask:
-    """The fields of one entity hidden from one reader, by every name they go by."""
+    """The fields of one entity hidden from one reader, under any name they go by
+    (``Permissions.is_hidden`` resolves every spelling to one field)."""
 
-    #: every spelling of a hidden field: column, GraphQL name, relation short form,
-    #: custom key and custom path (``lead_source``, ``customFields.leadSource``, …)
-    names: frozenset[str]
+    permissions: Permissions
+    entity: Entity
 
     @classmethod
     def of(cls, kith: Kith, permissions: Permissions, entity: Entity) -> FieldMask:
-        custom = kith.custom_fields.for_entity(entity.name)
-        probe: dict[str, Any] = {spec.name: _PROBE for spec in entity.fields.values()}
-        probe["custom"] = {definition.name: _PROBE for definition in custom}
-        seen = permissions.strip(entity, probe) or {}
-        names: set[str] = set()
-        for spec in entity.fields.values():
-            if seen.get(spec.name) is not _PROBE:
-                names |= {spec.name, graphql_name(spec)}
-                if spec.kind is FieldKind.RELATION:
-                    names.add(graphql_name(spec).removesuffix("Id"))
-        kept = seen.get("custom") or {}
-        for definition in custom:
-            if kept.get(definition.name) is not _PROBE:
-                short = definition.path.removeprefix("customFields.")
-                names |= {definition.name, short, definition.path, f"customFields.{definition.name}"}
-        return cls(frozenset(names))
+        return cls(permissions, entity)
 
     def hides(self, name: Any) -> bool:
-        return isinstance(name, str) and name in self.names
+        return isinstance(name, str) and self.permissions.is_hidden(self.entity, name)
 
 
 def mask(

@@ -61,6 +61,9 @@ def field_key(entity: Entity, name: str, custom_fields: Iterable[CustomField] = 
             return spec.name
         if spec.kind is FieldKind.RELATION and name == f"{spec.name}_id":
             return spec.name
+    for definition in custom_fields:  # a bare custom key (``lead_source``, ``leadSource``)
+        if name in (definition.name, definition.path.removeprefix("customFields.")):
+            return CUSTOM + definition.name
     return None
 
 
