@@ -23,6 +23,12 @@ what the model allows:
   a hidden field (under every spelling) as empty;
 * audit history: a record's entries show only the fields the user may read;
 * activities: visible only with their own grant *and* the record they are about;
+* payloads: each contact's ``contact.created`` event, as a webhook subscription or rule
+  running as the user would carry it, is withheld when the contact is outside their
+  scope and otherwise shows their hidden fields empty and leaves them out of ``changes``;
+* dry runs: a rule that runs as the user dry-runs over exactly the contacts they may read,
+  and its templates render hidden fields as empty (a user who may not read contacts
+  cannot be a rule's ``run_as``);
 * links are reads: linking a new contact to an organization the user may not read gets
   exactly the errors that linking one that does not exist gets.
 
@@ -45,15 +51,21 @@ rows it wrote before writing its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kith.core.automations.service import dry_run
+from kith.core.automations.visibility import visible_event
+from kith.core.errors import ValidationFailed
 from kith.core.records.encoding import dumps
 from kith.core.runtime import Kith
+from kith.core.security.permissions import permissions_for
 from kith.core.settings import load_settings
 from kith.core.web.app import execute
 
@@ -377,6 +389,8 @@ class Model:
 
 async def wipe(kith: Kith) -> None:
     for sql in (
+        "DELETE FROM kith_outbox",
+        "DELETE FROM kith_audit",
         "DELETE FROM activity",
         "DELETE FROM contact",
         "DELETE FROM organization",
@@ -729,7 +743,51 @@ async def check_side_paths(kith: Kith, model: Model, user: User, principal: Any,
         expected = {str(a) for a in model.visible_activities(user)}
         assert {n["id"] for n in body["data"]["activities"]["nodes"]} == expected
         assert body["data"]["activities"]["totalCount"] == len(expected)
+    await check_payloads_and_dry_runs(kith, model, user)
     return cursor
+
+
+async def check_payloads_and_dry_runs(kith: Kith, model: Model, user: User) -> None:
+    """What automations send and show on the user's behalf (webhook deliveries and rules
+    with ``run_as``) goes through the same model as what GraphQL shows them."""
+    principal = await kith.auth.principal_for_user(user.id, "token")
+    permissions = await permissions_for(kith, principal)
+    hidden_c = model.hidden(user, "contact")
+    scoped = model.visible(user, "contact", include_deleted=True)
+    rows = await kith.db.execute(
+        "SELECT record_id, payload FROM kith_outbox WHERE event = 'contact.created' ORDER BY id"
+    )
+    for row in rows:
+        payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+        view = await visible_event(kith, permissions, "contact", row["record_id"], payload, "contact.created")
+        cid = int(row["record_id"])
+        if not model.may_read(user, "contact") or cid not in scoped:
+            assert view is None, (cid, view)
+            continue
+        assert view is not None, cid
+        stored = model.records["contact"][cid]
+        record = view["record"]
+        for name, column in (("title", "title"), ("city", "city"), ("phones", "phones"), ("tags", "tags")):
+            expected = ([] if isinstance(stored[name], list) else None) if name in hidden_c else stored[name]
+            assert record[column] == expected, (cid, name, record[column])
+        assert not set(view["changes"]) & hidden_c and not set(view["changed"]) & hidden_c, view
+
+    rule = {
+        "name": f"as-u{user.id}",
+        "trigger": {"event": "contact.updated"},
+        "run_as": f"u{list(model.users).index(user.id)}@example.com",
+        "actions": [{"add_tag": {"tag": "{{ record.title }}/{{ record.city }}"}}],
+    }
+    if not model.may_read(user, "contact"):
+        with pytest.raises(ValidationFailed):
+            await dry_run(kith, rule, limit=100)
+        return
+    total, items = await dry_run(kith, rule, limit=100)
+    visible = model.visible(user, "contact")
+    assert total == len(visible) and {item.record_id for item in items} == visible
+    for item in items:
+        seen = model.seen(user, "contact", model.records["contact"][item.record_id])
+        assert item.actions[0].startswith(f"add tag '{seen['title']}/{seen['city']}'"), (item.actions, seen)
 
 
 async def check_links(kith: Kith, model: Model, user: User) -> None:
