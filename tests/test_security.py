@@ -361,3 +361,34 @@ async def test_processes_without_a_configured_secret_share_one(make_kith):
     user = await user_with(first, "ann@example.com", "sales_rep")
     token, _expires, _principal = await first.auth.login("ann@example.com", PASSWORD)
     assert (await second.auth.principal_from_token(token)).user_id == user["id"]
+
+
+async def test_a_mutation_payload_is_a_read(kith):
+    """What a write returns shows only what the writer may read: hidden fields empty, and
+    no record at all for a role that may create but not read, or once the record has left
+    the writer's scope."""
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
+        "editor", dumps({"contact": {"actions": ["read", "update", "create"], "scope": "own", "hidden": ["phones"]},
+                         "user": {"actions": ["read"]}}),
+    )
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
+        "intake", dumps({"contact": {"actions": ["create"], "scope": "all"}}),
+    )
+    editor = await user_with(kith, "editor@example.com", "editor")
+    intake = await user_with(kith, "intake@example.com", "intake")
+    other = await user_with(kith, "other@example.com")
+    mine = await make_contact(kith, first_name="Ann", phones=["+14155552671"], owner=editor["id"])
+    update = """mutation($id: ID!, $input: ContactUpdateInput!) { updateContact(id: $id, input: $input) {
+      contact { firstName phones } errors { field code } } }"""
+    body = await as_user(kith, editor, update, id=str(mine["id"]), input={"title": "CEO"})
+    assert body["data"]["updateContact"] == {"contact": {"firstName": "Ann", "phones": []}, "errors": []}
+    given_away = await as_user(kith, editor, update, id=str(mine["id"]), input={"ownerId": str(other["id"])})
+    assert given_away["data"]["updateContact"] == {"contact": None, "errors": []}
+    created = await as_user(
+        kith, intake, 'mutation { createContact(input: {firstName: "Bo", phones: ["+14155552672"]}) '
+        "{ contact { firstName phones } errors { code } } }",
+    )
+    assert created["data"]["createContact"] == {"contact": None, "errors": []}
+    assert (await kith.db.execute("SELECT first_name FROM contact WHERE first_name = 'Bo'")) == [{"first_name": "Bo"}]

@@ -250,12 +250,24 @@ def _payload(t: EntityTypes, record: Any = None, errors: list[UserError] | None 
     return t.payload(record=record, errors=errors or [])
 
 
-async def _write(t: EntityTypes, action: Any) -> Any:
+async def _write(t: EntityTypes, action: Any, ctx: Any) -> Any:
     try:
         record = await action()
     except ValidationFailed as exc:
         return _payload(t, errors=[UserError.from_error(e) for e in exc.errors])
-    return _payload(t, record)
+    return _payload(t, await _readable(t.entity, record, ctx))
+
+
+async def _readable(entity: Entity, record: Any, ctx: Any) -> Any:
+    """A mutation's payload is a read: the record as the caller may see it, or null when
+    they may not read it (a role that may create but not read, or a record the write
+    moved out of their scope)."""
+    permissions = ctx.permissions
+    if permissions is None or record is None:
+        return record
+    if not await permissions.can_see(entity, int(record["id"])):
+        return None
+    return ctx.visible(entity, record)
 
 
 def _create_field(t: EntityTypes) -> Any:
@@ -264,7 +276,7 @@ def _create_field(t: EntityTypes) -> Any:
     async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
         values = record_values(entity, set_fields(input))
-        return await _write(t, lambda: ctx.kith.records.create(entity.name, values, ctx.actor))
+        return await _write(t, lambda: ctx.kith.records.create(entity.name, values, ctx.actor), ctx)
 
     return strawberry.mutation(resolver=resolve, description=f"Create a {entity.label}.")
 
@@ -281,7 +293,7 @@ def _update_field(t: EntityTypes) -> Any:
         ctx = info.context
         values = record_values(entity, set_fields(input))
         return await _write(
-            t, lambda: ctx.kith.records.update(entity.name, _id(id), values, ctx.actor, expected_version)
+            t, lambda: ctx.kith.records.update(entity.name, _id(id), values, ctx.actor, expected_version), ctx
         )
 
     return strawberry.mutation(
@@ -295,7 +307,9 @@ def _delete_field(t: EntityTypes) -> Any:
 
     async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
-        return await _write(t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version))
+        return await _write(
+            t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version), ctx
+        )
 
     return strawberry.mutation(resolver=resolve, description=f"Delete a {entity.label} (it can be restored).")
 
@@ -305,7 +319,7 @@ def _restore_field(t: EntityTypes) -> Any:
 
     async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type]
         ctx = info.context
-        return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor))
+        return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor), ctx)
 
     return strawberry.mutation(resolver=resolve, description=f"Bring back a deleted {entity.label}.")
 

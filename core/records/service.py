@@ -290,7 +290,8 @@ class RecordService:
 
         Linking is a read of the other record: with ``perms`` (a user's write), a record
         they may not read is refused exactly as a missing one, so linking cannot be used
-        to learn that it exists.  A link the record already had is not a new read.
+        to learn that it exists.  A link the record already had is not a new read, and
+        every user may name themselves (a record's default owner).
         """
         errors: list[FieldError] = []
         checks: list[tuple[str, Any, Any, Any]] = []  # (field, target entity, id, the id it had)
@@ -321,7 +322,8 @@ class RecordService:
         for path, target, record_id, had in checks:
             target_entity = self.entities.get(target)
             scope = None
-            if perms is not None and str(had) != str(record_id):
+            yourself = target == "user" and perms is not None and str(record_id) == str(perms.principal.user_id)
+            if perms is not None and str(had) != str(record_id) and not yourself:
                 scope = perms.predicate(target_entity, "read")
             found = await self.db.fetch_value(
                 QueryString(
