@@ -392,3 +392,29 @@ async def test_a_mutation_payload_is_a_read(kith):
     )
     assert created["data"]["createContact"] == {"contact": None, "errors": []}
     assert (await kith.db.execute("SELECT first_name FROM contact WHERE first_name = 'Bo'")) == [{"first_name": "Bo"}]
+
+
+async def test_read_only_fields_hold_under_every_spelling(kith):
+    """A grant may name a field as a client does or as it is stored; either way the field
+    cannot be changed, whichever way the write names it."""
+    await kith.custom_fields.add("contact", "lead_source", "text")
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
+        "clerk", dumps({"contact": {"actions": ["read", "update"], "scope": "all",
+                                    "read_only": ["lifecycle_stage", "customFields.leadSource", "organization"]}}),
+    )
+    clerk = await user_with(kith, "clerk@example.com", "clerk")
+    contact = await make_contact(kith, first_name="Ann")
+    org = await make_organization(kith, name="Acme")
+    update = """mutation($id: ID!, $input: ContactUpdateInput!) { updateContact(id: $id, input: $input) {
+      errors { field code } } }"""
+    for given, field in (
+        ({"lifecycleStage": "customer"}, "lifecycleStage"),
+        ({"customFields": {"leadSource": "fair"}}, "customFields.leadSource"),
+        ({"organizationId": str(org["id"])}, "organizationId"),
+    ):
+        body = await as_user(kith, clerk, update, id=str(contact["id"]), input=given)
+        assert body["data"]["updateContact"]["errors"] == [{"field": field, "code": "read_only"}], given
+    assert (await as_user(kith, clerk, update, id=str(contact["id"]), input={"title": "CEO"}))["data"] == {
+        "updateContact": {"errors": []}
+    }

@@ -21,6 +21,7 @@ from kith.core.entities import Entity, EntityRegistry, FieldKind
 from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
 from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
+from kith.core.records.field_names import CUSTOM, client_name
 from kith.core.records.validation import graphql_name, validate_input
 from kith.core.storage.database import Database
 from kith.core.storage.outbox import current_depth
@@ -174,17 +175,12 @@ class RecordService:
         return False
 
     def _refuse_read_only(self, entity: Entity, perms: Any, data: Mapping[str, Any]) -> None:
-        fixed = perms.read_only(entity)
+        fixed = perms.read_only_keys(entity)
         if not fixed:
             return
-        names = {graphql_name(entity.fields[k]) for k in data if k in entity.fields}
-        names |= {f"customFields.{k}" for k in (data.get("custom") or {})}
-        custom_paths = {f.path: f"customFields.{f.name}" for f in self.custom_fields.for_entity(entity.name)}
-        blocked = sorted(
-            n
-            for n in names
-            if n in fixed or custom_paths.get(n) in fixed or any(custom_paths.get(p) == n for p in fixed)
-        )
+        given = [k for k in data if k in entity.fields] + [CUSTOM + k for k in (data.get("custom") or {})]
+        custom = self.custom_fields.for_entity(entity.name)
+        blocked = sorted(client_name(entity, key, custom) for key in given if key in fixed)
         if blocked:
             raise ValidationFailed([FieldError(name, "read_only", "you may not change this field") for name in blocked])
 

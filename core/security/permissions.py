@@ -219,16 +219,18 @@ class Permissions:
     def _custom_fields(self, entity: Entity) -> list[CustomField]:
         return list(self.kith.query.ctx.custom_fields(entity.name))
 
-    def read_only(self, entity: Entity) -> set[str]:
+    def read_only_keys(self, entity: Entity) -> frozenset[str]:
+        """Keys of the fields this principal may not change (read-only or hidden in every
+        role that writes ``entity``), whatever spelling a grant used."""
         if self.unrestricted:
-            return set()
+            return frozenset()
         writers = [g for g in self._grants(entity.name) if {"create", "update"} & set(g.actions)]
-        if not writers:
-            return set()
-        fixed = set(writers[0].read_only) | set(writers[0].hidden)
-        for grant in writers[1:]:
-            fixed &= set(grant.read_only) | set(grant.hidden)
-        return fixed
+        custom = self._custom_fields(entity)
+        keys: set[str] | None = None
+        for grant in writers:
+            resolved = {field_key(entity, name, custom) or name for name in (*grant.read_only, *grant.hidden)}
+            keys = resolved if keys is None else keys & resolved
+        return frozenset(keys or ())
 
     def strip(self, entity: Entity, record: dict[str, Any] | None) -> dict[str, Any] | None:
         """The record without the values of hidden fields (lists become empty)."""

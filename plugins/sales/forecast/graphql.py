@@ -152,7 +152,7 @@ def viewer_of(info: Info) -> Viewer:
     reads_leads = True
     if permissions is not None:
         permissions.require("deal", "read")
-        if "amount" in permissions.hidden(deal):
+        if permissions.is_hidden(deal, "amount"):
             raise ValidationFailed([FieldError(None, "forbidden", "deal amounts are hidden from you")])
         reads_leads = permissions.allows("lead", "read")
     return Viewer(
