@@ -21,7 +21,7 @@ from kith.core.entities import Entity, EntityRegistry, FieldKind
 from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConflict
 from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
-from kith.core.records.validation import graphql_name, validate_input
+from kith.core.records.validation import check_needs_one_of, graphql_name, validate_input
 from kith.core.storage.database import Database
 from kith.core.storage.outbox import current_depth
 
@@ -33,6 +33,8 @@ Record = dict[str, Any]
 
 #: who may write read-only fields: code, not clients
 TRUSTED_SOURCES = frozenset({"system", "plugin", "privacy", "demo"})
+#: the actor source of personal-data erasure (``kith.core.privacy``)
+ERASURE_SOURCE = "privacy"
 
 
 def _now() -> dt.datetime:
@@ -84,6 +86,7 @@ class RecordService:
             # inside the transaction, like the update and delete hooks: what a hook writes
             # through the record service commits or rolls back with this record
             await self.plugins.call_async("kith_before_create", refuse=True, change=change)
+            check_needs_one_of(entity, change.values)
             await self._check_relations(entity, change.values)
             now = _now()
             row_values = {
@@ -131,6 +134,8 @@ class RecordService:
             before = await self._load_for_write(entity, record_id, expected_version)
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
+            if actor.source != ERASURE_SOURCE:  # erasure empties a person's record on purpose
+                check_needs_one_of(entity, {**before, **change.values}, change.values)
             await self._check_relations(entity, change.values)
             assignments = self._columns(entity, change.values)
             if "custom" in change.values:
