@@ -162,11 +162,13 @@ def _decode(data: bytes, encoding: str) -> str:
         text = data.decode("utf-8-sig" if codec.name == "utf-8" else codec.name)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        # NUL bytes between the letters of a header: two bytes a character
+        likely = "it looks like UTF-16: utf-16" if b"\x00" in data[:200] else "often cp1252 or latin-1"
         raise ValidationFailed.single(
             "encoding",
             "invalid",
             f"the file is not {encoding} text: line {line}, byte {exc.start} of the file (0x{data[exc.start]:02X}) "
-            f"cannot be read ({exc.reason}); name the file's encoding (often cp1252 or latin-1)",
+            f"cannot be read ({exc.reason}); name the file's encoding ({likely})",
         ) from None
     return text.removeprefix("\ufeff")  # a BOM another encoding left in
 
@@ -248,19 +250,25 @@ class _Records:
             try:
                 record = next(self._reader)
             except csv.Error as exc:
+                span = self._lines.position - start + 1
                 self.restart(start)
-                return start, CsvProblem(start, None, _reason(exc))
+                return start, CsvProblem(start, None, _reason(exc, span))
             if record:  # a blank line is no row
                 return start, record
 
 
-def _reason(exc: csv.Error) -> str:
+def _reason(exc: csv.Error, span: int) -> str:
     message = str(exc)
-    if message == "unexpected end of data":
-        return "a quote opened on this line is never closed (the lines after it are read as rows of their own)"
-    if "expected after '\"'" in message:
-        return 'text follows a closing quote: a quote inside a quoted value is written twice ("")'
     limit = re.search(r"field larger than field limit \((\d+)\)", message)
     if limit:
         return f"a value is longer than {limit.group(1)} characters, the most a CSV value may have"
+    if message == "unexpected end of data":
+        return "a quote opened on this line is never closed (the lines after it are read as rows of their own)"
+    if span > 1:  # the quotes only add up lines later: one is missing on this line
+        return (
+            f"a quoted value opened on this line runs over {span} lines and its quotes do not add up: "
+            "is its closing quote missing? (the lines after it are read as rows of their own)"
+        )
+    if "expected after '\"'" in message:
+        return 'text follows a closing quote: a quote inside a quoted value is written twice ("")'
     return f"cannot be read as CSV: {message}"

@@ -62,7 +62,7 @@ async def add_stage(kith: Kith, pipeline: str, name: str, probability: int, kind
 
 #: what to do about a file refused as a whole, by (field, code) of the error
 _IMPORT_HINTS = {
-    ("encoding", "invalid"): " with --encoding, e.g. --encoding cp1252",
+    ("encoding", "invalid"): " with --encoding",
     ("columns", "unknown"): "; or import the known ones with --skip-unknown-columns",
 }
 
