@@ -136,7 +136,11 @@ async def test_an_unknown_operation_name_without_credentials_is_still_answered(c
 
 async def test_operations_run_over_post_only(client, caplog):
     caplog.set_level(logging.INFO)
-    for params in ({"query": "{ me { email } }"}, {"query": "{ me { email } }", "variables": "nope"}, {"variables": "{}"}):
+    for params in (
+        {"query": "{ me { email } }"},
+        {"query": "{ me { email } }", "variables": "nope"},
+        {"variables": "{}"},
+    ):
         response = await client.get("/graphql", params=params, headers={"accept": "application/json"})
         assert response.status_code == 405 and response.headers["allow"] == "POST"
         [error] = response.json()["errors"]
@@ -180,7 +184,11 @@ NUL_CASES = [
     ),
     ('{ contacts(search: "a\\u0000") { totalCount } }', {}, "search"),
     ('{ contacts(filter: {lastName: {eq: "a\\u0000"}}) { totalCount } }', {}, "filter.lastName.eq"),
-    ("query($f: ContactFilter) { contacts(filter: $f) { totalCount } }", {"f": {"lastName": {"in": ["\x00"]}}}, "$f.lastName.in[0]"),
+    (
+        "query($f: ContactFilter) { contacts(filter: $f) { totalCount } }",
+        {"f": {"lastName": {"in": ["\x00"]}}},
+        "$f.lastName.in[0]",
+    ),
     ('mutation { login(email: "a\\u0000@example.com", password: "x") { token } }', {}, "email"),
     (
         "mutation($d: JSON!) { applyAutomationRule(definition: $d) { errors { message } } }",
@@ -218,7 +226,7 @@ async def test_a_nul_character_in_a_custom_field_value_is_refused(client):
     response = await client.post(
         "/graphql",
         json={
-            "query": "mutation($c: ContactCustomFieldsInput) { createContact(input: {lastName: \"Lee\", "
+            "query": 'mutation($c: ContactCustomFieldsInput) { createContact(input: {lastName: "Lee", '
             "customFields: $c}) { contact { id } } }",
             "variables": {"c": {"nickName": "a\x00"}},
         },

@@ -94,7 +94,10 @@ def test_a_file_in_another_encoding_is_refused_naming_line_and_byte_unless_the_e
     assert f"line 3, byte {offset} of the file (0xE9)" in error.message and "cp1252" in error.message
     table = read(tmp_path, data, encoding="cp1252")
     assert table.rows[1].values["last_name"] == "Müller"
-    assert read(tmp_path, (HEADER + "Zoë,Ng,,\n").encode("utf-16"), encoding="utf-16").rows[0].values["first_name"] == "Zoë"
+    assert (
+        read(tmp_path, (HEADER + "Zoë,Ng,,\n").encode("utf-16"), encoding="utf-16").rows[0].values["first_name"]
+        == "Zoë"
+    )
     with pytest.raises(ValidationFailed, match="UTF-16"):
         read(tmp_path, (HEADER + "Zoë,Ng,,\n").encode("utf-16-le"), encoding="utf-8")
     with pytest.raises(ValidationFailed, match="'klingon' is not an encoding"):

@@ -477,7 +477,9 @@ async def test_like_wildcards_in_user_text_match_literally(kith):
 async def test_ne_and_not_in_include_empty_values(kith):
     await kith.custom_fields.add("contact", "tier", "integer")
     await kith.custom_fields.add("contact", "areas", "multi_select", choices=["crm", "ops"])
-    two = await kith.records.create("contact", {"last_name": "Two", "title": "CFO", "custom": {"tier": 2, "areas": ["crm"]}})
+    two = await kith.records.create(
+        "contact", {"last_name": "Two", "title": "CFO", "custom": {"tier": 2, "areas": ["crm"]}}
+    )
     three = await kith.records.create("contact", {"last_name": "Three", "title": "CEO", "custom": {"tier": 3}})
     blank = await kith.records.create("contact", {"last_name": "Blank", "custom": {"tier": None, "areas": None}})
     absent = await kith.records.create("contact", {"last_name": "Absent"})

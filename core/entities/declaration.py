@@ -184,9 +184,9 @@ class Entity:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
         if self.owner_via is not None and self.owner_via not in relations:
             raise ValueError(f"entity {self.name}: owner_via must be a relation column, not {self.owner_via!r}")
-        unknown = (
-            set(self.searchable) | set(self.personal) | set(self.required) | set(self.needs_one_of)
-        ) - set(self.fields)
+        unknown = (set(self.searchable) | set(self.personal) | set(self.required) | set(self.needs_one_of)) - set(
+            self.fields
+        )
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")
         self.table._kith_entity = self.name  # type: ignore[attr-defined]

@@ -86,8 +86,8 @@ class RecordService:
             # inside the transaction, like the update and delete hooks: what a hook writes
             # through the record service commits or rolls back with this record
             await self.plugins.call_async("kith_before_create", refuse=True, change=change)
-            check_needs_one_of(entity, change.values)
             await self._check_relations(entity, change.values)
+            check_needs_one_of(entity, change.values)
             now = _now()
             row_values = {
                 **self._columns(entity, change.values),
@@ -134,9 +134,9 @@ class RecordService:
             before = await self._load_for_write(entity, record_id, expected_version)
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
+            await self._check_relations(entity, change.values)
             if actor.source != ERASURE_SOURCE:  # erasure empties a person's record on purpose
                 check_needs_one_of(entity, {**before, **change.values}, change.values)
-            await self._check_relations(entity, change.values)
             assignments = self._columns(entity, change.values)
             if "custom" in change.values:
                 merged = dict(before.get("custom") or {})
