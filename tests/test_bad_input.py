@@ -352,3 +352,55 @@ async def test_internal_errors_are_logged_with_a_traceback_and_client_errors_are
         assert message.removeprefix("Unexpected error (ref ").removesuffix(").") in failures[0].getMessage()
     else:
         assert "hunter2" in message
+
+
+# -- every ID is a record id ------------------------------------------------------------
+
+NOT_IDS = ['"abc"', '""', '"-1"', '"0"', '"1.5"', '" 1"', '"99999999999999999999"', "99999999999999999999"]
+
+ID_FIELDS = [
+    ("query", "contact(id: {v}) {{ id }}", "id"),
+    ("query", "customerView(contactId: {v}) {{ contact {{ id }} }}", "contactId"),
+    ("query", "consents(contactId: {v}) {{ purpose }}", "contactId"),
+    ("query", 'auditEntries(entity: "contact", recordId: {v}) {{ action }}', "recordId"),
+    ("query", "contacts(filter: {{id: {{in: [{v}]}}}}) {{ totalCount }}", "filter.id.in[0]"),
+    ("mutation", 'updateContact(id: {v}, input: {{title: "x"}}) {{ errors {{ code }} }}', "id"),
+    ("mutation", "deleteContact(id: {v}) {{ errors {{ code }} }}", "id"),
+    (
+        "mutation",
+        'createContact(input: {{lastName: "Lee", organizationId: {v}}}) {{ errors {{ code }} }}',
+        "input.organizationId",
+    ),
+    ("mutation", "exportPersonalData(contactId: {v}) {{ errors {{ code }} }}", "contactId"),
+    ("mutation", "erasePersonalData(contactId: {v}) {{ errors {{ code }} }}", "contactId"),
+    ("mutation", "retryAutomationJob(id: {v}) {{ ok }}", "id"),
+]
+
+
+@pytest.mark.parametrize(("operation", "field", "where"), ID_FIELDS)
+async def test_an_id_that_is_no_record_id_is_refused_naming_the_argument(gql, caplog, operation, field, where):
+    caplog.set_level(logging.INFO)
+    for value in NOT_IDS:
+        body = await gql.execute(f"{operation} {{ {field.format(v=value)} }}")
+        assert body["data"] is None, value
+        [error] = body["errors"]
+        assert error["message"].startswith(f"{where}: ") and "is not a record id" in error["message"], error
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert_one_info_line_each(caplog)
+
+
+async def test_an_id_variable_is_checked_along_its_type(gql):
+    query = (
+        "query($ids: [ID!], $one: ID!) { contacts(filter: {id: {in: $ids}}) { totalCount } contact(id: $one) { id } }"
+    )
+    body = await gql.execute(query, {"ids": ["1", "x"], "one": "2"})
+    assert (
+        body["errors"][0]["message"] == "$ids[1]: 'x' is not a record id (a whole number from 1 to 9223372036854775807)"
+    )
+    body = await gql.execute(
+        "mutation($i: ContactCreateInput!) { createContact(input: $i) { errors { code } } }",
+        {"i": {"lastName": "Lee", "organizationId": 2**64}},
+    )
+    assert body["errors"][0]["message"].startswith("$i.organizationId: 18446744073709551616 is not a record id")
+    ok = await gql.execute(query, {"ids": ["1", 2], "one": 3})
+    assert ok == {"data": {"contacts": {"totalCount": 0}, "contact": None}}

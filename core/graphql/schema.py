@@ -44,7 +44,7 @@ from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.errors import KithStrawberrySchema, is_client_error, mask
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
 from kith.core.graphql.loaders import load_columns
-from kith.core.graphql.request_checks import NoNulInStrings, RequestChecks
+from kith.core.graphql.request_checks import NoNulInStrings, RecordIdsOnly, RequestChecks
 from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
 from kith.core.records.query import ListRequest
@@ -504,6 +504,7 @@ def build_schema(kith: "Kith") -> KithSchema:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
         NoNulInStrings,
+        RecordIdsOnly,
         cost_rule(
             settings.max_query_cost,
             settings.max_page_size,
