@@ -404,3 +404,43 @@ async def test_an_id_variable_is_checked_along_its_type(gql):
     assert body["errors"][0]["message"].startswith("$i.organizationId: 18446744073709551616 is not a record id")
     ok = await gql.execute(query, {"ids": ["1", 2], "one": 3})
     assert ok == {"data": {"contacts": {"totalCount": 0}, "contact": None}}
+
+
+# -- values the database would refuse: refused first, naming the field --------------------
+
+
+async def test_a_taken_unique_value_is_refused_naming_the_field(gql, caplog):
+    caplog.set_level(logging.INFO)
+    create = "mutation($n: String!) { createTag(input: {name: $n}) { tag { id } errors { field code message } } }"
+    first = await gql.query(create, n="vip")
+    second = await gql.query(create, n="vip")
+    assert second["createTag"] == {
+        "tag": None,
+        "errors": [{"field": "name", "code": "taken", "message": "tag 1 has this name already"}],
+    }
+    other = await gql.query(create, n="partner")
+    tag_id = other["createTag"]["tag"]["id"]
+    renamed = await gql.query(
+        'mutation($id: ID!) { updateTag(id: $id, input: {name: "vip"}) { errors { field code } } }', id=tag_id
+    )
+    assert renamed["updateTag"]["errors"] == [{"field": "name", "code": "taken"}]
+    same = await gql.query(
+        'mutation($id: ID!) { updateTag(id: $id, input: {name: "partner"}) { errors { code } } }', id=tag_id
+    )
+    assert same["updateTag"]["errors"] == []  # its own value is not someone else's
+    await gql.query(f'mutation {{ deleteTag(id: "{first["createTag"]["tag"]["id"]}") {{ errors {{ code }} }} }}')
+    again = await gql.query(create, n="vip")
+    assert "deleted: restore it" in again["createTag"]["errors"][0]["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_empty_value_for_a_field_that_cannot_be_empty_is_refused(gql, kith):
+    ann = await make_contact(kith, first_name="Ann")
+    changed = await gql.query(
+        f'mutation {{ updateContact(id: "{ann["id"]}", input: {{lifecycleStage: ""}}) {{ errors {{ field code }} }} }}'
+    )
+    assert changed["updateContact"]["errors"] == [{"field": "lifecycleStage", "code": "required"}]
+    assert (await kith.records.get("contact", ann["id"]))["lifecycle_stage"] == "lead"
+    with pytest.raises(ValidationFailed) as caught:
+        await kith.records.create("contact", {"first_name": "Bob", "lifecycle_stage": None})
+    assert [(e.field, e.code) for e in caught.value.errors] == [("lifecycleStage", "required")]

@@ -73,6 +73,7 @@ class FieldSpec:
     personal: bool = False
     writable: bool = True
     currency_column: str | None = None  # for MONEY fields
+    unique: bool = False  # the column is UNIQUE (deleted records included)
 
     @property
     def column(self) -> str:
@@ -170,6 +171,7 @@ class Entity:
                 personal=name in self.personal,
                 writable=name not in self.read_only,
                 currency_column=self.money.get(name),
+                unique=bool(column._meta.unique),
             )
         #: columns stored as JSON text, parsed when a row is read
         lists = [name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_LIST]

@@ -87,6 +87,7 @@ class RecordService:
             # through the record service commits or rolls back with this record
             await self.plugins.call_async("kith_before_create", refuse=True, change=change)
             await self._check_relations(entity, change.values)
+            await self._check_unique(entity, change.values)
             check_needs_one_of(entity, change.values)
             now = _now()
             row_values = {
@@ -135,6 +136,7 @@ class RecordService:
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
             await self._check_relations(entity, change.values)
+            await self._check_unique(entity, change.values, before["id"])
             if actor.source != ERASURE_SOURCE:  # erasure empties a person's record on purpose
                 check_needs_one_of(entity, {**before, **change.values}, change.values)
             assignments = self._columns(entity, change.values)
@@ -287,6 +289,27 @@ class RecordService:
         if entity.fields[column].kind is FieldKind.STRING_LIST:
             return dumps(value or [])
         return value
+
+    async def _check_unique(self, entity: Entity, values: dict[str, Any], record_id: int | None = None) -> None:
+        """A value of a UNIQUE column another record holds (a deleted one too) is refused
+        naming the field, rather than failing in the database as an internal error."""
+        for spec in entity.fields.values():
+            value = values.get(spec.name)
+            if not spec.unique or value is None:
+                continue
+            other = "" if record_id is None else " AND id <> {}"
+            row = await self.db.fetch_one(
+                QueryString(
+                    f'SELECT id, deleted_at FROM "{entity.tablename}" WHERE "{spec.name}" = {{}}{other} LIMIT 1',
+                    value,
+                    *([] if record_id is None else [record_id]),
+                )
+            )
+            if row is not None:
+                name = graphql_name(spec)
+                deleted = " (deleted: restore it, or choose another)" if row["deleted_at"] is not None else ""
+                message = f"{entity.name} {row['id']} has this {name} already{deleted}"
+                raise ValidationFailed.single(name, "taken", message)
 
     async def _check_relations(self, entity: Entity, values: dict[str, Any]) -> None:
         """Every referenced record must exist and not be deleted (one query per relation)."""

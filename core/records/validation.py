@@ -148,10 +148,12 @@ def validate_input(
         if _blank(value):
             if spec.required:
                 errors.append(FieldError(path, "required", "is required"))
-            elif not spec.nullable:
-                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+            elif spec.kind is FieldKind.STRING_LIST:
+                values[key] = []
+            elif not spec.nullable:  # the column holds no NULL: a value or nothing at all
+                errors.append(FieldError(path, "required", "must not be empty (leave it out for the default)"))
             else:
-                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+                values[key] = None
             continue
         try:
             values[key] = _coerce_builtin(spec, value, region)
