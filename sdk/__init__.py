@@ -33,6 +33,7 @@ from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
 from kith.core.graphql.common import UserError
 from kith.core.hookspecs import hookimpl
+from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
 from kith.core.money import check_currency
 from kith.core.money import exponent as currency_exponent
@@ -58,6 +59,9 @@ __all__ = [
     "Actor",
     "Change",
     "Contact",
+    "CsvProblem",
+    "CsvRow",
+    "CsvTable",
     "CustomField",
     "CustomerViewSection",
     "Distribution",
@@ -105,6 +109,7 @@ __all__ = [
     "normalise_phone",
     "normalise_url",
     "outbound_client",
+    "read_csv",
     "require_permission",
     "to_minor_units",
     "with_kith",

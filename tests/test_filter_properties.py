@@ -462,12 +462,12 @@ async def _ids(kith: Kith, filter_: dict[str, Any]) -> set[int]:
 
 
 async def test_like_wildcards_in_user_text_match_literally(kith):
-    percent = await kith.records.create("contact", {"title": "50% off"})
-    await kith.records.create("contact", {"title": "500 units"})
-    underscore = await kith.records.create("contact", {"title": "a_c"})
-    await kith.records.create("contact", {"title": "abc"})
-    backslash = await kith.records.create("contact", {"title": "x\\y"})
-    await kith.records.create("contact", {"title": "xy"})
+    percent = await kith.records.create("contact", {"last_name": "P", "title": "50% off"})
+    await kith.records.create("contact", {"last_name": "P", "title": "500 units"})
+    underscore = await kith.records.create("contact", {"last_name": "P", "title": "a_c"})
+    await kith.records.create("contact", {"last_name": "P", "title": "abc"})
+    backslash = await kith.records.create("contact", {"last_name": "P", "title": "x\\y"})
+    await kith.records.create("contact", {"last_name": "P", "title": "xy"})
     assert await _ids(kith, {"title": {"contains": "50%"}}) == {percent["id"]}
     assert await _ids(kith, {"title": {"startsWith": "A_"}}) == {underscore["id"]}
     assert await _ids(kith, {"title": {"contains": "\\"}}) == {backslash["id"]}
@@ -477,10 +477,12 @@ async def test_like_wildcards_in_user_text_match_literally(kith):
 async def test_ne_and_not_in_include_empty_values(kith):
     await kith.custom_fields.add("contact", "tier", "integer")
     await kith.custom_fields.add("contact", "areas", "multi_select", choices=["crm", "ops"])
-    two = await kith.records.create("contact", {"title": "CFO", "custom": {"tier": 2, "areas": ["crm"]}})
-    three = await kith.records.create("contact", {"title": "CEO", "custom": {"tier": 3}})
-    blank = await kith.records.create("contact", {"custom": {"tier": None, "areas": None}})
-    absent = await kith.records.create("contact", {})
+    two = await kith.records.create(
+        "contact", {"last_name": "Two", "title": "CFO", "custom": {"tier": 2, "areas": ["crm"]}}
+    )
+    three = await kith.records.create("contact", {"last_name": "Three", "title": "CEO", "custom": {"tier": 3}})
+    blank = await kith.records.create("contact", {"last_name": "Blank", "custom": {"tier": None, "areas": None}})
+    absent = await kith.records.create("contact", {"last_name": "Absent"})
     assert await _ids(kith, {"title": {"ne": "CFO"}}) == {three["id"], blank["id"], absent["id"]}
     assert await _ids(kith, {"customFields": {"tier": {"ne": 2}}}) == {three["id"], blank["id"], absent["id"]}
     assert await _ids(kith, {"customFields": {"tier": {"notIn": [2, 3]}}}) == {blank["id"], absent["id"]}

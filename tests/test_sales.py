@@ -234,12 +234,12 @@ def test_importing_leads_from_csv_skips_duplicates_and_names_bad_rows(kith_cli, 
     assert result.exit_code == 0, result.output
     # (ids: PostgreSQL does not give back the ids the rolled-back runs used)
     lines = [re.sub(r"lead \d+", "lead N", line) for line in result.output.splitlines()]
-    assert "row 4: domain: lead N is Ann Lee at acme.com already" in lines
-    assert "row 5: email: lead N already has this email" in lines
-    assert "row 6: country: must be at most 2 characters" in lines
-    assert "row 7: budget: EUR amounts have at most 2 decimals" in lines
-    assert "row 8: authority: 'maybe' is not yes or no" in lines
-    assert "row 9: owner: no user with the email 'nobody@example.com'" in lines
+    assert "line 4: domain: lead N is Ann Lee at acme.com already" in lines
+    assert "line 5: email: lead N already has this email" in lines
+    assert "line 6: country: must be at most 2 characters" in lines
+    assert "line 7: budget: EUR amounts have at most 2 decimals" in lines
+    assert "line 8: authority: 'maybe' is not yes or no" in lines
+    assert "line 9: owner: no user with the email 'nobody@example.com'" in lines
     assert "Imported 2 leads; 2 duplicates skipped; 4 rows refused" in result.output
     listing = kith_cli("export", "lead", "--format", "csv")
     assert listing.exit_code == 0 and "ann@acme.com" in listing.output and "trade show" in listing.output

@@ -65,6 +65,7 @@ def core_entities() -> list[Entity]:
         Entity(
             "contact",
             models.Contact,
+            needs_one_of=("first_name", "last_name", "emails", "phones"),
             searchable=("first_name", "last_name", "emails", "title"),
             personal=(
                 "first_name",

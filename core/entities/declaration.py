@@ -73,6 +73,7 @@ class FieldSpec:
     personal: bool = False
     writable: bool = True
     currency_column: str | None = None  # for MONEY fields
+    unique: bool = False  # the column is UNIQUE (deleted records included)
 
     @property
     def column(self) -> str:
@@ -118,6 +119,9 @@ class Entity:
     searchable: tuple[str, ...] = ()
     personal: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
+    #: fields of which a record needs at least one (a contact: a name, an email or a
+    #: phone), on create and on every update that changes one of them
+    needs_one_of: tuple[str, ...] = ()
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     normalisers: Mapping[str, Normaliser] = field(default_factory=dict)
     read_only: tuple[str, ...] = ()
@@ -167,6 +171,7 @@ class Entity:
                 personal=name in self.personal,
                 writable=name not in self.read_only,
                 currency_column=self.money.get(name),
+                unique=bool(column._meta.unique),
             )
         #: columns stored as JSON text, parsed when a row is read
         lists = [name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_LIST]
@@ -181,7 +186,9 @@ class Entity:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
         if self.owner_via is not None and self.owner_via not in relations:
             raise ValueError(f"entity {self.name}: owner_via must be a relation column, not {self.owner_via!r}")
-        unknown = (set(self.searchable) | set(self.personal) | set(self.required)) - set(self.fields)
+        unknown = (set(self.searchable) | set(self.personal) | set(self.required) | set(self.needs_one_of)) - set(
+            self.fields
+        )
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")
         self.table._kith_entity = self.name  # type: ignore[attr-defined]

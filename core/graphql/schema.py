@@ -26,7 +26,7 @@ from strawberry.types import Info
 
 from kith.core.customfields import FIELD_TYPES
 from kith.core.entities import Entity, FieldKind
-from kith.core.errors import KithError, ValidationFailed
+from kith.core.errors import ValidationFailed
 from kith.core.graphql.automations import AutomationMutations, AutomationQueries
 from kith.core.graphql.common import (
     AddCustomFieldInput,
@@ -41,8 +41,10 @@ from kith.core.graphql.common import (
 from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.cost import cost_rule
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
+from kith.core.graphql.errors import KithStrawberrySchema, is_client_error, mask
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
 from kith.core.graphql.loaders import load_columns
+from kith.core.graphql.request_checks import NoNulInStrings, RecordIdsOnly, RequestChecks
 from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
 from kith.core.records.query import ListRequest
@@ -441,26 +443,15 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
 
 class CorrelatedMaskErrors(MaskErrors):
     """Internal errors reach clients as 'Unexpected error (ref …)'; the log has the same
-    reference with the real error and its traceback, so support can find it."""
+    reference with the real error and its traceback, so support can find it.  (Most are
+    masked earlier, in ``KithStrawberrySchema.process_errors``; this catches the rest.)"""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        import uuid
-
-        reference = uuid.uuid4().hex[:12]
-        log.error("internal error ref %s at %s", reference, error.path, exc_info=error.original_error)
-        return GraphQLError(
-            message=f"Unexpected error (ref {reference}).",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-        )
+        return mask(error)
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    original = error.original_error
-    return original is not None and not isinstance(original, KithError | GraphQLError)
+    return not is_client_error(error)
 
 
 @dataclass
@@ -513,6 +504,8 @@ def build_schema(kith: "Kith") -> KithSchema:
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+        NoNulInStrings,
+        RecordIdsOnly,
         cost_rule(
             settings.max_query_cost,
             settings.max_page_size,
@@ -521,6 +514,7 @@ def build_schema(kith: "Kith") -> KithSchema:
         ),
     ]
     extensions: list[Any] = [
+        RequestChecks,
         ValidationErrorsNameTheField,
         functools.partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         functools.partial(ParserCache, maxsize=256),
@@ -533,7 +527,8 @@ def build_schema(kith: "Kith") -> KithSchema:
         extensions.append(DisableIntrospection)
 
     plans: dict[str, dict[str, Plan]] = {}
-    schema = strawberry.Schema(
+    schema = KithStrawberrySchema(
+        production=settings.is_production,
         query=merge_types("Query", tuple(query_types)),
         mutation=merge_types("Mutation", tuple(mutation_types)),
         config=StrawberryConfig(default_resolver=_get),

@@ -33,6 +33,7 @@ from kith.core.records.filters import (
     masked,
 )
 from kith.core.records.validation import graphql_name
+from kith.core.validation.text import NUL_MESSAGE, nul_path
 
 ALIAS = "t"
 
@@ -169,6 +170,10 @@ class RecordQuery:
     ) -> QueryString:
         """The WHERE clause of a list, count or aggregate; with a ``viewer``, only the rows
         they may read, and a filter and search read as them."""
+        for value, path in ((filter_, "filter"), (search, "search")):
+            where = nul_path(value, path)
+            if where is not None:  # PostgreSQL would fail on it, SQLite would not: refuse on both
+                raise ValidationFailed.single(where, "invalid", NUL_MESSAGE)
         parts = [QueryString("1 = 1" if include_deleted else f"{ALIAS}.deleted_at IS NULL")]
         if viewer is not None:
             scope = viewer.predicate(entity, "read", ALIAS)

@@ -22,7 +22,7 @@ from kith.core.errors import FieldError, NotFound, ValidationFailed, VersionConf
 from kith.core.records.change import SYSTEM, Action, Actor, Change
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.field_names import CUSTOM, client_name
-from kith.core.records.validation import graphql_name, validate_input
+from kith.core.records.validation import check_needs_one_of, graphql_name, validate_input
 from kith.core.storage.database import Database
 from kith.core.storage.outbox import current_depth
 
@@ -34,6 +34,8 @@ Record = dict[str, Any]
 
 #: who may write read-only fields: code, not clients
 TRUSTED_SOURCES = frozenset({"system", "plugin", "privacy", "demo"})
+#: the actor source of personal-data erasure (``kith.core.privacy``)
+ERASURE_SOURCE = "privacy"
 
 
 def _now() -> dt.datetime:
@@ -86,6 +88,8 @@ class RecordService:
             # through the record service commits or rolls back with this record
             await self.plugins.call_async("kith_before_create", refuse=True, change=change)
             await self._check_relations(entity, change.values, perms)
+            await self._check_unique(entity, change.values)
+            check_needs_one_of(entity, change.values)
             now = _now()
             row_values = {
                 **self._columns(entity, change.values),
@@ -133,6 +137,9 @@ class RecordService:
             change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
             await self._check_relations(entity, change.values, perms, before)
+            await self._check_unique(entity, change.values, before["id"])
+            if actor.source != ERASURE_SOURCE:  # erasure empties a person's record on purpose
+                check_needs_one_of(entity, {**before, **change.values}, change.values)
             assignments = self._columns(entity, change.values)
             if "custom" in change.values:
                 merged = dict(before.get("custom") or {})
@@ -278,6 +285,27 @@ class RecordService:
         if entity.fields[column].kind is FieldKind.STRING_LIST:
             return dumps(value or [])
         return value
+
+    async def _check_unique(self, entity: Entity, values: dict[str, Any], record_id: int | None = None) -> None:
+        """A value of a UNIQUE column another record holds (a deleted one too) is refused
+        naming the field, rather than failing in the database as an internal error."""
+        for spec in entity.fields.values():
+            value = values.get(spec.name)
+            if not spec.unique or value is None:
+                continue
+            other = "" if record_id is None else " AND id <> {}"
+            row = await self.db.fetch_one(
+                QueryString(
+                    f'SELECT id, deleted_at FROM "{entity.tablename}" WHERE "{spec.name}" = {{}}{other} LIMIT 1',
+                    value,
+                    *([] if record_id is None else [record_id]),
+                )
+            )
+            if row is not None:
+                name = graphql_name(spec)
+                deleted = " (deleted: restore it, or choose another)" if row["deleted_at"] is not None else ""
+                message = f"{entity.name} {row['id']} has this {name} already{deleted}"
+                raise ValidationFailed.single(name, "taken", message)
 
     async def _check_relations(
         self, entity: Entity, values: dict[str, Any], perms: Any = None, before: Record | None = None

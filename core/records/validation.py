@@ -10,12 +10,13 @@ import datetime as dt
 import decimal
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, ValidationFailed
+from kith.core.validation.text import NUL_MESSAGE, nul_path
 
 
 def graphql_name(spec: FieldSpec) -> str:
@@ -137,16 +138,22 @@ def validate_input(
             continue
         spec = entity.fields.get(key)
         if spec is None or (not spec.writable and not trusted):
-            errors.append(FieldError(key, "unknown", f"{entity.name} has no writable field {key!r}"))
+            label = str(key).replace("\x00", "\\u0000")
+            errors.append(FieldError(label, "unknown", f"{entity.name} has no writable field '{label}'"))
             continue
         path = graphql_name(spec)
+        if nul_path(value, path) is not None:
+            errors.append(FieldError(path, "invalid", NUL_MESSAGE))
+            continue
         if _blank(value):
             if spec.required:
                 errors.append(FieldError(path, "required", "is required"))
-            elif not spec.nullable:
-                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+            elif spec.kind is FieldKind.STRING_LIST:
+                values[key] = []
+            elif not spec.nullable:  # the column holds no NULL: a value or nothing at all
+                errors.append(FieldError(path, "required", "must not be empty (leave it out for the default)"))
             else:
-                values[key] = [] if spec.kind is FieldKind.STRING_LIST else None
+                values[key] = None
             continue
         try:
             values[key] = _coerce_builtin(spec, value, region)
@@ -167,7 +174,12 @@ def validate_input(
     for name, value in custom_input.items():
         field = definitions.get(name)
         if field is None:
-            errors.append(FieldError(f"customFields.{name}", "unknown", f"{entity.name} has no custom field {name!r}"))
+            label = str(name).replace("\x00", "\\u0000")
+            message = f"{entity.name} has no custom field '{label}'"
+            errors.append(FieldError(f"customFields.{label}", "unknown", message))
+            continue
+        if nul_path(value, field.path) is not None:
+            errors.append(FieldError(field.path, "invalid", NUL_MESSAGE))
             continue
         if _blank(value):
             if field.required:
@@ -192,3 +204,20 @@ def validate_input(
     if custom or creating:
         values["custom"] = custom
     return values
+
+
+def check_needs_one_of(entity: Entity, record: Mapping[str, Any], changed: Collection[str] | None = None) -> None:
+    """Refuse a record that would hold none of ``entity.needs_one_of`` (a contact with no
+    name, email or phone cannot be told apart from any other, nor reached).
+
+    ``record`` is what would be stored (the new values over the stored record on an
+    update); ``changed`` the fields the write sets, so that an update touching none of
+    them is never refused for a record stored before the rule existed.
+    """
+    group = entity.needs_one_of
+    if not group or (changed is not None and not any(name in changed for name in group)):
+        return
+    if any(not _blank(record.get(name)) for name in group):
+        return
+    names = ", ".join(graphql_name(entity.fields[name]) for name in group)
+    raise ValidationFailed.single(None, "required", f"each {entity.name} needs at least one of: {names}")

@@ -8,8 +8,8 @@ the CLI or another process is served without a restart.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from litestar import Litestar, Request, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.response import Response
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
@@ -29,6 +29,7 @@ from kith.core.runtime import Kith
 from kith.core.security.auth import SYSTEM, AuthFailed, Principal
 from kith.core.security.permissions import permissions_for
 from kith.core.settings import Settings, load_settings
+from kith.core.web.graphql_http import BAD_REQUEST, GRAPHQL_PARAMS, BadRequest, error_response, read_post, refuse_get
 from kith.core.web.rate_limits import DatabaseStore, rate_limit_config
 
 log = logging.getLogger("kith.web")
@@ -45,34 +46,22 @@ def _kith(request: Request[Any, Any, Any]) -> Kith:
 @post("/graphql", status_code=200)
 async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return Response({"errors": [{"message": "the request body is not JSON"}]}, status_code=400)
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-        return Response({"errors": [{"message": "the body needs a 'query' string"}]}, status_code=400)
-    variables = body.get("variables") or {}
-    if not isinstance(variables, dict):
-        return Response({"errors": [{"message": "'variables' must be an object"}]}, status_code=400)
+        body = read_post(request.headers.get("content-type"), await request.body())
+    except BadRequest as exc:
+        return exc.response()
     kith = _kith(request)
     try:
         principal = await kith.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
     except AuthFailed as exc:
-        return Response({"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]}, status_code=401)
-    if principal is None and not only_public_fields(body["query"], body.get("operationName")):
-        return Response(
-            {
-                "errors": [
-                    {
-                        "message": "authentication required: send 'Authorization: Bearer <token or API key>' "
-                        "(log in with the login mutation)",
-                        "extensions": {"code": "UNAUTHENTICATED"},
-                    }
-                ]
-            },
-            status_code=401,
-        )
+        return BadRequest(str(exc), 401, "UNAUTHENTICATED").response()
+    if principal is None and not only_public_fields(body.query, body.operation_name):
+        return BadRequest(
+            "authentication required: send 'Authorization: Bearer <token or API key>' (log in with the login mutation)",
+            401,
+            "UNAUTHENTICATED",
+        ).response()
     result = await execute(
-        kith, body["query"], variables, body.get("operationName"), request, principal=principal or ANONYMOUS
+        kith, body.query, body.variables, body.operation_name, request, principal=principal or ANONYMOUS
     )
     return Response(result)
 
@@ -129,10 +118,16 @@ async def execute(
 
 
 @get("/graphql", media_type="text/html")
-async def graphiql(request: Request[Any, Any, Any]) -> str:
+async def graphiql(request: Request[Any, Any, Any]) -> Response[Any]:
+    """GraphiQL in development; a GET carrying a GraphQL request is refused (405), since
+    operations run only over POST (see ``kith.core.web.graphql_http``)."""
+    wants_page = "text/html" in request.headers.get("accept", "")
+    has_request = not GRAPHQL_PARAMS.isdisjoint(request.query_params)
+    if has_request and not (wants_page and _kith(request).settings.graphiql_enabled):
+        return refuse_get(dict(request.query_params)).response()
     if not _kith(request).settings.graphiql_enabled:
-        raise NotFoundException("GraphiQL is off (production mode); POST queries to /graphql")
-    return get_graphql_ide_html("graphiql")
+        return BadRequest("GraphiQL is off (production mode); POST queries to /graphql", 404, "NOT_FOUND").response()
+    return Response(get_graphql_ide_html("graphiql"), media_type="text/html")
 
 
 @post("/webhooks/{source:str}", status_code=202)
@@ -150,6 +145,21 @@ async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     kith = _kith(request)
     await kith.db.execute("SELECT 1")
     return {"status": "ok", "plugins": kith.plugins.active}
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals (a method not allowed, a path not found, too many
+    requests) in the GraphQL error shape, logged as one line: they are the client's."""
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 429: "THROTTLED"}.get(exc.status_code, BAD_REQUEST)
+    return BadRequest(str(exc.detail), exc.status_code, code, dict(exc.headers or {})).response()
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A failure of the server outside GraphQL execution: logged with its traceback and a
+    reference, answered without details."""
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error ref %s on %s %s", reference, request.method, request.url.path, exc_info=exc)
+    return error_response(f"Unexpected error (ref {reference}).", 500, "INTERNAL_SERVER_ERROR")
 
 
 def create_app(settings: Settings | None = None, kith: Kith | None = None, run_worker: bool | None = None) -> Litestar:
@@ -202,6 +212,7 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
         lifespan=[lifespan],
         middleware=middleware,
         stores={"rate_limit": store},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         logging_config=None,  # keep the host's logging (uvicorn, the CLI, pytest)
         debug=False,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kith.sdk import Actor, Kith, KithError, with_kith
+from kith.sdk import Actor, Kith, KithError, ValidationFailed, with_kith
 
 CLI = Actor(name="cli", source="cli")
 
@@ -60,22 +60,50 @@ async def add_stage(kith: Kith, pipeline: str, name: str, probability: int, kind
     click.echo(f"Added stage {name} to {pipeline}")
 
 
+#: what to do about a file refused as a whole, by (field, code) of the error
+_IMPORT_HINTS = {
+    ("encoding", "invalid"): " with --encoding",
+    ("columns", "unknown"): "; or import the known ones with --skip-unknown-columns",
+}
+
+
 @sales_group.command("import-leads")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", help="Source of rows that name none (e.g. 'trade show 2026').")
 @click.option("--owner", help="Email of the user who owns rows that name no owner.")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
 @click.option("--all-or-nothing", is_flag=True, help="Import nothing if any row is refused or a duplicate.")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="The file's text encoding, e.g. cp1252 or latin-1 for files saved by older spreadsheet programs.",
+)
+@click.option(
+    "--skip-unknown-columns",
+    is_flag=True,
+    help="Import the known columns and skip (and list) the others, instead of refusing the file.",
+)
 @with_kith
 async def import_leads_command(
-    kith: Kith, file: Path, source: str | None, owner: str | None, dry_run: bool, all_or_nothing: bool
+    kith: Kith,
+    file: Path,
+    source: str | None,
+    owner: str | None,
+    dry_run: bool,
+    all_or_nothing: bool,
+    encoding: str,
+    skip_unknown_columns: bool,
 ) -> None:
     """Import leads from a CSV FILE (a header row, then one lead per row).
 
     Columns: first_name, last_name, email, phone, title, company, domain, country,
     source, status, need, authority (yes/no), decision_date (YYYY-MM-DD), budget,
     budget_currency, owner (a user's email). Leads already in Kith (same email, or same
-    name at the same domain, as a lead or contact) are skipped and listed.
+    name at the same domain, as a lead or contact) are skipped and listed. Rows that
+    cannot be read (an unclosed quote, a NUL character, a value too long, too many or
+    too few values) are listed by line; the file is refused if it is not in ENCODING or
+    has unknown columns (unless --skip-unknown-columns).
     """
     from kith.plugins.sales.lead_import import import_leads
 
@@ -85,7 +113,22 @@ async def import_leads_command(
         if not rows:
             raise KithError(f"--owner: no user with the email {owner!r}")
         defaults["owner"] = rows[0]["id"]
-    report = await import_leads(kith, file, CLI, defaults=defaults, dry_run=dry_run, all_or_nothing=all_or_nothing)
+    try:
+        report = await import_leads(
+            kith,
+            file,
+            CLI,
+            defaults=defaults,
+            dry_run=dry_run,
+            all_or_nothing=all_or_nothing,
+            encoding=encoding,
+            skip_unknown_columns=skip_unknown_columns,
+        )
+    except ValidationFailed as exc:  # the file as a whole cannot be read
+        reasons = [f"{file.name}: {e.message}{_IMPORT_HINTS.get((e.field, e.code), '')}" for e in exc.errors]
+        raise KithError("; ".join(reasons)) from None
+    if report.skipped_columns:
+        click.echo(f"Skipped columns: {', '.join(report.skipped_columns)}")
     for line in report.problems:
         click.echo(line)
     done = "Would import" if dry_run or (all_or_nothing and report.problems) else "Imported"

@@ -1,16 +1,19 @@
 """Importing leads from CSV: each row through the record service (so it is normalised,
 validated, de-duplicated, audited and scored like a lead typed in by hand), with a
-report that names the row, the field and the reason of every row not imported."""
+report that names the line, the field and the reason of every row not imported.
+
+The file is read by the SDK's ``read_csv``, which refuses a file it cannot decode or
+whose headers are unknown, and reports broken rows (an unclosed quote, a NUL, a value
+too long, a wrong number of values) by line while the others are imported.
+"""
 
 from __future__ import annotations
 
-import csv
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kith.sdk import Actor, Kith, ValidationFailed
+from kith.sdk import Actor, CsvProblem, FieldKind, Kith, ValidationFailed, read_csv
 
 #: columns a file may have (headers are matched ignoring case, spaces and camelCase)
 COLUMNS = (
@@ -40,20 +43,18 @@ class ImportReport:
     imported: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    #: headers of the file that name no column, skipped on request
+    skipped_columns: list[str] = field(default_factory=list)
+    #: every duplicate and refusal, in the order of the file's lines
+    problems: list[str] = field(default_factory=list)
 
-    @property
-    def problems(self) -> list[str]:
-        return self.duplicates + self.refused
+    def add(self, line: str, duplicate: bool = False) -> None:
+        (self.duplicates if duplicate else self.refused).append(line)
+        self.problems.append(line)
 
 
 class _RollBack(Exception):
     """Ends a dry run's (or a failed all-or-nothing import's) transaction."""
-
-
-def column_name(header: str) -> str:
-    """``First name``, ``firstName`` and ``first_name`` are the same column."""
-    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", header.strip())
-    return re.sub(r"[\s\-]+", "_", snake).lower()
 
 
 def _values(row: dict[str, str], owners: dict[str, int], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -85,33 +86,35 @@ async def import_leads(
     defaults: dict[str, Any] | None = None,
     dry_run: bool = False,
     all_or_nothing: bool = False,
+    encoding: str = "utf-8",
+    skip_unknown_columns: bool = False,
 ) -> ImportReport:
     """Create a lead per row; duplicates and bad rows are reported, not imported.
 
     With ``all_or_nothing`` one bad row (a duplicate included) imports nothing; with
-    ``dry_run`` nothing is written at all.
+    ``dry_run`` nothing is written at all.  Raises ``ValidationFailed`` (field
+    ``encoding`` or ``columns``) for a file that cannot be read at all.
     """
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        headers = {h: column_name(h) for h in reader.fieldnames or []}
-        unknown = [h for h, name in headers.items() if name not in COLUMNS]
-        if unknown:
-            raise ValidationFailed.single("file", "invalid", f"unknown columns {unknown}; known: {', '.join(COLUMNS)}")
-        rows = [{headers[k]: v for k, v in row.items() if k in headers} for row in reader]
+    lead = kith.entity("lead")
+    long_text = [name for name in COLUMNS if name in lead.fields and lead.fields[name].kind is FieldKind.TEXT]
+    table = read_csv(path, COLUMNS, long_text=long_text, encoding=encoding, skip_unknown_columns=skip_unknown_columns)
     users = await kith.db.execute("SELECT id, email FROM kith_user WHERE deleted_at IS NULL")
     owners = {str(u["email"]).lower(): int(u["id"]) for u in users if u["email"]}
-    report = ImportReport()
+    report = ImportReport(skipped_columns=table.skipped_columns)
     try:
         async with kith.db.write_transaction():
-            for number, row in enumerate(rows, start=2):  # row 1 is the header
+            for item in table.in_file_order():
+                if isinstance(item, CsvProblem):
+                    report.add(str(item))
+                    continue
                 try:
                     async with kith.db.savepoint():  # a bad row undoes itself only
-                        lead = await kith.records.create("lead", _values(row, owners, defaults or {}), actor)
-                    report.imported.append(int(lead["id"]))
+                        created = await kith.records.create("lead", _values(item.values, owners, defaults or {}), actor)
+                    report.imported.append(int(created["id"]))
                 except ValidationFailed as exc:
-                    lines = [f"row {number}: {e.field or 'row'}: {e.message}" for e in exc.errors]
                     is_duplicate = any(e.code == "duplicate" for e in exc.errors)
-                    (report.duplicates if is_duplicate else report.refused).extend(lines)
+                    for e in exc.errors:
+                        report.add(f"line {item.line}: {e.field or 'row'}: {e.message}", is_duplicate)
             if dry_run or (all_or_nothing and report.problems):
                 raise _RollBack
     except _RollBack:
