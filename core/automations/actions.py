@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,9 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+P = TypeVar("P", bound=Params)
+
+
 @dataclass
 class ActionContext:
     """What an action sees when it runs."""
@@ -47,8 +50,19 @@ class ActionContext:
     def template_context(self) -> dict[str, Any]:
         return {"record": self.record or {}, "event": self.event, "rule": self.rule}
 
-    def render(self, value: Any) -> Any:
-        return templates.render(value, self.template_context())
+    async def render(self, value: Any) -> Any:
+        """``value`` with its templates rendered for this record and event (in a child
+        process, under the template limits: see ``rendering.py``)."""
+        return await self.kith.templates.render(value, self.template_context())
+
+
+async def rendered_params(ctx: ActionContext, params: P) -> P:
+    """``params`` with every template rendered for ``ctx``: what ``describe`` is given in
+    a dry run, since describing is synchronous and rendering is not."""
+    values = params.model_dump()
+    if not templates.contains_template(values):
+        return params
+    return params.model_copy(update=await ctx.render(values))
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class ActionType:
     name: str
     params: type[Params]
     run: Callable[[ActionContext, Any], Awaitable[dict[str, Any]]]
+    #: says what it would do, for dry runs; given the params with their templates rendered
     describe: Callable[[ActionContext, Any], str]
     description: str = ""
     check: Callable[[Kith, Entity | None, Any], list[FieldError]] | None = None
@@ -130,7 +145,7 @@ def _check_update(kith: Kith, entity: Entity | None, params: UpdateFields) -> li
 
 async def _run_update(ctx: ActionContext, params: UpdateFields) -> dict[str, Any]:
     assert ctx.entity is not None and ctx.record is not None
-    values, errors = to_record_input(ctx.kith, ctx.entity, ctx.render(params.values), "values")
+    values, errors = to_record_input(ctx.kith, ctx.entity, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
@@ -140,7 +155,7 @@ async def _run_update(ctx: ActionContext, params: UpdateFields) -> dict[str, Any
 
 
 def _describe_update(ctx: ActionContext, params: UpdateFields) -> str:
-    return f"set {_pairs(ctx.render(params.values))} on {_label(ctx)}"
+    return f"set {_pairs(params.values)} on {_label(ctx)}"
 
 
 # -- create_record ------------------------------------------------------------------------
@@ -160,7 +175,7 @@ def _check_create(kith: Kith, entity: Entity | None, params: CreateRecord) -> li
 
 async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any]:
     target = ctx.kith.entity(params.entity)
-    values, errors = to_record_input(ctx.kith, target, ctx.render(params.values), "values")
+    values, errors = to_record_input(ctx.kith, target, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
@@ -170,7 +185,7 @@ async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any
 
 
 def _describe_create(ctx: ActionContext, params: CreateRecord) -> str:
-    return f"create {params.entity} with {_pairs(ctx.render(params.values))}"
+    return f"create {params.entity} with {_pairs(params.values)}"
 
 
 # -- tags ---------------------------------------------------------------------------------
@@ -189,7 +204,7 @@ def _check_tags(kith: Kith, entity: Entity | None, params: TagParams) -> list[Fi
 def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[dict[str, Any]]]:
     async def run(ctx: ActionContext, params: TagParams) -> dict[str, Any]:
         assert ctx.entity is not None and ctx.record is not None
-        tag = str(ctx.render(params.tag))
+        tag = str(await ctx.render(params.tag))
         # read the tags inside this transaction: another rule may have changed them
         current = await ctx.kith.records.get(ctx.entity.name, ctx.record["id"])
         tags = list(current.get("tags") or [])
@@ -301,7 +316,7 @@ class SendWebhook(Params):
 async def _run_webhook(ctx: ActionContext, params: SendWebhook) -> dict[str, Any]:
     from kith.core.automations.webhooks import deliver
 
-    data = ctx.render(params.data) if params.data is not None else {"record": ctx.record}
+    data = await ctx.render(params.data) if params.data is not None else {"record": ctx.record}
     status = await deliver(params.url, params.secret, ctx.key, params.event, data)
     return {"delivered": params.url, "status": status, "webhook_id": ctx.key}
 
@@ -326,7 +341,7 @@ async def _run_call(ctx: ActionContext, params: CallFunction) -> dict[str, Any]:
     import inspect
 
     function = ctx.kith.automations.functions[params.function]
-    result = function(ctx, **ctx.render(params.args))
+    result = function(ctx, **await ctx.render(params.args))
     if inspect.isawaitable(result):
         result = await result
     return {
@@ -385,7 +400,7 @@ def core_actions() -> list[ActionType]:
             "add_tag",
             TagParams,
             _tag_action(True),
-            lambda ctx, p: f"add tag {ctx.render(p.tag)!r} to {_label(ctx)}",
+            lambda ctx, p: f"add tag {p.tag!r} to {_label(ctx)}",
             "Add a tag to the record.",
             _check_tags,
         ),
@@ -393,7 +408,7 @@ def core_actions() -> list[ActionType]:
             "remove_tag",
             TagParams,
             _tag_action(False),
-            lambda ctx, p: f"remove tag {ctx.render(p.tag)!r} from {_label(ctx)}",
+            lambda ctx, p: f"remove tag {p.tag!r} from {_label(ctx)}",
             "Remove a tag from the record.",
             _check_tags,
         ),
@@ -418,7 +433,7 @@ def core_actions() -> list[ActionType]:
             "call_function",
             CallFunction,
             _run_call,
-            lambda ctx, p: f"call {p.function}({_pairs(ctx.render(p.args))})",
+            lambda ctx, p: f"call {p.function}({_pairs(p.args)})",
             "Call a Python function a plugin registered.",
             _check_call,
             transactional=False,

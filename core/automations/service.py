@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.automations.actions import ActionContext
+from kith.core.automations.actions import ActionContext, rendered_params
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import ValidationFailed
 from kith.core.records.change import Actor
@@ -55,7 +55,7 @@ def _describe_trigger(definition: dict[str, Any]) -> str:
 
 async def apply_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> tuple[Rule, bool]:
     """Create or replace a rule from its definition; returns (rule, created)."""
-    rule = check_rule(kith, raw, source)
+    rule = await check_rule(kith, raw, source)
     if rule.definition.run_as and await kith.auth.user_by_email(rule.definition.run_as) is None:
         raise ValidationFailed.single("run_as", "unknown", f"no user with email {rule.definition.run_as!r}")
     definition = rule.definition.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -130,7 +130,7 @@ async def get_rule(kith: Kith, name: str) -> RuleInfo:
 async def set_enabled(kith: Kith, name: str, enabled: bool) -> None:
     info = await get_rule(kith, name)
     if enabled:
-        check_rule(kith, info.definition, info.source)  # still valid against today's fields?
+        await check_rule(kith, info.definition, info.source)  # still valid against today's fields?
     definition = {**info.definition, "enabled": enabled}
     await kith.db.fetch(
         QueryString(
@@ -206,28 +206,28 @@ async def dry_run(
     and what each action would do to them.  Nothing is written."""
     if isinstance(name_or_definition, str):
         info = await get_rule(kith, name_or_definition)
-        rule = check_rule(kith, info.definition, info.source)
+        rule = await check_rule(kith, info.definition, info.source)
     else:
-        rule = check_rule(kith, name_or_definition)
+        rule = await check_rule(kith, name_or_definition)
     actor = Actor(name=f"automation:{rule.name}", source="automation")
     if rule.entity is None:
         ctx = ActionContext(kith, rule.name, None, None, {}, "dry-run", actor)
-        return 1, [DryRunItem(None, "(no record)", _describe(rule, ctx))]
-    conditions = rule.conditions_now()
+        return 1, [DryRunItem(None, "(no record)", await _describe(rule, ctx))]
+    conditions = await rule.conditions_now(kith.templates)
     total = await kith.query.count(kith.db, rule.entity, conditions)
     page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit))
     items = []
     for record in page.rows:
         ctx = ActionContext(kith, rule.name, rule.entity, record, {}, "dry-run", actor)
-        items.append(DryRunItem(record["id"], _label(record), _describe(rule, ctx)))
+        items.append(DryRunItem(record["id"], _label(record), await _describe(rule, ctx)))
     return total, items
 
 
-def _describe(rule: Rule, ctx: ActionContext) -> list[str]:
+async def _describe(rule: Rule, ctx: ActionContext) -> list[str]:
     lines = []
     for action, params in zip(rule.actions, rule.params, strict=True):
         try:
-            lines.append(action.describe(ctx, params))
+            lines.append(action.describe(ctx, await rendered_params(ctx, params)))
         except Exception as exc:  # a template that fails on this record is worth showing
             lines.append(f"{action.name}: would fail: {exc}")
     return lines
