@@ -70,6 +70,8 @@ class TemplateRenderer:
         self._idle: list[_Child] = []
         self._slots: asyncio.Semaphore | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
+        #: renders waiting for a child's answer right now (for tests and diagnostics)
+        self.busy = 0
 
     @property
     def pids(self) -> list[int]:
@@ -121,6 +123,7 @@ class TemplateRenderer:
         async with self._slots_here():
             child = await self._take()
             keep = False
+            self.busy += 1
             try:
                 reply = await child.ask(request, timeout, max_reply=8 * max_items + 65536)
             except TimeoutError:
@@ -138,6 +141,7 @@ class TemplateRenderer:
                 answer = json.loads(reply)
                 keep = answer.get("limit") != "memory"
             finally:
+                self.busy -= 1
                 if keep:
                     self._idle.append(child)
                 else:
