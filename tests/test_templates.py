@@ -18,7 +18,7 @@ from kith.core.automations.templates import TemplateLimitExceeded, TemplateProbl
 from kith.core.automations.worker import Worker
 from kith.core.errors import ValidationFailed
 from kith.core.settings import load_settings
-from kith.sdk.testing import make_contact
+from kith.sdk.testing import GraphQLClient, make_contact
 
 #: ten billion empty iterations: hours of work if nothing stopped it
 SPIN = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
@@ -168,16 +168,15 @@ async def test_a_dry_run_shows_a_template_over_its_limit_as_would_fail(make_kith
 
 
 async def test_the_api_answers_while_a_template_renders(make_kith):
-    """A functional check, not a timing one: a GraphQL request is answered while the
-    worker's render is still in flight (the old in-loop render answered it only after)."""
+    """A functional check, not a timing one: GraphQL requests, a read and a write, are
+    answered while the worker's render is still in flight (an in-loop render, or one
+    inside the action's write transaction, would answer them only after)."""
     kith = await make_kith(template_timeout_seconds=3.0, automation_max_attempts=1)
     await service.apply_rule(kith, {
         "name": "spin", "enabled": True, "trigger": {"event": "contact.created"},
         "actions": [{"update_fields": {"values": {"title": SPIN}}}],
     })  # fmt: skip
-    await make_contact(kith, first_name="Ann")
-    from kith.sdk.testing import GraphQLClient
-
+    ann = await make_contact(kith, first_name="Ann")
     gql = GraphQLClient(kith)
     worker = asyncio.create_task(Worker(kith).run_until_idle())
     try:
@@ -188,6 +187,11 @@ async def test_the_api_answers_while_a_template_renders(make_kith):
         assert kith.templates.busy == 1
         data = await asyncio.wait_for(gql.query("{ contacts(first: 5) { totalCount } }"), timeout=2.5)
         assert data["contacts"]["totalCount"] == 1
+        # a write too: the render happens before the action's write transaction, so it
+        # holds no lock (on SQLite that would be the whole database's write lock)
+        update = 'mutation($id: ID!) { updateContact(id: $id, input: {city: "Lyon"}) { errors { message } } }'
+        written = await asyncio.wait_for(gql.query(update, id=str(ann["id"])), timeout=2.5)
+        assert written["updateContact"]["errors"] == []
         assert kith.templates.busy == 1 and not worker.done()  # answered while the render ran
     finally:
         await worker

@@ -46,6 +46,8 @@ class ActionContext:
     key: str  # idempotency key of this execution: stable across retries
     actor: Actor
     depth: int = 0
+    #: outputs of the templates rendered ahead by ``prerender``, by template text
+    rendered: dict[str, str] = field(default_factory=dict)
 
     def template_context(self) -> dict[str, Any]:
         return {"record": self.record or {}, "event": self.event, "rule": self.rule}
@@ -53,7 +55,20 @@ class ActionContext:
     async def render(self, value: Any) -> Any:
         """``value`` with its templates rendered for this record and event (in a child
         process, under the template limits: see ``rendering.py``)."""
+        texts = templates.template_strings(value)
+        if texts and all(text in self.rendered for text in texts):
+            return templates.substitute(value, self.rendered)
         return await self.kith.templates.render(value, self.template_context())
+
+    async def prerender(self, params: Params) -> None:
+        """Render the templates of ``params`` now, so that ``render`` inside the action's
+        write transaction only looks their outputs up: a template that runs to its time
+        limit must not hold the database's write lock meanwhile.  Outputs are never
+        rendered again, so a record value that looks like a template stays text."""
+        texts = templates.template_strings(params.model_dump())
+        if texts:
+            outputs = await self.kith.templates.render(texts, self.template_context())
+            self.rendered.update(zip(texts, outputs, strict=True))
 
 
 async def rendered_params(ctx: ActionContext, params: P) -> P:

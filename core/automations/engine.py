@@ -342,6 +342,7 @@ class AutomationEngine:
             ctx = ActionContext(
                 self.kith, rule.name, rule.entity, record, _event_view(origin, payload), action_key, actor, depth
             )
+            await ctx.prerender(params)  # before the transaction: rendering may take template_timeout_seconds
             with automation_depth(depth):
                 if action.transactional:
                     async with self.kith.db.write_transaction():

@@ -14,6 +14,7 @@ parent is gone, even in the middle of a render.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -68,10 +69,8 @@ def _error(index: int, message: str, limit: str | None) -> bytes:
 
 
 def _confine(memory_bytes: int) -> None:
-    try:
-        os.nice(5)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        os.nice(19)  # a background job: the API process comes first
     try:
         import resource
 

@@ -256,10 +256,10 @@ class _Child:
         if greeting != READY:
             raise TemplateProblem(f"the template process failed to start (exit code {self.process.poll()})")
 
-    async def ask(self, request: bytes, timeout: float, max_reply: int) -> bytes:
-        """Send a request and await its answer; ``TimeoutError`` after ``timeout``."""
+    async def ask(self, request: bytes, seconds: float, max_reply: int) -> bytes:
+        """Send a request and await its answer; ``TimeoutError`` after ``seconds``."""
         self.outbox.send_bytes(request)  # the child is idle and reading: this does not wait
-        if not await _readable(self.inbox, timeout):
+        if not await _readable(self.inbox, seconds):
             raise TimeoutError
         return self.inbox.recv_bytes(max_reply)
 
@@ -285,8 +285,8 @@ def _stop(process: subprocess.Popen[bytes], inbox: Connection, outbox: Connectio
             conn.close()
 
 
-async def _readable(conn: Connection, timeout: float) -> bool:
-    """Wait until ``conn`` has data, without blocking the loop; False after ``timeout``."""
+async def _readable(conn: Connection, seconds: float) -> bool:
+    """Wait until ``conn`` has data, without blocking the loop; False after ``seconds``."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     fd = conn.fileno()
@@ -298,9 +298,9 @@ async def _readable(conn: Connection, timeout: float) -> bool:
     try:
         loop.add_reader(fd, wake)
     except NotImplementedError:  # a loop without readers (Windows' proactor): wait in a thread
-        return bool(await loop.run_in_executor(None, conn.poll, timeout))
+        return bool(await loop.run_in_executor(None, conn.poll, seconds))
     try:
-        await asyncio.wait_for(ready, timeout)
+        await asyncio.wait_for(ready, seconds)
         return True
     except TimeoutError:
         return False

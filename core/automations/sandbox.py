@@ -119,9 +119,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
                 raise _too_big_number("*")
         elif op == "**":
-            if _is_int(left) and _is_int(right) and abs(left) > 1 and right > 0:
-                if left.bit_length() * right > MAX_INT_BITS:
-                    raise _too_big_number("**")
+            if _is_int(left) and _is_int(right) and abs(left) > 1 and left.bit_length() * right > MAX_INT_BITS:
+                raise _too_big_number("**")
         elif op == "+":
             if isinstance(left, _SIZED) and isinstance(right, _SIZED) and len(left) + len(right) > self.max_items:
                 raise self._refuse(f"'+' would build a value of {len(left) + len(right)} items")
