@@ -229,8 +229,9 @@ class _Child:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         try:
+            arguments = [str(to_child_r), str(from_child_w), str(memory_bytes), *map(str, sys.path)]
             process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, str(to_child_r), str(from_child_w), str(memory_bytes), *sys.path],
+                [sys.executable, "-I", "-c", _BOOT, *arguments],
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
