@@ -15,6 +15,7 @@ from piccolo.querystring import QueryString
 
 from kith.core import builtin
 from kith.core.automations.engine import AutomationEngine
+from kith.core.automations.rendering import TemplateRenderer
 from kith.core.core_migrations import CORE_MIGRATIONS
 from kith.core.customfields.store import CustomFieldStore
 from kith.core.entities import Entity, EntityRegistry
@@ -54,6 +55,8 @@ class Kith:
         )
         self.records.kith = self
         self.automations = AutomationEngine(self)
+        #: renders rule templates in child processes, under the template_* limits
+        self.templates = TemplateRenderer(settings)
         self.auth = AuthService(self)
         self.schema_version = -1
         self._schema: KithSchema | None = None
@@ -97,6 +100,7 @@ class Kith:
         return kith
 
     async def close(self) -> None:
+        await self.templates.close()
         await self.db.close()
 
     @property

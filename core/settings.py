@@ -102,6 +102,19 @@ class Settings(BaseSettings):
         "dead worker's events are taken by another after at most this long.",
     )
     schedule_check_seconds: float = Field(15.0, gt=0)
+    template_timeout_seconds: float = Field(
+        2.0, gt=0, description="Longest a rule's templates may render; then the render is stopped and the run fails."
+    )
+    template_max_output_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Most output the templates of one action may produce, and the largest value "
+        "one template operation may build.",
+    )
+    template_max_memory_mb: int = Field(
+        256, ge=64, description="Memory (address space) of each template process; a template needing more fails."
+    )
+    template_processes: int = Field(2, ge=1, le=32, description="Template processes rendering at once, per process.")
     schema_check_interval: float = Field(
         1.0,
         description="Seconds between checks for a schema change made by another process.",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,9 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+P = TypeVar("P", bound=Params)
+
+
 @dataclass
 class ActionContext:
     """What an action sees when it runs."""
@@ -43,6 +46,8 @@ class ActionContext:
     key: str  # idempotency key of this execution: stable across retries
     actor: Actor
     depth: int = 0
+    #: outputs of the templates rendered ahead by ``prerender``, by template text
+    rendered: dict[str, str] = field(default_factory=dict)
 
     def template_context(self) -> dict[str, Any]:
         """What templates see; for a ``run_as`` rule, only what that user may read."""
@@ -63,8 +68,32 @@ class ActionContext:
 
         return mask(self.kith, self.actor.permissions, self.entity, self.event, self.event.get("name"))
 
-    def render(self, value: Any) -> Any:
-        return templates.render(value, self.template_context())
+    async def render(self, value: Any) -> Any:
+        """``value`` with its templates rendered for this record and event (in a child
+        process, under the template limits: see ``rendering.py``)."""
+        texts = templates.template_strings(value)
+        if texts and all(text in self.rendered for text in texts):
+            return templates.substitute(value, self.rendered)
+        return await self.kith.templates.render(value, self.template_context())
+
+    async def prerender(self, params: Params) -> None:
+        """Render the templates of ``params`` now, so that ``render`` inside the action's
+        write transaction only looks their outputs up: a template that runs to its time
+        limit must not hold the database's write lock meanwhile.  Outputs are never
+        rendered again, so a record value that looks like a template stays text."""
+        texts = templates.template_strings(params.model_dump())
+        if texts:
+            outputs = await self.kith.templates.render(texts, self.template_context())
+            self.rendered.update(zip(texts, outputs, strict=True))
+
+
+async def rendered_params(ctx: ActionContext, params: P) -> P:
+    """``params`` with every template rendered for ``ctx``: what ``describe`` is given in
+    a dry run, since describing is synchronous and rendering is not."""
+    values = params.model_dump()
+    if not templates.contains_template(values):
+        return params
+    return params.model_copy(update=await ctx.render(values))
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,7 @@ class ActionType:
     name: str
     params: type[Params]
     run: Callable[[ActionContext, Any], Awaitable[dict[str, Any]]]
+    #: says what it would do, for dry runs; given the params with their templates rendered
     describe: Callable[[ActionContext, Any], str]
     description: str = ""
     check: Callable[[Kith, Entity | None, Any], list[FieldError]] | None = None
@@ -146,7 +176,7 @@ def _check_update(kith: Kith, entity: Entity | None, params: UpdateFields) -> li
 
 async def _run_update(ctx: ActionContext, params: UpdateFields) -> dict[str, Any]:
     assert ctx.entity is not None and ctx.record is not None
-    values, errors = to_record_input(ctx.kith, ctx.entity, ctx.render(params.values), "values")
+    values, errors = to_record_input(ctx.kith, ctx.entity, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
@@ -156,7 +186,7 @@ async def _run_update(ctx: ActionContext, params: UpdateFields) -> dict[str, Any
 
 
 def _describe_update(ctx: ActionContext, params: UpdateFields) -> str:
-    return f"set {_pairs(ctx.render(params.values))} on {_label(ctx)}"
+    return f"set {_pairs(params.values)} on {_label(ctx)}"
 
 
 # -- create_record ------------------------------------------------------------------------
@@ -176,7 +206,7 @@ def _check_create(kith: Kith, entity: Entity | None, params: CreateRecord) -> li
 
 async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any]:
     target = ctx.kith.entity(params.entity)
-    values, errors = to_record_input(ctx.kith, target, ctx.render(params.values), "values")
+    values, errors = to_record_input(ctx.kith, target, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
@@ -186,7 +216,7 @@ async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any
 
 
 def _describe_create(ctx: ActionContext, params: CreateRecord) -> str:
-    return f"create {params.entity} with {_pairs(ctx.render(params.values))}"
+    return f"create {params.entity} with {_pairs(params.values)}"
 
 
 # -- tags ---------------------------------------------------------------------------------
@@ -205,7 +235,7 @@ def _check_tags(kith: Kith, entity: Entity | None, params: TagParams) -> list[Fi
 def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[dict[str, Any]]]:
     async def run(ctx: ActionContext, params: TagParams) -> dict[str, Any]:
         assert ctx.entity is not None and ctx.record is not None
-        tag = str(ctx.render(params.tag))
+        tag = str(await ctx.render(params.tag))
         # read the tags inside this transaction: another rule may have changed them
         current = await ctx.kith.records.get(ctx.entity.name, ctx.record["id"])
         tags = list(current.get("tags") or [])
@@ -317,7 +347,7 @@ class SendWebhook(Params):
 async def _run_webhook(ctx: ActionContext, params: SendWebhook) -> dict[str, Any]:
     from kith.core.automations.webhooks import deliver
 
-    data = ctx.render(params.data) if params.data is not None else {"record": ctx.visible_record()}
+    data = await ctx.render(params.data) if params.data is not None else {"record": ctx.visible_record()}
     status = await deliver(params.url, params.secret, ctx.key, params.event, data, allow=ctx.kith.settings)
     return {"delivered": params.url, "status": status, "webhook_id": ctx.key}
 
@@ -353,7 +383,7 @@ async def _run_call(ctx: ActionContext, params: CallFunction) -> dict[str, Any]:
     import inspect
 
     function = ctx.kith.automations.functions[params.function]
-    result = function(ctx, **ctx.render(params.args))
+    result = function(ctx, **await ctx.render(params.args))
     if inspect.isawaitable(result):
         result = await result
     return {
@@ -412,7 +442,7 @@ def core_actions() -> list[ActionType]:
             "add_tag",
             TagParams,
             _tag_action(True),
-            lambda ctx, p: f"add tag {ctx.render(p.tag)!r} to {_label(ctx)}",
+            lambda ctx, p: f"add tag {p.tag!r} to {_label(ctx)}",
             "Add a tag to the record.",
             _check_tags,
         ),
@@ -420,7 +450,7 @@ def core_actions() -> list[ActionType]:
             "remove_tag",
             TagParams,
             _tag_action(False),
-            lambda ctx, p: f"remove tag {ctx.render(p.tag)!r} from {_label(ctx)}",
+            lambda ctx, p: f"remove tag {p.tag!r} from {_label(ctx)}",
             "Remove a tag from the record.",
             _check_tags,
         ),
@@ -445,7 +475,7 @@ def core_actions() -> list[ActionType]:
             "call_function",
             CallFunction,
             _run_call,
-            lambda ctx, p: f"call {p.function}({_pairs(ctx.render(p.args))})",
+            lambda ctx, p: f"call {p.function}({_pairs(p.args)})",
             "Call a Python function a plugin registered.",
             _check_call,
             transactional=False,

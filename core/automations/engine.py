@@ -104,7 +104,7 @@ class AutomationEngine:
                 if not self._plugin_active(row["source"]):
                     continue  # a disabled plugin's rules rest until it is enabled again
                 try:
-                    rules.append(check_rule(self.kith, _json(row["definition"]), row["source"]))
+                    rules.append(await check_rule(self.kith, _json(row["definition"]), row["source"]))
                 except ValidationFailed as exc:  # e.g. a field it uses was removed
                     log.error("rule %s is enabled but no longer valid, skipped: %s", row["name"], exc)
             self._rules = rules
@@ -186,7 +186,7 @@ class AutomationEngine:
         row = await self.kith.db.fetch_one(
             QueryString("SELECT definition, source FROM kith_automation_rule WHERE name = {}", name)
         )
-        return check_rule(self.kith, _json(row["definition"]), row["source"]) if row else None
+        return await check_rule(self.kith, _json(row["definition"]), row["source"]) if row else None
 
     # -- running a rule -----------------------------------------------------------------
 
@@ -317,7 +317,7 @@ class AutomationEngine:
             return True
         where = self.kith.query.where(
             rule.entity,
-            rule.conditions_now(),
+            await rule.conditions_now(self.kith.templates),
             include_deleted=str(origin.get("event", "")).endswith(".deleted"),
         )
         row = await self.kith.db.fetch_one(
@@ -359,6 +359,7 @@ class AutomationEngine:
             ctx = ActionContext(
                 self.kith, rule.name, rule.entity, record, _event_view(origin, payload), action_key, actor, depth
             )
+            await ctx.prerender(params)  # before the transaction: rendering may take template_timeout_seconds
             with automation_depth(depth):
                 if action.transactional:
                     async with self.kith.db.write_transaction():
@@ -535,7 +536,7 @@ class AutomationEngine:
         columns = [
             QueryString(
                 "CASE WHEN {} THEN 1 ELSE 0 END AS " + f"_c{i}",
-                self.kith.query.where(entity, r.conditions_now(), include_deleted=deleted),
+                self.kith.query.where(entity, await r.conditions_now(self.kith.templates), include_deleted=deleted),
             )
             for i, r in enumerate(checks)
         ]

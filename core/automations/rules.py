@@ -40,6 +40,7 @@ from kith.core.records.filters import FilterCompiler
 from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
+    from kith.core.automations.rendering import TemplateRenderer
     from kith.core.runtime import Kith
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
@@ -135,13 +136,13 @@ class Rule:
     def name(self) -> str:
         return self.definition.name
 
-    def conditions_now(self) -> dict[str, Any] | None:
+    async def conditions_now(self, renderer: TemplateRenderer) -> dict[str, Any] | None:
         """The conditions with their templates rendered for this moment, so a condition
         can say ``{updatedAt: {lt: "{{ in_days(-14) }}"}}``."""
         conditions = self.definition.conditions
         if conditions is None or not templates.contains_template(conditions):
             return conditions
-        rendered: dict[str, Any] = templates.render(conditions, {})
+        rendered: dict[str, Any] = await renderer.render(conditions, {})
         return rendered
 
     @property
@@ -217,8 +218,11 @@ def _date_fields(kith: Kith, entity: Entity) -> set[str]:
     return names
 
 
-def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> Rule:
-    """Parse and check a rule; raises ``ValidationFailed`` naming every problem."""
+async def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> Rule:
+    """Parse and check a rule; raises ``ValidationFailed`` naming every problem.
+
+    Asynchronous because templates in the conditions are rendered (under the template
+    limits) to check the filter they make."""
     try:
         definition = RuleDefinition.model_validate(raw)
     except ValidationError as exc:
@@ -235,7 +239,7 @@ def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> Rule:
         else:
             try:
                 templates.check(definition.conditions)
-                conditions = templates.render(definition.conditions, {})
+                conditions = await kith.templates.render(definition.conditions, {})
                 FilterCompiler(kith.query.ctx).compile(entity, conditions, "t")
             except templates.TemplateProblem as exc:
                 errors.append(FieldError("conditions", "invalid", str(exc)))

@@ -71,7 +71,8 @@ async def _fire_schedule(kith: Kith, rule: Rule, now: dt.datetime) -> int:
     if rule.entity is None:
         origin = {"idempotency_key": f"schedule:{rule.name}:{stamp}", "event": "schedule", "depth": 0}
         return int(await kith.automations.schedule_rule_run(rule, origin, {}, start=0, attempt=1, now=True))
-    return await _each_record(kith, rule, rule.conditions_now(), f"schedule:{rule.name}:{stamp}", "schedule")
+    conditions = await rule.conditions_now(kith.templates)
+    return await _each_record(kith, rule, conditions, f"schedule:{rule.name}:{stamp}", "schedule")
 
 
 async def _fire_relative(kith: Kith, rule: Rule, now: dt.datetime) -> int:
@@ -96,7 +97,7 @@ async def _fire_relative(kith: Kith, rule: Rule, now: dt.datetime) -> int:
         if field.startswith("customFields.")
         else {field: bounds}
     )
-    now_conditions = rule.conditions_now()
+    now_conditions = await rule.conditions_now(kith.templates)
     conditions = {"and": [window, now_conditions]} if now_conditions else window
     return await _each_record(kith, rule, conditions, f"relative:{rule.name}", "relative", value_field=field)
 

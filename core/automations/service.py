@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core.automations import visibility
-from kith.core.automations.actions import ActionContext
+from kith.core.automations.actions import ActionContext, rendered_params
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import ValidationFailed
 from kith.core.records.change import Actor
@@ -57,7 +57,7 @@ def _describe_trigger(definition: dict[str, Any]) -> str:
 
 async def apply_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> tuple[Rule, bool]:
     """Create or replace a rule from its definition; returns (rule, created)."""
-    rule = check_rule(kith, raw, source)
+    rule = await check_rule(kith, raw, source)
     visibility.check_run_as(kith, await _run_as(kith, rule), rule)
     definition = rule.definition.model_dump(mode="json", by_alias=True, exclude_none=True)
     now = dt.datetime.now(dt.UTC)
@@ -131,7 +131,7 @@ async def get_rule(kith: Kith, name: str) -> RuleInfo:
 async def set_enabled(kith: Kith, name: str, enabled: bool) -> None:
     info = await get_rule(kith, name)
     if enabled:
-        check_rule(kith, info.definition, info.source)  # still valid against today's fields?
+        await check_rule(kith, info.definition, info.source)  # still valid against today's fields?
     definition = {**info.definition, "enabled": enabled}
     await kith.db.fetch(
         QueryString(
@@ -211,26 +211,26 @@ async def dry_run(
     for a dry run at all (automation managers) is the caller's check."""
     if isinstance(name_or_definition, str):
         info = await get_rule(kith, name_or_definition)
-        rule = check_rule(kith, info.definition, info.source)
+        rule = await check_rule(kith, info.definition, info.source)
     else:
-        rule = check_rule(kith, name_or_definition)
+        rule = await check_rule(kith, name_or_definition)
     permissions = await _run_as(kith, rule)
     visibility.check_run_as(kith, permissions, rule)
     actor = Actor(name=f"automation:{rule.name}", source="automation", permissions=permissions)
     if rule.entity is None:
         ctx = ActionContext(kith, rule.name, None, None, {}, "dry-run", actor)
-        return 1, [DryRunItem(None, "(no record)", _describe(rule, ctx))]
+        return 1, [DryRunItem(None, "(no record)", await _describe(rule, ctx))]
     # a run_as rule only ever touches the records its user may read: the same scope here
     scope = permissions.predicate(rule.entity, "read") if permissions is not None else None
     extra = [scope] if scope is not None else []
-    conditions = rule.conditions_now()  # written by an admin: read without the user's mask
+    conditions = await rule.conditions_now(kith.templates)  # written by an admin: read without the user's mask
     total = await kith.query.count(kith.db, rule.entity, conditions, extra=extra)
     page = await kith.query.list(kith.db, ListRequest(rule.entity, conditions, first=limit, extra_where=extra))
     items = []
     for record in page.rows:
         seen = visibility.mask(kith, permissions, rule.entity, {"record": record})["record"]
         ctx = ActionContext(kith, rule.name, rule.entity, seen, {}, "dry-run", actor)
-        items.append(DryRunItem(record["id"], _label(seen), _describe(rule, ctx)))
+        items.append(DryRunItem(record["id"], _label(seen), await _describe(rule, ctx)))
     return total, items
 
 
@@ -244,11 +244,11 @@ async def _run_as(kith: Kith, rule: Rule) -> Permissions | None:
         raise ValidationFailed.single("run_as", "unknown", f"no user with email {rule.definition.run_as!r}") from None
 
 
-def _describe(rule: Rule, ctx: ActionContext) -> list[str]:
+async def _describe(rule: Rule, ctx: ActionContext) -> list[str]:
     lines = []
     for action, params in zip(rule.actions, rule.params, strict=True):
         try:
-            lines.append(action.describe(ctx, params))
+            lines.append(action.describe(ctx, await rendered_params(ctx, params)))
         except Exception as exc:  # a template that fails on this record is worth showing
             lines.append(f"{action.name}: would fail: {exc}")
     return lines
