@@ -36,10 +36,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+from bench_worker import pg_admin  # this folder is on the path when a benchmark runs
 from piccolo.querystring import QueryString
 
 from kith.core.automations import service
@@ -263,16 +263,6 @@ async def run(args: argparse.Namespace, url: str, workdir: Path) -> int:
         print(f"error: no render was stopped during the looping slices; see {log}", file=sys.stderr)
         return 1
     return 0
-
-
-async def pg_admin(url: str, sql: str) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.split("?", 1)[0])
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 async def main(args: argparse.Namespace) -> int:
