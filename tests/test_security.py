@@ -391,7 +391,9 @@ async def test_a_mutation_payload_is_a_read(kith):
         "{ contact { firstName phones } errors { code } } }",
     )
     assert created["data"]["createContact"] == {"contact": None, "errors": []}
-    assert (await kith.db.execute("SELECT first_name FROM contact WHERE first_name = 'Bo'")) == [{"first_name": "Bo"}]
+    assert [dict(r) for r in await kith.db.execute("SELECT first_name FROM contact WHERE first_name = 'Bo'")] == [
+        {"first_name": "Bo"}
+    ]
 
 
 async def test_read_only_fields_hold_under_every_spelling(kith):
