@@ -434,7 +434,7 @@ async def test_a_taken_unique_value_is_refused_naming_the_field(gql, caplog):
     second = await gql.query(create, n="vip")
     assert second["createTag"] == {
         "tag": None,
-        "errors": [{"field": "name", "code": "taken", "message": "tag 1 has this name already"}],
+        "errors": [{"field": "name", "code": "taken", "message": "another tag has this name already"}],
     }
     other = await gql.query(create, n="partner")
     tag_id = other["createTag"]["tag"]["id"]

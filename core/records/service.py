@@ -304,7 +304,8 @@ class RecordService:
             if row is not None:
                 name = graphql_name(spec)
                 deleted = " (deleted: restore it, or choose another)" if row["deleted_at"] is not None else ""
-                message = f"{entity.name} {row['id']} has this {name} already{deleted}"
+                # no id: the other record may be one the writer cannot read
+                message = f"another {entity.name} has this {name} already{deleted}"
                 raise ValidationFailed.single(name, "taken", message)
 
     async def _check_relations(
