@@ -223,7 +223,7 @@ async def kith_before_update(change: Change) -> None:
         return
     if change.entity == "scoring_rule":
         await scoring.check_rule(change)
-        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.before["id"], {})
+        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
         return
     if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
         return
