@@ -25,7 +25,7 @@ A minimal plugin::
 from kith.core.automations.actions import ActionContext, ActionType, Params
 from kith.core.automations.engine import DomainEvent
 from kith.core.automations.service import apply_rule
-from kith.core.customfields import FIELD_TYPES, CustomField, Money
+from kith.core.customfields import FIELD_TYPES, CustomField, CustomFieldSpec, Money
 from kith.core.distributions import Distribution
 from kith.core.distributions import install as install_distribution
 from kith.core.entities import Entity, FieldKind, FieldSpec
@@ -63,6 +63,7 @@ __all__ = [
     "CsvRow",
     "CsvTable",
     "CustomField",
+    "CustomFieldSpec",
     "CustomerViewSection",
     "Distribution",
     "DomainEvent",
