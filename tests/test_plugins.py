@@ -272,7 +272,7 @@ async def test_a_plugin_declares_custom_fields_on_core_entities(make_kith, tmp_p
 
     kith = await make_kith(plugins=[throwaway_plugin("clinic", kith_custom_fields)])
     await kith.custom_fields.add("organization", "clinic_code", "text")  # an admin's, of another type
-    with pytest.raises(PluginError, match="organization.clinic_code as integer, but that custom field exists as text"):
+    with pytest.raises(PluginError, match=r"organization\.clinic_code as integer, but that custom field exists as text"):
         await enable_plugin(kith, "clinic")
     assert "clinic" not in await kith.enabled_plugins()
     await kith.custom_fields.remove("organization", "clinic_code")
