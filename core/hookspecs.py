@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kith.core.automations.engine import DomainEvent
     from kith.core.customfields import CustomFieldSpec
     from kith.core.entities import Entity
+    from kith.core.graphql.generated import GraphQLTypes
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Change
@@ -71,20 +72,25 @@ def kith_custom_fields() -> list[CustomFieldSpec]:
 
 
 @hookspec
-def kith_graphql_queries() -> list[type]:
+def kith_graphql_queries(types: GraphQLTypes) -> list[type]:
     """Return strawberry ``@strawberry.type`` classes whose fields join the root ``Query``.
 
-    Resolvers receive ``info.context.kith`` (the running Kith) and
-    ``info.context.loaders``.  The fields disappear when the plugin is disabled.
+    Called each time the schema is built.  ``types`` (optional) holds this schema's
+    generated entity types — ``types.node("appointment")``, ``types.list_of(...)``,
+    ``types.connection(...)``, ``types.filter(...)`` — so a field can return
+    ``Appointment`` records: define the class inside the hook, and read records with
+    ``read_records(info, ...)`` so the caller's visibility applies.  The fields disappear
+    when the plugin is disabled.
     """
 
 
 @hookspec
-def kith_graphql_mutations() -> list[type]:
+def kith_graphql_mutations(types: GraphQLTypes) -> list[type]:
     """Return strawberry ``@strawberry.type`` classes whose fields join the root ``Mutation``.
 
     Mutations must write through ``info.context.kith.records`` (the one write path) so
-    that validation, hooks, audit and events apply.
+    that validation, hooks, audit and events apply.  ``types`` (optional), as for
+    ``kith_graphql_queries``, lets a payload hold generated entity types.
     """
 
 

@@ -31,6 +31,7 @@ from kith.core.distributions import install as install_distribution
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
 from kith.core.graphql.common import UserError
+from kith.core.graphql.generated import GraphQLTypes
 from kith.core.hookspecs import hookimpl
 from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
 from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
@@ -49,7 +50,14 @@ from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
 from kith.sdk.commands import with_kith
-from kith.sdk.helpers import CustomerViewSection, add_columns, initial_migration, kith_from, require_permission
+from kith.sdk.helpers import (
+    CustomerViewSection,
+    add_columns,
+    initial_migration,
+    kith_from,
+    read_records,
+    require_permission,
+)
 
 __all__ = [
     "FIELD_TYPES",
@@ -73,6 +81,7 @@ __all__ = [
     "FieldKind",
     "FieldSpec",
     "Grant",
+    "GraphQLTypes",
     "Kith",
     "KithError",
     "ListRequest",
@@ -111,6 +120,7 @@ __all__ = [
     "normalise_url",
     "outbound_client",
     "read_csv",
+    "read_records",
     "require_permission",
     "to_minor_units",
     "with_kith",

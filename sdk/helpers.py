@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,3 +72,28 @@ def kith_from(info: Any) -> Kith:
     """The running Kith inside a strawberry resolver."""
     kith: Kith = info.context.kith
     return kith
+
+
+async def read_records(
+    info: Any,
+    entity: str,
+    filter: Mapping[str, Any] | None = None,
+    order_by: Sequence[Mapping[str, Any]] = (),
+    first: int = 20,
+    search: str | None = None,
+) -> list[dict[str, Any]]:
+    """Records of ``entity`` as the caller of this resolver may see them: only rows in
+    their scope (at every hop of a relation in ``filter`` or ``order_by``), hidden fields
+    empty — what the generated lists return, for a plugin's own field.  ``filter`` and
+    ``order_by`` use the GraphQL languages; ``first`` is capped at ``max_page_size``.
+    A caller who may not read ``entity`` gets a ``forbidden`` error."""
+    from kith.core.records.query import ListRequest
+
+    require_permission(info, entity, "read")
+    context = info.context
+    kith = kith_from(info)
+    target = kith.entity(entity)
+    first = max(0, min(first, kith.settings.max_page_size))
+    request = ListRequest(target, filter, order_by, first=first, search=search, viewer=context.permissions)
+    page = await kith.query.list(kith.db, request)
+    return [context.visible(target, row) for row in page.rows]

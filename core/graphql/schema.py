@@ -44,6 +44,7 @@ from kith.core.graphql.cost import cost_rule
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.errors import KithStrawberrySchema, is_client_error, mask
 from kith.core.graphql.fast_execution import Plan, execution_context_for, plain_field_plan
+from kith.core.graphql.generated import GraphQLTypes
 from kith.core.graphql.loaders import load_columns
 from kith.core.graphql.request_checks import NoNulInStrings, RecordIdsOnly, RequestChecks
 from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
@@ -492,9 +493,10 @@ def build_schema(kith: "Kith") -> KithSchema:
         SecurityMutations,
         PrivacyMutations,
     ]
-    for _plugin, contributed in kith.plugins.call("kith_graphql_queries"):
+    generated = GraphQLTypes(types)  # plugins build their fields on this schema's entity types
+    for _plugin, contributed in kith.plugins.call("kith_graphql_queries", types=generated):
         query_types.extend(contributed)
-    for _plugin, contributed in kith.plugins.call("kith_graphql_mutations"):
+    for _plugin, contributed in kith.plugins.call("kith_graphql_mutations", types=generated):
         mutation_types.extend(contributed)
 
     settings = kith.settings
