@@ -17,8 +17,8 @@ from strawberry.types import Info
 from kith.sdk import (
     Contact,
     Entity,
-    GraphQLTypes,
     Grant,
+    GraphQLTypes,
     RecordColumns,
     RoleDefinition,
     User,
