@@ -5,6 +5,7 @@ the limit, and the API keeps answering meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 
@@ -170,8 +171,11 @@ async def test_a_dry_run_shows_a_template_over_its_limit_as_would_fail(make_kith
 async def test_the_api_answers_while_a_template_renders(make_kith):
     """A functional check, not a timing one: GraphQL requests, a read and a write, are
     answered while the worker's render is still in flight (an in-loop render, or one
-    inside the action's write transaction, would answer them only after)."""
-    kith = await make_kith(template_timeout_seconds=3.0, automation_max_attempts=1)
+    inside the action's write transaction, would answer them only after).  The render's
+    limit is far beyond the requests' patience, so a loaded machine cannot turn this
+    into a race; the render is then cancelled (its process killed), not waited for —
+    the limit itself is the subject of the tests above."""
+    kith = await make_kith(template_timeout_seconds=60.0, automation_max_attempts=1)
     await service.apply_rule(kith, {
         "name": "spin", "enabled": True, "trigger": {"event": "contact.created"},
         "actions": [{"update_fields": {"values": {"title": SPIN}}}],
@@ -185,17 +189,19 @@ async def test_the_api_answers_while_a_template_renders(make_kith):
                 break
             await asyncio.sleep(0.025)
         assert kith.templates.busy == 1
-        data = await asyncio.wait_for(gql.query("{ contacts(first: 5) { totalCount } }"), timeout=2.5)
+        data = await asyncio.wait_for(gql.query("{ contacts(first: 5) { totalCount } }"), timeout=30)
         assert data["contacts"]["totalCount"] == 1
         # a write too: the render happens before the action's write transaction, so it
         # holds no lock (on SQLite that would be the whole database's write lock)
         update = 'mutation($id: ID!) { updateContact(id: $id, input: {city: "Lyon"}) { errors { message } } }'
-        written = await asyncio.wait_for(gql.query(update, id=str(ann["id"])), timeout=2.5)
+        written = await asyncio.wait_for(gql.query(update, id=str(ann["id"])), timeout=30)
         assert written["updateContact"]["errors"] == []
         assert kith.templates.busy == 1 and not worker.done()  # answered while the render ran
     finally:
-        await worker
-    assert "template_timeout_seconds" in (await only_run(kith, "spin"))["error"]
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert kith.templates.busy == 0  # the cancelled render's process is gone
 
 
 # -- the renderer itself ------------------------------------------------------------------------
