@@ -117,3 +117,55 @@ def _all_contacts(kith: Any) -> Any:
     from kith.core.records.query import ListRequest
 
     return ListRequest(kith.entity("contact"), first=100)
+
+
+async def test_filters_through_reverse_lists_read_only_the_children_the_caller_may_read(kith):
+    """``organizations(filter: {contacts: {some | none: ...}})``: the contacts each
+    organization has, as the caller sees them — out-of-scope contacts are not there, and
+    a hidden field of theirs is empty."""
+    acme = await make_organization(kith, name="Acme")
+    globex = await make_organization(kith, name="Globex")
+    await make_organization(kith, name="Initech")  # no contacts at all
+    rep = await make_user(kith, email="rep@example.com", name="Rep")
+    await make_contact(kith, first_name="Ann", title="CEO", organization=acme["id"], owner=rep["id"])
+    await make_contact(kith, first_name="Bob", title="CEO", organization=globex["id"])  # not the rep's
+    await make_contact(kith, first_name="Cy", title="CTO", organization=globex["id"], owner=rep["id"])
+    await kith.db.execute(
+        "INSERT INTO kith_role (name, description, grants, source) VALUES ('own', '', {}, 'admin')",
+        dumps(
+            {"contact": {"actions": ["read"], "scope": "own"}, "organization": {"actions": ["read"], "scope": "all"}}
+        ),
+    )
+    await kith.auth.grant_role(rep["id"], "own")
+    query = "query($f: OrganizationFilter) { organizations(filter: $f, orderBy: [{name: ASC}]) { nodes { name } } }"
+
+    async def names(filter_: dict[str, Any], principal: Any = None) -> list[str]:
+        body = await execute(kith, query, {"f": filter_}, principal=principal)
+        assert "errors" not in body, body["errors"]
+        return [n["name"] for n in body["data"]["organizations"]["nodes"]]
+
+    ceo = {"contacts": {"some": {"title": {"eq": "CEO"}}}}
+    nobody = {"contacts": {"none": {}}}
+    assert await names(ceo) == ["Acme", "Globex"]
+    assert await names(nobody) == ["Initech"]
+    as_rep = await kith.auth.principal_for_user(rep["id"], "token")
+    assert await names(ceo, as_rep) == ["Acme"]  # Bob, Globex's CEO, is not the rep's to see
+    assert await names(nobody, as_rep) == ["Initech"]
+    assert await names({"contacts": {"some": {"firstName": {"eq": "Bob"}}}}, as_rep) == []
+    body = await execute(
+        kith, '{ organizations(filter: {name: {eq: "Globex"}}) { nodes { contacts { firstName } } } }', principal=as_rep
+    )
+    assert body["data"]["organizations"]["nodes"] == [{"contacts": [{"firstName": "Cy"}]}]
+    # a hidden field reads as empty there too
+    await kith.db.execute(
+        "UPDATE kith_role SET grants = {} WHERE name = 'own'",
+        dumps(
+            {
+                "contact": {"actions": ["read"], "scope": "own", "hidden": ["title"]},
+                "organization": {"actions": ["read"], "scope": "all"},
+            }
+        ),
+    )
+    assert await names(ceo, await kith.auth.principal_for_user(rep["id"], "token")) == []
+    bad = await execute(kith, query, {"f": {"contacts": {}}})
+    assert bad["errors"][0]["extensions"]["errors"][0]["field"] == "filter.contacts"

@@ -127,6 +127,7 @@ class EntityTypes:
     related_order: Any = None
     custom_filter: Any = None
     custom_order: Any = None
+    list_filter: Any = None  # <Entity>ListFilter, where a reverse list makes one
     create_input: Any = None
     update_input: Any = None
     custom_input: Any = None
@@ -245,6 +246,26 @@ def _add_reverse_lists(all_types: dict[str, EntityTypes]) -> None:
             target.node.__annotations__[py] = list[child.node]  # type: ignore[name-defined]
             setattr(target.node, py, strawberry.field(resolver=_children_resolver(child.entity, column, child.node)))
             target.columns[field_name] = {"id"}
+            # and the filter the other way: organizations with some (or no) matching contacts
+            target.filter.__annotations__[py] = Optional[_list_filter(child)]
+            setattr(target.filter, py, None)
+
+
+def _list_filter(child: EntityTypes) -> Any:
+    """``<Child>ListFilter { some, none }``: a filter on the records pointing here."""
+    if child.list_filter is None:
+        plural = child.entity.plural
+        cls = type(
+            f"{child.entity.type_name}ListFilter",
+            (),
+            {
+                "__annotations__": {"some": Optional[child.filter], "none": Optional[child.filter]},
+                "some": strawberry.field(default=None, description=f"At least one of the {plural} matches."),
+                "none": strawberry.field(default=None, description=f"None of the {plural} matches."),
+            },
+        )
+        child.list_filter = strawberry.input(cls, description=f"A filter on a list of {plural}.")
+    return child.list_filter
 
 
 def _fill(kith: "Kith", t: EntityTypes, all_types: dict[str, EntityTypes], activity: EntityTypes | None) -> None:

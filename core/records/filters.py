@@ -240,6 +240,8 @@ class FilterCompiler:
                 parts.extend(self._money(builtin[key], value, alias, where, errors, hidden))
             elif key in relations and relations[key].target:
                 parts.append(self._relation(relations[key], value, alias, where, errors, hidden))
+            elif (reverse := self._reverse_list(entity, key)) is not None:
+                parts.append(self._some_or_none(*reverse, value, alias, where, errors))
             elif key in builtin:
                 operand = _mask(builtin_operand(entity, builtin[key], alias), hidden)
                 parts.append(self._leaf(operand, value, where, errors))
@@ -332,6 +334,46 @@ class FilterCompiler:
             f'"{target.tablename}" {sub_alias} WHERE {sub_alias}.deleted_at IS NULL AND {{}}))',
             inner,
         )
+
+    def _reverse_list(self, entity: Entity, name: str) -> tuple[Entity, str] | None:
+        """The (child entity, relation column) behind the reverse list ``name`` of ``entity``."""
+        for child in self.ctx.entities:
+            for column, list_name in child.reverse.items():
+                if list_name == name and child.fields[column].target == entity.name:
+                    return child, column
+        return None
+
+    def _some_or_none(
+        self, child: Entity, column: str, node: Any, alias: str, path: str, errors: list[FieldError]
+    ) -> QueryString:
+        """``{some: {...}}`` / ``{none: {...}}`` on the records pointing at this one: an
+        ``EXISTS`` over the children the viewer may read, each read as them (a child they
+        may not read, or a link hidden from them, is no child at all)."""
+        if not isinstance(node, Mapping) or not node or set(node) - {"some", "none"}:
+            errors.append(FieldError(path, "invalid", "use {some: {...}} or {none: {...}}"))
+            return QueryString("1 = 1")
+        parts: list[QueryString] = []
+        for quantifier, sub in node.items():
+            if sub is None:
+                continue
+            self._alias_counter += 1
+            c = f"c{self._alias_counter}"
+            inner = self._node(child, sub, c, f"{path}.{quantifier}", errors)
+            scope = self.viewer.predicate(child, "read", c) if self.viewer is not None else None
+            if scope is not None:
+                inner = QueryString("({} AND {})", scope, inner)
+            link = f'{c}."{column}"'
+            if self._hidden(child, column):
+                link = masked(link)
+            exists = QueryString(
+                f'EXISTS (SELECT 1 FROM "{child.tablename}" {c} WHERE {link} = {alias}.id '
+                f"AND {c}.deleted_at IS NULL AND {{}})",
+                inner,
+            )
+            parts.append(exists if quantifier == "some" else QueryString("NOT {}", exists))
+        if not parts:
+            return QueryString("1 = 1")
+        return QueryString("(" + " AND ".join("{}" for _ in parts) + ")", *parts)
 
     def _hidden(self, entity: Entity, name: str) -> bool:
         return self.viewer is not None and self.viewer.is_hidden(entity, name)
