@@ -249,3 +249,26 @@ async def test_only_who_may_update_leads_trains_the_model(sales):
                             principal=await sales.auth.principal_for_user(agent["id"], "token"))
     assert refused["errors"][0]["extensions"]["errors"][0] == {
         "field": None, "code": "forbidden", "message": "you may not update lead records"}
+
+
+async def test_without_scikit_learn_training_says_so_and_rules_still_score(make_kith, monkeypatch):
+    """scikit-learn is an optional extra: a plain install trains no model, says how to
+    get one, and keeps scoring leads by the rules."""
+    import sys
+
+    from kith.plugins.sales import lead_model
+    from kith.sdk import ValidationFailed
+
+    kith = await make_kith(enable=["sales"])
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    with pytest.raises(ValidationFailed) as refused:
+        await lead_model.train(kith)
+    (error,) = refused.value.errors
+    assert (error.field, error.code) == ("model", "unavailable") and "kith-crm[ml]" in error.message
+    gql = GraphQLClient(kith)
+    await add_rule(gql, name="Webinar lead", points=20, conditions={"source": {"eq": "webinar"}})
+    lead = (await gql.query(LEAD, input={"firstName": "Ann", "email": "ann@acme.com", "source": "webinar"}))
+    await run_worker_until_idle(kith)
+    scored = await score_of(gql, lead["createLead"]["lead"]["id"])
+    assert scored["score"] == 20 and scored["scoreModel"] is None

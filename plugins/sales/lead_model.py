@@ -81,9 +81,21 @@ async def _history(kith: Kith) -> list[dict[str, Any]]:
 
 
 async def train(kith: Kith) -> dict[str, Any]:
-    """Fit the model on the won/lost history and store it; refuses too little history."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
+    """Fit the model on the won/lost history and store it; refuses too little history.
+
+    Training needs scikit-learn, an optional extra (``kith-crm[ml]``) so that a plain
+    install stays light; without it leads are scored by the rules alone, and a stored
+    model still predicts (a dot product, no scikit-learn)."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+    except ImportError:
+        raise ValidationFailed.single(
+            "model",
+            "unavailable",
+            "training the lead model needs scikit-learn: pip install 'kith-crm[ml]' "
+            "(until then leads are scored by the scoring rules alone)",
+        ) from None
 
     history = await _history(kith)
     won = sum(1 for lead in history if lead["outcome"] == "won")
