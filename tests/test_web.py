@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from litestar.testing import AsyncTestClient
 
 from kith.core.runtime import Kith
@@ -116,3 +119,44 @@ async def test_the_embedded_worker_runs_automations_inside_the_server(kith_datab
                 break
             await asyncio.sleep(0.05)
         assert body["data"]["contacts"]["nodes"][0]["tags"] == ["new"]
+
+
+async def test_graphiql_is_served_by_kith_itself_and_says_how_to_sign_in(kith_database_url):
+    """No network at run time: the page loads GraphiQL and React from Kith, and explains
+    (and does) signing in."""
+    app = create_app(load_settings(database_url=kith_database_url))
+    async with AsyncTestClient(app) as client:
+        page = await client.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        scripts = re.findall(r'<script src="([^"]+)"', page.text) + re.findall(r'href="([^"]+\.css)"', page.text)
+        assert scripts and all(src.startswith("/graphiql/static/") for src in scripts), scripts
+        assert "Authorization: Bearer" in page.text and "login(email:" in page.text
+        for src in scripts:
+            asset = await client.get(src)
+            assert asset.status_code == 200 and len(asset.content) > 5000, src
+
+
+async def test_in_development_a_local_client_may_read_the_schema_without_signing_in(kith_database_url):
+    """Editors and code generators on the developer's machine fetch the schema; anyone
+    else, and everyone in production, still needs a credential."""
+    introspect = {"query": "{ __schema { queryType { name } } }"}
+
+    def from_address(app: Any, host: str) -> Any:
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                scope = {**scope, "client": (host, 40000)}
+            await app(scope, receive, send)
+
+        return asgi
+
+    development = create_app(load_settings(database_url=kith_database_url))
+    async with AsyncTestClient(from_address(development, "127.0.0.1")) as client:
+        local = await client.post("/graphql", json=introspect)
+        assert local.status_code == 200 and local.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
+        data = await client.post("/graphql", json={"query": "{ __schema { queryType { name } } contacts { totalCount } }"})
+        assert data.status_code == 401  # the schema only, not the data
+    async with AsyncTestClient(from_address(development, "203.0.113.9")) as client:
+        assert (await client.post("/graphql", json=introspect)).status_code == 401
+    production = create_app(load_settings(database_url=kith_database_url, mode="production"))
+    async with AsyncTestClient(from_address(production, "127.0.0.1")) as client:
+        assert (await client.post("/graphql", json=introspect)).status_code == 401

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,9 +20,9 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import Response
+from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
-from strawberry.http.ides import get_graphql_ide_html
 
 from kith.core.graphql.context import RequestContext
 from kith.core.records.change import Actor
@@ -54,7 +55,9 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, An
         principal = await kith.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
     except AuthFailed as exc:
         return BadRequest(str(exc), 401, "UNAUTHENTICATED").response()
-    if principal is None and not only_public_fields(body.query, body.operation_name):
+    if principal is None and not only_public_fields(body.query, body.operation_name) and not (
+        _local_tooling(request, kith) and only_public_fields(body.query, body.operation_name, INTROSPECTION)
+    ):
         return BadRequest(
             "authentication required: send 'Authorization: Bearer <token or API key>' (log in with the login mutation)",
             401,
@@ -67,9 +70,19 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, An
 
 
 PUBLIC_FIELDS = frozenset({"login", "__typename"})
+#: what client tooling (codegen, editors) fetches to learn the schema
+INTROSPECTION = frozenset({"__schema", "__type", "__typename"})
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def only_public_fields(query: str, operation_name: str | None) -> bool:
+def _local_tooling(request: Request[Any, Any, Any], kith: Kith) -> bool:
+    """In development, a client on this machine may read the schema without signing in,
+    so editors and code generators work; production keeps introspection off for all."""
+    client = request.client.host if request.client else None
+    return kith.settings.introspection_enabled and not kith.settings.is_production and client in LOOPBACK
+
+
+def only_public_fields(query: str, operation_name: str | None, public: frozenset[str] = PUBLIC_FIELDS) -> bool:
     """Whether an anonymous request asks only for what is public (logging in)."""
     try:
         document = parse(query)
@@ -81,7 +94,7 @@ def only_public_fields(query: str, operation_name: str | None) -> bool:
         if operation_name and definition.name and definition.name.value != operation_name:
             continue
         for selection in definition.selection_set.selections:
-            if not isinstance(selection, FieldNode) or selection.name.value not in PUBLIC_FIELDS:
+            if not isinstance(selection, FieldNode) or selection.name.value not in public:
                 return False
     return True
 
@@ -127,7 +140,16 @@ async def graphiql(request: Request[Any, Any, Any]) -> Response[Any]:
         return refuse_get(dict(request.query_params)).response()
     if not _kith(request).settings.graphiql_enabled:
         return BadRequest("GraphiQL is off (production mode); POST queries to /graphql", 404, "NOT_FOUND").response()
-    return Response(get_graphql_ide_html("graphiql"), media_type="text/html")
+    return Response(GRAPHIQL_PAGE.read_text(), media_type="text/html")
+
+
+#: Kith's GraphiQL page and its assets (GraphiQL, React), served by Kith itself: the page
+#: works without a network and explains (and does) signing in
+GRAPHIQL_DIR = Path(__file__).parent / "graphiql"
+GRAPHIQL_PAGE = GRAPHIQL_DIR / "page.html"
+graphiql_assets = create_static_files_router(
+    path="/graphiql/static", directories=[GRAPHIQL_DIR], name="graphiql_assets", include_in_schema=False
+)
 
 
 @post("/webhooks/{source:str}", status_code=202)
@@ -208,7 +230,7 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
     if resolved.rate_limit_per_minute:
         middleware.append(rate_limit_config(resolved.rate_limit_per_minute).middleware)
     app = Litestar(
-        route_handlers=[graphql_post, graphiql, inbound_webhook, health],
+        route_handlers=[graphql_post, graphiql, graphiql_assets, inbound_webhook, health],
         lifespan=[lifespan],
         middleware=middleware,
         stores={"rate_limit": store},
