@@ -48,9 +48,7 @@ def clinic(**declaration):
 
 
 async def _user(kith, email: str, role: str, team: int | None = None) -> dict:
-    user = await make_user(kith, email=email, team=team)
-    await kith.auth.grant_role(user["id"], role)
-    return user
+    return await make_user(kith, email=email, team=team, roles=[role])
 
 
 async def test_own_scope_follows_the_declared_therapist_field(make_kith):
