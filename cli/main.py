@@ -21,7 +21,7 @@ from kith.cli.db_cmd import init_command, migrate_command
 from kith.cli.export_cmd import export_command
 from kith.cli.fields_cmd import fields_group
 from kith.cli.gdpr_cmd import gdpr_group
-from kith.cli.plugins_cmd import plugins_group
+from kith.cli.plugins_cmd import plugin_alias, plugins_group
 from kith.cli.roles_cmd import roles_group
 from kith.cli.schema_cmd import schema_group
 from kith.cli.server_cmd import demo_command, serve_command
@@ -102,7 +102,7 @@ for command in (
     schema_group,
 ):
     cli.add_command(command)
-cli.add_command(plugins_group, name="plugin")  # `kith plugin new NAME` reads better than `plugins new`
+cli.add_command(plugin_alias, name="plugin")  # hidden, deprecated: says to use `kith plugins`
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,4 +1,9 @@
-"""``kith plugins …``: see, enable, disable and purge plugins."""
+"""``kith plugins …``: start, see, enable, disable and purge plugins.
+
+One group for everything about plugins.  ``kith plugin …`` (the name ``new`` once had)
+still runs the same commands so old scripts and notes keep working, but it is hidden
+from ``kith --help`` and says, on stderr, which command to use instead.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,29 @@ from kith.core.runtime import Kith
 
 @click.group("plugins")
 def plugins_group() -> None:
-    """List, enable, disable and purge plugins; start a new one."""
+    """Start a new plugin; list, enable, disable and purge installed ones."""
+
+
+class DeprecatedName(click.Group):
+    """Another, deprecated name of a group: the same subcommands (the very same
+    objects, so nothing can drift), hidden from help, and a one-line notice on stderr
+    pointing to the group's real name.  stdout stays what the real command prints, so
+    a script reading it sees no difference."""
+
+    def __init__(self, group: click.Group, old_name: str) -> None:
+        super().__init__(name=group.name, commands=group.commands, help=group.help, hidden=True)
+        self.old_name = old_name
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # here rather than in invoke(): `kith plugin` alone and `--help` never reach invoke
+        sub = next((arg for arg in args if not arg.startswith("-")), None)
+        instead = f"kith {self.name} {sub}" if sub in self.commands else f"kith {self.name}"
+        click.echo(f"`kith {self.old_name}` is deprecated and will be removed; use `{instead}`.", err=True)
+        return super().parse_args(ctx, args)
+
+
+#: ``kith plugin new NAME`` was the documented way to start a plugin
+plugin_alias = DeprecatedName(plugins_group, "plugin")
 
 
 @plugins_group.command("new")

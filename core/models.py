@@ -42,12 +42,18 @@ class Team(RecordColumns, Table, tablename="team"):
 
 class User(RecordColumns, Table, tablename="kith_user"):
     """Someone who signs in (entity ``user``, table ``kith_user``).  Point a plugin's
-    ``owner`` or ``assignee`` column at it and roles' ``own``/``team`` scopes apply."""
+    ``owner`` or ``assignee`` column at it (or any column named in ``Entity.owners``) and
+    roles' ``own``/``team`` scopes apply."""
 
     email = Varchar(length=254, unique=True)
     name = Varchar(length=200)
     team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.set_null)
     is_active = Boolean(default=True)
+
+
+# the entity name (normally set when the entity is declared) known from the start, so a
+# plugin table's ForeignKey to User means "user" (an owner field) whenever it is declared
+User._kith_entity = "user"  # type: ignore[attr-defined]
 
 
 class Tag(RecordColumns, Table, tablename="tag"):

@@ -25,6 +25,26 @@ def test_help_everywhere(kith_cli):
         assert "Usage:" in result.output
 
 
+def test_one_group_for_plugins_and_the_old_name_is_a_deprecated_alias(kith_cli, tmp_path):
+    top = kith_cli("--help").output
+    assert re.search(r"^  plugins ", top, flags=re.MULTILINE), top
+    assert not re.search(r"^  plugin ", top, flags=re.MULTILINE), "the deprecated name must not be offered"
+    group = kith_cli("plugins", "--help").output
+    listed = re.findall(r"^  (\w+) ", group.split("Commands:")[1], flags=re.MULTILINE)
+    assert listed == ["disable", "enable", "info", "list", "new", "purge"]
+
+    # the old name runs the very same commands: same stdout, plus one line on stderr
+    new = kith_cli("plugins", "list")
+    old = kith_cli("plugin", "list")
+    assert (old.exit_code, old.stdout) == (0, new.stdout) and new.stderr == ""
+    assert old.stderr == "`kith plugin` is deprecated and will be removed; use `kith plugins list`.\n"
+    made = kith_cli("plugin", "new", "gizmos", "--directory", str(tmp_path))
+    assert made.exit_code == 0 and (tmp_path / "kith-gizmos" / "pyproject.toml").is_file(), made.output
+    assert made.stderr == "`kith plugin` is deprecated and will be removed; use `kith plugins new`.\n"
+    bare = kith_cli("plugin")  # no subcommand: the group's help, after the same notice
+    assert bare.stderr.startswith("`kith plugin` is deprecated and will be removed; use `kith plugins`.\n")
+
+
 def test_init_writes_config_and_prepares_the_database(kith_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = kith_cli("init")

@@ -5,7 +5,7 @@ The page's convention, which this test checks against the click tree of
 
 - the root options (``--database-url`` …) are in the ``## Global options`` section;
 - each top-level command has a section headed ``## kith NAME``; a second name of the
-  same command (``kith plugin`` for ``kith plugins``) is mentioned in it as
+  same command (the deprecated ``kith plugin`` for ``kith plugins``) is mentioned in it as
   ```kith plugin ...```;
 - the section's ``text`` block has a synopsis line per command — ``kith NAME ...`` for a
   command, ``kith NAME SUB ...`` for each subcommand of a group (indented lines continue

@@ -1,4 +1,4 @@
-"""``kith plugin new``: the generated package installs with pip, shows up in
+"""``kith plugins new``: the generated package installs with pip, shows up in
 ``kith plugins list``, enables from the CLI, and its own test passes on every engine."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def run(*args: str, cwd: Path, site: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def kith_cli(*args: str):  # `plugin new` needs no database: one run, not one per engine
+def kith_cli(*args: str):  # `plugins new` needs no database: one run, not one per engine
     from click.testing import CliRunner
 
     from kith.cli.main import cli
@@ -25,14 +25,14 @@ def kith_cli(*args: str):  # `plugin new` needs no database: one run, not one pe
 
 
 def test_a_scaffolded_plugin_installs_enables_and_passes_its_test(tmp_path):
-    created = kith_cli("plugin", "new", "widgets", "--directory", str(tmp_path))
+    created = kith_cli("plugins", "new", "widgets", "--directory", str(tmp_path))
     assert created.exit_code == 0, created.output
     project = tmp_path / "kith-widgets"
     assert "created kith-widgets/kith_widgets/models.py" in created.output
     assert {p.name for p in project.iterdir()} == {"pyproject.toml", "README.md", "kith_widgets", "tests"}
-    again = kith_cli("plugin", "new", "widgets", "--directory", str(tmp_path))
+    again = kith_cli("plugins", "new", "widgets", "--directory", str(tmp_path))
     assert again.exit_code == 1 and "exists already" in again.output
-    bad = kith_cli("plugin", "new", "Bad-Name", "--directory", str(tmp_path))
+    bad = kith_cli("plugins", "new", "Bad-Name", "--directory", str(tmp_path))
     assert bad.exit_code == 1 and "a plugin name is 2-40 lowercase letters" in bad.output
 
     site = tmp_path / "site"  # a pip install of the package, as a user's environment would have it

@@ -1,4 +1,4 @@
-"""``kith plugin new NAME``: a new plugin package that installs, enables and passes its
+"""``kith plugins new NAME``: a new plugin package that installs, enables and passes its
 test as it is, so an author starts from something that works and changes it.
 
 The templates are Jinja2 files next to this module (flat names; ``TEMPLATES`` says where

@@ -137,11 +137,20 @@ class Entity:
     #: lists on the records this entity points at: relation column -> the list field's
     #: GraphQL name there (``{"deal": "quotes"}`` gives ``Deal.quotes``)
     reverse: Mapping[str, str] = field(default_factory=dict)
+    #: the relation columns to users that make a record someone's own, for roles'
+    #: "own"/"team" scopes (``("therapist",)``); the first is filled with the creating
+    #: user when left empty.  None (the default): ``owner`` and ``assignee``, those of
+    #: them the table has, and only ``owner`` is filled on create
+    owners: tuple[str, ...] | None = None
     #: a relation column whose record owns this one, for entities without an owner of
     #: their own: "own"/"team" grants then follow the parent's owner (a quote's deal)
     owner_via: str | None = None
     plugin: str | None = None
     fields: dict[str, FieldSpec] = field(init=False)
+    #: ``owners`` resolved: the user relations "own"/"team" scopes compare with the user
+    owner_fields: tuple[str, ...] = field(init=False)
+    #: the field a record created by a user gets that user in, when left empty
+    default_owner: str | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.name.replace("_", " ").title()
@@ -186,12 +195,43 @@ class Entity:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
         if self.owner_via is not None and self.owner_via not in relations:
             raise ValueError(f"entity {self.name}: owner_via must be a relation column, not {self.owner_via!r}")
+        self.owner_fields, self.default_owner = self._resolve_owners()
         unknown = (set(self.searchable) | set(self.personal) | set(self.required) | set(self.needs_one_of)) - set(
             self.fields
         )
         if unknown:
             raise ValueError(f"entity {self.name}: unknown fields {sorted(unknown)}")
         self.table._kith_entity = self.name  # type: ignore[attr-defined]
+
+    def _resolve_owners(self) -> tuple[tuple[str, ...], str | None]:
+        """(the fields that make a record someone's own, the one a creator is put in).
+
+        Checked here, at declaration, because a misspelt or wrong column would otherwise
+        make an "own" scope silently match nothing (or the wrong people)."""
+        users = tuple(s.name for s in self.relation_fields() if s.target == "user")
+        if self.owners is None:  # the convention: owner / assignee, if the table has them
+            found = tuple(name for name in ("owner", "assignee") if name in users)
+            return found, "owner" if "owner" in found else None
+        if isinstance(self.owners, str):
+            raise ValueError(f"entity {self.name}: owners must be a tuple of column names, e.g. ({self.owners!r},)")
+        for name in self.owners:
+            spec = self.fields.get(name)
+            if spec is None:
+                reason = "it is not a column of its table"
+            elif spec.kind is not FieldKind.RELATION:
+                reason = "it is not a relation (a ForeignKey to User)"
+            elif spec.target != "user":
+                reason = f"it points at {spec.target}, not at user (a ForeignKey to User)"
+            else:
+                continue
+            raise ValueError(f"entity {self.name}: owners names {name!r}, but {reason}")
+        if self.owners and self.owner_via is not None:
+            raise ValueError(
+                f"entity {self.name}: declare owners or owner_via, not both "
+                "(owner_via is for records that have no owner of their own)"
+            )
+        owners = tuple(dict.fromkeys(self.owners))
+        return owners, owners[0] if owners else None
 
     @property
     def tablename(self) -> str:

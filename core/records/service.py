@@ -192,10 +192,12 @@ class RecordService:
             raise ValidationFailed([FieldError(name, "read_only", "you may not change this field") for name in blocked])
 
     def _default_owner(self, entity: Entity, perms: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Someone who may only create their own records owns what they create."""
+        """Someone who may only create their own records owns what they create: the
+        entity's first owner field (``Entity.owners``; by default ``owner``)."""
         user_id = perms.principal.user_id
-        if user_id is not None and "owner" in entity.fields and data.get("owner") is None:
-            return {**data, "owner": user_id}
+        field = entity.default_owner
+        if user_id is not None and field is not None and data.get(field) is None:
+            return {**data, field: user_id}
         return data
 
     async def _after_commit(self, hook: str, change: Change) -> None:

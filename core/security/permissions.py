@@ -161,7 +161,7 @@ class Permissions:
             if scope == "own":
                 return QueryString(f"{alias}.id = {{}}", user_id)
             return QueryString(f"{alias}.team = {{}}", self.principal.team_id)
-        owners = [s.name for s in entity.relation_fields() if s.target == "user" and s.name in ("owner", "assignee")]
+        owners = entity.owner_fields
         if not owners and entity.owner_via:
             # owned through a parent (a quote's deal): the parent's scope, one level up
             parent = self.kith.entity(str(entity.fields[entity.owner_via].target))
