@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+import httpx
+from asgi_lifespan import LifespanManager
 
 from kith.core.automations import schedules
 from kith.core.demo import load_demo
@@ -71,8 +72,21 @@ async def purge_plugin(kith: Kith, name: str, export_to: Path) -> Path:
 
 
 @asynccontextmanager
-async def web_client(kith: Kith) -> AsyncIterator[AsyncTestClient[Any]]:
+async def web_client(kith: Kith) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the web app serving ``kith`` (GraphQL at ``/graphql`` and the
-    plugins' routes), the way ``kith serve`` serves it, without a worker inside."""
-    async with AsyncTestClient(create_app(kith=kith, run_worker=False)) as client:
-        yield client
+    plugins' routes), the way ``kith serve`` serves it, without a worker inside.
+
+    The app runs in the test's own event loop (its startup and shutdown driven by
+    asgi-lifespan), so it can share ``kith`` and its database connections; requests come
+    from ``127.0.0.1``."""
+    app = create_app(kith=kith, run_worker=False)
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:  # litestar's typed ASGI, as plain ASGI
+        await app(scope, receive, send)
+
+    # the requests go to the app itself, not through the manager: it would hand every
+    # request the same lifespan "state" dict, where litestar keeps a request's parsed body
+    async with LifespanManager(asgi):
+        transport = httpx.ASGITransport(app=asgi, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kith.test") as client:
+            yield client
