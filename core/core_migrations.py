@@ -130,6 +130,11 @@ async def _role_capabilities(db: Database) -> None:
             )
 
 
+async def _custom_field_owner(db: Database) -> None:
+    """A custom field remembers the plugin that declared it, so purging the plugin removes it."""
+    await add_columns_if_missing(db, "kith_custom_field", {"plugin": "VARCHAR(100)"})
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -139,4 +144,5 @@ CORE_MIGRATIONS = [
     Migration("0006_subscription_owner", _subscription_owner, "webhook deliveries scoped to a user"),
     Migration("0007_signin_throttle", _signin_throttle, "failed sign-ins per account and address, shared by processes"),
     Migration("0008_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
+    Migration("0009_custom_field_owner", _custom_field_owner, "custom fields declared by plugins"),
 ]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from kith.core.automations.actions import ActionType
     from kith.core.automations.engine import DomainEvent
+    from kith.core.customfields import CustomFieldSpec
     from kith.core.entities import Entity
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
@@ -54,6 +55,18 @@ def kith_activity_kinds() -> list[str]:
     ``kind``, everywhere: GraphQL, filters, rules, imports.  Lowercase letters, digits and
     underscores, at most 20 characters.  Activities of a kind stay when the plugin is
     disabled; only new ones of that kind are refused until it is enabled again.
+    """
+
+
+@hookspec
+def kith_custom_fields() -> list[CustomFieldSpec]:
+    """Return the custom fields this plugin adds to entities it does not own
+    (``CustomFieldSpec(entity="contact", name="insurance_number", type="text", personal=True)``).
+
+    Enabling the plugin creates those that do not exist yet (one that exists with another
+    type refuses the enable, naming it); they are ordinary custom fields from then on —
+    typed in GraphQL, filterable, validated, exported and erased.  Disabling keeps them
+    and their values; purging the plugin exports the values and removes the fields.
     """
 
 

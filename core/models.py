@@ -125,6 +125,7 @@ class CustomFieldDefinition(Table, tablename="kith_custom_field"):
     target = Varchar(length=60, null=True, default=None)
     position = Integer(default=0)
     created_at = Timestamptz(null=True, default=None)
+    plugin = Varchar(length=100, null=True, default=None)
 
 
 class AuditEntry(Table, tablename="kith_audit"):

@@ -22,11 +22,10 @@ A minimal plugin::
                     tables=[Property], migrations=[initial_migration(Property)])
 """
 
-from kith.cli.common import with_kith
 from kith.core.automations.actions import ActionContext, ActionType, Params
 from kith.core.automations.engine import DomainEvent
 from kith.core.automations.service import apply_rule
-from kith.core.customfields import FIELD_TYPES, CustomField, Money
+from kith.core.customfields import FIELD_TYPES, CustomField, CustomFieldSpec, Money
 from kith.core.distributions import Distribution
 from kith.core.distributions import install as install_distribution
 from kith.core.entities import Entity, FieldKind, FieldSpec
@@ -50,6 +49,7 @@ from kith.core.security.outbound import OutboundRefused, check_outbound_url, out
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
+from kith.sdk.commands import with_kith
 from kith.sdk.helpers import CustomerViewSection, add_columns, initial_migration, kith_from, require_permission
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "CsvRow",
     "CsvTable",
     "CustomField",
+    "CustomFieldSpec",
     "CustomerViewSection",
     "Distribution",
     "DomainEvent",

@@ -462,3 +462,20 @@ def test_relative_links_resolve() -> None:
             if anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
                 problems.append(f"{doc.name}: {target} (no such heading)")
     assert problems == []
+
+
+# The pages a plugin author works from: their examples are what plugins copy, so they
+# import only the SDK (a plugin may not import kith.core or kith.cli; its tests need not).
+PLUGIN_AUTHOR_PAGES = ("plugins.md", "hooks.md", "sdk.md", "testing.md", "tutorial.md", "distributions.md")
+INTERNAL_IMPORT = re.compile(r"^\s*(from|import)\s+kith\.(core|cli)\b", re.MULTILINE)
+
+
+@pytest.mark.parametrize("page", PLUGIN_AUTHOR_PAGES)
+def test_plugin_author_examples_import_only_the_sdk(page: str) -> None:
+    offending = [
+        f"{block.where}: {match.group(0).strip()}"
+        for block in parse_blocks(DOCS / page)
+        if block.tag == "python"
+        for match in INTERNAL_IMPORT.finditer(block.code)
+    ]
+    assert offending == [], "examples for plugin authors import Kith's internals:\n" + "\n".join(offending)

@@ -281,3 +281,12 @@ def test_no_kith_hook_is_firstresult_or_historic():
     specs = [caller.spec for name, caller in vars(pm.hook).items() if name.startswith("kith_")]
     assert specs and all(spec is not None for spec in specs)
     assert [s.name for s in specs if s.opts.get("firstresult") or s.opts.get("historic")] == []
+
+
+def test_every_hook_is_either_a_registration_or_a_runtime_hook():
+    """The dispatcher calls the two kinds differently; a new hook must say which it is."""
+    from kith.core.plugins.compatibility import REGISTRATION_HOOKS, RUNTIME_HOOKS, SPECS
+
+    assert REGISTRATION_HOOKS.isdisjoint(RUNTIME_HOOKS)
+    assert sorted(set(SPECS) - REGISTRATION_HOOKS - RUNTIME_HOOKS) == []
+    assert sorted((REGISTRATION_HOOKS | RUNTIME_HOOKS) - set(SPECS)) == []

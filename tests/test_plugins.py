@@ -258,3 +258,35 @@ async def test_a_throwaway_plugin_from_plain_functions(make_kith):
     assert seen == [("contact", "Ann")]
     with pytest.raises(PluginError, match="kith_entites is not a Kith hook; did you mean kith_entities"):
         await lifecycle.enable(kith, "typo")
+
+
+async def test_a_plugin_declares_custom_fields_on_core_entities(make_kith, tmp_path):
+    """Created on enable (an admin's field of the same type is adopted, another type
+    refuses the enable and leaves the plugin disabled), kept on disable, removed by purge."""
+    from kith.sdk import CustomFieldSpec, PluginError
+    from kith.sdk.testing import disable_plugin, enable_plugin, purge_plugin, throwaway_plugin
+
+    def kith_custom_fields():
+        return [CustomFieldSpec("contact", "insurance_number", "text", personal=True),
+                CustomFieldSpec("organization", "clinic_code", "integer", indexed=True)]
+
+    kith = await make_kith(plugins=[throwaway_plugin("clinic", kith_custom_fields)])
+    await kith.custom_fields.add("organization", "clinic_code", "text")  # an admin's, of another type
+    with pytest.raises(PluginError, match=r"organization\.clinic_code as integer, but that custom field exists as text"):
+        await enable_plugin(kith, "clinic")
+    assert "clinic" not in await kith.enabled_plugins()
+    await kith.custom_fields.remove("organization", "clinic_code")
+    await kith.custom_fields.add("organization", "clinic_code", "integer")  # now the same type: adopted
+    await enable_plugin(kith, "clinic")
+    assert kith.custom_fields.get("contact", "insurance_number").plugin == "clinic"
+    assert kith.custom_fields.get("organization", "clinic_code").plugin is None  # still the admin's
+    ann = await make_contact(kith, custom={"insurance_number": "AB-1"})
+    await disable_plugin(kith, "clinic")
+    await enable_plugin(kith, "clinic")  # again: nothing duplicated
+    assert [f.name for f in kith.custom_fields.for_entity("contact")] == ["insurance_number"]
+    await disable_plugin(kith, "clinic")
+    assert (await kith.records.get("contact", ann["id"]))["custom"] == {"insurance_number": "AB-1"}
+    await purge_plugin(kith, "clinic", tmp_path)
+    assert kith.custom_fields.get("contact", "insurance_number") is None
+    assert kith.custom_fields.get("organization", "clinic_code") is not None  # not the plugin's to remove
+    assert (await kith.records.get("contact", ann["id"]))["custom"] == {}

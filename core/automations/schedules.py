@@ -16,6 +16,7 @@ from croniter import croniter
 from piccolo.querystring import QueryString
 
 from kith.core.automations.rules import Rule, parse_offset
+from kith.core.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -67,12 +68,29 @@ async def _fire_schedule(kith: Kith, rule: Rule, now: dt.datetime) -> int:
         return 0
     if due > now or not await _claim(kith, rule, "next_run_at", due, next_fire(cron, now)):
         return 0
-    stamp = due.strftime("%Y%m%dT%H%M%S")
+    return await _queue_schedule(kith, rule, f"schedule:{rule.name}:{due.strftime('%Y%m%dT%H%M%S')}")
+
+
+async def _queue_schedule(kith: Kith, rule: Rule, key: str) -> int:
+    """Queue one firing of a schedule rule (on every record its conditions match)."""
     if rule.entity is None:
-        origin = {"idempotency_key": f"schedule:{rule.name}:{stamp}", "event": "schedule", "depth": 0}
+        origin = {"idempotency_key": key, "event": "schedule", "depth": 0}
         return int(await kith.automations.schedule_rule_run(rule, origin, {}, start=0, attempt=1, now=True))
     conditions = await rule.conditions_now(kith.templates)
-    return await _each_record(kith, rule, conditions, f"schedule:{rule.name}:{stamp}", "schedule")
+    return await _each_record(kith, rule, conditions, key, "schedule")
+
+
+async def fire_now(kith: Kith, name: str, now: dt.datetime | None = None) -> int:
+    """Queue one firing of the schedule rule ``name`` now, whatever its cron says, and
+    leave its schedule as it was; returns how many runs were queued.  A firing is keyed
+    by the moment it was asked for, so asking twice in the same second fires once."""
+    rule = next((r for r in await kith.automations.rules() if r.name == name), None)
+    if rule is None:
+        raise ValidationFailed.single("rule", "unknown", f"no enabled rule named {name!r}")
+    if rule.trigger.kind != "schedule":
+        raise ValidationFailed.single("rule", "invalid", f"{name} is not a schedule rule (it has no cron to fire)")
+    moment = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
+    return await _queue_schedule(kith, rule, f"schedule:{rule.name}:now:{moment}")
 
 
 async def _fire_relative(kith: Kith, rule: Rule, now: dt.datetime) -> int:

@@ -25,6 +25,7 @@ class CustomField:
     personal: bool = False
     target: str | None = None
     position: int = 0
+    plugin: str | None = None  # the plugin that declared it (kith_custom_fields), if any
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> CustomField:
@@ -42,6 +43,7 @@ class CustomField:
             personal=bool(row["personal"]),
             target=row["target"],
             position=int(row["position"] or 0),
+            plugin=row.get("plugin"),
         )
 
     @property
@@ -49,3 +51,22 @@ class CustomField:
         """How errors and filters name this field (``customFields.tier``)."""
         head, *rest = self.name.split("_")
         return "customFields." + head + "".join(part.title() for part in rest)
+
+
+@dataclass(frozen=True)
+class CustomFieldSpec:
+    """A custom field a plugin declares on an entity it does not own (an insurance
+    number on contacts), returned from ``kith_custom_fields``.  Enabling the plugin
+    creates it (unless it exists with the same type); disabling keeps it and its values;
+    purging the plugin removes both.  The arguments are those of ``kith fields add``."""
+
+    entity: str
+    name: str
+    type: str
+    label: str | None = None
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    indexed: bool = False
+    personal: bool = False
+    target: str | None = None

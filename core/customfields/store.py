@@ -68,8 +68,11 @@ class CustomFieldStore:
         indexed: bool = False,
         personal: bool = False,
         target: str | None = None,
+        plugin: str | None = None,
     ) -> CustomField:
-        """Define a new field; refuses with errors naming each bad argument."""
+        """Define a new field; refuses with errors naming each bad argument.  ``plugin``
+        names the plugin that declared it (``kith_custom_fields``): purging the plugin
+        removes the field."""
         errors: list[FieldError] = []
         entity_obj = None
         if entity not in self.entities:
@@ -120,6 +123,7 @@ class CustomFieldStore:
             personal=personal,
             target=target,
             position=len(self.for_entity(entity)),
+            plugin=plugin,
         )
         if default is not None:
             try:
@@ -132,8 +136,8 @@ class CustomFieldStore:
             await self.db.fetch(
                 QueryString(
                     "INSERT INTO kith_custom_field (entity, name, type, label, required, "
-                    '"default", choices, indexed, personal, target, position, created_at) '
-                    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    '"default", choices, indexed, personal, target, position, created_at, plugin) '
+                    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                     field.entity,
                     field.name,
                     field.type,
@@ -146,6 +150,7 @@ class CustomFieldStore:
                     field.target,
                     field.position,
                     dt.datetime.now(dt.UTC),
+                    field.plugin,
                 )
             )
             if field.indexed:

@@ -93,7 +93,7 @@ def _rule(info: service.RuleInfo) -> AutomationRule:
         enabled=info.enabled,
         source=info.source,
         version=info.version,
-        definition=info.definition,
+        definition=JSON(info.definition),
     )
 
 

@@ -20,6 +20,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
@@ -114,10 +115,10 @@ def _list_field(t: EntityTypes, types: dict[str, EntityTypes]) -> Any:
         info: Info,
         first: int = 20,
         after: Optional[str] = None,
-        filter: Optional[t.filter] = None,  # type: ignore[valid-type]
-        order_by: Optional[list[t.order]] = None,  # type: ignore[valid-type]
+        filter: Optional[t.filter] = None,  # type: ignore[valid-type, name-defined]
+        order_by: Optional[list[t.order]] = None,  # type: ignore[valid-type, name-defined]
         search: Optional[str] = None,
-    ) -> t.connection:  # type: ignore[valid-type]
+    ) -> t.connection:  # type: ignore[valid-type, name-defined]
         kith = info.context.kith
         cap = kith.settings.max_page_size
         if not 0 <= first <= cap:
@@ -200,7 +201,7 @@ def _aggregate_field(t: EntityTypes) -> Any:
 
     async def resolve(
         info: Info,
-        filter: Optional[t.filter] = None,  # type: ignore[valid-type]
+        filter: Optional[t.filter] = None,  # type: ignore[valid-type, name-defined]
         group_by: Optional[list[str]] = None,
         bucket: Optional[DateBucketInput] = None,
         sum: Optional[list[str]] = None,
@@ -227,7 +228,9 @@ def _aggregate_field(t: EntityTypes) -> Any:
             )
         except ValidationFailed as exc:
             raise user_input_error(exc) from None
-        return [AggregateGroup(key=g.key, count=g.count, sums=g.sums, averages=g.averages) for g in groups]
+        return [
+            AggregateGroup(key=JSON(g.key), count=g.count, sums=JSON(g.sums), averages=JSON(g.averages)) for g in groups
+        ]
 
     return strawberry.field(
         resolver=resolve,
@@ -238,7 +241,7 @@ def _aggregate_field(t: EntityTypes) -> Any:
 def _get_field(t: EntityTypes) -> Any:
     name = t.entity.name
 
-    async def resolve(info: Info, id: strawberry.ID) -> Optional[t.node]:  # type: ignore[valid-type]
+    async def resolve(info: Info, id: strawberry.ID) -> Optional[t.node]:  # type: ignore[valid-type, name-defined]
         try:
             record_id = int(id)
         except ValueError:
@@ -275,7 +278,7 @@ async def _readable(entity: Entity, record: Any, ctx: Any) -> Any:
 def _create_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type]
+    async def resolve(info: Info, input: t.create_input) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
         values = record_values(entity, set_fields(input))
         return await _write(t, lambda: ctx.kith.records.create(entity.name, values, ctx.actor), ctx)
@@ -289,9 +292,9 @@ def _update_field(t: EntityTypes) -> Any:
     async def resolve(
         info: Info,
         id: strawberry.ID,
-        input: t.update_input,  # type: ignore[valid-type]
+        input: t.update_input,  # type: ignore[valid-type, name-defined]
         expected_version: Optional[int] = None,
-    ) -> t.payload:  # type: ignore[valid-type]
+    ) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
         values = record_values(entity, set_fields(input))
         return await _write(
@@ -307,11 +310,9 @@ def _update_field(t: EntityTypes) -> Any:
 def _delete_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type]
+    async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
-        return await _write(
-            t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version), ctx
-        )
+        return await _write(t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version), ctx)
 
     return strawberry.mutation(resolver=resolve, description=f"Delete a {entity.label} (it can be restored).")
 
@@ -319,7 +320,7 @@ def _delete_field(t: EntityTypes) -> Any:
 def _restore_field(t: EntityTypes) -> Any:
     entity = t.entity
 
-    async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type]
+    async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
         return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor), ctx)
 
@@ -411,9 +412,9 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
 
     @strawberry.type(description="Everything about one contact, from the core and every enabled plugin.")
     class CustomerView:
-        contact: contact_node  # type: ignore[valid-type]
-        organization: Optional[organization_node]  # type: ignore[valid-type]
-        timeline: list[activity_node]  # type: ignore[valid-type]
+        contact: contact_node  # type: ignore[valid-type, name-defined]
+        organization: Optional[organization_node]  # type: ignore[valid-type, name-defined]
+        timeline: list[activity_node]  # type: ignore[valid-type, name-defined]
         sections: list[CustomerViewSection]
 
     async def resolve(info: Info, contact_id: strawberry.ID, timeline_size: int = 50) -> Optional[CustomerView]:

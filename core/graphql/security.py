@@ -269,7 +269,7 @@ class PrivacyMutations:
             document = await service.export_person(info.context.kith, int(contact_id))
         except ValidationFailed as exc:
             return PersonalDataPayload(document=None, erased=None, errors=_errors(exc))
-        return PersonalDataPayload(document=document, erased=None, errors=[])
+        return PersonalDataPayload(document=strawberry.scalars.JSON(document), erased=None, errors=[])
 
     @strawberry.mutation(description="Anonymise a contact everywhere; cannot be undone (admins).")
     async def erase_personal_data(self, info: Info, contact_id: strawberry.ID) -> PersonalDataPayload:
@@ -284,7 +284,8 @@ class PrivacyMutations:
             ErasedField(table=s.table, record_id=strawberry.ID(str(s.record_id)), field=s.field)
             for s in report.scrubbed
         ]
-        return PersonalDataPayload(document=None, erased=report.counts(), scrubbed=scrubbed, errors=[])
+        erased = strawberry.scalars.JSON(report.counts())
+        return PersonalDataPayload(document=None, erased=erased, scrubbed=scrubbed, errors=[])
 
     @strawberry.mutation(description="Record a consent (needs update on the contact).")
     async def record_consent(

@@ -26,6 +26,7 @@ REGISTRATION_HOOKS = frozenset(
     {
         "kith_entities",
         "kith_activity_kinds",
+        "kith_custom_fields",
         "kith_graphql_queries",
         "kith_graphql_mutations",
         "kith_cli_commands",
@@ -37,6 +38,15 @@ REGISTRATION_HOOKS = frozenset(
         "kith_automation_rules",
     }
 )
+#: hooks called while Kith serves (writes, views, privacy, demo data): they may be async,
+#: and the plugin manager runs and awaits them one at a time (a test checks that every
+#: hook is in exactly one of the two sets)
+RUNTIME_HOOKS = LIFECYCLE_HOOKS | {
+    "kith_personal_data",
+    "kith_erase_personal_data",
+    "kith_demo_data",
+    "kith_customer_view",
+}
 
 
 def _spec_arguments() -> dict[str, list[str]]:
@@ -141,7 +151,7 @@ def _marker_problems(label: str, hook: str, function: Any, opts: dict[str, Any])
             f"{label}: an async wrapper ({wrapper} on an async def) is not supported: pluggy runs a wrapper as a "
             "plain generator and cannot await it; write it as a plain generator with one `yield`"
         )
-    elif wrapper and hook not in REGISTRATION_HOOKS:
+    elif wrapper and hook in RUNTIME_HOOKS:
         problems.append(
             f"{label}: {wrapper} is not supported on {hook}, a runtime hook: its implementations may be async and "
             "run after pluggy returns, so a wrapper could see neither their results nor their time; use "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core.errors import PluginError
-from kith.core.plugins import compatibility
+from kith.core.plugins import compatibility, fields
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
 from kith.core.storage.migrations import forget, migrate
@@ -121,6 +121,11 @@ async def enable(kith: Kith, name: str) -> list[str]:
     failed = [f for f in kith.plugins.failures if f.plugin == name]
     if name not in kith.plugins.active and failed:
         raise PluginError(f"plugin {name} was enabled but failed to start: {failed[-1].error}")
+    try:
+        await fields.declare(kith, name)
+    except PluginError:
+        await disable(kith, name)  # a plugin whose fields cannot exist is not left half-enabled
+        raise
     await kith.sync_plugin_rules()
     await kith.automations.rules_changed()  # its rules run again, in every process
     return ran
@@ -161,9 +166,11 @@ async def purge(kith: Kith, name: str, export_dir: Path) -> Path:
     for table in tables:
         rows = await kith.db.execute(f'SELECT * FROM "{table._meta.tablename}" ORDER BY 1')
         export["tables"][table._meta.tablename] = [jsonable(dict(r)) for r in rows]
+    export["custom_fields"] = await fields.stored_values(kith, name)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = export_dir / f"{name}-{stamp}.json"
     _write_export(path, export)
+    await fields.remove(kith, name)  # the fields it declared on other entities, and their values
     async with kith.db.write_transaction():
         for table in reversed(tables):
             await kith.db.run_ddl(f'DROP TABLE IF EXISTS "{table._meta.tablename}"')

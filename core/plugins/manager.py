@@ -155,7 +155,7 @@ class PluginManager:
             self.available[name].hook_object(),
             name,
             self.pm.parse_hookimpl_opts,  # type: ignore[arg-type]
-            lambda hook: hook not in compatibility.REGISTRATION_HOOKS,
+            lambda hook: hook in compatibility.RUNTIME_HOOKS,
             self._report,
             self._record,
         )
@@ -215,7 +215,7 @@ class PluginManager:
         implementations after it are not called.  Otherwise (after-hooks) exceptions are
         logged with the plugin's name and the next implementation runs.
         """
-        if hook_name in compatibility.REGISTRATION_HOOKS:
+        if hook_name not in compatibility.RUNTIME_HOOKS:
             raise PluginError(f"{hook_name} is a registration hook: call it with call")
         pending: list[dispatch.Pending] = getattr(self.pm.hook, hook_name)(**kwargs)
         results: list[tuple[str, Any]] = []

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from kith.core.entities import Entity
 from kith.core.money import from_minor
+from kith.core.storage.json_text import dumps, jsonable
+
+__all__ = ["decode_row", "dumps", "jsonable"]
 
 
 def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,20 +37,3 @@ def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def jsonable(value: Any) -> Any:
-    """A value as JSON-ready data (audit rows, outbox payloads, exports)."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), separators=(",", ":"), sort_keys=True)

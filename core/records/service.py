@@ -332,7 +332,7 @@ class RecordService:
             type_field, id_field = entity.attachment
             target = values.get(type_field)
             if target is not None or values.get(id_field) is not None:
-                if target not in self.entities or not self.entities.get(target).timeline:
+                if not isinstance(target, str) or target not in self.entities or not self.entities.get(target).timeline:
                     timelines = ", ".join(e.name for e in self.entities if e.timeline)
                     errors.append(
                         FieldError(

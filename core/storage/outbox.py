@@ -16,8 +16,8 @@ from typing import Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.records.encoding import dumps
 from kith.core.storage.database import Database
+from kith.core.storage.json_text import dumps
 
 #: how many automation steps led to the code running now (0 outside automations)
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("kith_automation_depth", default=0)

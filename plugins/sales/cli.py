@@ -61,7 +61,7 @@ async def add_stage(kith: Kith, pipeline: str, name: str, probability: int, kind
 
 
 #: what to do about a file refused as a whole, by (field, code) of the error
-_IMPORT_HINTS = {
+_IMPORT_HINTS: dict[tuple[str | None, str], str] = {
     ("encoding", "invalid"): " with --encoding",
     ("columns", "unknown"): "; or import the known ones with --skip-unknown-columns",
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from kith.plugins.sales.models import (
     DEAL_CONTACT_ROLES,
@@ -129,7 +129,9 @@ def entities() -> list[Entity]:
     ]
 
 
-CRUD = ["read", "create", "update", "delete", "restore"]
+#: the actions a grant may list (``Grant.actions``); reps get every one but purge
+GrantAction = Literal["read", "create", "update", "delete", "restore", "purge"]
+CRUD: list[GrantAction] = ["read", "create", "update", "delete", "restore"]
 
 
 READ = Grant(actions=["read"])

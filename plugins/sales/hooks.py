@@ -193,7 +193,7 @@ async def scoring_rule_before_create(change: Change) -> None:
 @entity_hook("kith_before_update", "scoring_rule")
 async def scoring_rule_before_update(change: Change) -> None:
     await scoring.check_rule(change)
-    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.before["id"], {})
+    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
 
 
 @entity_hook("kith_before_delete", "scoring_rule")

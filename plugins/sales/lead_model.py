@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kith.sdk import Kith, ValidationFailed
@@ -31,7 +32,7 @@ _FLAGS = {
 }
 
 
-def features(lead: dict[str, Any], activities: list[dict[str, Any]], sources: list[str]) -> dict[str, float]:
+def features(lead: Mapping[str, Any], activities: list[dict[str, Any]], sources: list[str]) -> dict[str, float]:
     """What the model sees of a lead: BANT flags, its source, and its activity counts
     (log-scaled: the tenth call says less than the first)."""
     values: dict[str, float] = {name: 1.0 if lead.get(column) else 0.0 for name, (column, _) in _FLAGS.items()}
@@ -136,7 +137,7 @@ async def current(kith: Kith) -> dict[str, Any] | None:
 
 
 def predict(
-    model: dict[str, Any], lead: dict[str, Any], activities: list[dict[str, Any]]
+    model: dict[str, Any], lead: Mapping[str, Any], activities: list[dict[str, Any]]
 ) -> tuple[int, list[ScoreLine]]:
     """The lead's chance of being won (percent) and the factors behind it, largest first.
 

@@ -188,8 +188,8 @@ class LeadModel(Table, tablename="sales_lead_model"):
     model = JSON(default="{}")
 
 
-TABLES = [Pipeline, Stage, Deal, StageChange]
-LEAD_TABLES = [Lead]
-DEAL_CONTACT_TABLES = [DealContact]
-QUOTE_TABLES = [Product, ProductPrice, Quote, QuoteLine]
-SCORING_TABLES = [ScoringRule, LeadScoreItem, LeadModel]
+TABLES: list[type[Table]] = [Pipeline, Stage, Deal, StageChange]
+LEAD_TABLES: list[type[Table]] = [Lead]
+DEAL_CONTACT_TABLES: list[type[Table]] = [DealContact]
+QUOTE_TABLES: list[type[Table]] = [Product, ProductPrice, Quote, QuoteLine]
+SCORING_TABLES: list[type[Table]] = [ScoringRule, LeadScoreItem, LeadModel]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -114,7 +114,7 @@ async def _activities(kith: Kith, kinds: set[str], lead_ids: list[int]) -> dict[
 
 def rule_lines(
     rules: list[dict[str, Any]],
-    lead: dict[str, Any],
+    lead: Mapping[str, Any],
     matched: set[int],
     activities: list[dict[str, Any]],
     now: dt.datetime,

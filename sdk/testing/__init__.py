@@ -6,6 +6,16 @@ The pytest plugin (registered automatically when ``kith-crm`` is installed with 
 functions into a plugin for one test.  See ``docs/testing.md``.
 """
 
+from kith.sdk.testing.admin import (
+    disable_plugin,
+    enable_plugin,
+    erase_personal_data,
+    export_personal_data,
+    load_demo_data,
+    purge_plugin,
+    run_scheduled_rule,
+    web_client,
+)
 from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
@@ -16,12 +26,20 @@ __all__ = [
     "ENV_VAR",
     "GraphQLClient",
     "GraphQLErrors",
+    "disable_plugin",
+    "enable_plugin",
     "engines",
+    "erase_personal_data",
+    "export_personal_data",
     "fresh_database_url",
+    "load_demo_data",
     "make_activity",
     "make_contact",
     "make_organization",
     "make_user",
+    "purge_plugin",
+    "run_scheduled_rule",
     "run_worker_until_idle",
     "throwaway_plugin",
+    "web_client",
 ]

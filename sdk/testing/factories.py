@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from kith.core.records.change import Actor
@@ -12,11 +13,20 @@ TEST = Actor(name="test", source="system")
 _counter = itertools.count(1)
 
 
-async def make_user(kith: Kith, **values: Any) -> dict[str, Any]:
+async def make_user(
+    kith: Kith, *, roles: Sequence[str] = (), password: str | None = None, **values: Any
+) -> dict[str, Any]:
     """A user (``name="User N"``, ``email="userN@example.com"``), written through
-    ``kith.records``; ``values`` (column names) override the defaults."""
+    ``kith.records``; ``values`` (column names) override the defaults.  ``roles`` are
+    granted (``kith users grant``) and ``password`` set, so a test can act as them with
+    ``GraphQLClient.as_user`` or sign in with ``login``."""
     n = next(_counter)
-    return await kith.records.create("user", {"name": f"User {n}", "email": f"user{n}@example.com", **values}, TEST)
+    user = await kith.records.create("user", {"name": f"User {n}", "email": f"user{n}@example.com", **values}, TEST)
+    for role in roles:
+        await kith.auth.grant_role(user["id"], role)
+    if password is not None:
+        await kith.auth.set_password(user["id"], password)
+    return user
 
 
 async def make_organization(kith: Kith, **values: Any) -> dict[str, Any]:

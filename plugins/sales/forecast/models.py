@@ -19,4 +19,4 @@ class ForecastSnapshot(Table, tablename="sales_forecast_snapshot"):
     figures = JSON(default="[]")
 
 
-FORECAST_TABLES = [ForecastSnapshot]
+FORECAST_TABLES: list[type[Table]] = [ForecastSnapshot]

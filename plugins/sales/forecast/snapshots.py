@@ -37,13 +37,10 @@ def _to_json(row: Row) -> dict[str, Any]:
 
 
 def _from_json(data: dict[str, Any]) -> Row:
+    figures: dict[str, Any] = {name: decimal.Decimal(data[name]) for name in _DECIMALS}
+    figures.update({name: int(data[name]) for name in _INTEGERS})
     return Row(
-        group_id=data["group_id"],
-        label=data["label"],
-        currency=data["currency"],
-        total=bool(data["total"]),
-        **{name: decimal.Decimal(data[name]) for name in _DECIMALS},
-        **{name: int(data[name]) for name in _INTEGERS},
+        group_id=data["group_id"], label=data["label"], currency=data["currency"], total=bool(data["total"]), **figures
     )
 
 
@@ -132,14 +129,8 @@ def compare(forecast: Forecast, snapshot: SnapshotInfo, then: list[Row]) -> Fore
 
 
 def _zero(row: Row) -> Row:
-    zero = major(0, row.currency)
-    return dataclasses.replace(
-        row,
-        open_count=0,
-        closed_won_count=0,
-        closed_lost_count=0,
-        **{name: zero for name in _DECIMALS},
-    )
+    zeros: dict[str, Any] = {name: major(0, row.currency) for name in _DECIMALS}
+    return dataclasses.replace(row, open_count=0, closed_won_count=0, closed_lost_count=0, **zeros)
 
 
 async def with_comparison(kith: Kith, viewer: Viewer, forecast: Forecast) -> Forecast:

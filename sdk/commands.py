@@ -1,0 +1,85 @@
+"""What a plugin's ``kith`` command needs: a Kith opened from settings, async code run,
+and Kith's errors turned into one clear line with a non-zero exit.
+
+The ``kith`` CLI's own commands use these too, so a plugin's command behaves exactly
+like a built-in one (``--database-url``, ``KITH_*`` settings, ``Error: …`` lines); they
+live in the SDK because plugins may not import ``kith.cli``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import click
+
+from kith.core.errors import KithError, ValidationFailed
+from kith.core.runtime import Kith
+from kith.core.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+class KithCliError(click.ClickException):
+    """Printed as ``Error: <message>`` with exit status 1."""
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    """The settings a command runs with: ``KITH_*``, ``kith.toml`` and ``kith --database-url``."""
+    overrides: dict[str, Any] = {}
+    root = ctx.find_root()
+    url = root.params.get("database_url")
+    if url:
+        overrides["database_url"] = url
+    try:
+        return load_settings(**overrides)
+    except KithError as exc:
+        raise KithCliError(str(exc)) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; Kith errors become a one-line CLI error."""
+    try:
+        return asyncio.run(coro)
+    except ValidationFailed as exc:
+        raise KithCliError("; ".join(_cli_field(e.field) + e.message for e in exc.errors)) from None
+    except KithError as exc:
+        raise KithCliError(str(exc)) from None
+
+
+def _cli_field(field: str | None) -> str:
+    return f"{field}: " if field else ""
+
+
+@asynccontextmanager
+async def open_kith(ctx: click.Context, *, migrate: bool = True, load: bool = True) -> AsyncIterator[Kith]:
+    """A Kith opened from the command's settings (migrated first), closed afterwards."""
+    kith = await Kith.open(settings_from(ctx), migrate_database=migrate, load=load)
+    try:
+        yield kith
+    finally:
+        await kith.close()
+
+
+def with_kith(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Turn an async function ``(kith, **params)`` into a click command body.
+
+    The command opens a Kith from the settings (``KITH_*``, ``kith.toml`` and
+    ``kith --database-url``), migrating first, passes it with the command's parameters,
+    and closes it; a ``KithError`` (``ValidationFailed`` included) becomes one line
+    ``Error: ...`` with exit status 1.  Put it below ``@click.command`` and the options.
+    """
+
+    @click.pass_context
+    @functools.wraps(fn)
+    def command(ctx: click.Context, **params: Any) -> Any:
+        async def body() -> Any:
+            async with open_kith(ctx) as kith:
+                return await fn(kith, **params)
+
+        return run(body())
+
+    return command
