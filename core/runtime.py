@@ -154,7 +154,9 @@ class Kith:
         self.schema_version = await get_schema_version(self.db)
         self.plugins.activate(await self.enabled_plugins())
         registry = EntityRegistry()
-        for plugin_name, entities in self.plugins.call("kith_entities", critical=True):
+        declared = self.plugins.call("kith_entities", critical=True)
+        # the core's first whatever a plugin's tryfirst says, so no plugin can take its entity names
+        for plugin_name, entities in sorted(declared, key=lambda pair: pair[0] != "core"):
             added: list[str] = []
             try:
                 for entity in entities:

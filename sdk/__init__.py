@@ -39,6 +39,7 @@ from kith.core.money import check_currency
 from kith.core.money import exponent as currency_exponent
 from kith.core.money import from_minor as from_minor_units
 from kith.core.money import to_minor as to_minor_units
+from kith.core.plugins.dispatch import entity_hook
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.privacy.erasure import Erasure
 from kith.core.privacy.ties import PersonalRecords
@@ -108,6 +109,7 @@ __all__ = [
     "check_currency",
     "check_outbound_url",
     "currency_exponent",
+    "entity_hook",
     "from_minor_units",
     "hookimpl",
     "initial_migration",

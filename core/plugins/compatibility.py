@@ -1,6 +1,7 @@
 """Whether a plugin can run on this Kith, said before it is enabled, in words that tell
 its author or its installer what to fix: the Kith versions it supports, the plugins it
-depends on, its Python imports, and its hooks (names, arguments, sync or async).
+depends on, its Python imports, and its hooks (names, arguments, sync or async, and
+pluggy options Kith cannot honour: async wrappers, wrappers around runtime hooks).
 
 Checking at enable time, rather than letting pluggy or a first request fail later,
 means a bad plugin never becomes half-enabled.
@@ -17,6 +18,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from kith.core import __version__, hookspecs
+from kith.core.plugins.dispatch import IMPL_MARK, LIFECYCLE_HOOKS, SCOPE_MARK
 from kith.core.plugins.manifest import Plugin
 
 #: hooks called while the registry is built: they must return at once, not a coroutine
@@ -24,6 +26,7 @@ REGISTRATION_HOOKS = frozenset(
     {
         "kith_entities",
         "kith_activity_kinds",
+        "kith_custom_fields",
         "kith_graphql_queries",
         "kith_graphql_mutations",
         "kith_cli_commands",
@@ -35,7 +38,15 @@ REGISTRATION_HOOKS = frozenset(
         "kith_automation_rules",
     }
 )
-IMPL_MARK = "kith_impl"  # set by kith.sdk.hookimpl (pluggy's marker for project "kith")
+#: hooks called while Kith serves (writes, views, privacy, demo data): they may be async,
+#: and the plugin manager runs and awaits them one at a time (a test checks that every
+#: hook is in exactly one of the two sets)
+RUNTIME_HOOKS = LIFECYCLE_HOOKS | {
+    "kith_personal_data",
+    "kith_erase_personal_data",
+    "kith_demo_data",
+    "kith_customer_view",
+}
 
 
 def _spec_arguments() -> dict[str, list[str]]:
@@ -81,39 +92,79 @@ def hook_problems(hooks: Any) -> list[str]:
     """Hooks that Kith would never call, or would call wrongly."""
     problems = []
     for attribute in sorted(dir(hooks)):
-        if not attribute.startswith("kith_"):
-            continue
-        function = getattr(hooks, attribute)
+        function = getattr(hooks, attribute, None)
         if not callable(function):
             continue
-        marked = getattr(function, IMPL_MARK, None) is not None
-        if attribute not in SPECS:
+        # pluggy looks only at functions and methods; reading a mark off any other object
+        # (a client, the Kith a docs example made) could run its code
+        opts = getattr(function, IMPL_MARK, None) if inspect.isroutine(function) else None
+        marked = isinstance(opts, dict)
+        if not marked and not attribute.startswith("kith_"):
+            continue
+        hook = (opts or {}).get("specname") or attribute
+        label = attribute if hook == attribute else f"{attribute} (for {hook})"
+        if hook not in SPECS:
             if marked:
-                near = difflib.get_close_matches(attribute, SPECS, n=1)
+                near = difflib.get_close_matches(hook, SPECS, n=1)
                 hint = f"; did you mean {near[0]}?" if near else " (see docs/hooks.md for the hooks)"
-                problems.append(f"{attribute} is not a Kith hook{hint}")
+                problems.append(f"{label} is not a Kith hook{hint}")
             continue
         if not marked:
             problems.append(f"{attribute} is not marked @hookimpl (from kith.sdk), so Kith would never call it")
             continue
-        wanted = SPECS[attribute]
-        try:
-            parameters = [
-                p
-                for p in inspect.signature(function).parameters.values()
-                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            ]
-        except (TypeError, ValueError):
-            continue
-        unknown = [p.name for p in parameters if p.name not in wanted and p.default is p.empty]
-        if unknown:
-            takes = ", ".join(wanted) or "no arguments"
-            problems.append(
-                f"{attribute}({', '.join(p.name for p in parameters)}): unknown argument "
-                f"{', '.join(repr(u) for u in unknown)}; this hook passes ({takes}), take any of them by name"
-            )
-        if attribute in REGISTRATION_HOOKS and inspect.iscoroutinefunction(function):
-            problems.append(f"{attribute} must be a plain function, not async: it is called while Kith starts")
+        problems += _argument_problems(label, hook, function)
+        problems += _marker_problems(label, hook, function, opts or {})
+    return problems
+
+
+def _argument_problems(label: str, hook: str, function: Any) -> list[str]:
+    wanted = SPECS[hook]
+    try:
+        parameters = [
+            p
+            for p in inspect.signature(function).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return []
+    problems = []
+    unknown = [p.name for p in parameters if p.name not in wanted and p.default is p.empty]
+    if unknown:
+        takes = ", ".join(wanted) or "no arguments"
+        problems.append(
+            f"{label}({', '.join(p.name for p in parameters)}): unknown argument "
+            f"{', '.join(repr(u) for u in unknown)}; this hook passes ({takes}), take any of them by name"
+        )
+    if hook in REGISTRATION_HOOKS and inspect.iscoroutinefunction(function):
+        problems.append(f"{label} must be a plain function, not async: it is called while Kith starts")
+    return problems
+
+
+def _marker_problems(label: str, hook: str, function: Any, opts: dict[str, Any]) -> list[str]:
+    """pluggy options Kith cannot honour, refused here rather than misbehaving later."""
+    problems = []
+    wrapper = "wrapper=True" if opts.get("wrapper") else "hookwrapper=True" if opts.get("hookwrapper") else ""
+    if opts.get("wrapper") and opts.get("hookwrapper"):
+        problems.append(f"{label}: use wrapper=True or hookwrapper=True, not both (wrapper=True is pluggy's current)")
+    if wrapper and (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+        problems.append(
+            f"{label}: an async wrapper ({wrapper} on an async def) is not supported: pluggy runs a wrapper as a "
+            "plain generator and cannot await it; write it as a plain generator with one `yield`"
+        )
+    elif wrapper and hook in RUNTIME_HOOKS:
+        problems.append(
+            f"{label}: {wrapper} is not supported on {hook}, a runtime hook: its implementations may be async and "
+            "run after pluggy returns, so a wrapper could see neither their results nor their time; use "
+            "tryfirst=True or trylast=True to run before or after the others"
+        )
+    elif wrapper and not inspect.isgeneratorfunction(function):
+        problems.append(f"{label}: {wrapper} needs a generator function: yield once, where the other hooks run")
+    scope = getattr(function, SCOPE_MARK, None)
+    if scope is not None and hook not in LIFECYCLE_HOOKS:
+        problems.append(
+            f"{label}: entity scope {sorted(scope)} on {hook}; only the lifecycle hooks "
+            f"({', '.join(sorted(LIFECYCLE_HOOKS))}) can be scoped to entities"
+        )
     return problems
 
 

@@ -5,8 +5,11 @@ themselves the same way) plus ``extra_plugins`` import paths for development.  O
 enabled plugins are registered with pluggy, so a disabled plugin contributes nothing:
 no schema, no hooks, no commands.
 
-Every hook call goes through ``call`` / ``call_async``, which run implementations one
-by one so that a plugin that raises is reported by name and does not take Kith down.
+Every hook call goes through ``call`` / ``call_async``, which call pluggy's hook caller
+(``pm.hook.<name>``), so pluggy's order and wrappers apply; each implementation is
+guarded (``dispatch``) so a plugin that raises is reported by name and does not take
+Kith down.  Plugins are registered in reverse dependency order: pluggy calls the last
+registered first, so the core is called first and each plugin after those it depends on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -23,7 +27,7 @@ import pluggy
 
 from kith.core import hookspecs
 from kith.core.errors import PluginError, ValidationFailed
-from kith.core.plugins import compatibility
+from kith.core.plugins import compatibility, dispatch
 from kith.core.plugins.manifest import Plugin
 
 log = logging.getLogger("kith.plugins")
@@ -96,12 +100,6 @@ def dependency_order(plugins: dict[str, Plugin], names: Iterable[str]) -> list[s
     return ordered
 
 
-def _arguments(impl: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Only the arguments an implementation declares, as pluggy does: a hook can gain an
-    argument without breaking the plugins written before it."""
-    return {name: kwargs[name] for name in impl.argnames if name in kwargs}
-
-
 class PluginManager:
     """The pluggy manager for the core and the enabled plugins of one running Kith."""
 
@@ -110,6 +108,7 @@ class PluginManager:
         self.load_errors = dict(load_errors or {})
         self.failures: list[HookFailure] = []
         self.active: list[str] = []
+        self._calls: list[dispatch.CallRecord] = []
         self.pm = self._new_pm()
 
     @staticmethod
@@ -119,12 +118,19 @@ class PluginManager:
         return pm
 
     def activate(self, enabled: Iterable[str]) -> None:
-        """Register exactly the essential plugins plus ``enabled`` (in dependency order)."""
+        """Register exactly the essential plugins plus ``enabled``.
+
+        They are checked in dependency order and registered in the reverse of it, because
+        pluggy calls the last registered implementation first: so, among implementations
+        without ``tryfirst``/``trylast``, the core runs first and a plugin after the
+        plugins it depends on.
+        """
         names = {n for n in enabled if n in self.available}
         names |= {n for n, p in self.available.items() if p.essential}
         self.pm = self._new_pm()
         self.active = []
         self.failures = []
+        accepted: list[str] = []
         for name in dependency_order(self.available, names):
             plugin = self.available[name]
             missing = [d for d in plugin.depends if d not in names]
@@ -135,12 +141,38 @@ class PluginManager:
             if refusals:  # e.g. Kith was upgraded past what an enabled plugin supports
                 self._fail(name, "activate", "; ".join(refusals))
                 continue
+            accepted.append(name)
+        for name in reversed(accepted):
             try:
-                self.pm.register(plugin.hook_object(), name=name)
+                self.pm.register(self._stand_in(name), name=name)
             except Exception as exc:
                 self._fail(name, "register", f"{type(exc).__name__}: {exc}")
                 continue
-            self.active.append(name)
+            self.active.insert(0, name)
+
+    def _stand_in(self, name: str) -> object:
+        return dispatch.guard(
+            self.available[name].hook_object(),
+            name,
+            self.pm.parse_hookimpl_opts,  # type: ignore[arg-type]
+            lambda hook: hook in compatibility.RUNTIME_HOOKS,
+            self._report,
+            self._record,
+        )
+
+    def _record(self) -> dispatch.CallRecord:
+        # a guard called outside ``call`` (pluggy used directly) records into a throwaway
+        return self._calls[-1] if self._calls else dispatch.CallRecord()
+
+    def _report(self, plugin: str, hook: str, error: BaseException | str) -> None:
+        if isinstance(error, BaseException):
+            log.error(
+                "plugin %s: hook %s raised\n%s", plugin, hook, "".join(traceback.format_exception(error)).rstrip()
+            )
+            error = f"{type(error).__name__}: {error}"
+        else:
+            log.error("plugin %s: hook %s: %s", plugin, hook, error)
+        self._fail(plugin, hook, error)
 
     def _fail(self, plugin: str, hook: str, error: str) -> None:
         self.failures.append(HookFailure(plugin, hook, error))
@@ -153,56 +185,58 @@ class PluginManager:
         if name in self.active:
             self.active.remove(name)
 
-    def _impls(self, hook_name: str) -> list[Any]:
-        # pluggy calls the last registered first; keep registration order for predictability
-        return list(getattr(self.pm.hook, hook_name).get_hookimpls())
-
     def call(self, hook_name: str, *, critical: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a registration hook; a plugin that raises is logged, recorded and skipped.
+        """Call a registration hook through pluggy; returns (plugin name, result) pairs in
+        pluggy's order, after any wrapper changed the result.
 
-        With ``critical=True`` the plugin is also taken out of this process, because the
-        rest of it cannot work without what the hook failed to declare.
+        A plugin that raises is logged, recorded and skipped.  With ``critical=True`` it is
+        also taken out of this process, because the rest of it cannot work without what
+        the hook failed to declare.
         """
-        results: list[tuple[str, Any]] = []
-        for impl in self._impls(hook_name):
-            try:
-                result = impl.function(**_arguments(impl, kwargs))
-            except Exception as exc:
-                log.exception("plugin %s: hook %s raised", impl.plugin_name, hook_name)
-                self._fail(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
-                if critical:
-                    self.deactivate_plugin(impl.plugin_name)
-                continue
-            if result is not None:
-                results.append((impl.plugin_name, result))
-        return results
+        if hook_name not in compatibility.REGISTRATION_HOOKS:
+            raise PluginError(f"{hook_name} is a runtime hook: call it with call_async")
+        record = dispatch.CallRecord()
+        self._calls.append(record)
+        try:
+            results = getattr(self.pm.hook, hook_name)(**kwargs)
+        finally:
+            self._calls.pop()
+        if critical:
+            for plugin in dict.fromkeys(record.failed):
+                self.deactivate_plugin(plugin)
+        return record.pairs(results)
 
     async def call_async(self, hook_name: str, *, refuse: bool, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a runtime hook, awaiting async implementations.
+        """Call a runtime hook through pluggy, then run and await its implementations here,
+        one at a time in pluggy's order: the one place Kith awaits hook results.
 
         With ``refuse=True`` (before-hooks) a ``ValidationFailed`` propagates and any
-        other exception refuses the write with an error naming the plugin; otherwise
-        (after-hooks) exceptions are logged with the plugin's name and swallowed.
+        other exception refuses the write with an error naming the plugin; either way the
+        implementations after it are not called.  Otherwise (after-hooks) exceptions are
+        logged with the plugin's name and the next implementation runs.
         """
+        if hook_name not in compatibility.RUNTIME_HOOKS:
+            raise PluginError(f"{hook_name} is a registration hook: call it with call")
+        pending: list[dispatch.Pending] = getattr(self.pm.hook, hook_name)(**kwargs)
         results: list[tuple[str, Any]] = []
-        for impl in self._impls(hook_name):
+        for call in pending:
             try:
-                result = impl.function(**_arguments(impl, kwargs))
+                result = call.run()
                 if inspect.isawaitable(result):
                     result = await result
             except ValidationFailed:
                 if refuse:
                     raise
-                log.exception("plugin %s: hook %s refused after commit", impl.plugin_name, hook_name)
+                log.exception("plugin %s: hook %s refused after commit", call.plugin, hook_name)
                 continue
             except Exception as exc:
-                log.exception("plugin %s: hook %s raised", impl.plugin_name, hook_name)
-                self._fail(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
+                log.exception("plugin %s: hook %s raised", call.plugin, hook_name)
+                self._fail(call.plugin, hook_name, f"{type(exc).__name__}: {exc}")
                 if refuse:
                     raise ValidationFailed.single(
-                        None, "plugin_error", f"plugin {impl.plugin_name} failed in {hook_name}: {exc}"
+                        None, "plugin_error", f"plugin {call.plugin} failed in {hook_name}: {exc}"
                     ) from exc
                 continue
             if result is not None:
-                results.append((impl.plugin_name, result))
+                results.append((call.plugin, result))
         return results

@@ -1,5 +1,9 @@
 """The sales plugin's hooks: deal defaults, stage moves (history, closing, the
-``deal.stage_changed`` event), and what it declares to the core."""
+``deal.stage_changed`` event), and what it declares to the core.
+
+Lifecycle hooks are scoped to their entity with ``entity_hook`` (Kith calls each only
+for writes of that entity); the quote entities' ones live in ``quotes.hooks``.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +26,24 @@ from kith.sdk import (
     PersonalRecords,
     RoleDefinition,
     ValidationFailed,
+    entity_hook,
     from_minor_units,
     hookimpl,
 )
 
 STAGE_CHANGED = "deal.stage_changed"
+
+# The quote entities' lifecycle hooks: pluggy looks for implementations in this module.
+line_before_create = quote_hooks.line_before_create
+line_before_delete = quote_hooks.line_before_delete
+line_before_update = quote_hooks.line_before_update
+price_before_create = quote_hooks.price_before_create
+price_before_update = quote_hooks.price_before_update
+product_before_create = quote_hooks.product_before_create
+product_before_update = quote_hooks.product_before_update
+quote_before_create = quote_hooks.quote_before_create
+quote_before_delete = quote_hooks.quote_before_delete
+quote_before_update = quote_hooks.quote_before_update
 
 
 @hookimpl
@@ -155,23 +172,38 @@ def kith_graphql_mutations() -> list[type]:
     return [SalesMutations, QuoteMutations, ForecastMutations]
 
 
-@hookimpl
-async def kith_before_create(change: Change) -> None:
-    """Leads: no duplicates.  Deals: land in a pipeline (the first, unless given) at its
-    first open stage."""
-    if change.entity == "lead":
-        conversion.refuse_manual_conversion(change)
-        await conversion.refuse_duplicates(change)
-        return
-    if change.entity in quote_hooks.ENTITIES:
-        await quote_hooks.before_create(change)
-        return
-    if change.entity == "scoring_rule":
-        await scoring.check_rule(change)
-        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
-        return
-    if change.entity != "deal":
-        return
+@entity_hook("kith_before_create", "lead")
+async def lead_before_create(change: Change) -> None:
+    """No manual conversion, no duplicates."""
+    conversion.refuse_manual_conversion(change)
+    await conversion.refuse_duplicates(change)
+
+
+@entity_hook("kith_before_update", "lead")
+def lead_before_update(change: Change) -> None:
+    conversion.refuse_manual_conversion(change)
+
+
+@entity_hook("kith_before_create", "scoring_rule")
+async def scoring_rule_before_create(change: Change) -> None:
+    await scoring.check_rule(change)
+    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+
+
+@entity_hook("kith_before_update", "scoring_rule")
+async def scoring_rule_before_update(change: Change) -> None:
+    await scoring.check_rule(change)
+    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
+
+
+@entity_hook("kith_before_delete", "scoring_rule")
+async def scoring_rule_before_delete(change: Change) -> None:
+    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+
+
+@entity_hook("kith_before_create", "deal")
+async def deal_before_create(change: Change) -> None:
+    """Land in a pipeline (the first, unless given) at its first open stage."""
     values = change.values
     stage = await _stage(change, values.get("stage"))
     if stage is not None:
@@ -203,29 +235,10 @@ def _check_stage(stage: dict[str, Any], pipeline_id: Any, lost_reason: Any) -> N
         raise ValidationFailed(errors)
 
 
-@hookimpl
-async def kith_before_delete(change: Change) -> None:
-    if change.entity in quote_hooks.ENTITIES:
-        await quote_hooks.before_delete(change)
-        return
-    if change.entity == "scoring_rule":
-        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
-
-
-@hookimpl
-async def kith_before_update(change: Change) -> None:
+@entity_hook("kith_before_update", "deal")
+async def deal_before_update(change: Change) -> None:
     """Moving a deal's stage: checked, closed or reopened, recorded, announced."""
-    if change.entity == "lead":
-        conversion.refuse_manual_conversion(change)
-        return
-    if change.entity in quote_hooks.ENTITIES:
-        await quote_hooks.before_update(change)
-        return
-    if change.entity == "scoring_rule":
-        await scoring.check_rule(change)
-        await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
-        return
-    if change.entity != "deal" or change.action != "update" or "stage" not in change.values:
+    if change.action != "update" or "stage" not in change.values:
         return
     before = change.before or {}
     if change.values["stage"] == before.get("stage"):

@@ -1,5 +1,5 @@
-"""Checks and computed values of products, prices, quotes and lines, run by the sales
-plugin's before-create/update/delete hooks (inside the write's transaction).
+"""Checks and computed values of products, prices, quotes and lines, run by
+before-create/update/delete hooks scoped to each entity (inside the write's transaction).
 
 - products: a SKU belongs to one product (deleted ones included: the column is unique);
 - prices: one live price per product and currency;
@@ -14,7 +14,6 @@ hooks stand aside for them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kith.plugins.sales.quotes import store
@@ -22,9 +21,7 @@ from kith.plugins.sales.quotes.declarations import QUOTE_TOTALS
 from kith.plugins.sales.quotes.figures import line_input, line_row, settle
 from kith.plugins.sales.quotes.numbers import percent
 from kith.plugins.sales.quotes.totals import compute
-from kith.sdk import Change, DomainEvent, FieldError, NotFound, ValidationFailed
-
-ENTITIES = frozenset({"product", "product_price", "quote", "quote_line"})
+from kith.sdk import Change, DomainEvent, FieldError, NotFound, ValidationFailed, entity_hook
 
 QUOTE_SENT = "quote.sent"
 QUOTE_ACCEPTED = "quote.accepted"
@@ -55,41 +52,71 @@ _LINE_FIELDS = {
     "tax_percent": "taxPercent",
 }
 
-Hook = Callable[[Change], Awaitable[None]]
+# The lifecycle hooks of each quote entity; ``kith.plugins.sales.hooks`` imports them so
+# that pluggy finds them in the plugin's hooks module.
 
 
-async def before_create(change: Change) -> None:
-    if store.is_computing():
-        return
-    hooks: dict[str, Hook] = {
-        "product": _product,
-        "product_price": _price,
-        "quote": _create_quote,
-        "quote_line": _write_line,
-    }
-    await hooks[change.entity](change)
+@entity_hook("kith_before_create", "product")
+async def product_before_create(change: Change) -> None:
+    if not store.is_computing():
+        await _product(change)
 
 
-async def before_update(change: Change) -> None:
+@entity_hook("kith_before_update", "product")
+async def product_before_update(change: Change) -> None:
+    if not store.is_computing():
+        await _product(change)
+
+
+@entity_hook("kith_before_create", "product_price")
+async def price_before_create(change: Change) -> None:
+    if not store.is_computing():
+        await _price(change)
+
+
+@entity_hook("kith_before_update", "product_price")
+async def price_before_update(change: Change) -> None:
+    if not store.is_computing():
+        await _price(change)
+
+
+@entity_hook("kith_before_create", "quote")
+async def quote_before_create(change: Change) -> None:
+    if not store.is_computing():
+        await _create_quote(change)
+
+
+@entity_hook("kith_before_update", "quote")
+async def quote_before_update(change: Change) -> None:
     """Updates and restores (``change.action == "restore"``)."""
     if store.is_computing():
         return
-    hooks: dict[str, Hook] = {
-        "product": _product,
-        "product_price": _price,
-        "quote": _restore_quote if change.action == "restore" else _update_quote,
-        "quote_line": _write_line,
-    }
-    await hooks[change.entity](change)
+    await (_restore_quote(change) if change.action == "restore" else _update_quote(change))
 
 
-async def before_delete(change: Change) -> None:
-    """To be called by ``kith_before_delete``: only drafts (and their lines) go away."""
-    if store.is_computing():
-        return
-    if change.entity == "quote":
+@entity_hook("kith_before_delete", "quote")
+async def quote_before_delete(change: Change) -> None:
+    """Only drafts go away."""
+    if not store.is_computing():
         await _delete_quote(change)
-    elif change.entity == "quote_line":
+
+
+@entity_hook("kith_before_create", "quote_line")
+async def line_before_create(change: Change) -> None:
+    if not store.is_computing():
+        await _write_line(change)
+
+
+@entity_hook("kith_before_update", "quote_line")
+async def line_before_update(change: Change) -> None:
+    if not store.is_computing():
+        await _write_line(change)
+
+
+@entity_hook("kith_before_delete", "quote_line")
+async def line_before_delete(change: Change) -> None:
+    """Only a draft's lines go away."""
+    if not store.is_computing():
         await _delete_line(change)
 
 
