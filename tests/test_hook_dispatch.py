@@ -14,7 +14,7 @@ import pytest
 from kith.core.errors import PluginError
 from kith.core.plugins import lifecycle
 from kith.sdk import ValidationFailed, entity_hook, hookimpl
-from kith.sdk.testing import make_activity, make_contact, make_organization, throwaway_plugin
+from kith.sdk.testing import enable_plugin, make_activity, make_contact, make_organization, throwaway_plugin
 
 CORE_KINDS = ["note", "call", "email", "meeting", "task"]
 
@@ -271,6 +271,19 @@ async def test_entity_scoped_lifecycle_hooks_are_called_only_for_their_entity(ma
     await kith.records.update("organization", acme["id"], {"website": "https://acme.example"})
     await make_activity(kith, ann)
     assert calls == [("before_create", "organization"), ("after_update", "contact"), ("after_update", "organization")]
+
+
+async def test_an_entity_scope_naming_no_entity_refuses_the_enable(make_kith):
+    """A misspelt entity would never be called: enabling says so, and leaves it disabled."""
+
+    @entity_hook("kith_before_update", "contacts")
+    def tidy(change: Any) -> None:
+        return None
+
+    kith = await make_kith(plugins=[throwaway_plugin("typo", tidy)])
+    with pytest.raises(PluginError, match="tidy: entity_hook names 'contacts', which is no entity here; did you mean 'contact'"):
+        await enable_plugin(kith, "typo")
+    assert "typo" not in await kith.enabled_plugins()
 
 
 def test_no_kith_hook_is_firstresult_or_historic():

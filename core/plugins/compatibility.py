@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -166,6 +166,21 @@ def _marker_problems(label: str, hook: str, function: Any, opts: dict[str, Any])
             f"({', '.join(sorted(LIFECYCLE_HOOKS))}) can be scoped to entities"
         )
     return problems
+
+
+def scope_problems(hooks: Any, entities: Iterable[str]) -> list[str]:
+    """Entity scopes (``entity_hook``) naming no entity of the running Kith: a misspelt
+    name would never be called, silently.  Checked once the entities are known."""
+    known = sorted(set(entities))
+    found = []
+    for attribute in sorted(dir(hooks)):
+        function = getattr(hooks, attribute, None)
+        scope = getattr(function, SCOPE_MARK, None) if inspect.isroutine(function) else None
+        for name in sorted(set(scope or ()) - set(known)):
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f" (entities: {', '.join(known)})"
+            found.append(f"{attribute}: entity_hook names {name!r}, which is no entity here{hint}")
+    return found
 
 
 def problems(plugin: Plugin, available: Mapping[str, Plugin], kith_version: str = __version__) -> list[str]:

@@ -121,6 +121,10 @@ async def enable(kith: Kith, name: str) -> list[str]:
     failed = [f for f in kith.plugins.failures if f.plugin == name]
     if name not in kith.plugins.active and failed:
         raise PluginError(f"plugin {name} was enabled but failed to start: {failed[-1].error}")
+    scopes = compatibility.scope_problems(plugin.hook_object(), (entity.name for entity in kith.entities))
+    if scopes:
+        await disable(kith, name)  # its scoped hooks would never be called
+        raise PluginError(f"plugin {name} cannot be enabled: " + "; ".join(scopes))
     try:
         await fields.declare(kith, name)
     except PluginError:
