@@ -290,3 +290,19 @@ async def test_a_plugin_declares_custom_fields_on_core_entities(make_kith, tmp_p
     assert kith.custom_fields.get("contact", "insurance_number") is None
     assert kith.custom_fields.get("organization", "clinic_code") is not None  # not the plugin's to remove
     assert (await kith.records.get("contact", ann["id"]))["custom"] == {}
+
+
+def test_no_plugin_branches_on_the_database_engine():
+    """What differs between SQLite and PostgreSQL is spelt by the engine's dialect
+    (``kith.db.dialect``), in the core; a plugin that tested the engine itself would be
+    the copy every new plugin makes."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "plugins"
+    branching = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "is_postgres" in line or "is_sqlite" in line or "pg_advisory" in line
+    ]
+    assert branching == []

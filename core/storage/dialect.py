@@ -8,7 +8,7 @@ on both engines.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from piccolo.querystring import QueryString
 
@@ -73,6 +73,30 @@ class Dialect:
     def skip_locked(self) -> str:
         """Row locking for queue consumers; SQLite serialises writers instead."""
         return " FOR UPDATE SKIP LOCKED" if self.is_postgres else ""
+
+    def lock_rows(self) -> str:
+        """Suffix of a SELECT that locks its rows until the write transaction ends (a
+        read-then-write); SQLite already serialises writers, so there it is empty."""
+        return " FOR UPDATE" if self.is_postgres else ""
+
+    async def serialise(self, db: Any, name: str) -> None:
+        """Make concurrent write transactions that ask for ``name`` take turns until they
+        end, when there is no row to lock yet (the next number of a series).  A
+        transaction-scoped advisory lock on PostgreSQL; SQLite's writers take turns already."""
+        if self.is_postgres:
+            await db.fetch(QueryString("SELECT pg_advisory_xact_lock(hashtext({}))::text AS locked", name))
+
+    def utc_date(self, column: str) -> str:
+        """The UTC calendar day of a timestamp column."""
+        if self.is_postgres:
+            return f"(({column}) AT TIME ZONE 'UTC')::date"
+        return f"date({column})"
+
+    def epoch_seconds(self, column: str) -> str:
+        """Whole seconds since 1970 of a timestamp column (an integer on both engines)."""
+        if self.is_postgres:
+            return f"FLOOR(EXTRACT(EPOCH FROM {column}))"
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
 
     def expression_index(self, table: str, name: str, expr: str) -> str:
         return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" (({expr}))'

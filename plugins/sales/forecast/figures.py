@@ -18,7 +18,7 @@ from typing import Any, Literal
 from piccolo.querystring import QueryString
 
 from kith.plugins.sales.forecast import money
-from kith.plugins.sales.forecast.sql import Period, conjunction, equals, utc_date, within
+from kith.plugins.sales.forecast.sql import Period, conjunction, equals, within
 from kith.plugins.sales.forecast.viewer import Viewer
 from kith.sdk import FieldError, Kith, ValidationFailed
 
@@ -126,7 +126,7 @@ def check(period: Period, group_by: str | None = None) -> None:
 
 
 def classified_deals(
-    is_postgres: bool,
+    kith: Kith,
     viewer: Viewer,
     *,
     pipeline_id: int | None = None,
@@ -153,7 +153,7 @@ def classified_deals(
         "CASE WHEN s.kind IN ('won', 'lost') THEN s.kind ELSE 'open' END AS kind, "
         "COALESCE(s.probability, 0) AS probability, "
         "COALESCE(t.forecast_category, s.forecast_category, 'pipeline') AS category, "
-        f"{utc_date(is_postgres, 't.closed_at')} AS closed_on "
+        f"{kith.db.dialect.utc_date('t.closed_at')} AS closed_on "
         "FROM sales_deal t LEFT JOIN sales_stage s ON s.id = t.stage WHERE {}",
         conjunction(where),
     )
@@ -163,7 +163,6 @@ async def compute(kith: Kith, viewer: Viewer, period: Period, group_by: GroupBy,
     """The forecast of ``period`` for ``viewer``, by ``group_by`` and currency, with
     per-currency totals (no snapshot comparison: see ``snapshots.compare``)."""
     check(period, group_by)
-    is_postgres = kith.db.dialect.is_postgres
     key, label, joins = _GROUPS[group_by]
     measures = ", ".join(f"{sql} AS {name}" for name, sql in _MEASURES.items())
     # in the forecast: open deals due in the period (not omitted), deals closed in it
@@ -179,7 +178,7 @@ async def compute(kith: Kith, viewer: Viewer, period: Period, group_by: GroupBy,
         "UNION ALL "
         f"SELECT 1 AS is_total, NULL AS grp, NULL AS label, d.currency AS currency, {measures} "
         "FROM d WHERE {} GROUP BY d.currency",
-        classified_deals(is_postgres, viewer, pipeline_id=pipeline_id),
+        classified_deals(kith, viewer, pipeline_id=pipeline_id),
         relevant,
         relevant,
     )

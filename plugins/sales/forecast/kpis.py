@@ -18,7 +18,7 @@ from piccolo.querystring import QueryString
 
 from kith.plugins.sales.forecast import money
 from kith.plugins.sales.forecast.figures import check, classified_deals
-from kith.plugins.sales.forecast.sql import Period, conjunction, epoch_seconds, equals, utc_date, within
+from kith.plugins.sales.forecast.sql import Period, conjunction, equals, within
 from kith.plugins.sales.forecast.viewer import Viewer
 from kith.sdk import Kith
 
@@ -114,9 +114,9 @@ async def _deal_counts(
     kith: Kith, viewer: Viewer, period: Period, pipeline_id: int | None, owner_id: int | None
 ) -> dict[str | None, dict[str, int]]:
     """Counts and sums per currency, and over all deals (key None, counts only)."""
-    is_postgres = kith.db.dialect.is_postgres
+    dialect = kith.db.dialect
     closed = within("d.closed_on", period)
-    cycle = f"({epoch_seconds(is_postgres, 'd.closed_at')} - {epoch_seconds(is_postgres, 'd.created_at')})"
+    cycle = f"({dialect.epoch_seconds('d.closed_at')} - {dialect.epoch_seconds('d.created_at')})"
     measures = QueryString(
         "SUM(CASE WHEN d.kind = 'won' AND {} THEN 1 ELSE 0 END) AS won, "
         "SUM(CASE WHEN d.kind = 'lost' AND {} THEN 1 ELSE 0 END) AS lost, "
@@ -136,7 +136,7 @@ async def _deal_counts(
             "WITH d AS ({}) "
             "SELECT 0 AS is_total, d.currency AS currency, {} FROM d GROUP BY d.currency "
             "UNION ALL SELECT 1 AS is_total, NULL AS currency, {} FROM d",
-            classified_deals(is_postgres, viewer, pipeline_id=pipeline_id, owner_id=owner_id, with_amount=False),
+            classified_deals(kith, viewer, pipeline_id=pipeline_id, owner_id=owner_id, with_amount=False),
             measures,
             measures,
         )
@@ -151,7 +151,7 @@ async def _deal_counts(
 
 async def _lead_counts(kith: Kith, viewer: Viewer, period: Period, owner_id: int | None) -> tuple[int, int]:
     """Leads created in the period (a UTC day), and how many of them became a deal."""
-    where = [QueryString("t.deleted_at IS NULL"), within(utc_date(kith.db.dialect.is_postgres, "t.created_at"), period)]
+    where = [QueryString("t.deleted_at IS NULL"), within(kith.db.dialect.utc_date("t.created_at"), period)]
     if viewer.leads is not None:
         where.append(viewer.leads)
     if owner_id is not None:

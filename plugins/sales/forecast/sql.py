@@ -1,15 +1,9 @@
-"""The few SQL fragments where SQLite and PostgreSQL differ, for forecasts and KPIs.
+"""SQL fragments for forecasts and KPIs: periods and conjunctions.
 
-SQLite keeps timestamps as UTC text (``2025-03-01 09:30:00.123456+00:00``, written by
-Piccolo) and dates as ``YYYY-MM-DD`` text; PostgreSQL has real types.  Every figure
-depends on "which day did this happen, in UTC" and "how many seconds between two
-moments", so both are spelt here once, to give the same answer on both engines:
-
-- a day is compared as a date (``date(x)`` on SQLite, ``(x AT TIME ZONE 'UTC')::date``
-  on PostgreSQL), so a period's bounds are inclusive whole days;
-- a duration is the difference of whole epoch seconds (``strftime('%s')`` truncates
-  the fraction on SQLite, ``FLOOR(EXTRACT(EPOCH ...))`` on PostgreSQL), an integer on
-  both, so a mean duration is exact.
+Every figure depends on "which day did this happen, in UTC" and "how many seconds
+between two moments"; the engine spells those (``kith.db.dialect.utc_date`` and
+``epoch_seconds``), so a period's bounds are inclusive whole days and a mean duration
+is exact on both engines, with no engine test here.
 """
 
 from __future__ import annotations
@@ -27,20 +21,6 @@ class Period:
 
     start: dt.date
     end: dt.date
-
-
-def utc_date(is_postgres: bool, column: str) -> str:
-    """The UTC calendar day of a timestamp column."""
-    if is_postgres:
-        return f"(({column}) AT TIME ZONE 'UTC')::date"
-    return f"date({column})"
-
-
-def epoch_seconds(is_postgres: bool, column: str) -> str:
-    """Whole seconds since 1970 of a timestamp column (an integer on both engines)."""
-    if is_postgres:
-        return f"FLOOR(EXTRACT(EPOCH FROM {column}))"
-    return f"CAST(strftime('%s', {column}) AS INTEGER)"
 
 
 def within(expression: str, period: Period) -> QueryString:

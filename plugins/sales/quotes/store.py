@@ -57,8 +57,8 @@ def money(minor: int | None, currency: str | None) -> dict[str, Any] | None:
 
 
 def _lock(kith: Kith) -> str:
-    """Row lock for read-then-write on PostgreSQL; SQLite already serialises writers."""
-    return " FOR UPDATE" if kith.db.dialect.is_postgres else ""
+    """Row lock for a read-then-write (the engine decides what that takes)."""
+    return kith.db.dialect.lock_rows()
 
 
 async def lock_quote(kith: Kith, quote_id: Any) -> Row:
@@ -118,12 +118,11 @@ async def revisions(kith: Kith, number: str) -> list[Row]:
 async def next_number(kith: Kith) -> str:
     """The next free quote number, ``Q-00001`` onwards (deleted quotes keep theirs).
 
-    Must run inside the write transaction.  SQLite's writers are serialised already; on
-    PostgreSQL a transaction-scoped advisory lock makes concurrent creates take turns, so
-    two quotes never get the same number (there may be no row yet to lock).
+    Must run inside the write transaction: concurrent creates take turns on the series
+    until their transactions end, so two quotes never get the same number (there may be
+    no row yet to lock).
     """
-    if kith.db.dialect.is_postgres:
-        await kith.db.execute("SELECT pg_advisory_xact_lock(hashtext('kith.sales.quote_number'))::text AS locked")
+    await kith.db.dialect.serialise(kith.db, "kith.sales.quote_number")
     rows = await kith.db.execute(
         "SELECT number FROM sales_quote WHERE number LIKE 'Q-%' ORDER BY LENGTH(number) DESC, number DESC LIMIT 1"
     )
