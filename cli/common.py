@@ -25,5 +25,3 @@ class _Output:
 
 
 console = _Output()
-
-

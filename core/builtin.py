@@ -29,10 +29,10 @@ async def kith_before_create(change: Change) -> None:
     whose email belongs to an erased person is flagged for review."""
     if change.entity == "activity" and change.values.get("occurred_at") is None:
         change.values["occurred_at"] = dt.datetime.now(dt.UTC)
-    if change.entity == "contact" and change.values.get("emails") and change.kith is not None:
+    if change.entity == "contact" and change.values.get("emails") and change.runtime is not None:
         from kith.core.privacy.service import PREVIOUSLY_ERASED_TAG, previously_erased
 
-        if await previously_erased(change.kith, change.values["emails"]):
+        if await previously_erased(change.runtime, change.values["emails"]):
             tags = list(change.values.get("tags") or [])
             change.values["tags"] = [*tags, PREVIOUSLY_ERASED_TAG] if PREVIOUSLY_ERASED_TAG not in tags else tags
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from faker import Faker
 
 from kith.core.entities.builtin import LIFECYCLE_STAGES
+from kith.core.plugins.context import PluginContext
 from kith.core.records.change import Actor
 
 if TYPE_CHECKING:
@@ -138,7 +139,9 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
                     activity_count += 1
     created["contacts"] = contacts
     created["activities"] = activity_count
-    for _plugin, counts in await kith.plugins.call_async("kith_demo_data", refuse=True, kith=kith, seed=seed):
+    for _plugin, counts in await kith.plugins.call_async(
+        "kith_demo_data", refuse=True, context=PluginContext(kith, DEMO), seed=seed
+    ):
         created.update(counts)
     return created
 

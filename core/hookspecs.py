@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from kith.core.customfields import CustomFieldSpec
     from kith.core.entities import Entity
     from kith.core.graphql.generated import GraphQLTypes
+    from kith.core.plugins.context import PluginContext
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Change
-    from kith.core.runtime import Kith
     from kith.core.security.roles import RoleDefinition
 
 hookspec = pluggy.HookspecMarker("kith")
@@ -211,7 +211,7 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
 @hookspec
 def kith_personal_data(
-    kith: Kith, contact: dict[str, Any]
+    context: PluginContext, contact: dict[str, Any]
 ) -> Awaitable[PersonalRecords | None] | PersonalRecords | None:
     """Say which of this plugin's records are tied to a person: a ``PersonalRecords``
     with ids by entity, or ``None`` when it holds nothing about them.
@@ -228,7 +228,9 @@ def kith_personal_data(
 
 
 @hookspec
-def kith_erase_personal_data(kith: Kith, contact: dict[str, Any], erasure: Erasure) -> Awaitable[None] | None:
+def kith_erase_personal_data(
+    context: PluginContext, contact: dict[str, Any], erasure: Erasure
+) -> Awaitable[None] | None:
     """Erase what this plugin keeps about a person outside its entities' records (a
     table of its own, a cache, an outside service); most plugins need not implement it.
 
@@ -244,14 +246,14 @@ def kith_erase_personal_data(kith: Kith, contact: dict[str, Any], erasure: Erasu
 
 
 @hookspec
-def kith_demo_data(kith: Kith, seed: int) -> Awaitable[dict[str, int]] | dict[str, int]:
+def kith_demo_data(context: PluginContext, seed: int) -> Awaitable[dict[str, int]] | dict[str, int]:
     """Add this plugin's demo records to ``kith demo``; return how many of each you made.
 
     Called once, right after the core's demo data (teams, users with roles,
     organizations, contacts and their timelines) was created on an empty database, so
     the plugin can build on it.  Use ``seed`` for repeatable randomness and write
-    through ``kith.records`` with an ``Actor`` of source ``"demo"``.  Raising stops the
-    demo with the plugin's name in the message.
+    through ``context.records`` (it acts as the system, with source ``"demo"`` in the
+    audit).  Raising stops the demo with the plugin's name in the message.
     """
 
 
@@ -259,12 +261,11 @@ def kith_demo_data(kith: Kith, seed: int) -> Awaitable[dict[str, int]] | dict[st
 
 
 @hookspec
-def kith_customer_view(kith: Kith, contact: dict[str, Any], viewer: Any) -> Awaitable[Any] | Any:
+def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> Awaitable[Any] | Any:
     """Return what this plugin relates to a contact, for the single customer view.
 
     Return a ``CustomerViewSection`` (title, JSON-ready items and the ``entity`` they are)
     or ``None``.  Sections of an entity the viewer may not read are dropped by the core;
-    ``viewer`` (the caller's permissions, ``None`` when unrestricted) lets the plugin
-    narrow items further with ``viewer.predicate(entity, "read")``.  Called once per
-    ``customerView`` query, so fetch with one query, not one per item.
+    ``context.records`` reads as the viewer, so the items are the ones they may see.
+    Called once per ``customerView`` query, so fetch with one query, not one per item.
     """

@@ -39,6 +39,7 @@ from kith.core.money import check_currency
 from kith.core.money import exponent as currency_exponent
 from kith.core.money import from_minor as from_minor_units
 from kith.core.money import to_minor as to_minor_units
+from kith.core.plugins.context import PluginContext, PluginDatabase, Records
 from kith.core.plugins.dispatch import entity_hook
 from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.privacy.erasure import Erasure
@@ -50,10 +51,11 @@ from kith.core.security.outbound import OutboundRefused, check_outbound_url, out
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
-from kith.sdk.commands import with_kith
+from kith.sdk.commands import with_context, with_kith
 from kith.sdk.helpers import (
     CustomerViewSection,
     add_columns,
+    context_from,
     initial_migration,
     kith_from,
     read_records,
@@ -94,8 +96,11 @@ __all__ = [
     "Params",
     "PersonalRecords",
     "Plugin",
+    "PluginContext",
+    "PluginDatabase",
     "PluginError",
     "RecordColumns",
+    "Records",
     "RoleDefinition",
     "Settings",
     "Tag",
@@ -108,6 +113,7 @@ __all__ = [
     "apply_rule",
     "check_currency",
     "check_outbound_url",
+    "context_from",
     "currency_exponent",
     "entity_hook",
     "from_minor_units",
@@ -125,5 +131,6 @@ __all__ = [
     "read_records",
     "require_permission",
     "to_minor_units",
+    "with_context",
     "with_kith",
 ]

@@ -17,10 +17,13 @@ from typing import Any, TypeVar
 import click
 
 from kith.core.errors import KithError, ValidationFailed
+from kith.core.plugins.context import PluginContext
+from kith.core.records.change import Actor
 from kith.core.runtime import Kith
 from kith.core.settings import Settings, load_settings
 
 T = TypeVar("T")
+CLI = Actor(name="cli", source="cli")
 
 
 class KithCliError(click.ClickException):
@@ -62,6 +65,21 @@ async def open_kith(ctx: click.Context, *, migrate: bool = True, load: bool = Tr
         yield kith
     finally:
         await kith.close()
+
+
+def with_context(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Turn an async function ``(context, **params)`` into a click command body.
+
+    Like ``with_kith``, but the function gets a ``PluginContext`` acting as the system
+    (the audit names the ``cli`` as the surface), which is what a plugin's command needs:
+    records, events, settings and the engine-independent database operations.
+    """
+
+    async def body(kith: Kith, **params: Any) -> Any:
+        return await fn(PluginContext(kith, CLI), **params)
+
+    functools.update_wrapper(body, fn)
+    return with_kith(body)
 
 
 def with_kith(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from piccolo.table import Table
 
+from kith.core.plugins.context import PluginContext
 from kith.core.plugins.manifest import Migration
-from kith.core.runtime import Kith
 from kith.core.storage.database import Database
 
 
@@ -68,10 +68,16 @@ def require_permission(info: Any, entity: str, action: str) -> None:
         raise ValidationFailed.single(None, "forbidden", f"you may not {action} {entity} records")
 
 
-def kith_from(info: Any) -> Kith:
-    """The running Kith inside a strawberry resolver."""
-    kith: Kith = info.context.kith
-    return kith
+def kith_from(info: Any) -> Any:
+    """The running Kith inside a strawberry resolver (being replaced by ``context_from``)."""
+    return info.context.kith
+
+
+def context_from(info: Any) -> PluginContext:
+    """The ``PluginContext`` of a strawberry resolver: records read and written as the
+    caller of this request (their scope and hidden fields applied), events, settings."""
+    context: PluginContext = info.context.plugin_context
+    return context
 
 
 async def read_records(
@@ -84,16 +90,9 @@ async def read_records(
 ) -> list[dict[str, Any]]:
     """Records of ``entity`` as the caller of this resolver may see them: only rows in
     their scope (at every hop of a relation in ``filter`` or ``order_by``), hidden fields
-    empty — what the generated lists return, for a plugin's own field.  ``filter`` and
-    ``order_by`` use the GraphQL languages; ``first`` is capped at ``max_page_size``.
+    empty — what the generated lists return, for a plugin's own field that returns the
+    generated type.  ``first`` is capped at ``max_page_size``, as for a generated list.
     A caller who may not read ``entity`` gets a ``forbidden`` error."""
-    from kith.core.records.query import ListRequest
-
     require_permission(info, entity, "read")
-    context = info.context
-    kith = kith_from(info)
-    target = kith.entity(entity)
-    first = max(0, min(first, kith.settings.max_page_size))
-    request = ListRequest(target, filter, order_by, first=first, search=search, viewer=context.permissions)
-    page = await kith.query.list(kith.db, request)
-    return [context.visible(target, row) for row in page.rows]
+    first = max(0, min(first, info.context.kith.settings.max_page_size))
+    return await context_from(info).records.list(entity, filter, order_by=order_by, first=first, search=search)

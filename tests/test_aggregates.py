@@ -14,8 +14,12 @@ async def test_group_by_field_and_measures(kith, gql):
     data = await gql.query("""{ contactsAggregate(groupBy: ["lifecycleStage"], sum: ["customFields.score"],
                                  avg: ["customFields.score"]) { key count sums averages } }""")
     groups = {g["key"]["lifecycleStage"]: g for g in data["contactsAggregate"]}
-    assert groups["lead"] == {"key": {"lifecycleStage": "lead"}, "count": 2,
-                              "sums": {"customFields.score": 40}, "averages": {"customFields.score": 20}}
+    assert groups["lead"] == {
+        "key": {"lifecycleStage": "lead"},
+        "count": 2,
+        "sums": {"customFields.score": 40},
+        "averages": {"customFields.score": 20},
+    }
     assert groups["customer"]["count"] == 2 and groups["customer"]["sums"]["customFields.score"] == 5
     filtered = await gql.query('{ contactsAggregate(filter: {lifecycleStage: {ne: "lead"}}) { count } }')
     assert filtered["contactsAggregate"] == [{"count": 3}]
@@ -25,12 +29,21 @@ async def test_date_buckets(kith, gql):
     await kith.custom_fields.add("contact", "signed", "date")
     for day in ("2026-01-05", "2026-01-20", "2026-02-02", "2026-04-15"):
         await make_contact(kith, custom={"signed": day})
-    data = await gql.query("""{ contactsAggregate(bucket: {field: "customFields.signed", unit: MONTH}) { key count } }""")
+    data = await gql.query(
+        """{ contactsAggregate(bucket: {field: "customFields.signed", unit: MONTH}) { key count } }"""
+    )
     assert [(g["key"]["customFields.signed:month"], g["count"]) for g in data["contactsAggregate"]] == [
-        ("2026-01-01", 2), ("2026-02-01", 1), ("2026-04-01", 1)]
-    quarters = await gql.query("""{ contactsAggregate(bucket: {field: "customFields.signed", unit: QUARTER}) { key count } }""")
+        ("2026-01-01", 2),
+        ("2026-02-01", 1),
+        ("2026-04-01", 1),
+    ]
+    quarters = await gql.query(
+        """{ contactsAggregate(bucket: {field: "customFields.signed", unit: QUARTER}) { key count } }"""
+    )
     assert [(g["key"]["customFields.signed:quarter"], g["count"]) for g in quarters["contactsAggregate"]] == [
-        ("2026-01-01", 3), ("2026-04-01", 1)]
+        ("2026-01-01", 3),
+        ("2026-04-01", 1),
+    ]
     today = dt.datetime.now(dt.UTC).date().isoformat()
     created = await gql.query('{ contactsAggregate(bucket: {field: "createdAt", unit: DAY}) { key count } }')
     assert created["contactsAggregate"] == [{"key": {"createdAt:day": today}, "count": 4}]

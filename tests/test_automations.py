@@ -77,8 +77,12 @@ async def kit(make_kith, loyalty_plugin):
 
 
 async def remember_rule(kith, name: str, trigger: dict, conditions: dict | None = None) -> None:
-    rule = {"name": name, "enabled": True, "trigger": trigger,
-            "actions": [{"call_function": {"function": "loyalty.remember", "args": {"rule": name}}}]}
+    rule = {
+        "name": name,
+        "enabled": True,
+        "trigger": trigger,
+        "actions": [{"call_function": {"function": "loyalty.remember", "args": {"rule": name}}}],
+    }
     if conditions:
         rule["conditions"] = conditions
     await service.apply_rule(kith, rule)
@@ -86,8 +90,11 @@ async def remember_rule(kith, name: str, trigger: dict, conditions: dict | None 
 
 async def test_lifecycle_triggers(kit):
     await remember_rule(kit, "on-create", {"event": "contact.created"})
-    await remember_rule(kit, "lead-to-customer",
-                        {"event": "contact.updated", "changed": "lifecycleStage", "from": "lead", "to": "customer"})
+    await remember_rule(
+        kit,
+        "lead-to-customer",
+        {"event": "contact.updated", "changed": "lifecycleStage", "from": "lead", "to": "customer"},
+    )
     await remember_rule(kit, "on-delete", {"event": "contact.deleted"}, {"title": {"eq": "Temp"}})
     a = await make_contact(kit, title="Temp")
     b = await make_contact(kit, lifecycle_stage="opportunity")
@@ -98,8 +105,9 @@ async def test_lifecycle_triggers(kit):
     await kit.records.delete("contact", b["id"])  # title is not Temp: skipped
     await drain(kit)
     calls = sorted((c["rule"], c["record"]) for c in loyalty.CALLS)
-    assert calls == sorted([("on-create", a["id"]), ("on-create", b["id"]), ("lead-to-customer", a["id"]),
-                            ("on-delete", a["id"])])
+    assert calls == sorted(
+        [("on-create", a["id"]), ("on-create", b["id"]), ("lead-to-customer", a["id"]), ("on-delete", a["id"])]
+    )
     statuses = [r["status"] for r in await last_runs(kit, "on-delete")]
     assert sorted(statuses) == ["skipped", "succeeded"]
 
@@ -126,32 +134,49 @@ async def test_conditions_are_tested_on_the_record_as_it_is_when_the_rule_runs(k
 
 async def test_update_fields_add_remove_tag_and_templates(kit):
     await kit.custom_fields.add("contact", "score", "integer")
-    await service.apply_rule(kit, {
-        "name": "enrich", "enabled": True, "trigger": {"event": "contact.created"},
-        "actions": [
-            {"update_fields": {"values": {"title": "Lead from {{ record.city }}", "customFields": {"score": "42"}}}},
-            {"add_tag": {"tag": "new"}},
-            {"add_tag": {"tag": "from-{{ record.country | lower }}"}},
-            {"remove_tag": {"tag": "imported"}},
-        ],
-    })
+    await service.apply_rule(
+        kit,
+        {
+            "name": "enrich",
+            "enabled": True,
+            "trigger": {"event": "contact.created"},
+            "actions": [
+                {
+                    "update_fields": {
+                        "values": {"title": "Lead from {{ record.city }}", "customFields": {"score": "42"}}
+                    }
+                },
+                {"add_tag": {"tag": "new"}},
+                {"add_tag": {"tag": "from-{{ record.country | lower }}"}},
+                {"remove_tag": {"tag": "imported"}},
+            ],
+        },
+    )
     contact = await make_contact(kit, city="Lyon", country="FR", tags=["imported", "vip"])
     await drain(kit)
     stored = await kit.records.get("contact", contact["id"])
     assert stored["title"] == "Lead from Lyon"
     assert stored["custom"] == {"score": 42}
     assert stored["tags"] == ["vip", "new", "from-fr"]
-    audit = await kit.db.execute("SELECT actor, source FROM kith_audit WHERE record_id = {} AND action = 'update'",
-                                 contact["id"])
+    audit = await kit.db.execute(
+        "SELECT actor, source FROM kith_audit WHERE record_id = {} AND action = 'update'", contact["id"]
+    )
     assert {(a["actor"], a["source"]) for a in audit} == {("automation:enrich", "automation")}
 
 
 async def test_assign_owner_round_robin_and_least_loaded(kit):
     team = await kit.records.create("team", {"name": "Sales"})
     users = [await make_user(kit, name=f"Rep {i}", team=team["id"]) for i in range(3)]
-    await service.apply_rule(kit, {"name": "rr", "enabled": True, "trigger": {"event": "contact.created"},
-                                   "conditions": {"title": {"eq": "rr"}},
-                                   "actions": [{"assign_owner": {"team": "Sales"}}]})
+    await service.apply_rule(
+        kit,
+        {
+            "name": "rr",
+            "enabled": True,
+            "trigger": {"event": "contact.created"},
+            "conditions": {"title": {"eq": "rr"}},
+            "actions": [{"assign_owner": {"team": "Sales"}}],
+        },
+    )
     contacts = [await make_contact(kit, title="rr") for _ in range(6)]
     await drain(kit)
     owners = [(await kit.records.get("contact", c["id"]))["owner"] for c in contacts]
@@ -160,9 +185,16 @@ async def test_assign_owner_round_robin_and_least_loaded(kit):
     for _ in range(2):
         await make_contact(kit, owner=users[0]["id"])
         await make_contact(kit, owner=users[1]["id"])
-    await service.apply_rule(kit, {"name": "least", "enabled": True, "trigger": {"event": "contact.created"},
-                                   "conditions": {"title": {"eq": "ll"}},
-                                   "actions": [{"assign_owner": {"team": "Sales", "strategy": "least_loaded"}}]})
+    await service.apply_rule(
+        kit,
+        {
+            "name": "least",
+            "enabled": True,
+            "trigger": {"event": "contact.created"},
+            "conditions": {"title": {"eq": "ll"}},
+            "actions": [{"assign_owner": {"team": "Sales", "strategy": "least_loaded"}}],
+        },
+    )
     await drain(kit)
     fresh = await make_contact(kit, title="ll")
     await drain(kit)
@@ -170,10 +202,15 @@ async def test_assign_owner_round_robin_and_least_loaded(kit):
 
 
 async def test_wait_schedules_the_rest_of_the_rule(kit):
-    await service.apply_rule(kit, {
-        "name": "later", "enabled": True, "trigger": {"event": "contact.created"},
-        "actions": [{"add_tag": {"tag": "step-1"}}, {"wait": {"seconds": 1}}, {"add_tag": {"tag": "step-2"}}],
-    })
+    await service.apply_rule(
+        kit,
+        {
+            "name": "later",
+            "enabled": True,
+            "trigger": {"event": "contact.created"},
+            "actions": [{"add_tag": {"tag": "step-1"}}, {"wait": {"seconds": 1}}, {"add_tag": {"tag": "step-2"}}],
+        },
+    )
     contact = await make_contact(kit)
     await drain(kit)
     assert (await kit.records.get("contact", contact["id"]))["tags"] == ["step-1"]
@@ -187,10 +224,15 @@ async def test_wait_schedules_the_rest_of_the_rule(kit):
 
 
 async def test_a_rule_that_retriggers_itself_stops_at_the_depth_limit(kit):
-    await service.apply_rule(kit, {
-        "name": "echo", "enabled": True, "trigger": {"event": "contact.updated"},
-        "actions": [{"update_fields": {"values": {"title": "x{{ record.title or '' }}"}}}],
-    })
+    await service.apply_rule(
+        kit,
+        {
+            "name": "echo",
+            "enabled": True,
+            "trigger": {"event": "contact.updated"},
+            "actions": [{"update_fields": {"values": {"title": "x{{ record.title or '' }}"}}}],
+        },
+    )
     contact = await make_contact(kit)
     await kit.records.update("contact", contact["id"], {"title": "start"})
     await drain(kit)
@@ -203,11 +245,18 @@ async def test_a_rule_that_retriggers_itself_stops_at_the_depth_limit(kit):
 
 
 async def test_a_failing_action_is_retried_then_dead_lettered_and_can_be_replayed(kit):
-    await service.apply_rule(kit, {
-        "name": "fragile", "enabled": True, "trigger": {"event": "contact.created"},
-        "actions": [{"add_tag": {"tag": "seen"}},
-                    {"update_fields": {"values": {"organizationId": "{{ record.title }}"}}}],
-    })
+    await service.apply_rule(
+        kit,
+        {
+            "name": "fragile",
+            "enabled": True,
+            "trigger": {"event": "contact.created"},
+            "actions": [
+                {"add_tag": {"tag": "seen"}},
+                {"update_fields": {"values": {"organizationId": "{{ record.title }}"}}},
+            ],
+        },
+    )
     contact = await make_contact(kit, title="999")  # organization 999 does not exist: the action fails
     import asyncio
 
@@ -225,8 +274,10 @@ async def test_a_failing_action_is_retried_then_dead_lettered_and_can_be_replaye
     # the first action was done once, not once per attempt
     stored = await kit.records.get("contact", contact["id"])
     assert stored["tags"].count("seen") == 1
-    assert len(await kit.db.execute("SELECT id FROM kith_audit WHERE record_id = {} AND action = 'update'",
-                                    contact["id"])) == 1
+    assert (
+        len(await kit.db.execute("SELECT id FROM kith_audit WHERE record_id = {} AND action = 'update'", contact["id"]))
+        == 1
+    )
     # fix the data, replay: the rule finishes from the failed action
     org = await kit.records.create("organization", {"name": "Acme"})
     await kit.records.update("contact", contact["id"], {"title": str(org["id"])})
@@ -237,8 +288,9 @@ async def test_a_failing_action_is_retried_then_dead_lettered_and_can_be_replaye
 
 
 async def test_schedules_fire_once_per_due_time(kit):
-    await remember_rule(kit, "every-minute", {"schedule": "* * * * *", "entity": "contact"},
-                        {"lifecycleStage": {"eq": "customer"}})
+    await remember_rule(
+        kit, "every-minute", {"schedule": "* * * * *", "entity": "contact"}, {"lifecycleStage": {"eq": "customer"}}
+    )
     a = await make_contact(kit, lifecycle_stage="customer")
     await make_contact(kit, lifecycle_stage="lead")
     now = dt.datetime.now(dt.UTC)
@@ -251,8 +303,9 @@ async def test_schedules_fire_once_per_due_time(kit):
 
 async def test_relative_time_trigger(kit):
     await kit.custom_fields.add("contact", "renewal", "datetime")
-    await remember_rule(kit, "before-renewal", {"relative": {"entity": "contact", "field": "customFields.renewal",
-                                                             "offset": "-3 days"}})
+    await remember_rule(
+        kit, "before-renewal", {"relative": {"entity": "contact", "field": "customFields.renewal", "offset": "-3 days"}}
+    )
     now = dt.datetime.now(dt.UTC)
     soon = await make_contact(kit, custom={"renewal": (now + dt.timedelta(days=3, hours=1)).isoformat()})
     await make_contact(kit, custom={"renewal": (now + dt.timedelta(days=10)).isoformat()})
@@ -273,12 +326,25 @@ async def test_manual_run_on_records(kit):
 
 async def test_dry_run_changes_nothing(kit):
     await kit.custom_fields.add("contact", "score", "integer")
-    rule = {"name": "score-ceos", "trigger": {"event": "contact.updated"},
-            "conditions": {"title": {"eq": "CEO"}},
-            "actions": [{"update_fields": {"values": {"customFields": {"score": 10}}}},
-                        {"create_record": {"entity": "activity", "values": {
-                            "kind": "task", "subject": "Call {{ record.first_name }}", "subjectType": "contact",
-                            "subjectId": "{{ record.id }}"}}}]}
+    rule = {
+        "name": "score-ceos",
+        "trigger": {"event": "contact.updated"},
+        "conditions": {"title": {"eq": "CEO"}},
+        "actions": [
+            {"update_fields": {"values": {"customFields": {"score": 10}}}},
+            {
+                "create_record": {
+                    "entity": "activity",
+                    "values": {
+                        "kind": "task",
+                        "subject": "Call {{ record.first_name }}",
+                        "subjectType": "contact",
+                        "subjectId": "{{ record.id }}",
+                    },
+                }
+            },
+        ],
+    }
     await service.apply_rule(kit, rule)
     ceo = await make_contact(kit, title="CEO", first_name="Cleo")
     await make_contact(kit, title="Intern")
@@ -308,8 +374,11 @@ async def test_dry_run_changes_nothing(kit):
         ({"trigger": {"schedule": "every tuesday"}}, "trigger.schedule", "not a cron expression"),
         ({"trigger": {"event": "contact.updated", "ignore": ["shoeSize"]}}, "trigger.ignore", "no field 'shoeSize'"),
         ({"conditions": {"updatedAt": {"lt": "{{ in_days(-3 }}"}}}, "conditions", "template does not compile"),
-        ({"trigger": {"relative": {"entity": "contact", "field": "title", "offset": "3 days"}}},
-         "trigger.relative.field", "not a date field"),
+        (
+            {"trigger": {"relative": {"entity": "contact", "field": "title", "offset": "3 days"}}},
+            "trigger.relative.field",
+            "not a date field",
+        ),
     ],
 )
 async def test_bad_rules_are_refused_naming_the_problem(kith, rule, field, message):
@@ -322,21 +391,34 @@ async def test_bad_rules_are_refused_naming_the_problem(kith, rule, field, messa
 
 async def test_rules_through_graphql(kit):
     gql = GraphQLClient(kit)
-    definition = {"name": "gql-rule", "enabled": True, "trigger": {"event": "contact.created"},
-                  "actions": [{"add_tag": {"tag": "via-graphql"}}]}
-    data = await gql.query("mutation($d: JSON!) { applyAutomationRule(definition: $d) "
-                           "{ rule { name enabled trigger source } errors { field message } } }", d=definition)
-    assert data["applyAutomationRule"] == {"rule": {"name": "gql-rule", "enabled": True,
-                                                    "trigger": "contact.created", "source": "admin"}, "errors": []}
-    bad = await gql.query("mutation($d: JSON!) { applyAutomationRule(definition: $d) { rule { name } "
-                          "errors { field } } }", d={**definition, "actions": [{"nope": {}}]})
+    definition = {
+        "name": "gql-rule",
+        "enabled": True,
+        "trigger": {"event": "contact.created"},
+        "actions": [{"add_tag": {"tag": "via-graphql"}}],
+    }
+    data = await gql.query(
+        "mutation($d: JSON!) { applyAutomationRule(definition: $d) "
+        "{ rule { name enabled trigger source } errors { field message } } }",
+        d=definition,
+    )
+    assert data["applyAutomationRule"] == {
+        "rule": {"name": "gql-rule", "enabled": True, "trigger": "contact.created", "source": "admin"},
+        "errors": [],
+    }
+    bad = await gql.query(
+        "mutation($d: JSON!) { applyAutomationRule(definition: $d) { rule { name } errors { field } } }",
+        d={**definition, "actions": [{"nope": {}}]},
+    )
     assert bad["applyAutomationRule"]["errors"] == [{"field": "actions[0].action"}]
     contact = await make_contact(kit)
     await drain(kit)
     assert (await kit.records.get("contact", contact["id"]))["tags"] == ["via-graphql"]
     runs = await gql.query('{ automationRuns(rule: "gql-rule") { status recordId } }')
     assert runs["automationRuns"] == [{"status": "succeeded", "recordId": str(contact["id"])}]
-    off = await gql.query('mutation { setAutomationRuleEnabled(name: "gql-rule", enabled: false) { rule { enabled } } }')
+    off = await gql.query(
+        'mutation { setAutomationRuleEnabled(name: "gql-rule", enabled: false) { rule { enabled } } }'
+    )
     assert off["setAutomationRuleEnabled"]["rule"]["enabled"] is False
     gone = await gql.query('mutation { deleteAutomationRule(name: "gql-rule") { ok errors { code } } }')
     assert gone["deleteAutomationRule"] == {"ok": True, "errors": []}
@@ -359,16 +441,34 @@ async def test_disabling_the_plugin_stops_its_automations(kit):
 async def test_ignored_fields_comparisons_on_event_data_and_time_templates_in_conditions(kit):
     """``ignore`` keeps a rule from waking itself; ``data`` compares a domain event's
     payload; conditions may name a moment relative to now."""
-    await service.apply_rule(kit, {
-        "name": "retitle", "enabled": True, "trigger": {"event": "contact.updated", "ignore": ["title"]},
-        "actions": [{"update_fields": {"values": {"title": "{{ record.first_name }} (edited)"}}}]})
-    await service.apply_rule(kit, {
-        "name": "big-upgrade", "enabled": True,
-        "trigger": {"event": "loyalty_card.upgraded", "data": {"to": {"in": ["gold", "platinum"]}}},
-        "actions": [{"update_fields": {"values": {"points": 1000}}}]})
-    await service.apply_rule(kit, {
-        "name": "old-contacts", "enabled": True, "trigger": {"manual": "contact"},
-        "conditions": {"createdAt": {"lt": "{{ in_days(-30) }}"}}, "actions": [{"add_tag": {"tag": "old"}}]})
+    await service.apply_rule(
+        kit,
+        {
+            "name": "retitle",
+            "enabled": True,
+            "trigger": {"event": "contact.updated", "ignore": ["title"]},
+            "actions": [{"update_fields": {"values": {"title": "{{ record.first_name }} (edited)"}}}],
+        },
+    )
+    await service.apply_rule(
+        kit,
+        {
+            "name": "big-upgrade",
+            "enabled": True,
+            "trigger": {"event": "loyalty_card.upgraded", "data": {"to": {"in": ["gold", "platinum"]}}},
+            "actions": [{"update_fields": {"values": {"points": 1000}}}],
+        },
+    )
+    await service.apply_rule(
+        kit,
+        {
+            "name": "old-contacts",
+            "enabled": True,
+            "trigger": {"manual": "contact"},
+            "conditions": {"createdAt": {"lt": "{{ in_days(-30) }}"}},
+            "actions": [{"add_tag": {"tag": "old"}}],
+        },
+    )
     contact = await make_contact(kit, first_name="Ann")
     await kit.records.update("contact", contact["id"], {"title": "CTO"})  # only an ignored field: no run
     await drain(kit)
@@ -385,8 +485,9 @@ async def test_ignored_fields_comparisons_on_event_data_and_time_templates_in_co
     assert (await kit.records.get("loyalty_card", silver["id"]))["points"] != 1000
     assert (await kit.records.get("loyalty_card", gold["id"]))["points"] == 1000
     old = await make_contact(kit, first_name="Old")
-    await kit.db.execute("UPDATE contact SET created_at = {} WHERE id = {}",
-                         dt.datetime.now(dt.UTC) - dt.timedelta(days=40), old["id"])
+    await kit.db.execute(
+        "UPDATE contact SET created_at = {} WHERE id = {}", dt.datetime.now(dt.UTC) - dt.timedelta(days=40), old["id"]
+    )
     total, items = await service.dry_run(kit, "old-contacts")
     assert total == 1 and items[0].record_id == old["id"]
 
@@ -402,7 +503,9 @@ async def test_run_now_on_a_filtered_set_through_graphql_and_the_cli_service(kit
     assert data["runAutomationRule"] == {"ok": True, "errors": []}
     await drain(kit)
     assert sorted(c["record"] for c in loyalty.CALLS) == [c["id"] for c in ceos]
-    nothing = await GraphQLClient(kit).query('mutation { runAutomationRule(name: "by-hand-filtered") { ok errors { field } } }')
+    nothing = await GraphQLClient(kit).query(
+        'mutation { runAutomationRule(name: "by-hand-filtered") { ok errors { field } } }'
+    )
     assert nothing["runAutomationRule"] == {"ok": False, "errors": [{"field": "recordIds"}]}
 
 
@@ -416,12 +519,25 @@ async def test_a_rule_run_as_a_user_sees_and_does_only_what_they_may(kit):
     tagger = await make_user(kit, email="tagger@example.com")
     await kit.auth.grant_role(tagger["id"], "tagger")
     with pytest.raises(ValidationFailed, match="no user with email"):
-        await service.apply_rule(kit, {"name": "x", "run_as": "ghost@example.com", "trigger": {"event": "contact.created"},
-                                       "actions": [{"add_tag": {"tag": "x"}}]})
-    await service.apply_rule(kit, {
-        "name": "as-tagger", "enabled": True, "run_as": "tagger@example.com", "trigger": {"event": "contact.created"},
-        "actions": [{"update_fields": {"values": {"title": "phones={{ record.phones }}"}}}],
-    })
+        await service.apply_rule(
+            kit,
+            {
+                "name": "x",
+                "run_as": "ghost@example.com",
+                "trigger": {"event": "contact.created"},
+                "actions": [{"add_tag": {"tag": "x"}}],
+            },
+        )
+    await service.apply_rule(
+        kit,
+        {
+            "name": "as-tagger",
+            "enabled": True,
+            "run_as": "tagger@example.com",
+            "trigger": {"event": "contact.created"},
+            "actions": [{"update_fields": {"values": {"title": "phones={{ record.phones }}"}}}],
+        },
+    )
     mine = await make_contact(kit, owner=tagger["id"], phones=["+14155552671"])
     other = await make_contact(kit, phones=["+14155552672"])
     await drain(kit)

@@ -19,12 +19,25 @@ CASES = [
     ("date", {}, '"2026-03-01"', "2026-03-01", '{lt: "2026-04-01"}', None),
     ("datetime", {}, '"2026-03-01T09:30:00+02:00"', "2026-03-01T07:30:00+00:00", '{gt: "2026-03-01T07:00:00Z"}', None),
     ("single_select", {"choices": ["smb", "enterprise"]}, '"smb"', "smb", '{in: ["smb"]}', '"huge"'),
-    ("multi_select", {"choices": ["red", "blue", "green"]}, '["red", "blue"]', ["red", "blue"], '{contains: "blue"}', '["pink"]'),
+    (
+        "multi_select",
+        {"choices": ["red", "blue", "green"]},
+        '["red", "blue"]',
+        ["red", "blue"],
+        '{contains: "blue"}',
+        '["pink"]',
+    ),
     ("email", {}, '"Ann@Example.com"', "ann@example.com", '{eq: "ann@example.com"}', '"ann@"'),
     ("phone", {}, '"+44 20 7946 0958"', "+442079460958", '{startsWith: "+44"}', '"12"'),
     ("url", {}, '"example.com/about"', "https://example.com/about", '{contains: "about"}', '"not a url"'),
-    ("money", {}, '{amount: "99.90", currency: "eur"}', {"amount": "99.90", "currency": "EUR"},
-     '{amount: {gte: "50"}, currency: {eq: "EUR"}}', '{amount: "1", currency: "EURO"}'),
+    (
+        "money",
+        {},
+        '{amount: "99.90", currency: "eur"}',
+        {"amount": "99.90", "currency": "EUR"},
+        '{amount: {gte: "50"}, currency: {eq: "EUR"}}',
+        '{amount: "1", currency: "EURO"}',
+    ),
     ("relation", {"target": "organization"}, None, None, None, '"999"'),
 ]
 
@@ -41,7 +54,7 @@ async def test_custom_field_type_round_trip(kith, gql, case):
         org = await make_organization(kith, name="Acme")
         literal, expected, filter_literal = f'"{org["id"]}"', str(org["id"]), f'{{eq: "{org["id"]}"}}'
     created = await gql.query(
-        f"mutation {{ createContact(input: {{firstName: \"Ann\", customFields: {{value: {literal}}}}}) "
+        f'mutation {{ createContact(input: {{firstName: "Ann", customFields: {{value: {literal}}}}}) '
         f"{{ contact {{ id customFields {{ {selection(field_type)} }} }} errors {{ field message }} }} }}"
     )
     payload = created["createContact"]
@@ -52,9 +65,7 @@ async def test_custom_field_type_round_trip(kith, gql, case):
         f"{{ contacts(filter: {{customFields: {{value: {filter_literal}}}}}) {{ nodes {{ firstName }} }} }}"
     )
     assert found["contacts"]["nodes"] == [{"firstName": "Ann"}]
-    missing = await gql.query(
-        "{ contacts(filter: {customFields: {value: {isNull: true}}}) { nodes { firstName } } }"
-    )
+    missing = await gql.query("{ contacts(filter: {customFields: {value: {isNull: true}}}) { nodes { firstName } } }")
     assert missing["contacts"]["nodes"] == [{"firstName": "Other"}]
     if bad_literal is not None:
         refused = await gql.query(
@@ -71,7 +82,9 @@ async def test_sorting_on_custom_fields_puts_empty_values_last(kith, gql):
     for name, score in (("a", "10.5"), ("b", None), ("c", "2"), ("d", "100")):
         await make_contact(kith, first_name=name, custom={"score": score} if score else {})
     for direction, expected in (("ASC", ["c", "a", "d", "b"]), ("DESC", ["d", "a", "c", "b"])):
-        data = await gql.query(f"{{ contacts(orderBy: [{{customFields: {{score: {direction}}}}}]) {{ nodes {{ firstName }} }} }}")
+        data = await gql.query(
+            f"{{ contacts(orderBy: [{{customFields: {{score: {direction}}}}}]) {{ nodes {{ firstName }} }} }}"
+        )
         assert [n["firstName"] for n in data["contacts"]["nodes"]] == expected
 
 
@@ -92,7 +105,7 @@ async def test_rename_keeps_values_and_remove_clears_them(kith, gql):
     await kith.custom_fields.add("contact", "tier", "integer", indexed=True)
     contact = await make_contact(kith, custom={"tier": 3})
     await kith.custom_fields.rename("contact", "tier", "level")
-    data = await gql.query('query($id: ID!) { contact(id: $id) { customFields { level } } }', id=str(contact["id"]))
+    data = await gql.query("query($id: ID!) { contact(id: $id) { customFields { level } } }", id=str(contact["id"]))
     assert data["contact"]["customFields"] == {"level": 3}
     assert (await kith.records.get("contact", contact["id"]))["custom"] == {"level": 3}
     assert await kith.custom_fields.remove("contact", "level") == 1
@@ -100,17 +113,21 @@ async def test_rename_keeps_values_and_remove_clears_them(kith, gql):
 
 
 async def test_money_with_a_json_default_and_graphql_mutations(kith, gql):
-    data = await gql.query('''mutation {
+    data = await gql.query("""mutation {
       addCustomField(input: {entity: "organization", name: "budget", type: "money"}) { field { name } errors { field } }
       bad: addCustomField(input: {entity: "organization", name: "budget", type: "money"}) { field { name } errors { field code } }
-    }''')
+    }""")
     assert data["addCustomField"]["field"] == {"name": "budget"}
     assert data["bad"]["errors"] == [{"field": "name", "code": "taken"}]
-    renamed = await gql.query('mutation { renameCustomField(entity: "organization", name: "budget", newName: "annual_budget") { field { name } errors { field } } }')
+    renamed = await gql.query(
+        'mutation { renameCustomField(entity: "organization", name: "budget", newName: "annual_budget") { field { name } errors { field } } }'
+    )
     assert renamed["renameCustomField"]["field"] == {"name": "annual_budget"}
     defs = await gql.query('{ customFieldDefinitions(entity: "organization") { name type } }')
     assert defs["customFieldDefinitions"] == [{"name": "annual_budget", "type": "money"}]
-    removed = await gql.query('mutation { removeCustomField(entity: "organization", name: "annual_budget") { errors { field } } }')
+    removed = await gql.query(
+        'mutation { removeCustomField(entity: "organization", name: "annual_budget") { errors { field } } }'
+    )
     assert removed["removeCustomField"]["errors"] == []
     assert "annualBudget" not in kith.schema.sdl()
 

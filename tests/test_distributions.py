@@ -15,8 +15,7 @@ def test_kith_init_sets_a_database_up_from_a_distribution(kith_cli, monkeypatch,
     lettings.CALLS.clear()
     first = kith_cli("init", "--distribution", "lettings")
     assert first.exit_code == 0, first.output
-    assert ("Set up from lettings 1.2.0: 1 plugins, 2 custom fields, 1 roles, 1 rules, 3 records"
-            in first.output)
+    assert "Set up from lettings 1.2.0: 1 plugins, 2 custom fields, 1 roles, 1 rules, 3 records" in first.output
     assert "Lettings" in kith_cli("sales", "pipelines").output and "Viewing" in kith_cli("sales", "pipelines").output
     assert "max_rent" in kith_cli("fields", "list", "contact").output
     role = kith_cli("roles", "show", "letting_agent")
@@ -55,15 +54,19 @@ async def test_installing_from_python_reports_what_it_made(make_kith):
 
 def test_roles_from_yaml(kith_cli, tmp_path):
     roles = tmp_path / "roles.yaml"
-    roles.write_text("name: caller\ndescription: Calls customers\ngrants:\n"
-                     "  contact: {actions: [read], scope: own, hidden: [emails]}\n"
-                     "  activity: {actions: [read, create]}\n")
+    roles.write_text(
+        "name: caller\ndescription: Calls customers\ngrants:\n"
+        "  contact: {actions: [read], scope: own, hidden: [emails]}\n"
+        "  activity: {actions: [read, create]}\n"
+    )
     created = kith_cli("roles", "apply", str(roles))
     assert created.exit_code == 0 and "Created role caller" in created.output
     assert "Replaced role caller" in kith_cli("roles", "apply", str(roles)).output
     shown = kith_cli("roles", "show", "caller").output
     assert "hidden:\n    - emails" in shown and "scope: own" in shown
-    assert kith_cli("users", "add", "cy@example.com", "--name", "Cy", "--role", "caller", "--no-password").exit_code == 0
+    assert (
+        kith_cli("users", "add", "cy@example.com", "--name", "Cy", "--role", "caller", "--no-password").exit_code == 0
+    )
     roles.write_text("name: typo\ngrants:\n  contcat: {actions: [read]}\n")
     bad = kith_cli("roles", "apply", str(roles))
     assert bad.exit_code == 1 and "grants.contcat: no entity named 'contcat'" in bad.output

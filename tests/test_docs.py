@@ -327,7 +327,9 @@ class Session:
         self.stack = ExitStack()
         url = self.stack.enter_context(fresh_database_url(engine, directory))
         self.loop = asyncio.new_event_loop()
-        self.kith: Kith = self.loop.run_until_complete(Kith.open(load_settings(database_url=url, secret_key="kith-docs-examples")))
+        self.kith: Kith = self.loop.run_until_complete(
+            Kith.open(load_settings(database_url=url, secret_key="kith-docs-examples"))
+        )
         self.gql = GraphQLClient(self.kith)
         self.done = -1  # index (in the doc's session blocks) of the last block run
         self.broken = False

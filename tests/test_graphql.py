@@ -246,7 +246,9 @@ async def test_an_activity_without_a_time_happened_now(kith, gql):
     contact = await make_contact(kith)
     await make_activity(kith, contact, subject="first")
     await make_activity(kith, contact, subject="second")
-    data = await gql.query('query($id: ID!) { contact(id: $id) { timeline { subject occurredAt } } }', id=str(contact["id"]))
+    data = await gql.query(
+        "query($id: ID!) { contact(id: $id) { timeline { subject occurredAt } } }", id=str(contact["id"])
+    )
     timeline = data["contact"]["timeline"]
     assert [a["subject"] for a in timeline] == ["second", "first"]
     assert all(a["occurredAt"] for a in timeline)
@@ -259,10 +261,14 @@ async def test_filter_and_sort_on_created_and_updated_times(kith, gql):
     latest = await gql.query("{ contacts(orderBy: [{updatedAt: DESC}], first: 1) { nodes { firstName } } }")
     assert latest["contacts"]["nodes"] == [{"firstName": "First"}]
     since = first["created_at"].isoformat()
-    data = await gql.query('query($t: DateTime!) { contacts(filter: {createdAt: {gt: $t}}) { nodes { firstName } } }', t=since)
+    data = await gql.query(
+        "query($t: DateTime!) { contacts(filter: {createdAt: {gt: $t}}) { nodes { firstName } } }", t=since
+    )
     assert data["contacts"]["nodes"] == [{"firstName": "Second"}]
     activity = await make_activity(kith, first)
-    on_first = await gql.query('query($id: ID!) { activities(filter: {subjectId: {eq: $id}}) { totalCount } }', id=str(first["id"]))
+    on_first = await gql.query(
+        "query($id: ID!) { activities(filter: {subjectId: {eq: $id}}) { totalCount } }", id=str(first["id"])
+    )
     assert on_first["activities"]["totalCount"] == 1 and activity["subject_id"] == first["id"]
 
 

@@ -281,7 +281,9 @@ async def test_an_entity_scope_naming_no_entity_refuses_the_enable(make_kith):
         return None
 
     kith = await make_kith(plugins=[throwaway_plugin("typo", tidy)])
-    with pytest.raises(PluginError, match="tidy: entity_hook names 'contacts', which is no entity here; did you mean 'contact'"):
+    with pytest.raises(
+        PluginError, match="tidy: entity_hook names 'contacts', which is no entity here; did you mean 'contact'"
+    ):
         await enable_plugin(kith, "typo")
     assert "typo" not in await kith.enabled_plugins()
 

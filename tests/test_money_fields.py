@@ -21,8 +21,9 @@ class InvoiceHooks:
         return [Entity("invoice", Invoice, required=("number",), money={"total": "currency"})]
 
 
-INVOICES = Plugin(name="invoices", version="1.0", hooks=InvoiceHooks(), tables=[Invoice],
-                  migrations=[initial_migration(Invoice)])
+INVOICES = Plugin(
+    name="invoices", version="1.0", hooks=InvoiceHooks(), tables=[Invoice], migrations=[initial_migration(Invoice)]
+)
 
 
 @pytest.fixture
@@ -39,21 +40,28 @@ async def test_stored_exactly_and_read_back_as_money(billing):
     from kith.sdk.testing import GraphQLClient
 
     gql = GraphQLClient(billing)
-    created = await gql.query('mutation { createInvoice(input: {number: "A1", total: {amount: "19.99", currency: "eur"}}) '
-                              "{ invoice { number total { amount currency } } errors { field message } } }")
-    assert created["createInvoice"] == {"invoice": {"number": "A1", "total": {"amount": "19.99", "currency": "EUR"}},
-                                        "errors": []}
+    created = await gql.query(
+        'mutation { createInvoice(input: {number: "A1", total: {amount: "19.99", currency: "eur"}}) '
+        "{ invoice { number total { amount currency } } errors { field message } } }"
+    )
+    assert created["createInvoice"] == {
+        "invoice": {"number": "A1", "total": {"amount": "19.99", "currency": "EUR"}},
+        "errors": [],
+    }
     rows = await billing.db.execute("SELECT total, currency FROM test_invoice")
     assert (rows[0]["total"], rows[0]["currency"]) == (1999, "EUR")
     assert "currency" not in billing.schema.sdl().split("type Invoice {")[1].split("}")[0]
 
 
-@pytest.mark.parametrize(("amount", "currency", "message"), [
-    ("1.5", "JPY", "JPY amounts have at most 0 decimals"),
-    ("1.005", "EUR", "EUR amounts have at most 2 decimals"),
-    ("12", "EURO", "currency must be a three-letter ISO 4217 code"),
-    ("a lot", "EUR", "amount must be a number"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("1.5", "JPY", "JPY amounts have at most 0 decimals"),
+        ("1.005", "EUR", "EUR amounts have at most 2 decimals"),
+        ("12", "EURO", "currency must be a three-letter ISO 4217 code"),
+        ("a lot", "EUR", "amount must be a number"),
+    ],
+)
 async def test_bad_money_is_refused_naming_the_field(billing, amount, currency, message):
     with pytest.raises(ValidationFailed) as caught:
         await invoice(billing, "X", amount, currency)
@@ -64,11 +72,19 @@ async def test_bad_money_is_refused_naming_the_field(billing, amount, currency, 
 async def test_filter_sort_and_sum_per_currency(billing):
     from kith.sdk.testing import GraphQLClient
 
-    for number, amount, currency in (("1", "0.10", "EUR"), ("2", "0.20", "EUR"), ("3", "100.00", "EUR"),
-                                     ("4", "150", "JPY"), ("5", "2.125", "KWD"), ("6", None, "EUR")):
+    for number, amount, currency in (
+        ("1", "0.10", "EUR"),
+        ("2", "0.20", "EUR"),
+        ("3", "100.00", "EUR"),
+        ("4", "150", "JPY"),
+        ("5", "2.125", "KWD"),
+        ("6", None, "EUR"),
+    ):
         await invoice(billing, number, amount, currency)
     gql = GraphQLClient(billing)
-    big = await gql.query('{ invoices(filter: {total: {amount: {gte: "2"}}}, orderBy: [{total: DESC}]) { nodes { number } } }')
+    big = await gql.query(
+        '{ invoices(filter: {total: {amount: {gte: "2"}}}, orderBy: [{total: DESC}]) { nodes { number } } }'
+    )
     assert [n["number"] for n in big["invoices"]["nodes"]] == ["4", "3", "5"]
     euros = await gql.query('{ invoices(filter: {total: {currency: {eq: "eur"}, amount: {lt: "1"}}}) { totalCount } }')
     assert euros["invoices"]["totalCount"] == 2

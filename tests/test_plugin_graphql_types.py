@@ -73,22 +73,41 @@ async def test_a_plugin_field_returns_generated_records_with_the_callers_visibil
     theresa = await make_user(kith, email="theresa@example.com", roles=["sales_rep"])
     ann = await make_contact(kith, first_name="Ann", owner=theresa["id"])
     bob = await make_contact(kith, first_name="Bob")
-    await kith.records.create("appointment", {"contact": ann["id"], "owner": theresa["id"],
-                                              "starts_at": "2030-01-02T09:00:00Z", "room": "2B",
-                                              "custom": {"reason": "check-up"}})
+    await kith.records.create(
+        "appointment",
+        {
+            "contact": ann["id"],
+            "owner": theresa["id"],
+            "starts_at": "2030-01-02T09:00:00Z",
+            "room": "2B",
+            "custom": {"reason": "check-up"},
+        },
+    )
     await kith.records.create("appointment", {"contact": bob["id"], "starts_at": "2030-01-01T09:00:00Z", "room": "1A"})
 
     everything = await GraphQLClient(kith).query(QUERY)
     assert everything["upcomingAppointments"] == [
-        {"startsAt": "2030-01-01T09:00:00+00:00", "room": "1A", "contact": {"firstName": "Bob"},
-         "customFields": {"reason": None}},
-        {"startsAt": "2030-01-02T09:00:00+00:00", "room": "2B", "contact": {"firstName": "Ann"},
-         "customFields": {"reason": "check-up"}},
+        {
+            "startsAt": "2030-01-01T09:00:00+00:00",
+            "room": "1A",
+            "contact": {"firstName": "Bob"},
+            "customFields": {"reason": None},
+        },
+        {
+            "startsAt": "2030-01-02T09:00:00+00:00",
+            "room": "2B",
+            "contact": {"firstName": "Ann"},
+            "customFields": {"reason": "check-up"},
+        },
     ]
     as_theresa = await GraphQLClient.as_user(kith, theresa["id"])
     assert (await as_theresa.query(QUERY))["upcomingAppointments"] == [  # her own, the room hidden
-        {"startsAt": "2030-01-02T09:00:00+00:00", "room": None, "contact": {"firstName": "Ann"},
-         "customFields": {"reason": "check-up"}},
+        {
+            "startsAt": "2030-01-02T09:00:00+00:00",
+            "room": None,
+            "contact": {"firstName": "Ann"},
+            "customFields": {"reason": "check-up"},
+        },
     ]
     stranger = await make_user(kith, email="nobody@example.com")
     refused = await (await GraphQLClient.as_user(kith, stranger["id"])).execute(QUERY)

@@ -197,23 +197,39 @@ class _Fine:
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
-        (Plugin(name="future", version="1", requires_kith=">=9.0"),
-         "plugin future cannot be enabled: supports Kith >=9.0, but this is Kith 0.1.0: install a version of future "
-         "made for Kith 0.1.0, or a Kith it supports"),
-        (Plugin(name="garbled", version="1", requires_kith="version two"),
-         "requires_kith='version two' is not a version range: write it like '>=0.1,<1'"),
-        (Plugin(name="lonely", version="1", depends=("billing",)),
-         "depends on plugin 'billing', which is not installed: install the package that provides it"),
-        (Plugin(name="typo", version="1", hooks=_TypoHooks()),
-         "kith_entites is not a Kith hook; did you mean kith_entities?"),
-        (Plugin(name="wrongargs", version="1", hooks=_WrongArguments()),
-         "kith_before_create(chnage): unknown argument 'chnage'; this hook passes (change), take any of them by name"),
-        (Plugin(name="unmarked", version="1", hooks=_Unmarked()),
-         "kith_roles is not marked @hookimpl (from kith.sdk), so Kith would never call it"),
-        (Plugin(name="asyncreg", version="1", hooks=_AsyncRegistration()),
-         "kith_entities must be a plain function, not async"),
-        (Plugin(name="missingdep", version="1", hooks="kith_no_such_package.hooks"),
-         "its hooks module cannot be imported (ModuleNotFoundError: No module named 'kith_no_such_package')"),
+        (
+            Plugin(name="future", version="1", requires_kith=">=9.0"),
+            "plugin future cannot be enabled: supports Kith >=9.0, but this is Kith 0.1.0: install a version of future "
+            "made for Kith 0.1.0, or a Kith it supports",
+        ),
+        (
+            Plugin(name="garbled", version="1", requires_kith="version two"),
+            "requires_kith='version two' is not a version range: write it like '>=0.1,<1'",
+        ),
+        (
+            Plugin(name="lonely", version="1", depends=("billing",)),
+            "depends on plugin 'billing', which is not installed: install the package that provides it",
+        ),
+        (
+            Plugin(name="typo", version="1", hooks=_TypoHooks()),
+            "kith_entites is not a Kith hook; did you mean kith_entities?",
+        ),
+        (
+            Plugin(name="wrongargs", version="1", hooks=_WrongArguments()),
+            "kith_before_create(chnage): unknown argument 'chnage'; this hook passes (change), take any of them by name",
+        ),
+        (
+            Plugin(name="unmarked", version="1", hooks=_Unmarked()),
+            "kith_roles is not marked @hookimpl (from kith.sdk), so Kith would never call it",
+        ),
+        (
+            Plugin(name="asyncreg", version="1", hooks=_AsyncRegistration()),
+            "kith_entities must be a plain function, not async",
+        ),
+        (
+            Plugin(name="missingdep", version="1", hooks="kith_no_such_package.hooks"),
+            "its hooks module cannot be imported (ModuleNotFoundError: No module named 'kith_no_such_package')",
+        ),
     ],
     ids=lambda value: value.name if isinstance(value, Plugin) else "",
 )
@@ -267,12 +283,16 @@ async def test_a_plugin_declares_custom_fields_on_core_entities(make_kith, tmp_p
     from kith.sdk.testing import disable_plugin, enable_plugin, purge_plugin, throwaway_plugin
 
     def kith_custom_fields():
-        return [CustomFieldSpec("contact", "insurance_number", "text", personal=True),
-                CustomFieldSpec("organization", "clinic_code", "integer", indexed=True)]
+        return [
+            CustomFieldSpec("contact", "insurance_number", "text", personal=True),
+            CustomFieldSpec("organization", "clinic_code", "integer", indexed=True),
+        ]
 
     kith = await make_kith(plugins=[throwaway_plugin("clinic", kith_custom_fields)])
     await kith.custom_fields.add("organization", "clinic_code", "text")  # an admin's, of another type
-    with pytest.raises(PluginError, match=r"organization\.clinic_code as integer, but that custom field exists as text"):
+    with pytest.raises(
+        PluginError, match=r"organization\.clinic_code as integer, but that custom field exists as text"
+    ):
         await enable_plugin(kith, "clinic")
     assert "clinic" not in await kith.enabled_plugins()
     await kith.custom_fields.remove("organization", "clinic_code")

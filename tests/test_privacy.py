@@ -24,8 +24,13 @@ async def person(kith) -> dict:
     await kith.custom_fields.add("contact", "tier", "integer")
     org = await make_organization(kith, name="Acme")
     return await make_contact(
-        kith, first_name=PERSONAL["first"], last_name=PERSONAL["last"], emails=[PERSONAL["email"]],
-        phones=[PERSONAL["phone"]], street=PERSONAL["street"], organization=org["id"],
+        kith,
+        first_name=PERSONAL["first"],
+        last_name=PERSONAL["last"],
+        emails=[PERSONAL["email"]],
+        phones=[PERSONAL["phone"]],
+        street=PERSONAL["street"],
+        organization=org["id"],
         custom={"passport": PERSONAL["passport"], "tier": 3},
     )
 
@@ -40,13 +45,28 @@ async def everything(kith) -> str:
 
 async def test_erasure_leaves_no_personal_value_anywhere(make_kith, loyalty_plugin):
     kith = await make_kith(plugins=[loyalty_plugin], enable=["loyalty"])
-    await automations.apply_rule(kith, {
-        "name": "greet", "enabled": True, "trigger": {"event": "contact.updated"},
-        "actions": [{"create_record": {"entity": "activity", "values": {
-            "kind": "note", "subject": "Met {{ record.first_name }} {{ record.last_name }}",
-            "body": "Passport {{ record.custom.passport }}", "subjectType": "contact",
-            "subjectId": "{{ record.id }}"}}}],
-    })
+    await automations.apply_rule(
+        kith,
+        {
+            "name": "greet",
+            "enabled": True,
+            "trigger": {"event": "contact.updated"},
+            "actions": [
+                {
+                    "create_record": {
+                        "entity": "activity",
+                        "values": {
+                            "kind": "note",
+                            "subject": "Met {{ record.first_name }} {{ record.last_name }}",
+                            "body": "Passport {{ record.custom.passport }}",
+                            "subjectType": "contact",
+                            "subjectId": "{{ record.id }}",
+                        },
+                    }
+                }
+            ],
+        },
+    )
     contact = await person(kith)
     await make_activity(kith, contact, subject="Call", body=f"Rang {PERSONAL['first']} on {PERSONAL['phone']}")
     await kith.records.update("contact", contact["id"], {"title": "Buyer"})
@@ -91,7 +111,9 @@ async def test_export_contains_every_row_that_references_the_person(make_kith, l
     assert [a["id"] for a in document["timeline"]] == [note["id"]]
     assert [c["purpose"] for c in document["consents"]] == ["newsletter"]
     assert [h["action"] for h in document["history"] if h["entity"] == "contact"] == ["create", "update"]
-    assert ("activity", note["id"], "create") in {(h["entity"], h["record_id"], h["action"]) for h in document["history"]}
+    assert ("activity", note["id"], "create") in {
+        (h["entity"], h["record_id"], h["action"]) for h in document["history"]
+    }
     assert document["plugins"]["loyalty"] == {"loyalty_cards": [{"id": card["id"], "level": "bronze", "points": 7}]}
     json.dumps(document)  # one JSON document
 
@@ -100,16 +122,28 @@ async def test_consent_given_and_withdrawn_through_graphql(kith):
     contact = await make_contact(kith)
     gql = GraphQLClient(kith)
     cid = str(contact["id"])
-    given = await gql.query('mutation($id: ID!) { recordConsent(contactId: $id, purpose: "newsletter", source: "form", wordingVersion: "v1") { ok errors { field } } }', id=cid)
+    given = await gql.query(
+        'mutation($id: ID!) { recordConsent(contactId: $id, purpose: "newsletter", source: "form", wordingVersion: "v1") { ok errors { field } } }',
+        id=cid,
+    )
     assert given["recordConsent"] == {"ok": True, "errors": []}
-    withdrawn = await gql.query('mutation($id: ID!) { withdrawConsent(contactId: $id, purpose: "newsletter") { ok } }', id=cid)
+    withdrawn = await gql.query(
+        'mutation($id: ID!) { withdrawConsent(contactId: $id, purpose: "newsletter") { ok } }', id=cid
+    )
     assert withdrawn["withdrawConsent"]["ok"]
-    again = await gql.query('mutation($id: ID!) { withdrawConsent(contactId: $id, purpose: "newsletter") { ok errors { field code } } }', id=cid)
+    again = await gql.query(
+        'mutation($id: ID!) { withdrawConsent(contactId: $id, purpose: "newsletter") { ok errors { field code } } }',
+        id=cid,
+    )
     assert again["withdrawConsent"]["errors"] == [{"field": "purpose", "code": "not_found"}]
-    listing = await gql.query('query($id: ID!) { consents(contactId: $id) { purpose source wordingVersion withdrawnAt } }', id=cid)
+    listing = await gql.query(
+        "query($id: ID!) { consents(contactId: $id) { purpose source wordingVersion withdrawnAt } }", id=cid
+    )
     (record,) = listing["consents"]
     assert record["purpose"] == "newsletter" and record["withdrawnAt"] is not None
-    exported = await gql.query('mutation($id: ID!) { exportPersonalData(contactId: $id) { document errors { code } } }', id=cid)
+    exported = await gql.query(
+        "mutation($id: ID!) { exportPersonalData(contactId: $id) { document errors { code } } }", id=cid
+    )
     assert exported["exportPersonalData"]["document"]["consents"][0]["purpose"] == "newsletter"
 
 

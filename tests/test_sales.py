@@ -31,18 +31,25 @@ async def stage_id(kith, name: str) -> str:
 async def test_the_plugin_is_discovered_and_ships_a_default_pipeline(sales):
     assert "sales" in sales.plugins.active
     data = await GraphQLClient(sales).query(
-        "{ pipelines { nodes { name } } stages(orderBy: [{position: ASC}]) { nodes { name probability kind } } }")
+        "{ pipelines { nodes { name } } stages(orderBy: [{position: ASC}]) { nodes { name probability kind } } }"
+    )
     assert data["pipelines"]["nodes"] == [{"name": "Sales"}]
     assert [(s["name"], s["probability"], s["kind"]) for s in data["stages"]["nodes"]] == [
-        ("Qualification", 10, "open"), ("Proposal", 40, "open"), ("Negotiation", 70, "open"),
-        ("Won", 100, "won"), ("Lost", 0, "lost")]
+        ("Qualification", 10, "open"),
+        ("Proposal", 40, "open"),
+        ("Negotiation", 70, "open"),
+        ("Won", 100, "won"),
+        ("Lost", 0, "lost"),
+    ]
 
 
 async def test_a_deal_moves_through_stages_with_history_and_an_event(sales):
     gql = GraphQLClient(sales)
     contact = await make_contact(sales)
-    created = await gql.query(DEAL, input={"name": "Big one", "amount": {"amount": "12000.50", "currency": "EUR"},
-                                           "contactId": str(contact["id"])})
+    created = await gql.query(
+        DEAL,
+        input={"name": "Big one", "amount": {"amount": "12000.50", "currency": "EUR"}, "contactId": str(contact["id"])},
+    )
     deal = created["createDeal"]["deal"]
     assert created["createDeal"]["errors"] == []
     assert deal["stage"] == {"name": "Qualification", "kind": "open"} and deal["pipeline"] == {"name": "Sales"}
@@ -51,7 +58,8 @@ async def test_a_deal_moves_through_stages_with_history_and_an_event(sales):
     assert moved["updateDeal"]["deal"]["stage"] == {"name": "Proposal"}
     lost_without_reason = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Lost"))
     assert lost_without_reason["updateDeal"]["errors"] == [
-        {"field": "lostReason", "code": "required", "message": "say why the deal was lost"}]
+        {"field": "lostReason", "code": "required", "message": "say why the deal was lost"}
+    ]
     won = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Won"))
     assert won["updateDeal"]["deal"]["closedAt"] is not None
     reopened = await gql.query(MOVE, id=deal["id"], stage=await stage_id(sales, "Negotiation"))
@@ -69,9 +77,15 @@ async def test_a_deal_moves_through_stages_with_history_and_an_event(sales):
 async def test_a_rule_can_trigger_on_stage_changes(sales):
     from kith.sdk import apply_rule
 
-    await apply_rule(sales, {"name": "won-note", "enabled": True,
-                             "trigger": {"event": "deal.stage_changed", "data": {"to_kind": "won"}},
-                             "actions": [{"update_fields": {"values": {"name": "{{ record.name }} (won)"}}}]})
+    await apply_rule(
+        sales,
+        {
+            "name": "won-note",
+            "enabled": True,
+            "trigger": {"event": "deal.stage_changed", "data": {"to_kind": "won"}},
+            "actions": [{"update_fields": {"values": {"name": "{{ record.name }} (won)"}}}],
+        },
+    )
     deal = await sales.records.create("deal", {"name": "Deal"})
     await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Proposal"))})
     await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Won"))})
@@ -90,12 +104,16 @@ async def test_reps_see_their_deals_and_support_sees_none(sales):
     theirs = await sales.records.create("deal", {"name": "Theirs"})
     for deal in (mine, theirs):  # the stage history is owned through its deal
         await sales.records.update("deal", deal["id"], {"stage": int(await stage_id(sales, "Proposal"))})
-    as_rep = await execute(sales, "{ deals { totalCount nodes { name } } stageChanges { nodes { deal { name } } } }",
-                           principal=await sales.auth.principal_for_user(rep["id"], "token"))
+    as_rep = await execute(
+        sales,
+        "{ deals { totalCount nodes { name } } stageChanges { nodes { deal { name } } } }",
+        principal=await sales.auth.principal_for_user(rep["id"], "token"),
+    )
     assert as_rep["data"]["deals"] == {"totalCount": 1, "nodes": [{"name": "Mine"}]}
     assert as_rep["data"]["stageChanges"] == {"nodes": [{"deal": {"name": "Mine"}}]}
-    as_agent = await execute(sales, "{ deals { totalCount } }",
-                             principal=await sales.auth.principal_for_user(agent["id"], "token"))
+    as_agent = await execute(
+        sales, "{ deals { totalCount } }", principal=await sales.auth.principal_for_user(agent["id"], "token")
+    )
     assert as_agent["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"
 
 
@@ -143,8 +161,9 @@ async def test_duplicate_leads_are_refused(sales):
     known = await gql.query(LEAD, input={"firstName": "Bob", "email": "bob@globex.com"})
     assert known["createLead"]["errors"][0]["message"].startswith("contact ")
     sneaky = await gql.query(LEAD, input={"firstName": "Cy", "email": "cy@x.com", "status": "converted"})
-    assert sneaky["createLead"]["errors"] == [{"field": "status", "code": "invalid",
-                                               "message": "use convertLead to convert a lead"}]
+    assert sneaky["createLead"]["errors"] == [
+        {"field": "status", "code": "invalid", "message": "use convertLead to convert a lead"}
+    ]
 
 
 async def test_converting_a_qualified_lead_atomically(sales):
@@ -152,29 +171,51 @@ async def test_converting_a_qualified_lead_atomically(sales):
 
     gql = GraphQLClient(sales)
     existing = await make_organization(sales, name="Acme Inc", domain="acme.com")
-    lead = (await gql.query(LEAD, input={"firstName": "Ann", "lastName": "Lee", "email": "ann@acme.com",
-                                         "company": "Acme", "domain": "acme.com"}))["createLead"]["lead"]
+    lead = (
+        await gql.query(
+            LEAD,
+            input={
+                "firstName": "Ann",
+                "lastName": "Lee",
+                "email": "ann@acme.com",
+                "company": "Acme",
+                "domain": "acme.com",
+            },
+        )
+    )["createLead"]["lead"]
     await make_activity(sales, {"id": int(lead["id"])}, entity="lead", subject="First call")
     unqualified = await gql.query(CONVERT, id=lead["id"], deal="Acme deal")
     assert unqualified["convertLead"]["errors"][0]["message"] == "only qualified leads convert (this one is new)"
-    await gql.query('mutation($id: ID!) { updateLead(id: $id, input: {status: "qualified"}) { errors { code } } }',
-                    id=lead["id"])
+    await gql.query(
+        'mutation($id: ID!) { updateLead(id: $id, input: {status: "qualified"}) { errors { code } } }', id=lead["id"]
+    )
     failing = await gql.query(CONVERT, id=lead["id"], deal="Acme deal", amount={"amount": "1.005", "currency": "EUR"})
     assert failing["convertLead"]["errors"][0]["field"] == "amount"
     assert await sales.count("contact") == 0 and await sales.count("deal") == 0  # nothing half-done
-    done = (await gql.query(CONVERT, id=lead["id"], deal="Acme deal",
-                            amount={"amount": "5000", "currency": "EUR"}))["convertLead"]
+    done = (await gql.query(CONVERT, id=lead["id"], deal="Acme deal", amount={"amount": "5000", "currency": "EUR"}))[
+        "convertLead"
+    ]
     assert done["errors"] == [] and done["organizationId"] == str(existing["id"]) and done["movedActivities"] == 1
-    data = await gql.query("""query($c: ID!, $l: ID!) {
+    data = await gql.query(
+        """query($c: ID!, $l: ID!) {
         contact(id: $c) { firstName emails lifecycleStage organization { name } timeline { subject } }
         lead(id: $l) { status convertedContactId convertedDealId convertedAt }
-        deals { nodes { name amount { amount currency } contactId } } }""", c=done["contactId"], l=lead["id"])
-    assert data["contact"] == {"firstName": "Ann", "emails": ["ann@acme.com"], "lifecycleStage": "opportunity",
-                               "organization": {"name": "Acme Inc"}, "timeline": [{"subject": "First call"}]}
+        deals { nodes { name amount { amount currency } contactId } } }""",
+        c=done["contactId"],
+        l=lead["id"],
+    )
+    assert data["contact"] == {
+        "firstName": "Ann",
+        "emails": ["ann@acme.com"],
+        "lifecycleStage": "opportunity",
+        "organization": {"name": "Acme Inc"},
+        "timeline": [{"subject": "First call"}],
+    }
     assert data["lead"]["status"] == "converted" and data["lead"]["convertedContactId"] == done["contactId"]
     assert data["lead"]["convertedDealId"] == done["dealId"] and data["lead"]["convertedAt"]
-    assert data["deals"]["nodes"] == [{"name": "Acme deal", "amount": {"amount": "5000.00", "currency": "EUR"},
-                                       "contactId": done["contactId"]}]
+    assert data["deals"]["nodes"] == [
+        {"name": "Acme deal", "amount": {"amount": "5000.00", "currency": "EUR"}, "contactId": done["contactId"]}
+    ]
     twice = await gql.query(CONVERT, id=lead["id"])
     assert twice["convertLead"]["errors"][0]["message"].endswith("(this one is converted)")
 
@@ -186,8 +227,9 @@ async def test_reverse_lists_follow_relations_back(sales):
     data = await GraphQLClient(sales).query("""{ pipelines { nodes { stages(first: 2) { name } } }
         deals { nodes { stageChanges { toStage { name } } } } }""")
     assert data["pipelines"]["nodes"] == [{"stages": [{"name": "Qualification"}, {"name": "Proposal"}]}]
-    assert data["deals"]["nodes"] == [{"stageChanges": [{"toStage": {"name": "Proposal"}},
-                                                        {"toStage": {"name": "Negotiation"}}]}]
+    assert data["deals"]["nodes"] == [
+        {"stageChanges": [{"toStage": {"name": "Proposal"}}, {"toStage": {"name": "Negotiation"}}]}
+    ]
 
 
 async def test_a_person_erased_is_erased_from_their_leads_too(sales):
@@ -195,15 +237,28 @@ async def test_a_person_erased_is_erased_from_their_leads_too(sales):
     from kith.plugins.sales.conversion import convert
     from kith.sdk import Actor
 
-    lead = await sales.records.create("lead", {"first_name": "Zanzibarina", "last_name": "Quixotelund",
-                                               "email": "zq@example.com", "phone": "+14155550123",
-                                               "status": "qualified", "source": "webinar"})
+    lead = await sales.records.create(
+        "lead",
+        {
+            "first_name": "Zanzibarina",
+            "last_name": "Quixotelund",
+            "email": "zq@example.com",
+            "phone": "+14155550123",
+            "status": "qualified",
+            "source": "webinar",
+        },
+    )
     done = await convert(sales, lead["id"], Actor(name="test", source="system"), deal_name="Zq deal")
     exported = await service.export_person(sales, done["contact"])
     assert exported["plugins"]["sales"]["leads"][0]["email"] == "zq@example.com"
     report = await service.erase_person(sales, done["contact"])
     await run_worker_until_idle(sales)
-    assert {e.field for e in report.scrubbed if e.table == "sales_lead"} == {"first_name", "last_name", "email", "phone"}
+    assert {e.field for e in report.scrubbed if e.table == "sales_lead"} == {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+    }
     stored = await sales.records.get("lead", lead["id"])
     assert (stored["first_name"], stored["email"], stored["phone"]) == (None, None, None)
     assert (stored["source"], stored["status"]) == ("webinar", "converted")  # the history still adds up
@@ -220,12 +275,14 @@ def test_importing_leads_from_csv_skips_duplicates_and_names_bad_rows(kith_cli, 
         "First name,Last name,Email,Company,Domain,Country,Budget,Budget currency,Authority,Owner\n"
         "Ann,Lee,ann@acme.com,Acme,acme.com,de,5000,EUR,yes,rep@example.com\n"
         "Bob,Stone,bob@globex.com,Globex,globex.com,US,,,no,\n"
-        "Ann,Lee,a.lee@acme.com,Acme,acme.com,DE,,,,\n"          # same person at the same domain
-        "Cy,Young,ANN@acme.com,,,,,,,\n"                         # the same email
-        "Dee,Ray,dee@x.com,,,Germany,,,,\n"                      # not a country code
-        "Eve,Moss,eve@x.com,,,,12.345,EUR,,\n"                   # a cent too fine
+        "Ann,Lee,a.lee@acme.com,Acme,acme.com,DE,,,,\n"  # same person at the same domain
+        "Cy,Young,ANN@acme.com,,,,,,,\n"  # the same email
+        "Dee,Ray,dee@x.com,,,Germany,,,,\n"  # not a country code
+        "Eve,Moss,eve@x.com,,,,12.345,EUR,,\n"  # a cent too fine
         "Fay,Lin,fay@x.com,,,,,,maybe,\n"
-        "Gus,Orr,gus@x.com,,,,,,,nobody@example.com\n", encoding="utf-8")
+        "Gus,Orr,gus@x.com,,,,,,,nobody@example.com\n",
+        encoding="utf-8",
+    )
     dry = kith_cli("sales", "import-leads", str(csv_file), "--dry-run")
     assert dry.exit_code == 0 and "Would import 2 leads; 2 duplicates skipped; 4 rows refused" in dry.output
     strict = kith_cli("sales", "import-leads", str(csv_file), "--all-or-nothing")
@@ -254,26 +311,39 @@ async def test_deal_contacts_and_the_customer_view(sales):
     await sales.auth.grant_role(rep["id"], "sales_rep")
     ann = await make_contact(sales, first_name="Ann", owner=rep["id"])
     bob = await make_contact(sales, first_name="Bob")
-    await sales.records.create("deal", {"name": "Mine", "owner": rep["id"], "contact": ann["id"],
-                                               "amount": {"amount": "1200.50", "currency": "EUR"}})
+    await sales.records.create(
+        "deal",
+        {"name": "Mine", "owner": rep["id"], "contact": ann["id"], "amount": {"amount": "1200.50", "currency": "EUR"}},
+    )
     theirs = await sales.records.create("deal", {"name": "Theirs", "contact": bob["id"]})
     gql = GraphQLClient(sales)
-    added = await gql.query('mutation($d: ID!, $c: ID!) { createDealContact(input: {dealId: $d, contactId: $c, '
-                            'role: "decision_maker"}) { dealContact { role } errors { message } } }',
-                            d=str(theirs["id"]), c=str(ann["id"]))
+    added = await gql.query(
+        "mutation($d: ID!, $c: ID!) { createDealContact(input: {dealId: $d, contactId: $c, "
+        'role: "decision_maker"}) { dealContact { role } errors { message } } }',
+        d=str(theirs["id"]),
+        c=str(ann["id"]),
+    )
     assert added["createDealContact"] == {"dealContact": {"role": "decision_maker"}, "errors": []}
-    data = await gql.query('query($id: ID!) { contact(id: $id) { deals { name } dealRoles { role deal { name } } } '
-                           'deal(id: "2") { contactRoles { contact { firstName } } } }', id=str(ann["id"]))
-    assert data["contact"] == {"deals": [{"name": "Mine"}], "dealRoles": [{"role": "decision_maker",
-                                                                          "deal": {"name": "Theirs"}}]}
+    data = await gql.query(
+        "query($id: ID!) { contact(id: $id) { deals { name } dealRoles { role deal { name } } } "
+        'deal(id: "2") { contactRoles { contact { firstName } } } }',
+        id=str(ann["id"]),
+    )
+    assert data["contact"] == {
+        "deals": [{"name": "Mine"}],
+        "dealRoles": [{"role": "decision_maker", "deal": {"name": "Theirs"}}],
+    }
     assert data["deal"] == {"contactRoles": [{"contact": {"firstName": "Ann"}}]}
-    view = 'query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }'
+    view = "query($id: ID!) { customerView(contactId: $id) { sections { plugin title items } } }"
     everything = (await gql.query(view, id=str(ann["id"])))["customerView"]["sections"]
     deals = next(s for s in everything if s["plugin"] == "sales")
     assert [(i["name"], i["amount"], i["role"]) for i in deals["items"]] == [
-        ("Mine", "1200.50", "contact"), ("Theirs", None, "decision_maker")]
-    as_rep = await execute(sales, view, {"id": str(ann["id"])},
-                           principal=await sales.auth.principal_for_user(rep["id"], "token"))
+        ("Mine", "1200.50", "contact"),
+        ("Theirs", None, "decision_maker"),
+    ]
+    as_rep = await execute(
+        sales, view, {"id": str(ann["id"])}, principal=await sales.auth.principal_for_user(rep["id"], "token")
+    )
     rep_deals = next(s for s in as_rep["data"]["customerView"]["sections"] if s["plugin"] == "sales")
     assert [i["name"] for i in rep_deals["items"]] == ["Mine"]
 
@@ -326,8 +396,9 @@ async def test_activities_about_deals_are_invisible_without_deals(sales):
     assert seen["data"]["activitiesAggregate"] == [{"key": {"subjectType": "contact"}, "count": 1}]
     assert seen["data"]["deal"] is None and seen["data"]["found"] == {"totalCount": 0}
     # a rep sees the activities of their own deal and contact, not of someone else's deal
-    mine = await execute(sales, "{ activities { nodes { id } } }",
-                         principal=await sales.auth.principal_for_user(rep["id"], "token"))
+    mine = await execute(
+        sales, "{ activities { nodes { id } } }", principal=await sales.auth.principal_for_user(rep["id"], "token")
+    )
     assert {n["id"] for n in mine["data"]["activities"]["nodes"]} == {str(on_contact["id"]), str(on_deal["id"])}
 
 
@@ -347,7 +418,9 @@ async def test_linking_to_a_record_the_caller_cannot_read_is_refused_as_not_foun
     missing = await execute(sales, note, {"id": "999999"}, principal=principal)
     errors = refused["data"]["createActivity"]["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [("subjectId", "not_found")]
-    assert [(e["field"], e["code"]) for e in missing["data"]["createActivity"]["errors"]] == [("subjectId", "not_found")]
+    assert [(e["field"], e["code"]) for e in missing["data"]["createActivity"]["errors"]] == [
+        ("subjectId", "not_found")
+    ]
     deal = """mutation($c: ID!) { createDeal(input: {name: "Mine", contactId: $c}) { deal { id } errors { field code } } }"""
     linked = await execute(sales, deal, {"c": str(stranger["id"])}, principal=principal)
     assert linked["data"]["createDeal"] == {"deal": None, "errors": [{"field": "contactId", "code": "not_found"}]}

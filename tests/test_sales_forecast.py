@@ -39,8 +39,12 @@ STAGES = {
 }
 ENTERPRISE_STAGES = [name for name, facts in STAGES.items() if facts[0] == "Enterprise"]
 #: user key -> (name, team)
-USERS = {"ann": ("Ann Archer", "North"), "bob": ("Bob Baker", "North"), "cy": ("Cy Cole", "South"),
-         "dee": ("Dee Dunn", None)}
+USERS = {
+    "ann": ("Ann Archer", "North"),
+    "bob": ("Bob Baker", "North"),
+    "cy": ("Cy Cole", "South"),
+    "dee": ("Dee Dunn", None),
+}
 
 
 def at(*args: int, tz: dt.tzinfo = UTC) -> dt.datetime:
@@ -75,26 +79,65 @@ DEALS = [
     D("A1", "ann", ("Negotiation",), "1000.00", "EUR", dt.date(2025, 5, 10)),
     D("A2", "ann", ("Proposal",), "333.33", "EUR", dt.date(2025, 6, 30)),  # last day of the period
     D("A3", "ann", ("Qualification",), "99.99", "USD", dt.date(2025, 4, 1)),  # first day
-    D("A4", "ann", ("Qualification", "Won"), "2500.00", "EUR", dt.date(2025, 4, 20), at(2025, 4, 15, 10),
-      created=at(2025, 3, 1, 8)),
+    D(
+        "A4",
+        "ann",
+        ("Qualification", "Won"),
+        "2500.00",
+        "EUR",
+        dt.date(2025, 4, 20),
+        at(2025, 4, 15, 10),
+        created=at(2025, 3, 1, 8),
+    ),
     D("A5", "ann", ("Proposal", "Lost"), "400.00", "EUR", dt.date(2025, 5, 31), at(2025, 5, 20, 12)),
     D("A6", "ann", ("Qualification", "Lost"), "250.00", "USD", None, at(2025, 4, 1, 0, 30)),
     D("N1", "ann", ("Qualification", "Won"), None, None, None, at(2025, 5, 2, 9), created=at(2025, 4, 2, 9)),
-    D("B1", "bob", ("Won",), "150000", "JPY", dt.date(2025, 6, 30), at(2025, 6, 30, 23, 30),
-      created=at(2025, 6, 1, 0, 0)),
+    D(
+        "B1",
+        "bob",
+        ("Won",),
+        "150000",
+        "JPY",
+        dt.date(2025, 6, 30),
+        at(2025, 6, 30, 23, 30),
+        created=at(2025, 6, 1, 0, 0),
+    ),
     D("B2", "bob", ("Won",), "50000", "JPY", dt.date(2025, 6, 30), at(2025, 7, 1, 0, 0, 1)),  # a second late
     D("B3", "bob", ("Negotiation",), "80000", "JPY", dt.date(2025, 5, 1), category="omitted"),
     D("B4", "bob", ("Proposal",), "70000", "JPY"),  # no expected close: in no period
     D("C1", "cy", ("Signed off",), "5000.00", "USD", dt.date(2025, 5, 1)),
     D("C2", "cy", ("Discovery",), "1234.56", "USD", dt.date(2025, 7, 1)),  # due after the period
     # won, then reopened: open again, not won
-    D("C3", "cy", ("Discovery", "Closed won", "Discovery"), "777.77", "USD", dt.date(2025, 6, 15),
-      category="best_case"),
+    D(
+        "C3",
+        "cy",
+        ("Discovery", "Closed won", "Discovery"),
+        "777.77",
+        "USD",
+        dt.date(2025, 6, 15),
+        category="best_case",
+    ),
     # won, reopened, won again: counts once
-    D("C4", "cy", ("Discovery", "Closed won", "Discovery", "Closed won"), "3000.00", "USD", dt.date(2025, 5, 5),
-      at(2025, 5, 5, 15), created=at(2025, 2, 1, 12)),
-    D("C5", "cy", ("Closed won",), "1000.01", "USD", dt.date(2025, 6, 1), at(2025, 6, 2, 10),
-      created=at(2025, 5, 20, 10, 30, 15)),
+    D(
+        "C4",
+        "cy",
+        ("Discovery", "Closed won", "Discovery", "Closed won"),
+        "3000.00",
+        "USD",
+        dt.date(2025, 5, 5),
+        at(2025, 5, 5, 15),
+        created=at(2025, 2, 1, 12),
+    ),
+    D(
+        "C5",
+        "cy",
+        ("Closed won",),
+        "1000.01",
+        "USD",
+        dt.date(2025, 6, 1),
+        at(2025, 6, 2, 10),
+        created=at(2025, 5, 20, 10, 30, 15),
+    ),
     D("C6", "cy", ("Closed lost",), "2000.00", "EUR", None, at(2025, 6, 10, 8)),
     # 01:59 in UTC+3 is still March 31st in UTC: outside the period
     D("D1", "dee", ("Won",), "999.99", "EUR", None, at(2025, 4, 1, 1, 59, tz=dt.timezone(dt.timedelta(hours=3)))),
@@ -102,8 +145,17 @@ DEALS = [
     D("X1", "ann", ("Negotiation",), "999.00", "EUR", dt.date(2025, 5, 1), deleted=True),
 ]
 
-FIGURES = ("openCount", "pipeline", "weighted", "commit", "bestCase", "closedWon", "closedWonCount", "closedLost",
-           "closedLostCount")
+FIGURES = (
+    "openCount",
+    "pipeline",
+    "weighted",
+    "commit",
+    "bestCase",
+    "closedWon",
+    "closedWonCount",
+    "closedLost",
+    "closedLostCount",
+)
 
 
 def group_of(deal: D, by: str) -> str:
@@ -115,8 +167,9 @@ def group_of(deal: D, by: str) -> str:
     return name if by == "owner" else (team or "Unassigned")
 
 
-def model_forecast(deals: list[D], by: str = "owner", *, owner: str | None = None,
-                   pipeline: str | None = None) -> dict[tuple[str, str], dict[str, Decimal]]:
+def model_forecast(
+    deals: list[D], by: str = "owner", *, owner: str | None = None, pipeline: str | None = None
+) -> dict[tuple[str, str], dict[str, Decimal]]:
     """What each (group, currency) row must say, straight from the definitions."""
     rows: dict[tuple[str, str], dict[str, Decimal]] = {}
     for deal in deals:
@@ -126,8 +179,7 @@ def model_forecast(deals: list[D], by: str = "owner", *, owner: str | None = Non
             continue
         _pipeline, probability, kind, stage_category = STAGES[deal.stage]
         category = deal.category or stage_category or "pipeline"
-        due = (kind == "open" and deal.expected is not None and START <= deal.expected <= END
-               and category != "omitted")
+        due = kind == "open" and deal.expected is not None and START <= deal.expected <= END and category != "omitted"
         closed = kind != "open" and START <= deal.closed.astimezone(UTC).date() <= END
         if not (due or closed):
             continue
@@ -164,17 +216,22 @@ def as_numbers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, De
     return {(r["label"], r["currency"]): {name: Decimal(str(r[name])) for name in FIGURES} for r in rows}
 
 
-def model_kpis(deals: list[D], leads: list[L], *, owner: str | None = None,
-               pipeline: str | None = None) -> dict[str, Any]:
+def model_kpis(
+    deals: list[D], leads: list[L], *, owner: str | None = None, pipeline: str | None = None
+) -> dict[str, Any]:
     """The KPIs as exact fractions, rounded half up only at the end."""
+
     def half_up(value: Fraction, places: int) -> Decimal:
         with decimal.localcontext() as ctx:
             ctx.prec = 60
             exact = Decimal(value.numerator) / Decimal(value.denominator)
             return exact.quantize(Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP)
 
-    mine = [d for d in deals if not d.deleted and (owner is None or d.owner == owner)
-            and (pipeline is None or d.pipeline == pipeline)]
+    mine = [
+        d
+        for d in deals
+        if not d.deleted and (owner is None or d.owner == owner) and (pipeline is None or d.pipeline == pipeline)
+    ]
 
     def closed_in_period(deal: D, kind: str) -> bool:
         return STAGES[deal.stage][2] == kind and START <= deal.closed.astimezone(UTC).date() <= END
@@ -188,24 +245,36 @@ def model_kpis(deals: list[D], leads: list[L], *, owner: str | None = None,
     for currency in sorted({d.currency for d in mine if d.currency}):
         won_c = [Decimal(d.amount) for d in won if d.currency == currency]
         lost_c = [d for d in lost if d.currency == currency]
-        open_c = [d for d in mine if d.currency == currency and STAGES[d.stage][2] == "open"
-                  and (d.category or STAGES[d.stage][3]) != "omitted"]
+        open_c = [
+            d
+            for d in mine
+            if d.currency == currency
+            and STAGES[d.stage][2] == "open"
+            and (d.category or STAGES[d.stage][3]) != "omitted"
+        ]
         average = Fraction(sum(won_c)) / len(won_c) if won_c else None
         velocity = len(open_c) * win_rate * average / cycle if average is not None and cycle else None
         if won_c or lost_c or open_c:
             currencies[currency] = {
-                "dealsWon": len(won_c), "dealsLost": len(lost_c), "wonAmount": sum(won_c, Decimal(0)),
+                "dealsWon": len(won_c),
+                "dealsLost": len(lost_c),
+                "wonAmount": sum(won_c, Decimal(0)),
                 "averageDealSize": None if average is None else half_up(average, DECIMALS[currency]),
                 "openDeals": len(open_c),
                 "pipelineVelocity": None if velocity is None else half_up(velocity, DECIMALS[currency]),
             }
-    created = [lead for lead in leads if START <= lead.created.astimezone(UTC).date() <= END
-               and (owner is None or lead.owner == owner)]
+    created = [
+        lead
+        for lead in leads
+        if START <= lead.created.astimezone(UTC).date() <= END and (owner is None or lead.owner == owner)
+    ]
     converted = [lead for lead in created if lead.converted_to_deal]
     return {
-        "leadsCreated": len(created), "leadsConverted": len(converted),
+        "leadsCreated": len(created),
+        "leadsConverted": len(converted),
         "leadConversionRate": half_up(Fraction(100 * len(converted), len(created)), 2) if created else None,
-        "dealsWon": len(won), "dealsLost": len(lost),
+        "dealsWon": len(won),
+        "dealsLost": len(lost),
         "winRate": None if win_rate is None else half_up(100 * win_rate, 2),
         "salesCycleDays": None if cycle is None else half_up(cycle, 2),
         "currencies": currencies,
@@ -276,20 +345,40 @@ async def build(kith: Any, deals: list[D] = DEALS, leads: list[L] = LEADS) -> Cr
     gql = GraphQLClient(kith)
     teams = {}
     for team in sorted({t for _n, t in USERS.values() if t}):
-        teams[team] = (await ok(gql, 'mutation($n: String!) { createTeam(input: {name: $n}) { team { id } '
-                                     "errors { message } } }", n=team))["team"]["id"]
-    users = {key: await make_user(kith, name=name, email=f"{key}@example.com",
-                                  team=int(teams[team]) if team else None)
-             for key, (name, team) in USERS.items()}
-    pipelines = {p["name"]: p["id"] for p in (await gql.query("{ pipelines { nodes { id name } } }"))["pipelines"]["nodes"]}
-    pipelines["Enterprise"] = (await ok(gql, 'mutation { createPipeline(input: {name: "Enterprise"}) '
-                                             "{ pipeline { id } errors { message } } }"))["pipeline"]["id"]
+        teams[team] = (
+            await ok(
+                gql,
+                "mutation($n: String!) { createTeam(input: {name: $n}) { team { id } errors { message } } }",
+                n=team,
+            )
+        )["team"]["id"]
+    users = {
+        key: await make_user(kith, name=name, email=f"{key}@example.com", team=int(teams[team]) if team else None)
+        for key, (name, team) in USERS.items()
+    }
+    pipelines = {
+        p["name"]: p["id"] for p in (await gql.query("{ pipelines { nodes { id name } } }"))["pipelines"]["nodes"]
+    }
+    pipelines["Enterprise"] = (
+        await ok(gql, 'mutation { createPipeline(input: {name: "Enterprise"}) { pipeline { id } errors { message } } }')
+    )["pipeline"]["id"]
     for position, name in enumerate(ENTERPRISE_STAGES):
         _p, probability, kind, category = STAGES[name]
-        await ok(gql, """mutation($input: StageCreateInput!) { createStage(input: $input) { errors { message } } }""",
-                 input={"pipelineId": pipelines["Enterprise"], "name": name, "position": position,
-                        "probability": probability, "kind": kind, "forecastCategory": category})
-    stages = {s["name"]: s["id"] for s in (await gql.query("{ stages(first: 100) { nodes { id name } } }"))["stages"]["nodes"]}
+        await ok(
+            gql,
+            """mutation($input: StageCreateInput!) { createStage(input: $input) { errors { message } } }""",
+            input={
+                "pipelineId": pipelines["Enterprise"],
+                "name": name,
+                "position": position,
+                "probability": probability,
+                "kind": kind,
+                "forecastCategory": category,
+            },
+        )
+    stages = {
+        s["name"]: s["id"] for s in (await gql.query("{ stages(first: 100) { nodes { id name } } }"))["stages"]["nodes"]
+    }
     ids = {}
     for deal in deals:
         values: dict[str, Any] = {"name": deal.name, "stageId": stages[deal.stages[0]], "lostReason": "price"}
@@ -306,20 +395,37 @@ async def build(kith: Any, deals: list[D] = DEALS, leads: list[L] = LEADS) -> Cr
             await ok(gql, MOVE, id=deal_id, stage=stages[stage])
         # Test data lives in the past: no API sets when a deal was created or closed, so
         # both are backdated with a direct SQL UPDATE after the deal went through its stages.
-        await kith.db.execute("UPDATE sales_deal SET created_at = {}, closed_at = {} WHERE id = {}",
-                              deal.created, deal.closed, int(deal_id))
+        await kith.db.execute(
+            "UPDATE sales_deal SET created_at = {}, closed_at = {} WHERE id = {}",
+            deal.created,
+            deal.closed,
+            int(deal_id),
+        )
         if deal.deleted:
             await ok(gql, "mutation($id: ID!) { deleteDeal(id: $id) { errors { message } } }", id=deal_id)
         ids[deal.name] = deal_id
     for lead in leads:
-        lead_id = (await ok(gql, """mutation($input: LeadCreateInput!) { createLead(input: $input) {
-            lead { id } errors { message } } }""", input={
-            "email": lead.email, "company": lead.email.split("@")[1], "ownerId": str(users[lead.owner]["id"]),
-            "status": "qualified" if lead.converted_to_deal or lead.converted_without_deal else "new"}))["lead"]["id"]
+        lead_id = (
+            await ok(
+                gql,
+                """mutation($input: LeadCreateInput!) { createLead(input: $input) {
+            lead { id } errors { message } } }""",
+                input={
+                    "email": lead.email,
+                    "company": lead.email.split("@")[1],
+                    "ownerId": str(users[lead.owner]["id"]),
+                    "status": "qualified" if lead.converted_to_deal or lead.converted_without_deal else "new",
+                },
+            )
+        )["lead"]["id"]
         if lead.converted_to_deal or lead.converted_without_deal:
             deal = "From the lead" if lead.converted_to_deal else None
-            await ok(gql, "mutation($id: ID!, $deal: String) { convertLead(id: $id, dealName: $deal) "
-                          "{ errors { message } } }", id=lead_id, deal=deal)
+            await ok(
+                gql,
+                "mutation($id: ID!, $deal: String) { convertLead(id: $id, dealName: $deal) { errors { message } } }",
+                id=lead_id,
+                deal=deal,
+            )
         # backdated like the deals (created_at is set by the record service, not by clients)
         await kith.db.execute("UPDATE sales_lead SET created_at = {} WHERE id = {}", lead.created, int(lead_id))
     return Crm(kith, gql, users, stages, pipelines, ids)
@@ -330,10 +436,12 @@ async def crm(make_kith) -> Crm:
     return await build(await make_kith(enable=["sales"]))
 
 
-async def forecast(client: Any, by: str = "OWNER", pipeline: str | None = None,
-                   start: dt.date = START, end: dt.date = END) -> dict[str, Any]:
-    return (await client.query(FORECAST, start=start.isoformat(), end=end.isoformat(), by=by,
-                               pipeline=pipeline))["salesForecast"]
+async def forecast(
+    client: Any, by: str = "OWNER", pipeline: str | None = None, start: dt.date = START, end: dt.date = END
+) -> dict[str, Any]:
+    return (await client.query(FORECAST, start=start.isoformat(), end=end.isoformat(), by=by, pipeline=pipeline))[
+        "salesForecast"
+    ]
 
 
 class AsUser:
@@ -375,26 +483,44 @@ async def test_forecast_figures_by_hand(crm):
     rows = {(r["label"], r["currency"]): r for r in result["rows"]}
     ann_eur = {k: v for k, v in rows[("Ann Archer", "EUR")].items() if k != "comparison"}
     assert ann_eur == {
-        "groupId": str(crm.users["ann"]["id"]), "label": "Ann Archer", "currency": "EUR",
+        "groupId": str(crm.users["ann"]["id"]),
+        "label": "Ann Archer",
+        "currency": "EUR",
         "openCount": 2,  # A1, A2 (X1 is deleted)
         "pipeline": "1333.33",  # 1000.00 + 333.33
         "weighted": "833.332",  # 1000.00 x 70% + 333.33 x 40%: exact, a fraction of a cent kept
         "commit": "3500.00",  # won 2500.00 + open commit 1000.00
         "bestCase": "3833.33",  # commit + open best case 333.33
-        "closedWon": "2500.00", "closedWonCount": 1,
-        "closedLost": "400.00", "closedLostCount": 1,
+        "closedWon": "2500.00",
+        "closedWonCount": 1,
+        "closedLost": "400.00",
+        "closedLostCount": 1,
     }
     assert rows[("Bob Baker", "JPY")]["closedWon"] == "150000"  # closed 23:30 UTC on the last day
     assert rows[("Bob Baker", "JPY")]["openCount"] == 0  # B3 is omitted, B4 has no close date
     assert rows[("Cy Cole", "USD")]["closedWonCount"] == 2  # C4 (won twice) once, C5; C3 was reopened
     assert [r["label"] for r in result["rows"]] == [
-        "Ann Archer", "Ann Archer", "Bob Baker", "Cy Cole", "Cy Cole", "Unassigned"]
+        "Ann Archer",
+        "Ann Archer",
+        "Bob Baker",
+        "Cy Cole",
+        "Cy Cole",
+        "Unassigned",
+    ]
     assert [(r["currency"], r["closedWon"]) for r in result["totals"]] == [
-        ("EUR", "2500.00"), ("JPY", "150000"), ("USD", "4000.01")]
+        ("EUR", "2500.00"),
+        ("JPY", "150000"),
+        ("USD", "4000.01"),
+    ]
     teams = await forecast(crm.gql, "TEAM")
     assert [(r["label"], r["currency"]) for r in teams["rows"]] == [
-        ("North", "EUR"), ("North", "JPY"), ("North", "USD"), ("South", "EUR"), ("South", "USD"),
-        ("Unassigned", "EUR")]
+        ("North", "EUR"),
+        ("North", "JPY"),
+        ("North", "USD"),
+        ("South", "EUR"),
+        ("South", "USD"),
+        ("Unassigned", "EUR"),
+    ]
 
 
 async def test_a_sales_rep_gets_the_forecast_and_kpis_of_their_own_deals(crm):
@@ -415,26 +541,36 @@ async def test_viewers_who_may_not_see_deals_or_amounts_are_refused(crm):
     refused = await AsUser(crm.kith, agent).execute(KPIS, {"start": "2025-04-01", "end": "2025-06-30"})
     assert refused["data"] is None
     assert refused["errors"][0]["extensions"]["errors"][0] == {
-        "field": None, "code": "forbidden", "message": "you may not read deal records"}
+        "field": None,
+        "code": "forbidden",
+        "message": "you may not read deal records",
+    }
     await crm.kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ('no_amounts', '', {}, 'admin')",
-        '{"deal": {"actions": ["read"], "scope": "all", "hidden": ["amount"]}}')
+        '{"deal": {"actions": ["read"], "scope": "all", "hidden": ["amount"]}}',
+    )
     await crm.kith.auth.grant_role(agent["id"], "no_amounts")
-    hidden = await AsUser(crm.kith, agent).execute(FORECAST, {"start": "2025-04-01", "end": "2025-06-30",
-                                                              "by": "OWNER"})
+    hidden = await AsUser(crm.kith, agent).execute(
+        FORECAST, {"start": "2025-04-01", "end": "2025-06-30", "by": "OWNER"}
+    )
     assert hidden["errors"][0]["extensions"]["errors"][0]["message"] == "deal amounts are hidden from you"
 
 
 async def test_bad_periods_and_ids_name_the_argument(crm):
     body = await crm.gql.execute(FORECAST, {"start": "2025-07-01", "end": "2025-06-30", "by": "OWNER"})
-    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "errors": [
-        {"field": "end", "code": "invalid", "message": "the period ends before it starts"}]}
+    assert body["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "errors": [{"field": "end", "code": "invalid", "message": "the period ends before it starts"}],
+    }
     body = await crm.gql.execute(KPIS, {"start": "2025-04-01", "end": "2025-06-30", "owner": "ann"})
     # an id variable is checked along its declared type, so the error names the variable sent
     assert body["errors"][0]["extensions"]["errors"][0]["field"] == "$owner"
     payload = (await crm.gql.query(SNAPSHOT, start="2025-07-01", end="2025-06-30", by="TEAM"))["snapshotForecast"]
-    assert payload == {"snapshot": None, "forecast": None, "errors": [
-        {"field": "end", "code": "invalid", "message": "the period ends before it starts"}]}
+    assert payload == {
+        "snapshot": None,
+        "forecast": None,
+        "errors": [{"field": "end", "code": "invalid", "message": "the period ends before it starts"}],
+    }
     empty = await forecast(crm.gql, start=dt.date(2030, 1, 1), end=dt.date(2030, 1, 31))
     assert empty["rows"] == [] and empty["totals"] == []
 
@@ -443,21 +579,31 @@ async def test_bad_periods_and_ids_name_the_argument(crm):
 
 
 async def test_a_snapshot_is_compared_with_what_closed_afterwards(crm):
-    taken = (await crm.gql.query(SNAPSHOT, start=START.isoformat(), end=END.isoformat(), by="OWNER"))
+    taken = await crm.gql.query(SNAPSHOT, start=START.isoformat(), end=END.isoformat(), by="OWNER")
     taken = taken["snapshotForecast"]
     assert taken["errors"] == [] and taken["snapshot"]["takenBy"] == "system"
     before = model_forecast(DEALS, "owner")
     assert {(r["label"], r["currency"]): Decimal(r["weighted"]) for r in taken["forecast"]["rows"]} == {
-        key: row["weighted"] for key, row in before.items()}
+        key: row["weighted"] for key, row in before.items()
+    }
 
     # then A1 (commit) is won in the period, and D2 (the only unassigned deal) slips out of it
     await ok(crm.gql, MOVE, id=crm.deals["A1"], stage=crm.stages["Won"])
     won_at = at(2025, 6, 1, 12)
     await crm.kith.db.execute("UPDATE sales_deal SET closed_at = {} WHERE id = {}", won_at, int(crm.deals["A1"]))
-    await ok(crm.gql, 'mutation($id: ID!) { updateDeal(id: $id, input: {expectedClose: "2025-08-01"}) '
-                      "{ errors { message } } }", id=crm.deals["D2"])
-    now = [dataclasses.replace(d, stages=(*d.stages, "Won"), closed=won_at) if d.name == "A1"
-           else dataclasses.replace(d, expected=dt.date(2025, 8, 1)) if d.name == "D2" else d for d in DEALS]
+    await ok(
+        crm.gql,
+        'mutation($id: ID!) { updateDeal(id: $id, input: {expectedClose: "2025-08-01"}) { errors { message } } }',
+        id=crm.deals["D2"],
+    )
+    now = [
+        dataclasses.replace(d, stages=(*d.stages, "Won"), closed=won_at)
+        if d.name == "A1"
+        else dataclasses.replace(d, expected=dt.date(2025, 8, 1))
+        if d.name == "D2"
+        else d
+        for d in DEALS
+    ]
     after = model_forecast(now, "owner")
 
     result = await forecast(crm.gql)
@@ -469,17 +615,26 @@ async def test_a_snapshot_is_compared_with_what_closed_afterwards(crm):
         was = before[key]
         closed = after.get(key, {}).get("closedWon", Decimal(0))
         assert {name: Decimal(value) for name, value in row["comparison"].items()} == {
-            "weighted": was["weighted"], "commit": was["commit"], "bestCase": was["bestCase"],
-            "closedMinusWeighted": closed - was["weighted"], "closedMinusCommit": closed - was["commit"],
-            "closedMinusBestCase": closed - was["bestCase"]}, key
+            "weighted": was["weighted"],
+            "commit": was["commit"],
+            "bestCase": was["bestCase"],
+            "closedMinusWeighted": closed - was["weighted"],
+            "closedMinusCommit": closed - was["commit"],
+            "closedMinusBestCase": closed - was["bestCase"],
+        }, key
     assert rows[("Ann Archer", "EUR")]["comparison"] == {
-        "weighted": "833.332", "commit": "3500.00", "bestCase": "3833.33",
-        "closedMinusWeighted": "2666.668", "closedMinusCommit": "0.00", "closedMinusBestCase": "-333.33"}
+        "weighted": "833.332",
+        "commit": "3500.00",
+        "bestCase": "3833.33",
+        "closedMinusWeighted": "2666.668",
+        "closedMinusCommit": "0.00",
+        "closedMinusBestCase": "-333.33",
+    }
     totals = {r["currency"]: r for r in result["totals"]}
     assert Decimal(totals["EUR"]["comparison"]["commit"]) == model_totals(before)[("Total", "EUR")]["commit"]
 
     # the latest snapshot of the same period and grouping is the one compared
-    again = (await crm.gql.query(SNAPSHOT, start=START.isoformat(), end=END.isoformat(), by="OWNER"))
+    again = await crm.gql.query(SNAPSHOT, start=START.isoformat(), end=END.isoformat(), by="OWNER")
     assert (await forecast(crm.gql))["comparedWith"] == again["snapshotForecast"]["snapshot"]
     assert (await forecast(crm.gql, "TEAM"))["comparedWith"] is None
     assert (await forecast(crm.gql, "OWNER", crm.pipelines["Sales"]))["comparedWith"] is None
@@ -498,8 +653,10 @@ async def test_snapshots_are_compared_only_for_viewers_who_see_the_same_deals(cr
     compared = await forecast(ann, "TEAM")
     assert compared["comparedWith"] == mine["snapshot"]
     north = next(r for r in compared["rows"] if (r["label"], r["currency"]) == ("North", "EUR"))
-    assert Decimal(north["comparison"]["weighted"]) == model_forecast(DEALS, "team", owner="ann")[
-        ("North", "EUR")]["weighted"]
+    assert (
+        Decimal(north["comparison"]["weighted"])
+        == model_forecast(DEALS, "team", owner="ann")[("North", "EUR")]["weighted"]
+    )
     assert (await forecast(manager, "TEAM"))["comparedWith"]["takenBy"] == "system"
 
 
@@ -508,15 +665,21 @@ async def test_snapshots_are_compared_only_for_viewers_who_see_the_same_deals(cr
 
 def plain_kpis(kpis: dict[str, Any]) -> dict[str, Any]:
     """GraphQL KPIs shaped like the model: decimals as numbers, currencies by code."""
+
     def number(value: Any) -> Any:
         return None if value is None else Decimal(value)
 
     out = {name: kpis[name] for name in ("leadsCreated", "leadsConverted", "dealsWon", "dealsLost")}
     out.update({name: number(kpis[name]) for name in ("leadConversionRate", "winRate", "salesCycleDays")})
     out["currencies"] = {
-        c["currency"]: {"dealsWon": c["dealsWon"], "dealsLost": c["dealsLost"], "openDeals": c["openDeals"],
-                        **{name: number(c[name]) for name in ("wonAmount", "averageDealSize", "pipelineVelocity")}}
-        for c in kpis["currencies"]}
+        c["currency"]: {
+            "dealsWon": c["dealsWon"],
+            "dealsLost": c["dealsLost"],
+            "openDeals": c["openDeals"],
+            **{name: number(c[name]) for name in ("wonAmount", "averageDealSize", "pipelineVelocity")},
+        }
+        for c in kpis["currencies"]
+    }
     return out
 
 
@@ -526,14 +689,18 @@ async def test_kpis_match_the_model(crm):
     # by hand: won A4, N1, B1, C4 (once), C5; lost A5, A6, C6; C3 was reopened, B2 closed too late
     assert (everything["dealsWon"], everything["dealsLost"], everything["winRate"]) == (5, 3, "62.50")
     assert (everything["leadsCreated"], everything["leadsConverted"], everything["leadConversionRate"]) == (
-        4, 1, "25.00")
+        4,
+        1,
+        "25.00",
+    )
     usd = next(c for c in everything["currencies"] if c["currency"] == "USD")
     assert (usd["wonAmount"], usd["averageDealSize"], usd["openDeals"]) == ("4000.01", "2000.01", 4)  # 2000.005 up
     cy = str(crm.users["cy"]["id"])
     by_owner = (await crm.gql.query(KPIS, start=START.isoformat(), end=END.isoformat(), owner=cy))["salesKpis"]
     assert plain_kpis(by_owner) == model_kpis(DEALS, LEADS, owner="cy")
-    enterprise = (await crm.gql.query(KPIS, start=START.isoformat(), end=END.isoformat(),
-                                      pipeline=crm.pipelines["Enterprise"]))["salesKpis"]
+    enterprise = (
+        await crm.gql.query(KPIS, start=START.isoformat(), end=END.isoformat(), pipeline=crm.pipelines["Enterprise"])
+    )["salesKpis"]
     assert plain_kpis(enterprise) == model_kpis(DEALS, LEADS, pipeline="Enterprise")
     nothing = (await crm.gql.query(KPIS, start="2030-01-01", end="2030-12-31"))["salesKpis"]
     assert (nothing["winRate"], nothing["salesCycleDays"], nothing["leadConversionRate"]) == (None, None, None)
@@ -560,8 +727,11 @@ def test_forecast_and_kpis_from_the_cli(kith_cli, kith_database_url):
     first = kith_cli("sales", "forecast", *period, "--snapshot")
     assert first.exit_code == 0, first.output
     assert "Forecast 2025-04-01 to 2025-06-30 by owner" in first.output
-    lines = {line.split("│")[1].strip() + " " + line.split("│")[2].strip(): [c.strip() for c in line.split("│")[3:-1]]
-             for line in first.output.splitlines() if line.count("│") > 4}
+    lines = {
+        line.split("│")[1].strip() + " " + line.split("│")[2].strip(): [c.strip() for c in line.split("│")[3:-1]]
+        for line in first.output.splitlines()
+        if line.count("│") > 4
+    }
     # open, pipeline, weighted, commit, best case, won (count), lost (count)
     assert lines["Ann Archer EUR"] == ["2", "1333.33", "833.332", "3500.00", "3833.33", "2500.00 (1)", "400.00 (1)"]
     assert lines["Bob Baker JPY"] == ["0", "0", "0", "150000", "150000", "150000 (1)", "0 (0)"]

@@ -17,7 +17,9 @@ PRODUCT = """mutation($input: ProductCreateInput!) { createProduct(input: $input
   product { id name sku taxPercent active } errors { field code message } } }"""
 PRICE = """mutation($input: ProductPriceCreateInput!) { createProductPrice(input: $input) {
   productPrice { id amount { amount currency } } errors { field code message } } }"""
-DEAL = """mutation($input: DealCreateInput!) { createDeal(input: $input) { deal { id } errors { field code message } } }"""
+DEAL = (
+    """mutation($input: DealCreateInput!) { createDeal(input: $input) { deal { id } errors { field code message } } }"""
+)
 QUOTE = """mutation($input: QuoteCreateInput!) { createQuote(input: $input) {
   quote { id number revision status total { amount currency } } errors { field code message } } }"""
 UPDATE_QUOTE = """mutation($id: ID!, $input: QuoteUpdateInput!) { updateQuote(id: $id, input: $input) {
@@ -80,7 +82,9 @@ class Quotes:
         return made["product"]["id"]
 
     async def price(self, product: str, amount: str, currency: str) -> dict:
-        data = await self.gql.query(PRICE, input={"productId": product, "amount": {"amount": amount, "currency": currency}})
+        data = await self.gql.query(
+            PRICE, input={"productId": product, "amount": {"amount": amount, "currency": currency}}
+        )
         return data["createProductPrice"]
 
     async def deal(self, name: str, currency: str | None = "EUR", **fields) -> str:
@@ -119,8 +123,12 @@ class Quotes:
 
 
 def totals(figures: dict) -> tuple[str, str, str, str]:
-    return (figures["subtotal"]["amount"], figures["discountTotal"]["amount"], figures["taxTotal"]["amount"],
-            figures["total"]["amount"])
+    return (
+        figures["subtotal"]["amount"],
+        figures["discountTotal"]["amount"],
+        figures["taxTotal"]["amount"],
+        figures["total"]["amount"],
+    )
 
 
 # -- products and prices ----------------------------------------------------------------------
@@ -130,50 +138,92 @@ async def test_a_product_has_one_price_per_currency_and_a_unique_sku(sales):
     q = Quotes(sales)
     widget = await q.product("Widget", {"EUR": "19.99", "JPY": "2500"}, sku="W-1", taxPercent="19")
     again = await q.price(widget, "21.00", "EUR")
-    assert again == {"productPrice": None, "errors": [
-        {"field": "amount", "code": "duplicate",
-         "message": "product 1 already has a price in EUR (price 1); change that one instead"}]}
+    assert again == {
+        "productPrice": None,
+        "errors": [
+            {
+                "field": "amount",
+                "code": "duplicate",
+                "message": "product 1 already has a price in EUR (price 1); change that one instead",
+            }
+        ],
+    }
     negative = await q.price(widget, "-1", "USD")
     assert negative["errors"] == [{"field": "amount", "code": "invalid", "message": "must not be negative"}]
-    listed = await q.gql.query("""query($id: ID!) { product(id: $id) { name sku taxPercent active
-        prices { amount { amount currency } } } }""", id=widget)
-    assert listed["product"] == {"name": "Widget", "sku": "W-1", "taxPercent": "19", "active": True, "prices": [
-        {"amount": {"amount": "19.99", "currency": "EUR"}}, {"amount": {"amount": "2500", "currency": "JPY"}}]}
+    listed = await q.gql.query(
+        """query($id: ID!) { product(id: $id) { name sku taxPercent active
+        prices { amount { amount currency } } } }""",
+        id=widget,
+    )
+    assert listed["product"] == {
+        "name": "Widget",
+        "sku": "W-1",
+        "taxPercent": "19",
+        "active": True,
+        "prices": [
+            {"amount": {"amount": "19.99", "currency": "EUR"}},
+            {"amount": {"amount": "2500", "currency": "JPY"}},
+        ],
+    }
     same_sku = await q.gql.query(PRODUCT, input={"name": "Other", "sku": "W-1"})
     assert same_sku["createProduct"]["errors"] == [
-        {"field": "sku", "code": "duplicate", "message": "product 1 already has SKU W-1"}]
+        {"field": "sku", "code": "duplicate", "message": "product 1 already has SKU W-1"}
+    ]
     # a deleted price no longer counts; bringing it back while another exists is refused
     first = (await sales.db.execute("SELECT id FROM sales_product_price WHERE currency = 'EUR'"))[0]["id"]
-    await q.gql.query('mutation($id: ID!) { deleteProductPrice(id: $id) { errors { message } } }', id=str(first))
+    await q.gql.query("mutation($id: ID!) { deleteProductPrice(id: $id) { errors { message } } }", id=str(first))
     assert (await q.price(widget, "21.00", "EUR"))["errors"] == []
-    restored = await q.gql.query('mutation($id: ID!) { restoreProductPrice(id: $id) { errors { field code } } }',
-                                 id=str(first))
+    restored = await q.gql.query(
+        "mutation($id: ID!) { restoreProductPrice(id: $id) { errors { field code } } }", id=str(first)
+    )
     assert restored["restoreProductPrice"]["errors"] == [{"field": "amount", "code": "duplicate"}]
 
 
-@pytest.mark.parametrize(("value", "stored"), [("19", "19"), ("7.5", "7.5"), ("7.50", "7.5"), (19, "19"), (7.5, "7.5"),
-                                               (" 0 ", "0"), ("100", "100"), ("33.3333", "33.3333")])
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("19", "19"),
+        ("7.5", "7.5"),
+        ("7.50", "7.5"),
+        (19, "19"),
+        (7.5, "7.5"),
+        (" 0 ", "0"),
+        ("100", "100"),
+        ("33.3333", "33.3333"),
+    ],
+)
 def test_percentages_are_stored_as_exact_canonical_text(value, stored):
     assert normalise_percent(value) == stored
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("-1", "must be between 0 and 100 (percent)"),
-    ("100.01", "must be between 0 and 100 (percent)"),
-    ("ten", "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
-    ("NaN", "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
-    (True, "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
-    ("1.23456", "must have at most 4 decimals"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "must be between 0 and 100 (percent)"),
+        ("100.01", "must be between 0 and 100 (percent)"),
+        ("ten", "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
+        ("NaN", "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
+        (True, "must be a percentage: a number from 0 to 100, like 19 or 7.5"),
+        ("1.23456", "must have at most 4 decimals"),
+    ],
+)
 def test_bad_percentages_are_refused_with_the_rule(value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         normalise_percent(value)
 
 
-@pytest.mark.parametrize(("value", "outcome"), [
-    ("3", "3"), (2.5, "2.5"), ("0.0001", "0.0001"), ("0", "must be more than 0"), ("-2", "must be more than 0"),
-    ("a few", "must be a quantity: a number above 0, like 3 or 2.5"), ("1000000001", "must be at most 1,000,000,000"),
-])
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        ("3", "3"),
+        (2.5, "2.5"),
+        ("0.0001", "0.0001"),
+        ("0", "must be more than 0"),
+        ("-2", "must be more than 0"),
+        ("a few", "must be a quantity: a number above 0, like 3 or 2.5"),
+        ("1000000001", "must be at most 1,000,000,000"),
+    ],
+)
 def test_quantities(value, outcome):
     if outcome[0].isdigit():
         assert normalise_quantity(value) == outcome
@@ -186,17 +236,23 @@ async def test_percent_fields_name_the_field_and_take_numbers_from_python(sales)
     q = Quotes(sales)
     bad = await q.gql.query(PRODUCT, input={"name": "Widget", "taxPercent": "150"})
     assert bad["createProduct"]["errors"] == [
-        {"field": "taxPercent", "code": "invalid", "message": "must be between 0 and 100 (percent)"}]
+        {"field": "taxPercent", "code": "invalid", "message": "must be between 0 and 100 (percent)"}
+    ]
     product = await sales.records.create("product", {"name": "Gadget", "tax_percent": 7.5})
     assert product["tax_percent"] == "7.5"
     deal = await q.deal("Deal")
     quote = await q.quote(deal)
-    bad_line = await q.line(quote["id"], description="X", unitPrice={"amount": "1", "currency": "EUR"},
-                            quantity="-1", discountPercent="abc")
+    bad_line = await q.line(
+        quote["id"], description="X", unitPrice={"amount": "1", "currency": "EUR"}, quantity="-1", discountPercent="abc"
+    )
     assert bad_line["errors"] == [
         {"field": "quantity", "code": "invalid", "message": "must be more than 0"},
-        {"field": "discountPercent", "code": "invalid",
-         "message": "must be a percentage: a number from 0 to 100, like 19 or 7.5"}]
+        {
+            "field": "discountPercent",
+            "code": "invalid",
+            "message": "must be a percentage: a number from 0 to 100, like 19 or 7.5",
+        },
+    ]
 
 
 # -- totals, worked out by hand ------------------------------------------------------------------
@@ -212,11 +268,20 @@ async def test_euro_totals_with_line_and_quote_discounts_and_two_tax_rates(sales
 
     # net 3 x 19.99 x 0.90 = 53.973 -> 53.97; tax 53.97 x 0.95 x 0.19 = 9.741585 -> 9.74
     first = await q.add(quote["id"], productId=widget, quantity="3", discountPercent="10")
-    assert first == {"id": first["id"], "description": "Widget", "quantity": "3", "discountPercent": "10",
-                     "taxPercent": "19", "unitPrice": {"amount": "19.99", "currency": "EUR"},
-                     "netTotal": {"amount": "53.97", "currency": "EUR"}, "taxTotal": {"amount": "9.74", "currency": "EUR"}}
+    assert first == {
+        "id": first["id"],
+        "description": "Widget",
+        "quantity": "3",
+        "discountPercent": "10",
+        "taxPercent": "19",
+        "unitPrice": {"amount": "19.99", "currency": "EUR"},
+        "netTotal": {"amount": "53.97", "currency": "EUR"},
+        "taxTotal": {"amount": "9.74", "currency": "EUR"},
+    }
     # net 12.50; tax 12.50 x 0.95 x 0.07 = 0.83125 -> 0.83
-    setup = await q.add(quote["id"], description="Setup", unitPrice={"amount": "12.50", "currency": "EUR"}, taxPercent="7")
+    setup = await q.add(
+        quote["id"], description="Setup", unitPrice={"amount": "12.50", "currency": "EUR"}, taxPercent="7"
+    )
     # net 0.5 x 0.05 = 0.025 -> 0.03 (half-up: half-even would give 0.02); no tax
     tiny = await q.add(quote["id"], description="Tiny", quantity="0.5", unitPrice={"amount": "0.05", "currency": "EUR"})
     assert tiny["netTotal"]["amount"] == "0.03"
@@ -260,17 +325,25 @@ async def test_yen_totals_have_no_decimals(sales):
     assert figures["currency"] == {"currency": "JPY"}
     fraction = await q.line(quote["id"], description="Half a yen", unitPrice={"amount": "0.5", "currency": "JPY"})
     assert fraction["errors"] == [
-        {"field": "unitPrice", "code": "invalid", "message": "JPY amounts have at most 0 decimals"}]
+        {"field": "unitPrice", "code": "invalid", "message": "JPY amounts have at most 0 decimals"}
+    ]
 
 
 async def test_three_decimal_dinar_totals(sales):
     q = Quotes(sales)
     quote = await q.quote(await q.deal("Kuwait", currency="KWD"))
     # net 1.5 x 12.345 = 18.5175 -> 18.518 (half-up); tax 18.518 x 0.05 = 0.9259 -> 0.926
-    consulting = await q.add(quote["id"], description="Consulting", quantity="1.5",
-                             unitPrice={"amount": "12.345", "currency": "KWD"}, taxPercent="5")
+    consulting = await q.add(
+        quote["id"],
+        description="Consulting",
+        quantity="1.5",
+        unitPrice={"amount": "12.345", "currency": "KWD"},
+        taxPercent="5",
+    )
     assert (consulting["netTotal"], consulting["taxTotal"]) == (
-        {"amount": "18.518", "currency": "KWD"}, {"amount": "0.926", "currency": "KWD"})
+        {"amount": "18.518", "currency": "KWD"},
+        {"amount": "0.926", "currency": "KWD"},
+    )
     # net 0.001; tax 0.001 x 0.5 = 0.0005 -> 0.001 (half-up)
     await q.add(quote["id"], description="Token", unitPrice={"amount": "0.001", "currency": "KWD"}, taxPercent="50")
     # subtotal 18.519; no discount; tax 0.926 + 0.001 = 0.927; total 19.446
@@ -285,22 +358,36 @@ async def test_a_line_takes_the_products_price_in_the_quotes_currency_or_says_wh
     widget = await q.product("Widget", {"EUR": "19.99"}, taxPercent="19")
     quote = await q.quote(await q.deal("Tokyo", currency="JPY"))
     missing = await q.line(quote["id"], productId=widget)
-    assert missing == {"quoteLine": None, "errors": [
-        {"field": "unitPrice", "code": "no_price",
-         "message": "product Widget has no price in JPY: give a unitPrice, or add a JPY price to the product"}]}
+    assert missing == {
+        "quoteLine": None,
+        "errors": [
+            {
+                "field": "unitPrice",
+                "code": "no_price",
+                "message": "product Widget has no price in JPY: give a unitPrice, or add a JPY price to the product",
+            }
+        ],
+    }
     # a price given on the line is used as is, the product still gives the name and tax rate
     priced = await q.add(quote["id"], productId=widget, unitPrice={"amount": "2400", "currency": "JPY"})
     assert (priced["description"], priced["taxPercent"], priced["netTotal"]) == (
-        "Widget", "19", {"amount": "2400", "currency": "JPY"})
+        "Widget",
+        "19",
+        {"amount": "2400", "currency": "JPY"},
+    )
     wrong = await q.line(quote["id"], description="Euro thing", unitPrice={"amount": "5", "currency": "EUR"})
-    assert wrong["errors"] == [{"field": "unitPrice", "code": "invalid", "message": "must be in the quote's currency, JPY"}]
+    assert wrong["errors"] == [
+        {"field": "unitPrice", "code": "invalid", "message": "must be in the quote's currency, JPY"}
+    ]
     empty = await q.line(quote["id"])
     assert empty["errors"] == [
         {"field": "unitPrice", "code": "required", "message": "give a unit price, or a product that has one"},
-        {"field": "description", "code": "required", "message": "give a description, or a product"}]
+        {"field": "description", "code": "required", "message": "give a description, or a product"},
+    ]
     retired = await q.product("Old model", {"JPY": "100"}, active=False)
     assert (await q.line(quote["id"], productId=retired))["errors"] == [
-        {"field": "productId", "code": "inactive", "message": "product Old model is no longer sold (inactive)"}]
+        {"field": "productId", "code": "inactive", "message": "product Old model is no longer sold (inactive)"}
+    ]
     # choosing another product brings its name, price and tax rate
     await q.price(widget, "2500", "JPY")
     gadget = await q.product("Gadget", {"JPY": "990"}, taxPercent="8")
@@ -319,9 +406,14 @@ async def test_a_quote_on_a_deal_without_currency_gets_one_when_asked(sales):
     quote = await q.quote(await q.deal("No amount yet", currency=None))
     assert quote["total"] is None
     refused = await q.line(quote["id"], productId=widget)
-    assert refused["errors"] == [{"field": "quoteId", "code": "no_currency", "message":
-                                  "quote Q-00001 revision 1 has no currency yet (its deal has none): "
-                                  "set one with changeQuoteCurrency"}]
+    assert refused["errors"] == [
+        {
+            "field": "quoteId",
+            "code": "no_currency",
+            "message": "quote Q-00001 revision 1 has no currency yet (its deal has none): "
+            "set one with changeQuoteCurrency",
+        }
+    ]
     set_usd = (await q.gql.query(CURRENCY, id=quote["id"], currency="usd"))["changeQuoteCurrency"]
     assert set_usd == {"quoteId": quote["id"], "status": "draft", "errors": []}
     await q.add(quote["id"], productId=widget, quantity="2")
@@ -329,8 +421,9 @@ async def test_a_quote_on_a_deal_without_currency_gets_one_when_asked(sales):
     # USD: 2 x 10.00 = 20.00 (tax 2.00) + 100.00 = 120.00; total 122.00
     assert totals(await q.figures(quote["id"])) == ("120.00", "0.00", "2.00", "122.00")
     no_eur = (await q.gql.query(CURRENCY, id=quote["id"], currency="EUR"))["changeQuoteCurrency"]
-    assert no_eur["errors"] == [{"field": "currency", "code": "no_price",
-                                 "message": "line 2 (Service): product Service has no EUR price"}]
+    assert no_eur["errors"] == [
+        {"field": "currency", "code": "no_price", "message": "line 2 (Service): product Service has no EUR price"}
+    ]
     await q.price(service, "90.00", "EUR")
     assert (await q.gql.query(CURRENCY, id=quote["id"], currency="EUR"))["changeQuoteCurrency"]["errors"] == []
     # EUR: 2 x 9.00 = 18.00 (tax 1.80) + 90.00 = 108.00; total 109.80
@@ -342,8 +435,10 @@ async def test_a_deleted_line_comes_back_only_while_its_figures_hold(sales):
     q = Quotes(sales)
     quote = await q.quote(await q.deal("Undo"))
     await q.add(quote["id"], description="Kept", unitPrice={"amount": "10.00", "currency": "EUR"}, taxPercent="10")
-    gone = await q.add(quote["id"], description="Gone", unitPrice={"amount": "5.00", "currency": "EUR"}, taxPercent="10")
-    restore = 'mutation($id: ID!) { restoreQuoteLine(id: $id) { errors { field code message } } }'
+    gone = await q.add(
+        quote["id"], description="Gone", unitPrice={"amount": "5.00", "currency": "EUR"}, taxPercent="10"
+    )
+    restore = "mutation($id: ID!) { restoreQuoteLine(id: $id) { errors { field code message } } }"
     await q.gql.query(DELETE_LINE, id=gone["id"])
     assert totals(await q.figures(quote["id"])) == ("10.00", "0.00", "1.00", "11.00")
     assert (await q.gql.query(restore, id=gone["id"]))["restoreQuoteLine"]["errors"] == []
@@ -352,8 +447,13 @@ async def test_a_deleted_line_comes_back_only_while_its_figures_hold(sales):
     await q.gql.query(DELETE_LINE, id=gone["id"])
     await q.update_quote(quote["id"], discountPercent="10")
     assert (await q.gql.query(restore, id=gone["id"]))["restoreQuoteLine"]["errors"] == [
-        {"field": "id", "code": "invalid", "message": "quote Q-00001 revision 1 changed since this line was deleted "
-                                                      "(its currency or discount): add the line again"}]
+        {
+            "field": "id",
+            "code": "invalid",
+            "message": "quote Q-00001 revision 1 changed since this line was deleted "
+            "(its currency or discount): add the line again",
+        }
+    ]
     # 10.00 - 1.00 discount + 10.00 x 0.9 x 10% = 0.90 tax -> 9.90
     assert totals(await q.figures(quote["id"])) == ("10.00", "1.00", "0.90", "9.90")
 
@@ -372,8 +472,13 @@ async def test_a_sent_quote_is_frozen(sales):
     q = Quotes(sales)
     quote = await q.quote(await q.deal("Frozen"), title="Offer")
     empty = await q.step("sendQuote", quote["id"])
-    assert empty == {"quoteId": None, "number": None, "revision": None, "status": None, "errors": [
-        {"field": "id", "code": "no_lines", "message": "add at least one line before sending the quote"}]}
+    assert empty == {
+        "quoteId": None,
+        "number": None,
+        "revision": None,
+        "status": None,
+        "errors": [{"field": "id", "code": "no_lines", "message": "add at least one line before sending the quote"}],
+    }
     line = await q.add(quote["id"], description="Work", unitPrice={"amount": "100", "currency": "EUR"})
     sent = await q.step("sendQuote", quote["id"])
     assert sent == {"quoteId": quote["id"], "number": "Q-00001", "revision": 1, "status": "sent", "errors": []}
@@ -383,18 +488,27 @@ async def test_a_sent_quote_is_frozen(sales):
     message = "quote Q-00001 revision 1 is sent: only drafts can be changed (reviseQuote makes a new draft revision)"
     assert (await q.update_quote(quote["id"], title="Better offer", discountPercent="5"))["errors"] == [
         {"field": "title", "code": "not_draft", "message": message},
-        {"field": "discountPercent", "code": "not_draft", "message": message}]
+        {"field": "discountPercent", "code": "not_draft", "message": message},
+    ]
     assert (await q.line(quote["id"], description="More", unitPrice={"amount": "1", "currency": "EUR"}))["errors"] == [
-        {"field": "quoteId", "code": "not_draft", "message": message}]
+        {"field": "quoteId", "code": "not_draft", "message": message}
+    ]
     assert (await q.update_line(line["id"], quantity="2"))["errors"] == [
-        {"field": "quantity", "code": "not_draft", "message": message}]
+        {"field": "quantity", "code": "not_draft", "message": message}
+    ]
     assert (await q.gql.query(DELETE_LINE, id=line["id"]))["deleteQuoteLine"]["errors"] == [
-        {"field": "id", "code": "not_draft", "message": message}]
-    deleted = await q.gql.query('mutation($id: ID!) { deleteQuote(id: $id) { errors { field code } } }', id=quote["id"])
+        {"field": "id", "code": "not_draft", "message": message}
+    ]
+    deleted = await q.gql.query("mutation($id: ID!) { deleteQuote(id: $id) { errors { field code } } }", id=quote["id"])
     assert deleted["deleteQuote"]["errors"] == [{"field": "id", "code": "not_draft"}]
     again = await q.step("sendQuote", quote["id"])
-    assert again["errors"] == [{"field": "id", "code": "invalid_status",
-                                "message": "quote Q-00001 revision 1 is sent; only draft quotes can be sent"}]
+    assert again["errors"] == [
+        {
+            "field": "id",
+            "code": "invalid_status",
+            "message": "quote Q-00001 revision 1 is sent; only draft quotes can be sent",
+        }
+    ]
     # the status is the workflow's: clients have no status (nor totals, nor number) to write
     sdl = sales.schema.sdl()
     update_input = sdl.split("input QuoteUpdateInput {")[1].split("}")[0]
@@ -411,14 +525,18 @@ async def test_reject_revise_and_accept(sales):
     await q.step("sendQuote", quote["id"])
     rejected = (await q.gql.query(REJECT, id=quote["id"], reason="Too expensive"))["rejectQuote"]
     assert rejected == {"quoteId": quote["id"], "status": "rejected", "errors": []}
-    notes = await q.gql.query("query($id: ID!) { quote(id: $id) { decidedAt timeline { subject body } } }",
-                              id=quote["id"])
+    notes = await q.gql.query(
+        "query($id: ID!) { quote(id: $id) { decidedAt timeline { subject body } } }", id=quote["id"]
+    )
     assert notes["quote"]["timeline"] == [{"subject": "Quote Q-00001 revision 1 rejected", "body": "Too expensive"}]
     assert notes["quote"]["decidedAt"] is not None
 
     revised = await q.step("reviseQuote", quote["id"])
     assert revised["errors"] == [] and (revised["number"], revised["revision"], revised["status"]) == (
-        "Q-00001", 2, "draft")
+        "Q-00001",
+        2,
+        "draft",
+    )
     draft = revised["quoteId"]
     assert draft != quote["id"]
     # the lines came along: 4 x 50.00 = 200.00; discount 20.00; tax 200 x 0.9 x 0.2 = 36.00; total 216.00
@@ -433,15 +551,24 @@ async def test_reject_revise_and_accept(sales):
     await q.step("sendQuote", draft)
     accepted = await q.step("acceptQuote", draft)
     assert accepted == {"quoteId": draft, "number": "Q-00001", "revision": 2, "status": "accepted", "errors": []}
-    outcome = await q.gql.query("""query($id: ID!) { deal(id: $id) { amount { amount currency }
-        quotes { revision status decidedAt } } }""", id=deal)
+    outcome = await q.gql.query(
+        """query($id: ID!) { deal(id: $id) { amount { amount currency }
+        quotes { revision status decidedAt } } }""",
+        id=deal,
+    )
     assert outcome["deal"]["amount"] == {"amount": "204.00", "currency": "EUR"}
     assert [(x["revision"], x["status"]) for x in outcome["deal"]["quotes"]] == [(1, "superseded"), (2, "accepted")]
     assert outcome["deal"]["quotes"][1]["decidedAt"] is not None
-    domain = await sales.db.execute("SELECT event, record_id FROM kith_outbox WHERE event IN "
-                                    "('quote.sent', 'quote.accepted', 'quote.rejected') ORDER BY id")
+    domain = await sales.db.execute(
+        "SELECT event, record_id FROM kith_outbox WHERE event IN "
+        "('quote.sent', 'quote.accepted', 'quote.rejected') ORDER BY id"
+    )
     assert [(e["event"], str(e["record_id"])) for e in domain] == [
-        ("quote.sent", quote["id"]), ("quote.rejected", quote["id"]), ("quote.sent", draft), ("quote.accepted", draft)]
+        ("quote.sent", quote["id"]),
+        ("quote.rejected", quote["id"]),
+        ("quote.sent", draft),
+        ("quote.accepted", draft),
+    ]
     assert (await q.step("reviseQuote", draft))["errors"][0]["code"] == "invalid_status"
 
 
@@ -468,10 +595,10 @@ async def test_deleting_a_draft_revision_brings_the_revised_quote_back(sales):
     await q.add(quote["id"], description="Thing", unitPrice={"amount": "10", "currency": "EUR"})
     await q.step("sendQuote", quote["id"])
     draft = (await q.step("reviseQuote", quote["id"]))["quoteId"]
-    deleted = await q.gql.query('mutation($id: ID!) { deleteQuote(id: $id) { errors { code } } }', id=draft)
+    deleted = await q.gql.query("mutation($id: ID!) { deleteQuote(id: $id) { errors { code } } }", id=draft)
     assert deleted["deleteQuote"]["errors"] == []
     assert (await q.figures(quote["id"]))["status"] == "sent"
-    restored = await q.gql.query('mutation($id: ID!) { restoreQuote(id: $id) { errors { code } } }', id=draft)
+    restored = await q.gql.query("mutation($id: ID!) { restoreQuote(id: $id) { errors { code } } }", id=draft)
     assert restored["restoreQuote"]["errors"] == []
     assert (await q.figures(quote["id"]))["status"] == "superseded"
     assert (await q.figures(draft))["status"] == "draft"
@@ -510,14 +637,21 @@ async def test_the_html_document_shows_every_figure_formatted_and_escapes_names(
     assert (cells(html, "revision"), cells(html, "status"), cells(html, "deal")) == ("1", "Draft", "Acme renewal")
     assert (cells(html, "organization"), cells(html, "contact")) == ("Acme &amp; Sons", "Ann Archer")
     assert cells(html, "valid-until") == "2031-03-31"
-    assert ("<tr><td>1</td><td>&lt;script&gt;alert(1)&lt;/script&gt; Widget</td><td class=\"num\">2</td>"
-            "<td class=\"num\">1,234.50 EUR</td><td class=\"num\">10%</td><td class=\"num\">19%</td>"
-            "<td class=\"num\">2,222.10 EUR</td></tr>") in html
-    assert ("<tr><td>2</td><td>Tiny</td><td class=\"num\">0.5</td><td class=\"num\">0.05 EUR</td>"
-            "<td class=\"num\">0%</td><td class=\"num\">0%</td><td class=\"num\">0.03 EUR</td></tr>") in html
+    assert (
+        '<tr><td>1</td><td>&lt;script&gt;alert(1)&lt;/script&gt; Widget</td><td class="num">2</td>'
+        '<td class="num">1,234.50 EUR</td><td class="num">10%</td><td class="num">19%</td>'
+        '<td class="num">2,222.10 EUR</td></tr>'
+    ) in html
+    assert (
+        '<tr><td>2</td><td>Tiny</td><td class="num">0.5</td><td class="num">0.05 EUR</td>'
+        '<td class="num">0%</td><td class="num">0%</td><td class="num">0.03 EUR</td></tr>'
+    ) in html
     assert "<script>" not in html
     assert (cells(html, "subtotal"), cells(html, "tax"), cells(html, "total")) == (
-        "2,222.13 EUR", "401.09 EUR", "2,512.11 EUR")
+        "2,222.13 EUR",
+        "401.09 EUR",
+        "2,512.11 EUR",
+    )
     assert '<tr class="discount"><th>Discount (5%)</th><td>-111.11 EUR</td></tr>' in html
     assert "Prices &lt;b&gt;net&lt;/b&gt; of VAT" in html
 
@@ -561,9 +695,15 @@ class QuoteRoles:
 
         catalogue = {"product": Grant(actions=["read"]), "product_price": Grant(actions=["read"])}
         return [
-            RoleDefinition(name="quoter", grants={
-                **catalogue, "deal": Grant(actions=["read"], scope="own"),
-                "quote": Grant(actions=["read", "create", "update"]), "quote_line": Grant(actions=["read", "create"])}),
+            RoleDefinition(
+                name="quoter",
+                grants={
+                    **catalogue,
+                    "deal": Grant(actions=["read"], scope="own"),
+                    "quote": Grant(actions=["read", "create", "update"]),
+                    "quote_line": Grant(actions=["read", "create"]),
+                },
+            ),
             RoleDefinition(name="quote_reader", grants={**catalogue, "quote": Grant(actions=["read"])}),
         ]
 
@@ -583,7 +723,8 @@ async def test_quoting_follows_the_users_grants(make_kith):
     theirs = await admin.deal("Someone else's deal")
     hidden = await rep.gql.query(QUOTE, input={"dealId": theirs})
     assert hidden["createQuote"]["errors"] == [
-        {"field": "dealId", "code": "not_found", "message": f"deal {theirs} does not exist"}]
+        {"field": "dealId", "code": "not_found", "message": f"deal {theirs} does not exist"}
+    ]
     quote = await rep.quote(mine)
     await rep.add(quote["id"], description="Work", unitPrice={"amount": "300", "currency": "EUR"})
     forbidden = await reader.step("sendQuote", quote["id"])
@@ -593,7 +734,9 @@ async def test_quoting_follows_the_users_grants(make_kith):
     # the deal follows the accepted quote although Rita may not update deals herself
     assert (await rep.step("acceptQuote", quote["id"]))["errors"] == []
     audit = await kith.db.execute(
-        "SELECT actor, source FROM kith_audit WHERE entity = 'deal' AND record_id = {} ORDER BY id DESC LIMIT 1", int(mine))
+        "SELECT actor, source FROM kith_audit WHERE entity = 'deal' AND record_id = {} ORDER BY id DESC LIMIT 1",
+        int(mine),
+    )
     assert (audit[0]["actor"], audit[0]["source"]) == (rep.gql.principal.name, "plugin")
     amount = await admin.gql.query("query($id: ID!) { deal(id: $id) { amount { amount } } }", id=mine)
     assert amount["deal"]["amount"] == {"amount": "300.00"}
@@ -635,7 +778,7 @@ class Tripwire:
     @hookimpl
     async def kith_before_create(self, change):
         if change.entity == "quote_line" and change.values.get("description") == "boom":
-            rows = await change.kith.db.execute("SELECT total FROM sales_quote WHERE id = {}", change.values["quote"])
+            rows = await change.context._kith.db.execute("SELECT total FROM sales_quote WHERE id = {}", change.values["quote"])
             Tripwire.seen_totals.append(rows[0]["total"])
             raise ValidationFailed.single("description", "invalid", "tripwire")
         if change.entity == "quote_line" and change.values.get("description") == "copy fails":
@@ -678,8 +821,11 @@ async def test_nothing_is_half_written_when_a_step_fails(make_kith):
     await kith.records.create("quote", {"deal": int(await q.deal("Other"))})  # takes Q-00002
     other = await q.quote(await q.deal("Third"))
     await q.add(other["id"], description="fine", unitPrice={"amount": "1", "currency": "EUR"})
-    await kith.records.update("quote_line", (await kith.db.execute(
-        "SELECT id FROM sales_quote_line WHERE quote = {}", int(other["id"])))[0]["id"], {"description": "copy fails"})
+    await kith.records.update(
+        "quote_line",
+        (await kith.db.execute("SELECT id FROM sales_quote_line WHERE quote = {}", int(other["id"])))[0]["id"],
+        {"description": "copy fails"},
+    )
     await q.step("sendQuote", other["id"])
     failed = await q.step("reviseQuote", other["id"])
     assert failed["errors"] == [{"field": "description", "code": "invalid", "message": "tripwire"}]

@@ -38,18 +38,30 @@ async def score_of(gql: GraphQLClient, lead_id: str) -> dict:
 async def test_a_score_and_its_explanation_follow_the_lead_and_its_timeline(sales):
     gql = GraphQLClient(sales)
     await sales.custom_fields.add("lead", "employees", "integer")
-    await add_rule(gql, name="Webinar lead", points=20, conditions={"source": {"eq": "webinar"}},
-                   description="came from a webinar")
+    await add_rule(
+        gql, name="Webinar lead", points=20, conditions={"source": {"eq": "webinar"}}, description="came from a webinar"
+    )
     await add_rule(gql, name="Big company", points=15, conditions={"customFields": {"employees": {"gte": 500}}})
     await add_rule(gql, name="Calls", points=10, activityKind="call", maxPoints=25)
     await add_rule(gql, name="Student", points=-30, conditions={"email": {"contains": ".edu"}})
-    lead = (await gql.query(LEAD, input={"firstName": "Ann", "email": "ann@acme.com", "source": "webinar",
-                                         "customFields": {"employees": 800}}))["createLead"]["lead"]
+    lead = (
+        await gql.query(
+            LEAD,
+            input={
+                "firstName": "Ann",
+                "email": "ann@acme.com",
+                "source": "webinar",
+                "customFields": {"employees": 800},
+            },
+        )
+    )["createLead"]["lead"]
     await run_worker_until_idle(sales)
     scored = await score_of(gql, lead["id"])
     assert scored["score"] == 35 and scored["scoreModel"] is None  # 20 + 15; no model trained yet
     assert sorted((i["name"], i["points"], i["reason"]) for i in scored["scoreItems"]) == [
-        ("Big company", 15, "matches the rule's conditions"), ("Webinar lead", 20, "came from a webinar")]
+        ("Big company", 15, "matches the rule's conditions"),
+        ("Webinar lead", 20, "came from a webinar"),
+    ]
 
     await make_activity(sales, {"id": int(lead["id"])}, entity="lead", kind="call", subject="Intro call")
     await run_worker_until_idle(sales)
@@ -60,15 +72,20 @@ async def test_a_score_and_its_explanation_follow_the_lead_and_its_timeline(sale
     scored = await score_of(gql, lead["id"])
     assert scored["score"] == 60  # 4 calls = 40 points, capped at 25
     assert ("Calls", 25, "4 calls at 10 points each, capped at 25") in [
-        (i["name"], i["points"], i["reason"]) for i in scored["scoreItems"]]
+        (i["name"], i["points"], i["reason"]) for i in scored["scoreItems"]
+    ]
 
-    await gql.query('mutation($id: ID!) { updateLead(id: $id, input: {customFields: {employees: 20}}) { errors { code } } }',
-                    id=lead["id"])
+    await gql.query(
+        "mutation($id: ID!) { updateLead(id: $id, input: {customFields: {employees: 20}}) { errors { code } } }",
+        id=lead["id"],
+    )
     await run_worker_until_idle(sales)
     assert (await score_of(gql, lead["id"]))["score"] == 45  # no longer a big company
     events = await sales.db.execute("SELECT payload FROM kith_outbox WHERE event = 'lead.score_changed' ORDER BY id")
-    assert [json.loads(e["payload"]) if isinstance(e["payload"], str) else e["payload"]
-            for e in events][-1] == {"from": 60, "to": 45}
+    assert [json.loads(e["payload"]) if isinstance(e["payload"], str) else e["payload"] for e in events][-1] == {
+        "from": 60,
+        "to": 45,
+    }
 
 
 async def test_points_halve_with_each_half_life(sales):
@@ -83,10 +100,12 @@ async def test_points_halve_with_each_half_life(sales):
     assert (await score_of(gql, lead["id"]))["score"] == 52
     now = dt.datetime.now(dt.UTC)
     # the meeting happened 20 days ago (two half-lives: 40 -> 10); the lead is 30 days old (12 -> 6)
-    await sales.db.execute("UPDATE activity SET occurred_at = {} WHERE id = {}", now - dt.timedelta(days=20),
-                           meeting["id"])
-    await sales.db.execute("UPDATE sales_lead SET created_at = {} WHERE id = {}", now - dt.timedelta(days=30),
-                           int(lead["id"]))
+    await sales.db.execute(
+        "UPDATE activity SET occurred_at = {} WHERE id = {}", now - dt.timedelta(days=20), meeting["id"]
+    )
+    await sales.db.execute(
+        "UPDATE sales_lead SET created_at = {} WHERE id = {}", now - dt.timedelta(days=30), int(lead["id"])
+    )
     assert await score_leads(sales, now=now) == 1
     scored = await score_of(gql, lead["id"])
     assert scored["score"] == 16
@@ -103,7 +122,8 @@ async def test_bad_scoring_rules_are_refused_naming_the_field(sales):
     assert broken["createScoringRule"]["errors"][0]["message"].startswith("not JSON")
     empty = await gql.query(RULE, input={"name": "Z", "points": 5})
     assert empty["createScoringRule"]["errors"] == [
-        {"field": "conditions", "code": "required", "message": "give conditions, an activityKind, or both"}]
+        {"field": "conditions", "code": "required", "message": "give conditions, an activityKind, or both"}
+    ]
     kind = await gql.query(RULE, input={"name": "W", "points": 5, "activityKind": "tweet"})
     assert kind["createScoringRule"]["errors"][0]["field"] == "activityKind"
     assert await sales.count("scoring_rule") == 0
@@ -115,8 +135,9 @@ async def test_changing_a_rule_rescores_open_leads(sales):
     lead = (await gql.query(LEAD, input={"firstName": "Cy", "email": "cy@x.com"}))["createLead"]["lead"]
     await run_worker_until_idle(sales)
     assert (await score_of(gql, lead["id"]))["score"] == 5
-    await gql.query('mutation($id: ID!) { updateScoringRule(id: $id, input: {points: 9}) { errors { code } } }',
-                    id=rule["id"])
+    await gql.query(
+        "mutation($id: ID!) { updateScoringRule(id: $id, input: {points: 9}) { errors { code } } }", id=rule["id"]
+    )
     await run_worker_until_idle(sales)
     assert (await score_of(gql, lead["id"]))["score"] == 9
 
@@ -125,8 +146,11 @@ async def test_the_owner_gets_a_task_when_a_lead_turns_hot(sales):
     gql = GraphQLClient(sales)
     owner = await make_user(sales, name="Olga", email="olga@example.com")
     await add_rule(gql, name="Meetings", points=50, activityKind="meeting")
-    lead = (await gql.query(LEAD, input={"firstName": "Dee", "lastName": "Ray", "email": "dee@x.com",
-                                         "ownerId": str(owner["id"])}))["createLead"]["lead"]
+    lead = (
+        await gql.query(
+            LEAD, input={"firstName": "Dee", "lastName": "Ray", "email": "dee@x.com", "ownerId": str(owner["id"])}
+        )
+    )["createLead"]["lead"]
     await make_activity(sales, {"id": int(lead["id"])}, entity="lead", kind="meeting", subject="Demo")
     await run_worker_until_idle(sales)
     assert await sales.db.execute("SELECT id FROM activity WHERE kind = 'task'") == []  # 50: not hot yet
@@ -134,8 +158,9 @@ async def test_the_owner_gets_a_task_when_a_lead_turns_hot(sales):
     await make_activity(sales, {"id": int(lead["id"])}, entity="lead", kind="meeting", subject="Visit")
     await run_worker_until_idle(sales)
     tasks = await sales.db.execute("SELECT subject, assignee, subject_type FROM activity WHERE kind = 'task'")
-    assert [dict(t) for t in tasks] == [{"subject": "Hot lead: Dee Ray scored 150", "assignee": owner["id"],
-                                         "subject_type": "lead"}]  # once, though rescored twice
+    assert [dict(t) for t in tasks] == [
+        {"subject": "Hot lead: Dee Ray scored 150", "assignee": owner["id"], "subject_type": "lead"}
+    ]  # once, though rescored twice
 
 
 async def test_a_stage_move_makes_a_task_and_stale_deals_get_a_reminder(sales):
@@ -157,7 +182,8 @@ async def test_a_stage_move_makes_a_task_and_stale_deals_get_a_reminder(sales):
     await run_worker_until_idle(sales)
     reminders = await sales.db.execute("SELECT subject, subject_id FROM activity WHERE subject LIKE 'Stale deal%'")
     assert [dict(r) for r in reminders] == [
-        {"subject": "Stale deal: Globex has not moved in 14 days", "subject_id": deal["id"]}]
+        {"subject": "Stale deal: Globex has not moved in 14 days", "subject_id": deal["id"]}
+    ]
 
 
 async def test_assignment_rules_by_territory_and_source_and_round_robin(sales):
@@ -173,16 +199,29 @@ async def test_assignment_rules_by_territory_and_source_and_round_robin(sales):
         ("c-everyone-else", {"ownerId": {"isNull": True}}, "Everyone", "round_robin"),
     ]
     for name, conditions, team, strategy in rules:
-        await apply_rule(sales, {"name": f"assign-{name}", "enabled": True, "trigger": {"event": "lead.created"},
-                                 "conditions": conditions,
-                                 "actions": [{"assign_owner": {"team": team, "strategy": strategy}}]})
+        await apply_rule(
+            sales,
+            {
+                "name": f"assign-{name}",
+                "enabled": True,
+                "trigger": {"event": "lead.created"},
+                "conditions": conditions,
+                "actions": [{"assign_owner": {"team": team, "strategy": strategy}}],
+            },
+        )
     # someone on the inbound team already has two leads: least-loaded passes them over
     for n in range(2):
         await sales.records.create("lead", {"first_name": f"Old {n}", "owner": inbound[0]["id"]})
     await run_worker_until_idle(sales)
     created = {}
-    for name, values in [("Hans", {"country": "de"}), ("Wendy", {"source": "webinar"}),
-                         ("Will", {"source": "webinar"}), ("Xia", {}), ("Yan", {}), ("Zed", {})]:
+    for name, values in [
+        ("Hans", {"country": "de"}),
+        ("Wendy", {"source": "webinar"}),
+        ("Will", {"source": "webinar"}),
+        ("Xia", {}),
+        ("Yan", {}),
+        ("Zed", {}),
+    ]:
         created[name] = await sales.records.create("lead", {"first_name": name, **values})
     await run_worker_until_idle(sales)
     owners = {}
@@ -203,26 +242,35 @@ async def test_a_model_trained_on_won_and_lost_leads_scores_beside_the_rules(sal
 
     gql = GraphQLClient(sales)
     too_early = (await gql.query(TRAIN))["trainLeadModel"]
-    assert too_early["model"] is None and too_early["errors"] == [{
-        "field": "history", "code": "insufficient", "message": "the model needs at least 10 converted leads with "
-        "won or lost deals, at least 2 of each (have 0 won, 0 lost)"}]
+    assert too_early["model"] is None and too_early["errors"] == [
+        {
+            "field": "history",
+            "code": "insufficient",
+            "message": "the model needs at least 10 converted leads with "
+            "won or lost deals, at least 2 of each (have 0 won, 0 lost)",
+        }
+    ]
     stages = {r["name"]: r["id"] for r in await sales.db.execute("SELECT id, name FROM sales_stage")}
     actor = Actor(name="test", source="system")
     # referrals that had meetings were mostly won; cold leads mostly lost
-    history = [("referral", 2, "Won")] * 6 + [("referral", 0, "Lost")] + [("cold", 0, "Lost")] * 6 + [
-        ("cold", 1, "Won")]
+    history = (
+        [("referral", 2, "Won")] * 6 + [("referral", 0, "Lost")] + [("cold", 0, "Lost")] * 6 + [("cold", 1, "Won")]
+    )
     for n, (source, meetings, outcome) in enumerate(history):
-        lead = await sales.records.create("lead", {"first_name": f"L{n}", "email": f"l{n}@x.com", "source": source,
-                                                   "status": "qualified"})
+        lead = await sales.records.create(
+            "lead", {"first_name": f"L{n}", "email": f"l{n}@x.com", "source": source, "status": "qualified"}
+        )
         for m in range(meetings):
             await make_activity(sales, lead, entity="lead", kind="meeting", subject=f"Meeting {m}")
         done = await convert(sales, lead["id"], actor, deal_name=f"Deal {n}")
         await sales.records.update("deal", done["deal"], {"stage": stages[outcome], "lost_reason": "price"})
     await add_rule(gql, name="Referral", points=30, conditions={"source": {"eq": "referral"}})
-    warm = (await gql.query(LEAD, input={"firstName": "Warm", "email": "warm@x.com",
-                                         "source": "referral"}))["createLead"]["lead"]
-    cold = (await gql.query(LEAD, input={"firstName": "Cold", "email": "cold@x.com",
-                                         "source": "cold"}))["createLead"]["lead"]
+    warm = (await gql.query(LEAD, input={"firstName": "Warm", "email": "warm@x.com", "source": "referral"}))[
+        "createLead"
+    ]["lead"]
+    cold = (await gql.query(LEAD, input={"firstName": "Cold", "email": "cold@x.com", "source": "cold"}))["createLead"][
+        "lead"
+    ]
     await make_activity(sales, {"id": int(warm["id"])}, entity="lead", kind="meeting", subject="Demo")
     await run_worker_until_idle(sales)
 
@@ -245,10 +293,16 @@ async def test_only_who_may_update_leads_trains_the_model(sales):
 
     agent = await make_user(sales, email="agent@example.com")
     await sales.auth.grant_role(agent["id"], "support_agent")
-    refused = await execute(sales, "mutation { trainLeadModel { rescored } }",
-                            principal=await sales.auth.principal_for_user(agent["id"], "token"))
+    refused = await execute(
+        sales,
+        "mutation { trainLeadModel { rescored } }",
+        principal=await sales.auth.principal_for_user(agent["id"], "token"),
+    )
     assert refused["errors"][0]["extensions"]["errors"][0] == {
-        "field": None, "code": "forbidden", "message": "you may not update lead records"}
+        "field": None,
+        "code": "forbidden",
+        "message": "you may not update lead records",
+    }
 
 
 async def test_without_scikit_learn_training_says_so_and_rules_still_score(make_kith, monkeypatch):
@@ -268,7 +322,7 @@ async def test_without_scikit_learn_training_says_so_and_rules_still_score(make_
     assert (error.field, error.code) == ("model", "unavailable") and "kith-crm[ml]" in error.message
     gql = GraphQLClient(kith)
     await add_rule(gql, name="Webinar lead", points=20, conditions={"source": {"eq": "webinar"}})
-    lead = (await gql.query(LEAD, input={"firstName": "Ann", "email": "ann@acme.com", "source": "webinar"}))
+    lead = await gql.query(LEAD, input={"firstName": "Ann", "email": "ann@acme.com", "source": "webinar"})
     await run_worker_until_idle(kith)
     scored = await score_of(gql, lead["createLead"]["lead"]["id"])
     assert scored["score"] == 20 and scored["scoreModel"] is None

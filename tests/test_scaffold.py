@@ -36,14 +36,24 @@ def test_a_scaffolded_plugin_installs_enables_and_passes_its_test(tmp_path):
     assert bad.exit_code == 1 and "a plugin name is 2-40 lowercase letters" in bad.output
 
     site = tmp_path / "site"  # a pip install of the package, as a user's environment would have it
-    installed = run("-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site),
-                    str(project), cwd=tmp_path, site=site)
+    installed = run(
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(site),
+        str(project),
+        cwd=tmp_path,
+        site=site,
+    )
     assert installed.returncode == 0, installed.stderr
     database = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
     listed = run("-m", "kith.cli", "--database-url", database, "plugins", "list", cwd=tmp_path, site=site)
     assert listed.returncode == 0 and "widgets" in listed.stdout, listed.stdout + listed.stderr
-    enabled = run("-m", "kith.cli", "--database-url", database, "plugins", "enable", "widgets",
-                  cwd=tmp_path, site=site)
+    enabled = run("-m", "kith.cli", "--database-url", database, "plugins", "enable", "widgets", cwd=tmp_path, site=site)
     assert "Enabled widgets (migrations: 0001_initial)" in enabled.stdout, enabled.stdout + enabled.stderr
     tested = run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, site=site)
     assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -41,9 +41,16 @@ async def test_anonymous_requests_read_nothing_and_write_nothing(kith_database_u
     async with AsyncTestClient(app) as client:
         read = await client.post("/graphql", json={"query": "{ contacts { totalCount } }"})
         assert read.status_code == 401 and read.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-        write = await client.post("/graphql", json={"query": 'mutation { createContact(input: {firstName: "X"}) { contact { id } } }'})
+        write = await client.post(
+            "/graphql", json={"query": 'mutation { createContact(input: {firstName: "X"}) { contact { id } } }'}
+        )
         assert write.status_code == 401
-        sneaky = await client.post("/graphql", json={"query": 'mutation { login(email: "a", password: "b") { token } createTag(input: {name: "x"}) { tag { id } } }'})
+        sneaky = await client.post(
+            "/graphql",
+            json={
+                "query": 'mutation { login(email: "a", password: "b") { token } createTag(input: {name: "x"}) { tag { id } } }'
+            },
+        )
         assert sneaky.status_code == 401
 
 
@@ -58,27 +65,47 @@ async def test_login_tokens_and_their_refusals(kith_database_url):
         await setup.close()
     settings = load_settings(database_url=kith_database_url, secret_key=secret)
     app = create_app(settings, run_worker=False)
-    login = 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token me { email roles } errors { code message } } }'
+    login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token me { email roles } errors { code message } } }"
     async with AsyncTestClient(app) as client:
-        wrong = (await client.post("/graphql", json={"query": login, "variables": {"e": "rep@example.com", "p": "nope-nope-nope"}})).json()
+        wrong = (
+            await client.post(
+                "/graphql", json={"query": login, "variables": {"e": "rep@example.com", "p": "nope-nope-nope"}}
+            )
+        ).json()
         assert wrong["data"]["login"]["token"] is None
-        assert wrong["data"]["login"]["errors"] == [{"code": "unauthenticated", "message": "email or password is wrong"}]
-        nobody = (await client.post("/graphql", json={"query": login, "variables": {"e": "ghost@example.com", "p": PASSWORD}})).json()
+        assert wrong["data"]["login"]["errors"] == [
+            {"code": "unauthenticated", "message": "email or password is wrong"}
+        ]
+        nobody = (
+            await client.post("/graphql", json={"query": login, "variables": {"e": "ghost@example.com", "p": PASSWORD}})
+        ).json()
         assert nobody["data"]["login"]["errors"][0]["message"] == "email or password is wrong"
-        ok = (await client.post("/graphql", json={"query": login, "variables": {"e": "REP@example.com", "p": PASSWORD}})).json()
+        ok = (
+            await client.post("/graphql", json={"query": login, "variables": {"e": "REP@example.com", "p": PASSWORD}})
+        ).json()
         token = ok["data"]["login"]["token"]
         assert ok["data"]["login"]["me"] == {"email": "rep@example.com", "roles": ["sales_rep"]}
-        me = await client.post("/graphql", json={"query": "{ me { email via } }"}, headers={"Authorization": f"Bearer {token}"})
+        me = await client.post(
+            "/graphql", json={"query": "{ me { email via } }"}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert me.json()["data"]["me"] == {"email": "rep@example.com", "via": "token"}
         tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-        bad = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {tampered}"})
+        bad = await client.post(
+            "/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {tampered}"}
+        )
         assert bad.status_code == 401 and bad.json()["errors"][0]["message"] == "the token is not valid"
         claims = jwt.decode(token, secret, algorithms=["HS256"])
-        expired = jwt.encode({**claims, "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)}, secret, algorithm="HS256")
-        old = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {expired}"})
+        expired = jwt.encode(
+            {**claims, "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)}, secret, algorithm="HS256"
+        )
+        old = await client.post(
+            "/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {expired}"}
+        )
         assert old.status_code == 401 and "expired" in old.json()["errors"][0]["message"]
         none_alg = jwt.encode(claims, None, algorithm="none")
-        unsigned = await client.post("/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {none_alg}"})
+        unsigned = await client.post(
+            "/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": f"Bearer {none_alg}"}
+        )
         assert unsigned.status_code == 401
         assert "Traceback" not in unsigned.text
     check = await Kith.open(settings)
@@ -110,8 +137,10 @@ async def test_api_keys_shown_once_stored_hashed_expire_and_revoke(kith):
     with pytest.raises(Exception, match="revoked"):
         await kith.auth.principal_from_key(key)
     short, _ = await kith.auth.create_key(user["id"], "short-lived", expires_in_days=1)
-    await kith.db.execute("UPDATE kith_api_key SET expires_at = {} WHERE name = 'short-lived'",
-                          dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    await kith.db.execute(
+        "UPDATE kith_api_key SET expires_at = {} WHERE name = 'short-lived'",
+        dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+    )
     with pytest.raises(Exception, match="expired"):
         await kith.auth.principal_from_key(short)
 
@@ -141,23 +170,37 @@ async def test_a_sales_rep_with_scope_own_sees_only_their_records_everywhere(kit
     await make_activity(kith, mine[0], subject="ann's call", owner=ann["id"])
     await make_activity(kith, mine[0], subject="bob's note", owner=bob["id"])
 
-    listing = await as_user(kith, ann, """{ contacts(first: 50) { totalCount nodes { firstName organization { name }
-        timeline { subject } } } }""")
+    listing = await as_user(
+        kith,
+        ann,
+        """{ contacts(first: 50) { totalCount nodes { firstName organization { name }
+        timeline { subject } } } }""",
+    )
     nodes = listing["data"]["contacts"]["nodes"]
     assert listing["data"]["contacts"]["totalCount"] == 3
     assert sorted(n["firstName"] for n in nodes) == ["A0", "A1", "A2"]
     assert {json.dumps(n["organization"]) for n in nodes} == {"null"}  # Globex is Bob's
     assert [a["subject"] for n in nodes for a in n["timeline"]] == ["ann's call"]
-    lookup = await as_user(kith, ann, 'query($id: ID!) { contact(id: $id) { id } }', id=str(theirs["id"]))
+    lookup = await as_user(kith, ann, "query($id: ID!) { contact(id: $id) { id } }", id=str(theirs["id"]))
     assert lookup["data"]["contact"] is None
     orgs = await as_user(kith, ann, "{ organizations { nodes { name } } }")
     assert orgs["data"]["organizations"]["nodes"] == [{"name": "Acme"}]
-    change = await as_user(kith, ann, 'mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) { errors { field code } } }',
-                           id=str(theirs["id"]))
+    change = await as_user(
+        kith,
+        ann,
+        'mutation($id: ID!) { updateContact(id: $id, input: {title: "x"}) { errors { field code } } }',
+        id=str(theirs["id"]),
+    )
     assert change["data"]["updateContact"]["errors"] == [{"field": "id", "code": "not_found"}]
-    created = await as_user(kith, ann, 'mutation { createContact(input: {firstName: "New"}) { contact { ownerId } errors { code } } }')
+    created = await as_user(
+        kith, ann, 'mutation { createContact(input: {firstName: "New"}) { contact { ownerId } errors { code } } }'
+    )
     assert created["data"]["createContact"]["contact"]["ownerId"] == str(ann["id"])
-    stolen = await as_user(kith, ann, f'mutation {{ createContact(input: {{firstName: "X", ownerId: "{bob["id"]}"}}) {{ contact {{ id }} errors {{ code }} }} }}')
+    stolen = await as_user(
+        kith,
+        ann,
+        f'mutation {{ createContact(input: {{firstName: "X", ownerId: "{bob["id"]}"}}) {{ contact {{ id }} errors {{ code }} }} }}',
+    )
     assert stolen["data"]["createContact"]["errors"][0]["code"] == "not_found"
     assert await kith.count("contact") == 5
 
@@ -171,15 +214,28 @@ async def test_an_entity_without_a_grant_is_invisible(make_kith, loyalty_plugin)
     assert body["data"] is None and body["errors"][0]["extensions"]["errors"][0]["code"] == "forbidden"
     card = await as_user(kith, agent, '{ loyaltyCard(id: "1") { points } }')
     assert card["data"]["loyaltyCard"] is None
-    write = await as_user(kith, agent, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    write = await as_user(
+        kith,
+        agent,
+        f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}',
+    )
     assert write["data"]["createLoyaltyCard"]["errors"] == [{"code": "forbidden"}]
 
 
 async def test_hidden_and_read_only_fields(kith):
     await kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
-        "caller", dumps({"contact": {"actions": ["read", "update"], "scope": "all", "hidden": ["phones"],
-                                     "read_only": ["lifecycleStage"]}}),
+        "caller",
+        dumps(
+            {
+                "contact": {
+                    "actions": ["read", "update"],
+                    "scope": "all",
+                    "hidden": ["phones"],
+                    "read_only": ["lifecycleStage"],
+                }
+            }
+        ),
     )
     caller = await user_with(kith, "caller@example.com", "caller")
     await make_contact(kith, first_name="Ann", phones=["+14155552671"])
@@ -191,7 +247,11 @@ async def test_hidden_and_read_only_fields(kith):
     assert matched["data"]["contacts"]["totalCount"] == 0
     empty = await as_user(kith, caller, "{ contacts(filter: {phones: {isNull: true}}) { totalCount } }")
     assert empty["data"]["contacts"]["totalCount"] == 1
-    write = await as_user(kith, caller, f'mutation {{ updateContact(id: "{node["id"]}", input: {{lifecycleStage: "customer"}}) {{ errors {{ field code }} }} }}')
+    write = await as_user(
+        kith,
+        caller,
+        f'mutation {{ updateContact(id: "{node["id"]}", input: {{lifecycleStage: "customer"}}) {{ errors {{ field code }} }} }}',
+    )
     assert write["data"]["updateContact"]["errors"] == [{"field": "lifecycleStage", "code": "read_only"}]
 
 
@@ -229,13 +289,23 @@ async def test_team_scope(kith):
 async def test_history_of_a_record_and_of_a_person(kith, kith_database_url):
     rep = await user_with(kith, "rep@example.com", "sales_rep")
     admin = await user_with(kith, "boss@example.com", "admin")
-    created = await as_user(kith, rep, 'mutation { createContact(input: {firstName: "Ann", title: "Buyer"}) { contact { id } } }')
+    created = await as_user(
+        kith, rep, 'mutation { createContact(input: {firstName: "Ann", title: "Buyer"}) { contact { id } } }'
+    )
     cid = created["data"]["createContact"]["contact"]["id"]
-    await as_user(kith, admin, f'mutation {{ updateContact(id: "{cid}", input: {{title: "CFO"}}) {{ errors {{ code }} }} }}')
-    history = await as_user(kith, rep, f'{{ auditEntries(entity: "contact", recordId: "{cid}") {{ action actor source changes }} }}')
+    await as_user(
+        kith, admin, f'mutation {{ updateContact(id: "{cid}", input: {{title: "CFO"}}) {{ errors {{ code }} }} }}'
+    )
+    history = await as_user(
+        kith, rep, f'{{ auditEntries(entity: "contact", recordId: "{cid}") {{ action actor source changes }} }}'
+    )
     update, create = history["data"]["auditEntries"]
-    assert update == {"action": "update", "actor": "boss@example.com [admin]", "source": "graphql",
-                      "changes": {"title": ["Buyer", "CFO"]}}
+    assert update == {
+        "action": "update",
+        "actor": "boss@example.com [admin]",
+        "source": "graphql",
+        "changes": {"title": ["Buyer", "CFO"]},
+    }
     assert create["actor"] == "rep@example.com" and create["changes"]["firstName"] == [None, "Ann"]
     other = await make_contact(kith)
     hidden = await as_user(kith, rep, f'{{ auditEntries(entity: "contact", recordId: "{other["id"]}") {{ action }} }}')
@@ -247,8 +317,20 @@ async def test_history_of_a_record_and_of_a_person(kith, kith_database_url):
 
 
 def test_audit_cli(kith_cli):
-    assert kith_cli("users", "add", "ada@example.com", "--name", "Ada", "--role", "admin", "--password-stdin",
-                    input="a long enough password\n").exit_code == 0
+    assert (
+        kith_cli(
+            "users",
+            "add",
+            "ada@example.com",
+            "--name",
+            "Ada",
+            "--role",
+            "admin",
+            "--password-stdin",
+            input="a long enough password\n",
+        ).exit_code
+        == 0
+    )
     result = kith_cli("audit", "security")
     assert result.exit_code == 0 and "role_granted" in result.output and "password_set" in result.output
     assert kith_cli("audit", "record", "user", "1").exit_code == 0
@@ -303,9 +385,13 @@ async def test_plugins_ship_roles_and_grants_for_their_entities(make_kith, loyal
     await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 3})
     seen = await as_user(kith, rep, "{ loyaltyCards { totalCount } }")
     assert seen["data"]["loyaltyCards"]["totalCount"] == 1
-    write = await as_user(kith, rep, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    write = await as_user(
+        kith, rep, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}'
+    )
     assert write["data"]["createLoyaltyCard"]["errors"] == [{"code": "forbidden"}]
-    ok = await as_user(kith, boss, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}')
+    ok = await as_user(
+        kith, boss, f'mutation {{ createLoyaltyCard(input: {{contactId: "{contact["id"]}"}}) {{ errors {{ code }} }} }}'
+    )
     assert ok["data"]["createLoyaltyCard"]["errors"] == []
     contacts = await as_user(kith, rep, "{ contacts { totalCount } }")  # the built-in grants are untouched
     assert contacts["data"]["contacts"]["totalCount"] == 0
@@ -316,7 +402,7 @@ async def test_the_customer_view_leaves_out_what_the_viewer_may_not_read(make_ki
     agent = await user_with(kith, "agent@example.com", "support_agent")  # no grant on loyalty cards
     contact = await make_contact(kith)
     await kith.records.create("loyalty_card", {"contact": contact["id"], "points": 3})
-    query = 'query($id: ID!) { customerView(contactId: $id) { contact { id } sections { plugin } } }'
+    query = "query($id: ID!) { customerView(contactId: $id) { contact { id } sections { plugin } } }"
     seen = await as_user(kith, agent, query, id=str(contact["id"]))
     assert seen["data"]["customerView"] == {"contact": {"id": str(contact["id"])}, "sections": []}
     admin_view = await execute(kith, query, {"id": str(contact["id"])})
@@ -369,12 +455,18 @@ async def test_a_mutation_payload_is_a_read(kith):
     the writer's scope."""
     await kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
-        "editor", dumps({"contact": {"actions": ["read", "update", "create"], "scope": "own", "hidden": ["phones"]},
-                         "user": {"actions": ["read"]}}),
+        "editor",
+        dumps(
+            {
+                "contact": {"actions": ["read", "update", "create"], "scope": "own", "hidden": ["phones"]},
+                "user": {"actions": ["read"]},
+            }
+        ),
     )
     await kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
-        "intake", dumps({"contact": {"actions": ["create"], "scope": "all"}}),
+        "intake",
+        dumps({"contact": {"actions": ["create"], "scope": "all"}}),
     )
     editor = await user_with(kith, "editor@example.com", "editor")
     intake = await user_with(kith, "intake@example.com", "intake")
@@ -387,7 +479,9 @@ async def test_a_mutation_payload_is_a_read(kith):
     given_away = await as_user(kith, editor, update, id=str(mine["id"]), input={"ownerId": str(other["id"])})
     assert given_away["data"]["updateContact"] == {"contact": None, "errors": []}
     created = await as_user(
-        kith, intake, 'mutation { createContact(input: {firstName: "Bo", phones: ["+14155552672"]}) '
+        kith,
+        intake,
+        'mutation { createContact(input: {firstName: "Bo", phones: ["+14155552672"]}) '
         "{ contact { firstName phones } errors { code } } }",
     )
     assert created["data"]["createContact"] == {"contact": None, "errors": []}
@@ -402,8 +496,16 @@ async def test_read_only_fields_hold_under_every_spelling(kith):
     await kith.custom_fields.add("contact", "lead_source", "text")
     await kith.db.execute(
         "INSERT INTO kith_role (name, description, grants, source) VALUES ({}, '', {}, 'admin')",
-        "clerk", dumps({"contact": {"actions": ["read", "update"], "scope": "all",
-                                    "read_only": ["lifecycle_stage", "customFields.leadSource", "organization"]}}),
+        "clerk",
+        dumps(
+            {
+                "contact": {
+                    "actions": ["read", "update"],
+                    "scope": "all",
+                    "read_only": ["lifecycle_stage", "customFields.leadSource", "organization"],
+                }
+            }
+        ),
     )
     clerk = await user_with(kith, "clerk@example.com", "clerk")
     contact = await make_contact(kith, first_name="Ann")

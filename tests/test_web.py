@@ -153,7 +153,9 @@ async def test_in_development_a_local_client_may_read_the_schema_without_signing
     async with AsyncTestClient(from_address(development, "127.0.0.1")) as client:
         local = await client.post("/graphql", json=introspect)
         assert local.status_code == 200 and local.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
-        data = await client.post("/graphql", json={"query": "{ __schema { queryType { name } } contacts { totalCount } }"})
+        data = await client.post(
+            "/graphql", json={"query": "{ __schema { queryType { name } } contacts { totalCount } }"}
+        )
         assert data.status_code == 401  # the schema only, not the data
     async with AsyncTestClient(from_address(development, "203.0.113.9")) as client:
         assert (await client.post("/graphql", json=introspect)).status_code == 401

@@ -22,6 +22,7 @@ from kith.core.records.change import Actor
 from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
+    from kith.core.plugins.context import PluginContext
     from kith.core.runtime import Kith
 
 
@@ -48,6 +49,14 @@ class ActionContext:
     depth: int = 0
     #: outputs of the templates rendered ahead by ``prerender``, by template text
     rendered: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def context(self) -> PluginContext:
+        """Records, events and settings for the action, acting as the rule's actor
+        (its ``run_as`` user, or the system)."""
+        from kith.core.plugins.context import PluginContext
+
+        return PluginContext(self.kith, self.actor)
 
     def template_context(self) -> dict[str, Any]:
         """What templates see; for a ``run_as`` rule, only what that user may read."""

@@ -4,6 +4,8 @@ Loaders live for one request, so batching never leaks data between requests and
 every relation is fetched with one query per (entity, request), whatever the rows.
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
@@ -12,11 +14,12 @@ from kith.core.graphql.loaders import load_children, load_records, load_timeline
 from kith.core.records.change import Actor
 
 if TYPE_CHECKING:
+    from kith.core.plugins.context import PluginContext
     from kith.core.runtime import Kith
 
 
 class RequestContext:
-    def __init__(self, kith: "Kith", actor: Actor | None = None, request: Any = None, principal: Any = None) -> None:
+    def __init__(self, kith: Kith, actor: Actor | None = None, request: Any = None, principal: Any = None) -> None:
         self.kith = kith
         self.actor = actor or Actor(name="anonymous", source="graphql")
         self.request = request
@@ -25,6 +28,16 @@ class RequestContext:
         #: what they may do; None when unrestricted (the system, admins)
         self.permissions: Any = actor.permissions if actor is not None else None
         self._loaders: dict[Any, DataLoader[Any, Any]] = {}
+        self._plugin_context: PluginContext | None = None
+
+    @property
+    def plugin_context(self) -> PluginContext:
+        """What a plugin's resolver works with: records as this request's caller."""
+        if self._plugin_context is None:
+            from kith.core.plugins.context import PluginContext
+
+            self._plugin_context = PluginContext(self.kith, self.actor)
+        return self._plugin_context
 
     def require_admin(self) -> None:
         """Refuse unless the caller is an admin (or the system itself)."""

@@ -49,6 +49,7 @@ from kith.core.graphql.loaders import load_columns
 from kith.core.graphql.request_checks import NoNulInStrings, RecordIdsOnly, RequestChecks
 from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
+from kith.core.plugins.context import PluginContext
 from kith.core.records.query import ListRequest
 from kith.core.security.permissions import Forbidden
 
@@ -429,7 +430,7 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
         sections = []
         viewer = ctx.permissions
         for plugin, section in await ctx.kith.plugins.call_async(
-            "kith_customer_view", refuse=False, kith=ctx.kith, contact=record, viewer=viewer
+            "kith_customer_view", refuse=False, context=PluginContext(ctx.kith, ctx.actor), contact=record
         ):
             entity = getattr(section, "entity", None)
             if viewer is not None and entity is not None and not viewer.allows(entity, "read"):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -25,7 +27,8 @@ class Plugin:
     ``migrations`` the ordered steps that create and evolve its tables; ``tables`` the
     Piccolo tables it owns (purge exports and drops exactly these); ``depends`` the
     plugins it needs enabled first; ``requires_kith`` the Kith versions it supports, as
-    a PEP 440 range (``">=0.1,<1"``): another Kith refuses to enable it, saying why.
+    a PEP 440 range (``">=0.1,<1"``): another Kith refuses to enable it, saying why;
+    ``settings`` the pydantic model of its settings.
     """
 
     name: str
@@ -38,6 +41,9 @@ class Plugin:
     tables: list[Any] = field(default_factory=list)
     essential: bool = False
     source: str = ""
+    #: the pydantic model of the plugin's ``[plugin.<name>]`` settings, read with
+    #: ``context.settings(model)`` and checked when the plugin is enabled
+    settings: type[BaseModel] | None = None
 
     def hook_object(self) -> object:
         """The object registered with pluggy (imported lazily, so listing is cheap)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kith.core.errors import ValidationFailed
+from kith.core.plugins.context import PluginContext
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -103,7 +104,9 @@ async def footprint(kith: Kith, contact: dict[str, Any], *, refuse: bool) -> Foo
     """
     found = Footprint()
     found.add("erase", "contact", [int(contact["id"])])
-    answers = await kith.plugins.call_async("kith_personal_data", refuse=refuse, kith=kith, contact=contact)
+    answers = await kith.plugins.call_async(
+        "kith_personal_data", refuse=refuse, context=PluginContext(kith), contact=contact
+    )
     for plugin, answer in answers:
         try:
             accept(kith, plugin, answer, found)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kith.core.plugins.context import PluginContext
 
 Action = Literal["create", "update", "delete", "restore"]
 Source = Literal["graphql", "cli", "import", "automation", "api", "system", "demo", "plugin"]
@@ -40,8 +44,15 @@ class Change:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    #: the running Kith, so hooks can read, write and emit events
-    kith: Any = field(default=None, repr=False)
+    #: the running Kith (the core's; plugins use ``context``)
+    runtime: Any = field(default=None, repr=False)
+
+    @cached_property
+    def context(self) -> PluginContext:
+        """What a hook reads, writes and emits events with, acting as this change's actor."""
+        from kith.core.plugins.context import PluginContext
+
+        return PluginContext(self.runtime, self.actor)
 
     @property
     def event(self) -> str:

@@ -35,5 +35,3 @@ def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
                 else {"amount": from_minor(minor, currency), "currency": currency}
             )
     return record
-
-

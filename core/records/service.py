@@ -82,7 +82,7 @@ class RecordService:
             self._refuse_read_only(entity, perms, data)
             data = self._default_owner(entity, perms, data)
         values = self._validate(entity, data, creating=True, actor=actor)
-        change = Change(entity.name, "create", values, actor, kith=self.kith)
+        change = Change(entity.name, "create", values, actor, runtime=self.kith)
         async with self.db.write_transaction():
             # inside the transaction, like the update and delete hooks: what a hook writes
             # through the record service commits or rolls back with this record
@@ -134,7 +134,9 @@ class RecordService:
             if perms is not None:
                 await perms.check_record(entity, int(record_id), "update")
             before = await self._load_for_write(entity, record_id, expected_version)
-            change = Change(entity.name, "update", values, actor, record_id=before["id"], before=before, kith=self.kith)
+            change = Change(
+                entity.name, "update", values, actor, record_id=before["id"], before=before, runtime=self.kith
+            )
             await self.plugins.call_async("kith_before_update", refuse=True, change=change)
             await self._check_relations(entity, change.values, perms, before)
             await self._check_unique(entity, change.values, before["id"])
@@ -227,7 +229,7 @@ class RecordService:
             if actor.permissions is not None:
                 await actor.permissions.check_record(entity, int(record_id), action)
             before = await self._load_for_write(entity, record_id, expected_version, deleted=not deleting)
-            change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before, kith=self.kith)
+            change = Change(entity.name, action, {}, actor, record_id=before["id"], before=before, runtime=self.kith)
             hook = "kith_before_delete" if deleting else "kith_before_update"
             await self.plugins.call_async(hook, refuse=True, change=change)
             record = await self._write(entity, before, {"deleted_at": _now() if deleting else None})

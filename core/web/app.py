@@ -55,8 +55,10 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, An
         principal = await kith.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
     except AuthFailed as exc:
         return BadRequest(str(exc), 401, "UNAUTHENTICATED").response()
-    if principal is None and not only_public_fields(body.query, body.operation_name) and not (
-        _local_tooling(request, kith) and only_public_fields(body.query, body.operation_name, INTROSPECTION)
+    if (
+        principal is None
+        and not only_public_fields(body.query, body.operation_name)
+        and not (_local_tooling(request, kith) and only_public_fields(body.query, body.operation_name, INTROSPECTION))
     ):
         return BadRequest(
             "authentication required: send 'Authorization: Bearer <token or API key>' (log in with the login mutation)",

@@ -14,7 +14,7 @@ async def refuse_duplicates(change: Change) -> None:
     """A lead who is already a lead or a contact is refused, naming which: the same email,
     or the same name at the same company domain (``ann@acme.com`` and ``a.lee@acme.com``)."""
     email = change.values.get("email")
-    kith = change.kith
+    kith = change.context._kith
     if email:
         leads = await kith.db.execute(
             "SELECT id FROM sales_lead WHERE email = {} AND deleted_at IS NULL AND status <> 'converted'", email

@@ -22,8 +22,8 @@ from kith.sdk import (
     DomainEvent,
     Entity,
     FieldError,
-    Kith,
     PersonalRecords,
+    PluginContext,
     RoleDefinition,
     ValidationFailed,
     entity_hook,
@@ -81,15 +81,16 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
 
 @hookimpl
-async def kith_personal_data(kith: Kith, contact: dict[str, Any]) -> PersonalRecords | None:
+async def kith_personal_data(context: PluginContext, contact: dict[str, Any]) -> PersonalRecords | None:
     """The person's leads, deal roles and score lines; the deals, quotes and stage history
     that involve them (see ``privacy``)."""
-    return await privacy.personal_records(kith, contact)
+    return await privacy.personal_records(context._kith, contact)
 
 
 @hookimpl
-async def kith_customer_view(kith: Kith, contact: dict[str, Any], viewer: Any) -> CustomerViewSection:
+async def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> CustomerViewSection:
     """The person's deals: as the main contact or in another role, within what the viewer may read."""
+    kith, viewer = context._kith, context.actor.permissions
     scope = viewer.predicate(kith.entity("deal"), "read") if viewer is not None else None
     rows = await kith.db.fetch(
         QueryString(
@@ -122,10 +123,10 @@ async def kith_customer_view(kith: Kith, contact: dict[str, Any], viewer: Any) -
 
 
 @hookimpl
-async def kith_demo_data(kith: Kith, seed: int) -> dict[str, int]:
+async def kith_demo_data(context: PluginContext, seed: int) -> dict[str, int]:
     from kith.plugins.sales.demo import load
 
-    return await load(kith, seed)
+    return await load(context._kith, seed)
 
 
 @hookimpl
@@ -138,7 +139,7 @@ def kith_cli_commands() -> list[click.Command]:
 async def _stage(change: Change, stage_id: Any) -> dict[str, Any] | None:
     if stage_id is None:
         return None
-    rows = await change.kith.db.execute(
+    rows = await change.context._kith.db.execute(
         "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE id = {} AND deleted_at IS NULL",
         int(stage_id),
     )
@@ -146,7 +147,7 @@ async def _stage(change: Change, stage_id: Any) -> dict[str, Any] | None:
 
 
 async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] | None:
-    rows = await change.kith.db.execute(
+    rows = await change.context._kith.db.execute(
         "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE pipeline = {} AND kind = 'open' "
         "AND deleted_at IS NULL ORDER BY position, id LIMIT 1",
         pipeline_id,
@@ -187,18 +188,18 @@ def lead_before_update(change: Change) -> None:
 @entity_hook("kith_before_create", "scoring_rule")
 async def scoring_rule_before_create(change: Change) -> None:
     await scoring.check_rule(change)
-    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
 
 
 @entity_hook("kith_before_update", "scoring_rule")
 async def scoring_rule_before_update(change: Change) -> None:
     await scoring.check_rule(change)
-    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
+    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
 
 
 @entity_hook("kith_before_delete", "scoring_rule")
 async def scoring_rule_before_delete(change: Change) -> None:
-    await change.kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
 
 
 @entity_hook("kith_before_create", "deal")
@@ -209,7 +210,7 @@ async def deal_before_create(change: Change) -> None:
     if stage is not None:
         values.setdefault("pipeline", stage["pipeline"])
     if values.get("pipeline") is None:
-        rows = await change.kith.db.execute(
+        rows = await change.context._kith.db.execute(
             "SELECT id FROM sales_pipeline WHERE deleted_at IS NULL ORDER BY id LIMIT 1"
         )
         if not rows:
@@ -252,12 +253,12 @@ async def deal_before_update(change: Change) -> None:
     now = dt.datetime.now(dt.UTC)
     change.values["closed_at"] = None if stage["kind"] == "open" else now
     # (the column itself, not MAX(): SQLite returns aggregates of timestamps as text)
-    entered = await change.kith.db.execute(
+    entered = await change.context._kith.db.execute(
         "SELECT created_at FROM sales_stage_change WHERE deal = {} ORDER BY created_at DESC LIMIT 1", before["id"]
     )
     since = entered[0]["created_at"] if entered else before.get("created_at")
     seconds = int((now - since).total_seconds()) if since else None
-    await change.kith.records.create(
+    await change.context._kith.records.create(
         "stage_change",
         {
             "deal": before["id"],
@@ -268,7 +269,7 @@ async def deal_before_update(change: Change) -> None:
         },
         change.actor,
     )
-    await change.kith.automations.emit(
+    await change.context._kith.automations.emit(
         STAGE_CHANGED,
         "deal",
         before["id"],

@@ -221,13 +221,13 @@ async def check_rule(change: Change) -> None:
         if not isinstance(conditions, dict):
             raise ValidationFailed.single("conditions", "invalid", 'must be a filter object, like {"source": ...}')
         try:
-            change.kith.query.where(change.kith.entity("lead"), conditions)
+            change.context._kith.query.where(change.context._kith.entity("lead"), conditions)
         except ValidationFailed as exc:
             first = exc.errors[0]
             where = f"{first.field}: " if first.field else ""
             raise ValidationFailed.single("conditions", first.code, where + first.message) from None
         change.values["conditions"] = json.dumps(conditions, sort_keys=True)
-    kinds = change.kith.entity("activity").fields["kind"].choices
+    kinds = change.context._kith.entity("activity").fields["kind"].choices
     if values.get("activity_kind") not in (None, "") and values["activity_kind"] not in kinds:
         raise ValidationFailed.single("activityKind", "invalid", f"must be one of {', '.join(kinds)}")
     if raw in (None, "") and not values.get("activity_kind"):

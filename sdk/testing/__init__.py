@@ -17,6 +17,7 @@ from kith.sdk.testing.admin import (
     web_client,
 )
 from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
+from kith.sdk.testing.contexts import acting_as, system_context
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
 from kith.sdk.testing.throwaway import throwaway_plugin
@@ -26,6 +27,7 @@ __all__ = [
     "ENV_VAR",
     "GraphQLClient",
     "GraphQLErrors",
+    "acting_as",
     "disable_plugin",
     "enable_plugin",
     "engines",
@@ -40,6 +42,7 @@ __all__ = [
     "purge_plugin",
     "run_scheduled_rule",
     "run_worker_until_idle",
+    "system_context",
     "throwaway_plugin",
     "web_client",
 ]

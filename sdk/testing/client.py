@@ -32,12 +32,9 @@ class GraphQLClient:
     @classmethod
     async def as_user(cls, kith: Kith, user: int | str) -> GraphQLClient:
         """A client signed in as ``user`` (an id or an email), with that user's roles."""
-        if isinstance(user, str):
-            found = await kith.auth.user_by_email(user)
-            if found is None:
-                raise LookupError(f"no user with the email {user!r}")
-            user = int(found["id"])
-        return cls(kith, principal=await kith.auth.principal_for_user(user, "token"))
+        from kith.sdk.testing.contexts import user_id
+
+        return cls(kith, principal=await kith.auth.principal_for_user(await user_id(kith, user), "token"))
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole response body (``data`` and maybe ``errors``)."""

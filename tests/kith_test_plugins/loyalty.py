@@ -20,11 +20,14 @@ from kith.sdk import (
     CustomerViewSection,
     Entity,
     Plugin,
+    PluginContext,
     RecordColumns,
     ValidationFailed,
+    context_from,
+    entity_hook,
     hookimpl,
     initial_migration,
-    kith_from,
+    with_context,
 )
 
 
@@ -54,11 +57,7 @@ def kith_entities() -> list[Entity]:
 class LoyaltyQueries:
     @strawberry.field(description="Total points across all loyalty cards.")
     async def loyalty_points_total(self, info: Info) -> int:
-        kith = kith_from(info)
-        rows = await kith.db.execute(
-            "SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card WHERE deleted_at IS NULL"
-        )
-        return int(rows[0]["total"])
+        return sum([card["points"] async for card in context_from(info).records.each("loyalty_card")])
 
 
 @hookimpl
@@ -87,30 +86,21 @@ async def kith_after_create(change: Change) -> None:
 
 
 @hookimpl
-async def kith_customer_view(kith: Any, contact: dict[str, Any]) -> CustomerViewSection:
-    rows = await kith.db.execute(
-        "SELECT id, level, points FROM loyalty_card WHERE contact = {} AND deleted_at IS NULL ORDER BY id",
-        contact["id"],
-    )
-    return CustomerViewSection("Loyalty", [dict(r) for r in rows], entity="loyalty_card")
+async def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> CustomerViewSection:
+    cards = await context.records.list("loyalty_card", {"contactId": {"eq": contact["id"]}}, order_by=[{"id": "ASC"}])
+    return CustomerViewSection("Loyalty", [_card(card) for card in cards], entity="loyalty_card")
+
+
+def _card(card: dict[str, Any]) -> dict[str, Any]:
+    return {"id": card["id"], "level": card["level"], "points": card["points"]}
 
 
 @click.command("loyalty-total")
-def loyalty_total() -> None:
+@with_context
+async def loyalty_total(context: PluginContext) -> None:
     """Print the total of loyalty points."""
-    import asyncio
-
-    from kith.sdk import Kith, load_settings
-
-    async def body() -> int:
-        kith = await Kith.open(load_settings())
-        try:
-            rows = await kith.db.execute("SELECT COALESCE(SUM(points), 0) AS total FROM loyalty_card")
-            return int(rows[0]["total"])
-        finally:
-            await kith.close()
-
-    click.echo(f"loyalty points: {asyncio.run(body())}")
+    total = sum([card["points"] async for card in context.records.each("loyalty_card")])
+    click.echo(f"loyalty points: {total}")
 
 
 @hookimpl
@@ -140,15 +130,15 @@ def kith_automation_events() -> list[DomainEvent]:
     return [DomainEvent("loyalty_card.upgraded", "loyalty_card", "A card moved to a higher level.")]
 
 
-@hookimpl
-async def kith_after_update(change: Change) -> None:
+@entity_hook("kith_after_update", "loyalty_card")
+async def card_upgraded(change: Change) -> None:
     """Emit loyalty_card.upgraded when the level goes up (a domain event)."""
-    if change.entity == "loyalty_card" and "level" in change.changed:
+    if "level" in change.changed:
         old, new = change.changed["level"]
         if LEVELS.index(new) > LEVELS.index(old or "bronze"):
-            kith = change.kith
-            await kith.automations.emit("loyalty_card.upgraded", "loyalty_card", change.record_id,
-                                        {"from": old, "to": new})
+            await change.context.emit(
+                "loyalty_card.upgraded", "loyalty_card", change.record_id, {"from": old, "to": new}
+            )
 
 
 class AwardPoints(Params):
@@ -157,17 +147,20 @@ class AwardPoints(Params):
 
 async def award_points(ctx: ActionContext, params: AwardPoints) -> dict[str, Any]:
     card = ctx.record or {}
-    updated = await ctx.kith.records.update("loyalty_card", card["id"], {"points": card["points"] + params.points},
-                                            ctx.actor)
+    updated = await ctx.context.records.update("loyalty_card", card["id"], {"points": card["points"] + params.points})
     return {"points": updated["points"]}
 
 
 @hookimpl
 def kith_automation_actions() -> list[ActionType]:
     return [
-        ActionType("award_points", AwardPoints, award_points,
-                   lambda ctx, p: f"award {p.points} points to card {(ctx.record or {}).get('id')}",
-                   "Add points to a loyalty card.")
+        ActionType(
+            "award_points",
+            AwardPoints,
+            award_points,
+            lambda ctx, p: f"award {p.points} points to card {(ctx.record or {}).get('id')}",
+            "Add points to a loyalty card.",
+        )
     ]
 
 
@@ -200,13 +193,13 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
 
 @hookimpl
-async def kith_personal_data(kith: Any, contact: dict[str, Any]) -> dict[str, Any]:
-    rows = await kith.db.execute("SELECT id, level, points FROM loyalty_card WHERE contact = {}", contact["id"])
-    return {"loyalty_cards": [dict(r) for r in rows]}
+async def kith_personal_data(context: PluginContext, contact: dict[str, Any]) -> dict[str, Any]:
+    cards = await context.records.list("loyalty_card", {"contactId": {"eq": contact["id"]}}, order_by=[{"id": "ASC"}])
+    return {"loyalty_cards": [_card(card) for card in cards]}
 
 
 @hookimpl
-async def kith_erase_personal_data(kith: Any, contact: dict[str, Any]) -> int:
+async def kith_erase_personal_data(context: PluginContext, contact: dict[str, Any]) -> int:
     # cards hold no personal value themselves; they stay (points still add up)
     return 0
 
@@ -220,8 +213,13 @@ from kith.sdk import Grant, RoleDefinition  # noqa: E402
 def kith_roles() -> list[RoleDefinition]:
     return [
         RoleDefinition(name="sales_rep", grants={"loyalty_card": Grant(actions=["read"], scope="all")}),
-        RoleDefinition(name="loyalty_manager", description="Runs the loyalty programme.",
-                       grants={"loyalty_card": Grant(actions=["read", "create", "update", "delete"]),
-                               # a card is linked to a contact: linking reads it
-                               "contact": Grant(actions=["read"])}),
+        RoleDefinition(
+            name="loyalty_manager",
+            description="Runs the loyalty programme.",
+            grants={
+                "loyalty_card": Grant(actions=["read", "create", "update", "delete"]),
+                # a card is linked to a contact: linking reads it
+                "contact": Grant(actions=["read"]),
+            },
+        ),
     ]

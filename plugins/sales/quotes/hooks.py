@@ -127,7 +127,7 @@ async def _product(change: Change) -> None:
     sku = change.values.get("sku")
     if not sku:
         return
-    rows = await change.kith.db.execute(
+    rows = await change.context._kith.db.execute(
         "SELECT id, deleted_at FROM sales_product WHERE sku = {} AND id <> {}", sku, change.record_id or 0
     )
     if rows:
@@ -143,7 +143,7 @@ async def _price(change: Change) -> None:
         return
     if price["amount"] < 0:
         raise ValidationFailed.single("amount", "invalid", "must not be negative")
-    rows = await change.kith.db.execute(
+    rows = await change.context._kith.db.execute(
         "SELECT id FROM sales_product_price WHERE product = {} AND currency = {} AND deleted_at IS NULL AND id <> {}",
         product_id,
         price["currency"],
@@ -173,7 +173,7 @@ def _not_draft(quote: dict[str, Any], fields: list[str]) -> ValidationFailed:
 
 
 async def _create_quote(change: Change) -> None:
-    kith, values = change.kith, change.values
+    kith, values = change.context._kith, change.values
     deal = await store.deal(kith, values["deal"])
     perms = change.actor.permissions
     if deal is None or (perms is not None and not await perms.can_see(kith.entity("deal"), deal["id"])):
@@ -198,9 +198,9 @@ async def _update_quote(change: Change) -> None:
             "dealId", "invalid", "a quote stays on its deal (its revisions are there); create a new quote instead"
         )
     if "discount_percent" in changing:
-        quote = await store.lock_quote(change.kith, before["id"])
-        lines = await store.lines_of(change.kith, quote["id"])
-        await settle(change.kith, quote, lines, change.actor, quote_values=values)
+        quote = await store.lock_quote(change.context._kith, before["id"])
+        lines = await store.lines_of(change.context._kith, quote["id"])
+        await settle(change.context._kith, quote, lines, change.actor, quote_values=values)
 
 
 async def _delete_quote(change: Change) -> None:
@@ -213,12 +213,12 @@ async def _delete_quote(change: Change) -> None:
             "(a quote that was sent is the record of what was offered)",
         )
     if quote["revision"] > 1:  # the revision this draft replaced is current again
-        earlier = [r for r in await store.revisions(change.kith, quote["number"]) if r["id"] != quote["id"]]
+        earlier = [r for r in await store.revisions(change.context._kith, quote["number"]) if r["id"] != quote["id"]]
         if earlier and all(r["status"] == "superseded" for r in earlier):
             previous = earlier[-1]
             status = "rejected" if previous["decided_at"] is not None else "sent"
             writer = store.as_plugin(change.actor, keep_permissions=False)
-            await change.kith.records.update("quote", previous["id"], {"status": status}, writer)
+            await change.context._kith.records.update("quote", previous["id"], {"status": status}, writer)
 
 
 async def _restore_quote(change: Change) -> None:
@@ -228,7 +228,7 @@ async def _restore_quote(change: Change) -> None:
         return
     current = [
         r
-        for r in await store.revisions(change.kith, quote["number"])
+        for r in await store.revisions(change.context._kith, quote["number"])
         if r["id"] != quote["id"] and r["status"] != "superseded"
     ]
     if not current:
@@ -242,7 +242,7 @@ async def _restore_quote(change: Change) -> None:
             "revise that one instead",
         )
     writer = store.as_plugin(change.actor, keep_permissions=False)
-    await change.kith.records.update("quote", latest["id"], {"status": "superseded"}, writer)
+    await change.context._kith.records.update("quote", latest["id"], {"status": "superseded"}, writer)
 
 
 # -- lines -----------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ async def _restore_quote(change: Change) -> None:
 async def _line_quote(change: Change, quote_id: Any) -> dict[str, Any]:
     """The line's quote, locked; it must be a draft with a currency."""
     try:
-        quote = await store.lock_quote(change.kith, quote_id)
+        quote = await store.lock_quote(change.context._kith, quote_id)
     except NotFound:
         raise ValidationFailed.single("quoteId", "not_found", f"quote {quote_id} does not exist") from None
     if quote["status"] != "draft":
@@ -271,7 +271,7 @@ async def _line_quote(change: Change, quote_id: Any) -> dict[str, Any]:
 
 async def _write_line(change: Change) -> None:
     """A line created, changed or restored: defaults, its figures and its quote's totals."""
-    kith, values, before = change.kith, change.values, change.before
+    kith, values, before = change.context._kith, change.values, change.before
     if before is not None and "quote" in values and values["quote"] != before["quote"]:
         raise ValidationFailed.single("quoteId", "invalid", "a line stays on its quote; delete it and add it there")
     quote = await _line_quote(change, before["quote"] if before else values["quote"])
@@ -312,7 +312,7 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
     errors: list[FieldError] = []
     product_id = values.get("product", before.get("product"))
     picked = "product" in values and values["product"] is not None and values["product"] != before.get("product")
-    item = await store.product(change.kith, product_id) if product_id is not None else None
+    item = await store.product(change.context._kith, product_id) if product_id is not None else None
     if product_id is not None and item is None:
         errors.append(FieldError("productId", "not_found", f"product {product_id} does not exist"))
     if picked and item is not None and not item["active"] and change.actor.source != "plugin":
@@ -327,7 +327,7 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
     price = values["unit_price"] if given else (None if picked else before.get("unit_price"))
     if price is None:
         if item is not None:
-            minor = await store.price_of(change.kith, item["id"], currency)
+            minor = await store.price_of(change.context._kith, item["id"], currency)
             if minor is None:
                 errors.append(
                     FieldError(
@@ -353,5 +353,5 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
 async def _delete_line(change: Change) -> None:
     line = change.before or {}
     quote = await _line_quote(change, line["quote"])
-    others = [row for row in await store.lines_of(change.kith, quote["id"]) if row["id"] != line["id"]]
-    await settle(change.kith, quote, others, change.actor)
+    others = [row for row in await store.lines_of(change.context._kith, quote["id"]) if row["id"] != line["id"]]
+    await settle(change.context._kith, quote, others, change.actor)

@@ -1,0 +1,283 @@
+"""``PluginContext``: what a plugin is handed, instead of the running ``Kith``.
+
+A plugin's hooks, resolvers, actions and commands all receive (or derive) one small
+object: records of any entity, read and written through the one write path as the
+caller (their visibility applied to every read) or as the system; domain events to
+emit; the plugin's settings; a logger; and the few database operations that differ
+between engines.  The runtime stays inside the core, so a plugin cannot reach around
+permissions, validation, audit or events by accident, and the core can change its
+insides without breaking plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from piccolo.querystring import QueryString
+from pydantic import BaseModel
+
+from kith.core.errors import KithError, NotFound
+from kith.core.records.change import SYSTEM, Actor
+from kith.core.records.query import ListRequest
+
+if TYPE_CHECKING:
+    from piccolo.table import Table
+
+    from kith.core.entities import Entity
+    from kith.core.runtime import Kith
+
+Record = dict[str, Any]
+Rows = list[Record]  # (``Records.list`` shadows ``list`` inside the class)
+M = TypeVar("M", bound=BaseModel)
+
+#: the most records one ``list`` call returns; page through more with ``each``
+MAX_LIST = 1000
+
+
+class Records:
+    """Records of every entity, as one actor.
+
+    Reads apply the actor's visibility: only records in their scope (at every hop of a
+    relation in a filter or an order), hidden fields empty.  Writes go through the
+    record service, so validation, permissions, hooks, audit and events apply exactly
+    as for a GraphQL mutation.  ``filter`` and ``order_by`` are the GraphQL languages
+    (``{"stage": {"eq": "won"}}``, ``[{"amount": "DESC"}]``); field names may be written
+    as in GraphQL or as columns.  Records are dicts keyed by column name, custom fields
+    under ``"custom"``.
+    """
+
+    def __init__(self, kith: Kith, actor: Actor) -> None:
+        self._kith = kith
+        self.actor = actor
+
+    @property
+    def _viewer(self) -> Any:
+        return self.actor.permissions
+
+    def _entity(self, name: str) -> Entity:
+        return self._kith.entities.get(name)
+
+    def _visible(self, entity: Entity, record: Record | None) -> Record | None:
+        viewer = self._viewer
+        return record if viewer is None or record is None else viewer.strip(entity, record)
+
+    def _require(self, entity: str, action: str) -> None:
+        if self._viewer is not None:
+            self._viewer.require(entity, action)
+
+    async def get(self, entity: str, record_id: int) -> Record | None:
+        """The record, or None when it does not exist, is deleted or is out of sight."""
+        target = self._entity(entity)
+        viewer = self._viewer
+        if viewer is not None and not (viewer.allows(entity, "read") and await viewer.can_see(target, int(record_id))):
+            return None
+        try:
+            record = await self._kith.records.get(entity, int(record_id))
+        except NotFound:
+            return None
+        return self._visible(target, record)
+
+    async def list(
+        self,
+        entity: str,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[Mapping[str, Any]] = (),
+        first: int = 100,
+        search: str | None = None,
+    ) -> Rows:
+        """Up to ``first`` records (at most 1000) matching ``filter``, in ``order_by``
+        order (then by id)."""
+        page = await self._page(entity, filter, order_by, min(max(first, 0), MAX_LIST), search, None)
+        return page[0]
+
+    async def each(
+        self,
+        entity: str,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[Mapping[str, Any]] = (),
+        batch: int = 500,
+    ) -> AsyncIterator[Record]:
+        """Every matching record, fetched ``batch`` at a time with a cursor, so a plugin
+        can walk a large table without holding it in memory."""
+        after: str | None = None
+        while True:
+            rows, after = await self._page(entity, filter, order_by, min(max(batch, 1), MAX_LIST), None, after)
+            for row in rows:
+                yield row
+            if after is None:
+                return
+
+    async def first(
+        self, entity: str, filter: Mapping[str, Any] | None = None, *, order_by: Sequence[Mapping[str, Any]] = ()
+    ) -> Record | None:
+        """The first matching record, or None."""
+        rows = await self.list(entity, filter, order_by=order_by, first=1)
+        return rows[0] if rows else None
+
+    async def count(self, entity: str, filter: Mapping[str, Any] | None = None, *, search: str | None = None) -> int:
+        """How many records match (deleted ones never count)."""
+        self._require(entity, "read")
+        kith = self._kith
+        return await kith.query.count(kith.db, self._entity(entity), filter, search, viewer=self._viewer)
+
+    async def _page(
+        self,
+        entity: str,
+        filter: Mapping[str, Any] | None,
+        order_by: Sequence[Mapping[str, Any]],
+        first: int,
+        search: str | None,
+        after: str | None,
+    ) -> tuple[Rows, str | None]:
+        self._require(entity, "read")
+        kith = self._kith
+        target = self._entity(entity)
+        request = ListRequest(target, filter, order_by, first=first, after=after, search=search, viewer=self._viewer)
+        page = await kith.query.list(kith.db, request)
+        rows = [r for r in (self._visible(target, row) for row in page.rows) if r is not None]
+        return rows, page.end_cursor if page.has_next_page else None
+
+    async def create(self, entity: str, values: Mapping[str, Any]) -> Record:
+        """Create a record; a ``ValidationFailed`` names every bad field."""
+        record = await self._kith.records.create(entity, values, self.actor)
+        return self._visible(self._entity(entity), record) or {}
+
+    async def update(
+        self, entity: str, record_id: int, values: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Record:
+        """Change some fields; ``expected_version`` refuses a stale write (``VersionConflict``)."""
+        record = await self._kith.records.update(entity, int(record_id), values, self.actor, expected_version)
+        return self._visible(self._entity(entity), record) or {}
+
+    async def delete(self, entity: str, record_id: int, *, expected_version: int | None = None) -> Record:
+        """Soft-delete a record (``restore`` brings it back)."""
+        record = await self._kith.records.delete(entity, int(record_id), self.actor, expected_version)
+        return self._visible(self._entity(entity), record) or {}
+
+    async def restore(self, entity: str, record_id: int) -> Record:
+        record = await self._kith.records.restore(entity, int(record_id), self.actor)
+        return self._visible(self._entity(entity), record) or {}
+
+
+class PluginDatabase:
+    """The database operations whose SQL differs between SQLite and PostgreSQL.
+
+    A plugin queries its own tables with Piccolo's query builder
+    (``Quote.select().where(Quote.deal == 3)``); what the query builder cannot say the
+    same way on both engines is here.
+    """
+
+    def __init__(self, kith: Kith) -> None:
+        self._db = kith.db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction: Piccolo queries and record writes inside it commit
+        or roll back together (nested calls join the outer one)."""
+        async with self._db.write_transaction():
+            yield
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of a transaction that can fail alone: an error inside rolls back to
+        here and propagates, and the transaction goes on if the caller catches it."""
+        async with self._db.savepoint():
+            yield
+
+    async def lock_rows(self, table: type[Table], ids: Sequence[int]) -> None:
+        """Hold ``table``'s rows ``ids`` until the transaction ends, so two writers of
+        the same rows take turns (SQLite: the write transaction already serialises)."""
+        if not ids:
+            return
+        marks = ", ".join("{}" for _ in ids)
+        sql = f'SELECT id FROM "{table._meta.tablename}" WHERE id IN ({marks}){self._db.dialect.lock_rows()}'
+        await self._db.fetch(QueryString(sql, *(int(i) for i in ids)))
+
+    async def serialise(self, key: str) -> None:
+        """Let one transaction at a time past this point for ``key`` (numbering a
+        series, for example), until the transaction ends."""
+        await self._db.dialect.serialise(self._db, key)
+
+    async def after_commit(self, callback: Any) -> None:
+        """Run ``callback`` (an async function) once the current transaction commits
+        (at once outside one): work that must not happen for a rolled-back write."""
+        await self._db.after_commit(callback)
+
+
+class PluginContext:
+    """What a plugin's hook, resolver, action or command works with.
+
+    ``records`` reads and writes as the caller (the signed-in user of a request, the
+    rule's user, or the system for a command); ``system`` does the same as the system
+    itself, unrestricted, for what a plugin maintains on its own account (a score, a
+    counter).  ``settings(Model)`` is the plugin's settings, ``emit`` raises a domain
+    event, ``db`` holds the few engine-dependent database operations and ``log`` is a
+    logger.
+    """
+
+    def __init__(self, kith: Kith, actor: Actor = SYSTEM) -> None:
+        self._kith = kith
+        self.actor = actor
+        self.records = Records(kith, actor)
+        self.db = PluginDatabase(kith)
+        self.log = logging.getLogger("kith.plugins")
+
+    @property
+    def system(self) -> Records:
+        """Records as the system: no scope, no hidden fields, no permission checks;
+        the audit names the caller's surface with ``system`` as the actor."""
+        return Records(self._kith, Actor(name="system", source=self.actor.source))
+
+    @property
+    def user_id(self) -> int | None:
+        """The signed-in user this context acts for (None: the system)."""
+        return self.actor.user_id
+
+    def as_system(self) -> PluginContext:
+        """This context, acting as the system."""
+        return PluginContext(self._kith, Actor(name="system", source=self.actor.source))
+
+    def can(self, entity: str, action: str) -> bool:
+        """Whether the caller's roles allow ``action`` (read, create, update, delete) on ``entity``."""
+        viewer = self.actor.permissions
+        return viewer is None or bool(viewer.allows(entity, action))
+
+    def has_capability(self, capability: str) -> bool:
+        """Whether the caller's roles grant ``capability`` (``manage_automations``, …)."""
+        viewer = self.actor.permissions
+        return viewer is None or bool(viewer.has(capability))
+
+    def hidden_fields(self, entity: str) -> frozenset[str]:
+        """The columns of ``entity`` the caller may not read (empty for the system)."""
+        viewer = self.actor.permissions
+        if viewer is None:
+            return frozenset()
+        return frozenset(viewer.hidden_keys(self._kith.entities.get(entity)))
+
+    def settings(self, model: type[M]) -> M:
+        """The settings of the plugin whose manifest declares ``settings=model``, read
+        from ``[plugin.<name>]`` in kith.toml (or ``KITH_PLUGIN``) and checked by the
+        pydantic ``model``: a bad value is one clear error naming it."""
+        for name, plugin in self._kith.plugins.available.items():
+            if plugin.settings is model:
+                value: M = self._kith.settings.for_plugin(name, model)
+                return value
+        raise KithError(f"no plugin declares settings={model.__name__}: add it to the plugin's manifest")
+
+    async def emit(
+        self, event: str, entity: str, record_id: int | None, payload: Mapping[str, Any] | None = None
+    ) -> None:
+        """Raise the domain event ``event`` about a record (``deal.stage_changed``).  It
+        is stored in the current transaction (a rolled-back write raises nothing) and
+        the worker runs the rules listening for it.  Declare the event with
+        ``kith_automation_events`` so rules can name it."""
+        await self._kith.automations.emit(event, entity, record_id, dict(payload or {}))
+
+    def entity_names(self) -> list[str]:
+        """The entities of this Kith (core and enabled plugins)."""
+        return [entity.name for entity in self._kith.entities]

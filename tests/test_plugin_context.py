@@ -1,0 +1,162 @@
+"""The ``PluginContext`` a plugin works with: reads as the caller (scope and hidden fields
+applied), writes through the record service, the system when asked, events, settings
+and the engine-independent database operations — on both engines."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from kith.sdk import Change, Grant, PluginContext, RoleDefinition, ValidationFailed
+from kith.sdk.testing import acting_as, make_contact, make_user, system_context, throwaway_plugin
+
+
+def kith_roles() -> list[RoleDefinition]:
+    return [
+        RoleDefinition(
+            name="clerk",
+            grants={
+                "contact": Grant(actions=["read", "create", "update"], scope="own", hidden=["phones"]),
+                "user": Grant(actions=["read"]),
+            },
+        )
+    ]
+
+
+class ClerkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    greeting: str = "hello"
+    batch: int = 10
+
+
+SEEN_BY_HOOK: list[Any] = []
+
+
+async def kith_before_create(change: Change) -> None:
+    """A hook reads through ``change.context``: as the writer, so a clerk's hook sees
+    only the clerk's contacts."""
+    if change.entity == "contact":
+        SEEN_BY_HOOK.append(await change.context.records.count("contact"))
+
+
+@pytest.fixture
+async def world(make_kith: Any) -> dict[str, Any]:
+    SEEN_BY_HOOK.clear()
+    plugin = throwaway_plugin("clerks", kith_roles, kith_before_create, settings=ClerkSettings)
+    kith = await make_kith(plugins=[plugin], enable=["clerks"], plugin={"clerks": {"greeting": "hej"}})
+    clerk = await make_user(kith, roles=["clerk"])
+    other = await make_user(kith)
+    mine = [await make_contact(kith, owner=clerk["id"], phones=["+4420 7946 0000"]) for _ in range(3)]
+    theirs = [await make_contact(kith, owner=other["id"]) for _ in range(4)]
+    return {"kith": kith, "clerk": clerk, "mine": mine, "theirs": theirs}
+
+
+async def test_reads_as_a_user_apply_their_scope_and_hidden_fields(world: dict[str, Any]) -> None:
+    ctx = await acting_as(world["kith"], world["clerk"]["email"])
+    rows = await ctx.records.list("contact", order_by=[{"id": "ASC"}])
+    assert [r["id"] for r in rows] == [c["id"] for c in world["mine"]]
+    assert all(r["phones"] == [] for r in rows), "phones are hidden from clerks"
+    assert await ctx.records.count("contact") == 3
+    assert await ctx.records.get("contact", world["theirs"][0]["id"]) is None
+    assert (await ctx.records.get("contact", world["mine"][0]["id"]) or {})["phones"] == []
+    # a filter on the hidden field answers as if it were empty
+    assert await ctx.records.count("contact", {"phones": {"contains": "+44"}}) == 0
+    assert ctx.hidden_fields("contact") == {"phones"}
+    assert ctx.can("contact", "read") and not ctx.can("contact", "delete")
+
+
+async def test_the_system_reads_everything(world: dict[str, Any]) -> None:
+    ctx = system_context(world["kith"])
+    assert await ctx.records.count("contact") == 7
+    first = await ctx.records.first("contact", {"ownerId": {"eq": world["clerk"]["id"]}}, order_by=[{"id": "ASC"}])
+    assert first is not None and first["phones"] == ["+442079460000"]
+    # a user's context reaches the system explicitly, for what the plugin does on its own account
+    clerk = await acting_as(world["kith"], world["clerk"]["id"])
+    assert await clerk.system.count("contact") == 7
+    assert await clerk.as_system().records.count("contact") == 7
+
+
+async def test_each_walks_every_record_in_batches(world: dict[str, Any]) -> None:
+    ctx = system_context(world["kith"])
+    seen = [r["id"] async for r in ctx.records.each("contact", order_by=[{"lastName": "DESC"}], batch=2)]
+    expected = [r["id"] for r in await ctx.records.list("contact", order_by=[{"lastName": "DESC"}])]
+    assert seen == expected and len(seen) == 7
+    clerk = await acting_as(world["kith"], world["clerk"]["id"])
+    assert len([r async for r in clerk.records.each("contact", batch=1)]) == 3
+
+
+async def test_writes_go_through_the_one_write_path_as_the_caller(world: dict[str, Any]) -> None:
+    kith = world["kith"]
+    clerk = await acting_as(kith, world["clerk"]["id"])
+    made = await clerk.records.create("contact", {"first_name": "Ada", "last_name": "Byron"})
+    assert made["owner"] == world["clerk"]["id"], "someone who may create only their own owns what they create"
+    assert SEEN_BY_HOOK[-1] == 3, "the hook counted what the clerk may see, before the insert"
+    with pytest.raises(ValidationFailed) as refused:
+        await clerk.records.update("contact", world["theirs"][0]["id"], {"first_name": "X"})
+    assert refused.value.errors[0].code == "not_found"
+    with pytest.raises(ValidationFailed) as hidden:
+        await clerk.records.create("contact", {"first_name": "B", "phones": ["+4420 7946 0001"]})
+    assert hidden.value.errors[0].field == "phones"
+    with pytest.raises(ValidationFailed) as bad:
+        await clerk.records.create("contact", {"first_name": "C", "emails": ["not an email"]})
+    assert [e.field for e in bad.value.errors] == ["emails"]
+    assert await system_context(kith).records.count("contact") == 8, "nothing half-written"
+    audit = await kith.db.execute(
+        "SELECT actor FROM kith_audit WHERE record_id = {} AND entity = 'contact'", made["id"]
+    )
+    assert [row["actor"] for row in audit] == [world["clerk"]["email"]]
+
+
+async def test_settings_come_from_the_plugin_that_declares_the_model(world: dict[str, Any]) -> None:
+    settings = system_context(world["kith"]).settings(ClerkSettings)
+    assert settings == ClerkSettings(greeting="hej", batch=10)
+
+    class Undeclared(BaseModel):
+        x: int = 1
+
+    with pytest.raises(Exception, match="no plugin declares settings=Undeclared"):
+        system_context(world["kith"]).settings(Undeclared)
+
+
+async def test_a_bad_setting_is_one_error_naming_it(make_kith: Any) -> None:
+    plugin = throwaway_plugin("clerks", kith_roles, settings=ClerkSettings)
+    kith = await make_kith(plugins=[plugin], enable=["clerks"], plugin={"clerks": {"batch": "many"}})
+    with pytest.raises(Exception, match=r"plugin\.clerks\.batch"):
+        system_context(kith).settings(ClerkSettings)
+
+
+async def test_emit_queues_a_domain_event_with_the_transaction(world: dict[str, Any]) -> None:
+    kith = world["kith"]
+    ctx = system_context(kith)
+    contact = world["mine"][0]
+    await ctx.emit("contact.greeted", "contact", contact["id"], {"greeting": "hej"})
+    with pytest.raises(RuntimeError):
+        async with ctx.db.transaction():
+            await ctx.emit("contact.greeted", "contact", contact["id"], {"greeting": "lost"})
+            raise RuntimeError("rolled back")
+    rows = await kith.db.execute("SELECT payload FROM kith_outbox WHERE event = 'contact.greeted'")
+    assert len(rows) == 1 and "hej" in str(rows[0]["payload"])
+
+
+async def test_locked_rows_make_concurrent_writers_take_turns(world: dict[str, Any]) -> None:
+    """Two read-then-write transactions on the same row: with ``lock_rows`` neither
+    update is lost, on either engine."""
+    from kith.sdk import Contact
+
+    ctx = system_context(world["kith"])
+    contact = world["mine"][0]
+
+    async def add_one() -> None:
+        async with ctx.db.transaction():
+            await ctx.db.lock_rows(Contact, [contact["id"]])
+            current = await ctx.system.get("contact", contact["id"])
+            assert current is not None
+            await asyncio.sleep(0.05)
+            await ctx.system.update("contact", contact["id"], {"first_name": current["first_name"] + "!"})
+
+    await asyncio.gather(add_one(), add_one())
+    stored = await ctx.system.get("contact", contact["id"])
+    assert stored is not None and stored["first_name"] == "Test!!"
