@@ -25,6 +25,7 @@ from kith.core.records.change import Actor
 from kith.core.storage.meta import get_meta, set_meta
 
 if TYPE_CHECKING:
+    from kith.core.plugins.context import PluginContext
     from kith.core.runtime import Kith
     from kith.core.security.roles import RoleDefinition
 
@@ -53,7 +54,7 @@ class Distribution:
     roles: tuple[RoleDefinition, ...] = ()
     rules: tuple[dict[str, Any], ...] = ()
     records: tuple[dict[str, Any], ...] = ()
-    setup: Callable[[Kith], Awaitable[Any]] | None = None
+    setup: Callable[[PluginContext], Awaitable[Any]] | None = None
     requires_kith: str = ""
     source: str = field(default="", compare=False)
 
@@ -133,7 +134,9 @@ async def install(kith: Kith, distribution: Distribution) -> dict[str, int]:
             counts["records"] = await _create_records(kith, distribution.records)
             await set_meta(kith.db, marker, distribution.version)
     if distribution.setup is not None:
-        await distribution.setup(kith)
+        from kith.core.plugins.context import PluginContext
+
+        await distribution.setup(PluginContext(kith, INSTALLER))
     await set_meta(kith.db, "distribution", f"{distribution.name} {distribution.version}")
     return counts
 

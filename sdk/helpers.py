@@ -10,6 +10,7 @@ from piccolo.table import Table
 
 from kith.core.plugins.context import PluginContext
 from kith.core.plugins.manifest import Migration
+from kith.core.records.change import Actor
 from kith.core.storage.database import Database
 
 
@@ -73,11 +74,18 @@ def kith_from(info: Any) -> Any:
     return info.context.kith
 
 
-def context_from(info: Any) -> PluginContext:
-    """The ``PluginContext`` of a strawberry resolver: records read and written as the
-    caller of this request (their scope and hidden fields applied), events, settings."""
-    context: PluginContext = info.context.plugin_context
-    return context
+def context_from(source: Any) -> PluginContext:
+    """The ``PluginContext`` of a strawberry resolver's ``info`` (acting as the caller of
+    the request: their scope and hidden fields applied) or of a plugin route's litestar
+    ``request`` (acting as the system, with the route's path as the actor in the audit:
+    a route authenticates its callers its own way, a signature or a shared secret)."""
+    made: PluginContext | None = getattr(getattr(source, "context", None), "plugin_context", None)
+    if made is not None:
+        return made
+    app = getattr(source, "app", None)
+    if app is None or not hasattr(app.state, "kith"):
+        raise TypeError("context_from() takes a resolver's info or a plugin route's request")
+    return PluginContext(app.state.kith, Actor(name=f"route {source.url.path}", source="api"))
 
 
 async def read_records(

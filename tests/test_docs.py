@@ -8,7 +8,7 @@ the opening fence decides what happens:
     Run as a module with top-level ``await`` (like ``python -m asyncio``); its asserts
     must hold.  Ready to use: ``make_kith`` (the fixture: ``await make_kith(plugins=[...],
     enable=[...], **settings)`` opens a Kith on this test's fresh database) and
-    ``tmp_path``; and, unless the block assigns ``kith`` itself, ``kith`` (a core-only
+    ``tmp_path``, ``kith_database_url``; and, unless the block assigns ``kith`` itself, ``kith`` (a core-only
     Kith) and ``gql`` (a ``GraphQLClient`` on it).  ``__name__`` is a real module, so a
     block can declare hooks at top level and pass ``Plugin(hooks=__name__)``.
 
@@ -267,8 +267,8 @@ async def run_python(block: Block, names: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=ids(PYTHON_BLOCKS))
-async def test_python_block(block: Block, make_kith: Any, tmp_path: Path) -> None:
-    names: dict[str, Any] = {"make_kith": make_kith, "tmp_path": tmp_path}
+async def test_python_block(block: Block, make_kith: Any, kith_database_url: str, tmp_path: Path) -> None:
+    names: dict[str, Any] = {"make_kith": make_kith, "kith_database_url": kith_database_url, "tmp_path": tmp_path}
     if not assigns(block.code, "kith"):
         kith = await make_kith()
         names.update(kith=kith, gql=GraphQLClient(kith))

@@ -160,6 +160,9 @@ class CustomFieldDefinition:
     indexed: bool
     personal: bool
     target: Optional[str]
+    plugin: Optional[str] = strawberry.field(
+        default=None, description="The plugin that declared the field (kith_custom_fields); null: an admin's."
+    )
 
 
 @strawberry.type

@@ -355,6 +355,7 @@ def _definition(field: Any) -> CustomFieldDefinition:
         indexed=field.indexed,
         personal=field.personal,
         target=field.target,
+        plugin=field.plugin,
     )
 
 

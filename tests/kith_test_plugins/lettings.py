@@ -5,7 +5,7 @@ from kith.sdk import Distribution, Grant, RoleDefinition
 CALLS: list[str] = []
 
 
-async def setup(kith):
+async def setup(context):
     CALLS.append("setup")
 
 
