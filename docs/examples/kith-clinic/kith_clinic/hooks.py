@@ -64,10 +64,9 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 # -- the appointment's end, kept on every write -----------------------------------------
 
 
-def _ends_at(starts_at: Any, minutes: int) -> dt.datetime:
-    if isinstance(starts_at, str):
-        starts_at = dt.datetime.fromisoformat(starts_at)
-    return starts_at + dt.timedelta(minutes=minutes)
+def _ends_at(starts_at: dt.datetime | str, minutes: int) -> dt.datetime:
+    start = dt.datetime.fromisoformat(starts_at) if isinstance(starts_at, str) else starts_at
+    return start + dt.timedelta(minutes=minutes)
 
 
 @entity_hook("kith_before_create", "appointment")
@@ -85,7 +84,7 @@ def move(change: Change) -> None:
     if change.action != "update" or not {"starts_at", "duration_minutes"} & set(change.values):
         return
     before = change.before or {}
-    starts_at = change.values.get("starts_at", before.get("starts_at"))
+    starts_at = change.values.get("starts_at") or before["starts_at"]  # required: never emptied
     minutes = change.values.get("duration_minutes", before.get("duration_minutes"))
     if minutes is None:
         minutes = change.context.settings(ClinicSettings).default_duration_minutes
