@@ -13,7 +13,7 @@ from kith.core.automations.schedules import fire_due
 from kith.core.automations.worker import Worker
 from kith.core.errors import ValidationFailed
 from kith.core.plugins import lifecycle
-from kith.sdk.testing import GraphQLClient, make_contact, make_user
+from kith.sdk.testing import GraphQLClient, make_contact, make_user, run_scheduled_rule
 from kith_test_plugins import loyalty
 
 FOLLOW_UP = Path(__file__).parent / "automations" / "customer-follow-up.yaml"
@@ -299,6 +299,17 @@ async def test_schedules_fire_once_per_due_time(kit):
     assert await fire_due(kit, now + dt.timedelta(seconds=62)) == 0  # already fired for this minute
     await Worker(kit).run_until_idle()
     assert [c["record"] for c in loyalty.CALLS if c["rule"] == "every-minute"] == [a["id"]]
+
+
+async def test_a_schedule_fired_now_runs_again_each_time_it_is_fired(kit):
+    """``run_scheduled_rule`` twice in one second is two firings (two nights of a nightly
+    rule): the second's actions are not skipped as repeats of the first's."""
+    await remember_rule(kit, "nightly", {"schedule": "0 2 * * *", "entity": "contact"})
+    a = await make_contact(kit)
+    assert await run_scheduled_rule(kit, "nightly") == 1
+    b = await make_contact(kit)
+    assert await run_scheduled_rule(kit, "nightly") == 2
+    assert [c["record"] for c in loyalty.CALLS if c["rule"] == "nightly"] == [a["id"], a["id"], b["id"]]
 
 
 async def test_relative_time_trigger(kit):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from kith.sdk import Change, Grant, RoleDefinition, ValidationFailed
+from kith.sdk import Change, Grant, PluginError, RoleDefinition, ValidationFailed
 from kith.sdk.testing import acting_as, make_contact, make_user, system_context, throwaway_plugin
 
 
@@ -123,7 +123,13 @@ async def test_settings_come_from_the_plugin_that_declares_the_model(world: dict
 
 async def test_a_bad_setting_is_one_error_naming_it(make_kith: Any) -> None:
     plugin = throwaway_plugin("clerks", kith_roles, settings=ClerkSettings)
-    kith = await make_kith(plugins=[plugin], enable=["clerks"], plugin={"clerks": {"batch": "many"}})
+    # enabling checks the settings first: nothing of the plugin runs with a bad value
+    with pytest.raises(PluginError, match=r"^plugin clerks cannot be enabled: invalid settings: plugin\.clerks\.batch"):
+        await make_kith(plugins=[plugin], enable=["clerks"], plugin={"clerks": {"batch": "many"}})
+    assert "clerks" not in await (await make_kith(plugins=[plugin])).enabled_plugins()
+    # enabled, then started with a bad value (kith.toml edited since): reading them says which
+    await make_kith(plugins=[plugin], enable=["clerks"])
+    kith = await make_kith(plugins=[plugin], plugin={"clerks": {"batch": "many"}})
     with pytest.raises(Exception, match=r"plugin\.clerks\.batch"):
         system_context(kith).settings(ClerkSettings)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
@@ -82,15 +83,17 @@ async def _queue_schedule(kith: Kith, rule: Rule, key: str) -> int:
 
 async def fire_now(kith: Kith, name: str, now: dt.datetime | None = None) -> int:
     """Queue one firing of the schedule rule ``name`` now, whatever its cron says, and
-    leave its schedule as it was; returns how many runs were queued.  A firing is keyed
-    by the moment it was asked for, so asking twice in the same second fires once."""
+    leave its schedule as it was; returns how many runs were queued.  Each call is a
+    firing of its own (the next night, for a nightly rule), even within one second:
+    its runs get keys of their own, so their actions are not taken for retries of the
+    previous firing's."""
     rule = next((r for r in await kith.automations.rules() if r.name == name), None)
     if rule is None:
         raise ValidationFailed.single("rule", "unknown", f"no enabled rule named {name!r}")
     if rule.trigger.kind != "schedule":
         raise ValidationFailed.single("rule", "invalid", f"{name} is not a schedule rule (it has no cron to fire)")
     moment = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S")
-    return await _queue_schedule(kith, rule, f"schedule:{rule.name}:now:{moment}")
+    return await _queue_schedule(kith, rule, f"schedule:{rule.name}:now:{moment}:{uuid.uuid4().hex[:12]}")
 
 
 async def _fire_relative(kith: Kith, rule: Rule, now: dt.datetime) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
 
-from kith.core.errors import PluginError
+from kith.core.errors import KithError, PluginError
 from kith.core.plugins import compatibility, fields
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
@@ -106,6 +106,11 @@ async def enable(kith: Kith, name: str) -> list[str]:
     refusals = compatibility.problems(plugin, kith.plugins.available)
     if refusals:
         raise PluginError(f"plugin {name} cannot be enabled: " + "; ".join(refusals))
+    if plugin.settings is not None:  # the manifest's promise: a bad value refuses the enable
+        try:
+            kith.settings.for_plugin(name, plugin.settings)
+        except KithError as exc:
+            raise PluginError(f"plugin {name} cannot be enabled: {exc}") from None
     enabled = set(await kith.enabled_plugins())
     missing = [dep for dep in plugin.depends if dep not in enabled and dep != "core"]
     if missing:

@@ -41,7 +41,7 @@ async def disable_plugin(kith: Kith, name: str) -> None:
 async def run_scheduled_rule(kith: Kith, name: str) -> int:
     """Fire the schedule rule ``name`` now, whatever its cron says, and run the worker
     until idle; returns how many runs the firing queued.  The rule's own schedule is
-    left as it was."""
+    left as it was; each call is a firing of its own (two calls: two mornings)."""
     queued = await schedules.fire_now(kith, name)
     await run_worker_until_idle(kith)
     return queued
