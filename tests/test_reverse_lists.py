@@ -276,11 +276,15 @@ async def test_reverse_lists_load_in_a_constant_number_of_statements(make_kith):
 
 
 async def test_reverse_lists_count_as_pages_in_the_query_cost(sales):
-    body = await GraphQLClient(sales).execute(
-        "{ users(first: 100) { nodes { activitiesAsOwner { id } deals { quotes { lines { id } } } } } }"
+    gql = GraphQLClient(sales)
+    # automatic lists (User.deals, Deal.leads, User.contacts, Contact.leads) each count as
+    # 20 items without ``first``: 100 users x (20 x 20 + 20 x 20) is over the limit of 50,000
+    body = await gql.execute("{ users(first: 100) { nodes { deals { leads { id } } contacts { leads { id } } } } }")
+    assert (
+        body["errors"][0]["message"]
+        == "query cost 84301 exceeds the limit of 50000; ask for fewer items or fewer nested lists"
     )
-    assert "query cost" in body["errors"][0]["message"]
-    fine = await GraphQLClient(sales).execute(
-        "{ users(first: 100) { nodes { activitiesAsOwner { id } deals { id } } } }"
+    fine = await gql.execute(
+        "{ users(first: 100) { nodes { deals(first: 5) { leads { id } } contacts { leads(first: 5) { id } } } } }"
     )
     assert "errors" not in fine
