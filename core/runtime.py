@@ -165,16 +165,38 @@ class Kith:
                     added.append(entity.name)
             except Exception as exc:
                 for name in added:  # all or nothing: a refused plugin leaves no entity behind
-                    del registry._entities[name]
-                log.error("plugin %s: its entities were refused: %s", plugin_name, exc)
-                self.plugins._fail(plugin_name, "kith_entities", str(exc))
-                self.plugins.deactivate_plugin(plugin_name)
+                    registry.remove(name)
+                self._refuse_entities(plugin_name, str(exc))
+        self._check_reverse_lists(registry)
         self._add_activity_kinds(registry)
-        self.entities._entities = registry._entities
+        self.entities._entities = registry._entities  # the names resolve again for these
         self.db.bind(self.entities.tables())
         await self.custom_fields.load()
         self.automations.load_registries()
         self._last_check = time.monotonic()
+
+    def _refuse_entities(self, plugin_name: str, reason: str) -> None:
+        log.error("plugin %s: its entities were refused: %s", plugin_name, reason)
+        self.plugins._fail(plugin_name, "kith_entities", reason)
+        self.plugins.deactivate_plugin(plugin_name)
+
+    def _check_reverse_lists(self, registry: EntityRegistry) -> None:
+        """A declared reverse-list name that is already a field of its target refuses the
+        declaring plugin's entities (all of them, as any refused declaration does); an
+        automatic name with nowhere to go is a warning."""
+        while True:
+            problems = registry.reverse_problems()
+            fatal = next((p for p in problems if p.fatal), None)
+            if fatal is None:
+                break
+            if fatal.child.plugin is None:
+                raise ValueError(fatal.message)
+            plugin_name = fatal.child.plugin
+            for entity in [e for e in registry if e.plugin == plugin_name]:
+                registry.remove(entity.name)
+            self._refuse_entities(plugin_name, fatal.message)
+        for problem in problems:
+            log.warning("%s", problem.message)
 
     def _add_activity_kinds(self, registry: EntityRegistry) -> None:
         """``kith_activity_kinds``: the plugins' timeline kinds join the activity's choices."""

@@ -78,7 +78,6 @@ def core_entities() -> list[Entity]:
                 "postal_code",
             ),
             choices={"lifecycle_stage": LIFECYCLE_STAGES},
-            reverse={"organization": "contacts"},
             normalisers={
                 "emails": each(normalise_email),
                 "phones": each(normalise_phone),

@@ -8,6 +8,7 @@ allowed choices and value normalisers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +33,9 @@ from piccolo.columns import (
 )
 from piccolo.columns.base import Column
 from piccolo.table import Table
+
+#: a reverse list's name: a camelCase GraphQL field name
+_LIST_NAME = re.compile(r"[a-z][A-Za-z0-9]*")
 
 #: Columns every entity table has and the record service manages itself.
 SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at", "version", "deleted_at", "custom"})
@@ -134,9 +138,10 @@ class Entity:
     mutations: bool = True
     #: (type field, id field) of a reference to a record of any timeline entity
     attachment: tuple[str, str] | None = None
-    #: lists on the records this entity points at: relation column -> the list field's
-    #: GraphQL name there (``{"deal": "quotes"}`` gives ``Deal.quotes``)
-    reverse: Mapping[str, str] = field(default_factory=dict)
+    #: every relation column gives the record it points at a list of these records
+    #: (``quote.deal`` gives ``Deal.quotes``, see ``kith.core.entities.reverse``); this
+    #: renames some (``{"deal": "offers"}`` gives ``Deal.offers``), None: no list
+    reverse: Mapping[str, str | None] = field(default_factory=dict)
     #: the relation columns to users that make a record someone's own, for roles'
     #: "own"/"team" scopes (``("therapist",)``); the first is filled with the creating
     #: user when left empty.  None (the default): ``owner`` and ``assignee``, those of
@@ -193,6 +198,12 @@ class Entity:
         not_relations = [column for column in self.reverse if column not in relations]
         if not_relations:
             raise ValueError(f"entity {self.name}: reverse lists need relation columns, not {not_relations}")
+        for relation, list_name in self.reverse.items():
+            if list_name is not None and not (isinstance(list_name, str) and _LIST_NAME.fullmatch(list_name)):
+                raise ValueError(
+                    f"entity {self.name}: reverse={{{relation!r}: {list_name!r}}} must name a camelCase "
+                    "GraphQL field (like 'lineItems'), or be None for no list"
+                )
         if self.owner_via is not None and self.owner_via not in relations:
             raise ValueError(f"entity {self.name}: owner_via must be a relation column, not {self.owner_via!r}")
         self.owner_fields, self.default_owner = self._resolve_owners()

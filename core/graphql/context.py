@@ -6,11 +6,13 @@ every relation is fetched with one query per (entity, request), whatever the row
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
-from kith.core.graphql.loaders import load_children, load_records, load_timelines
+from kith.core.graphql.loaders import load_records, load_timelines
 from kith.core.records.change import Actor
 
 if TYPE_CHECKING:
@@ -69,16 +71,32 @@ class RequestContext:
             self._loaders[key] = DataLoader(load_fn=batch)
         return self._loaders[key]
 
-    def children_loader(self, entity: str, column: str, limit: int) -> DataLoader[int, list[dict[str, Any]]]:
-        """``<Entity>By<Column>Loader``: the first ``limit`` records pointing at each id."""
-        key = ("children", entity, column, limit)
+    def children_loader(
+        self,
+        entity: str,
+        column: str,
+        limit: int,
+        filter: Mapping[str, Any] | None = None,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+    ) -> DataLoader[int, list[dict[str, Any]]]:
+        """``<Entity>By<Column>Loader``: the first ``limit`` records of ``entity`` pointing
+        at each id through ``column`` (matching ``filter``, in ``order_by`` order; both in
+        the GraphQL languages), as this request may see them — one query per request
+        and (relation, page, filter, order), whatever the number of ids."""
+        shape = json.dumps([filter or {}, list(order_by or ())], sort_keys=True, default=str)
+        key = ("children", entity, column, limit, shape)
         if key not in self._loaders:
 
             async def batch(ids: list[int]) -> list[list[dict[str, Any]]]:
                 child = self.kith.entities.get(entity)
-                if self.permissions is not None and not self.permissions.allows(entity, "read"):
+                perms = self.permissions
+                # a child they may not read, or whose link to this record is hidden from
+                # them, is no child at all (as in the ``some``/``none`` filters)
+                if perms is not None and (not perms.allows(entity, "read") or perms.is_hidden(child, column)):
                     return [[] for _ in ids]
-                lists = await load_children(self.kith, child, column, ids, limit, self.scope(child, "read"))
+                lists = await self.kith.query.children(
+                    self.kith.db, child, column, ids, limit, filter, order_by or (), viewer=perms
+                )
                 return [[self.visible(child, r) for r in items] for items in lists]
 
             self._loaders[key] = DataLoader(load_fn=batch)

@@ -30,6 +30,7 @@ from kith.core.graphql.common import (
     StringFilter,
     UserError,
 )
+from kith.core.graphql.convert import plain
 from kith.core.records.validation import graphql_name
 
 if TYPE_CHECKING:
@@ -178,14 +179,26 @@ def _timeline_resolver(entity: Entity, activity_node: Any) -> Any:
     return resolve
 
 
-def _children_resolver(child: Entity, column: str, child_node: Any) -> Any:
-    name, label = child.name, child.label
+def _children_resolver(child: "EntityTypes", column: str) -> Any:
+    entity, node, filter_type, order_type = child.entity, child.node, child.filter, child.order
 
-    async def resolve(root: Any, info: Info, first: int = 20) -> list[child_node]:  # type: ignore[valid-type]
+    async def resolve(
+        root: Any,
+        info: Info,
+        first: int = 20,
+        filter: Optional[filter_type] = None,  # type: ignore[valid-type]
+        order_by: Optional[list[order_type]] = None,  # type: ignore[valid-type]
+    ) -> list[node]:  # type: ignore[valid-type]
         limit = max(0, min(first, info.context.kith.settings.max_page_size))
-        return await info.context.children_loader(name, column, limit).load(root["id"])
+        loader = info.context.children_loader(
+            entity.name, column, limit, plain(filter) if filter else None, plain(order_by) if order_by else None
+        )
+        return await loader.load(root["id"])
 
-    resolve.__doc__ = f"The {label} records pointing here (the first ``first``)."
+    resolve.__doc__ = (
+        f"The {entity.plural} whose {column} is this record (the first ``first``, in ``orderBy`` "
+        "order, else oldest first), among those matching ``filter``."
+    )
     return resolve
 
 
@@ -227,28 +240,27 @@ def build_entity_types(kith: "Kith") -> dict[str, EntityTypes]:
     activity_types = all_types.get("activity")
     for t in all_types.values():
         _fill(kith, t, all_types, activity_types)
-    _add_reverse_lists(all_types)
+    _add_reverse_lists(kith, all_types)
     for t in all_types.values():
         _decorate(t)
     return all_types
 
 
-def _add_reverse_lists(all_types: dict[str, EntityTypes]) -> None:
-    """``Entity.reverse``: a list field on the record a relation points at."""
-    for child in all_types.values():
-        for column, field_name in child.entity.reverse.items():
-            target = all_types.get(child.entity.fields[column].target or "")
-            if target is None:
-                continue
-            py = "".join("_" + c.lower() if c.isupper() else c for c in field_name)
-            if py in target.node.__annotations__:
-                raise ValueError(f"{target.entity.type_name}.{field_name} is already a field")
-            target.node.__annotations__[py] = list[child.node]  # type: ignore[name-defined]
-            setattr(target.node, py, strawberry.field(resolver=_children_resolver(child.entity, column, child.node)))
-            target.columns[field_name] = {"id"}
-            # and the filter the other way: organizations with some (or no) matching contacts
-            target.filter.__annotations__[py] = Optional[_list_filter(child)]
-            setattr(target.filter, py, None)
+def _add_reverse_lists(kith: "Kith", all_types: dict[str, EntityTypes]) -> None:
+    """A list field on the record each relation points at (``Organization.deals``), named
+    by ``kith.core.entities.reverse``, and the filter the other way (organizations with
+    some, or no, matching deals)."""
+    for item in kith.entities.reverse_lists():
+        target, child = all_types.get(item.target), all_types.get(item.child.name)
+        if target is None or child is None:
+            continue
+        py = "reverse_" + item.name  # its own Python name; clients see ``item.name``
+        target.node.__annotations__[py] = list[child.node]  # type: ignore[name-defined]
+        resolver = _children_resolver(child, item.column)
+        setattr(target.node, py, strawberry.field(resolver=resolver, name=item.name, description=resolver.__doc__))
+        target.columns[item.name] = {"id"}
+        target.filter.__annotations__[py] = Optional[_list_filter(child)]
+        setattr(target.filter, py, strawberry.field(name=item.name, default=None))
 
 
 def _list_filter(child: EntityTypes) -> Any:

@@ -72,29 +72,3 @@ async def load_timelines(
         record = decode_row(activity, {k: v for k, v in dict(row).items() if k != "_rn"})
         grouped.setdefault(record["subject_id"], []).append(record)
     return [grouped[i] for i in wanted]
-
-
-async def load_children(
-    kith: "Kith", entity: Any, column: str, ids: list[int], limit: int, scope: QueryString | None = None
-) -> list[list[dict[str, Any]]]:
-    """The first ``limit`` records of ``entity`` pointing at each id through ``column``
-    (in ``position`` order where the entity has one, else oldest first), in one query."""
-    wanted = [int(i) for i in ids]
-    placeholders = ", ".join("{}" for _ in wanted)
-    extra, args = _scoped(scope)
-    order = "t.position, t.id" if "position" in entity.fields else "t.id"
-    rows = await kith.db.fetch(
-        QueryString(
-            f'SELECT * FROM (SELECT t.*, ROW_NUMBER() OVER (PARTITION BY t."{column}" ORDER BY {order}) AS _rn '
-            f'FROM "{entity.tablename}" t WHERE t."{column}" IN ({placeholders}) '
-            f"AND t.deleted_at IS NULL{extra}) ranked "
-            f'WHERE _rn <= {int(limit)} ORDER BY "{column}", _rn',
-            *wanted,
-            *args,
-        )
-    )
-    grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in wanted}
-    for row in rows:
-        record = decode_row(entity, {k: v for k, v in dict(row).items() if k != "_rn"})
-        grouped.setdefault(record[column], []).append(record)
-    return [grouped[i] for i in wanted]

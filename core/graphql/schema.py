@@ -515,7 +515,7 @@ def build_schema(kith: "Kith") -> KithSchema:
             settings.max_query_cost,
             settings.max_page_size,
             # lists that return a page by default: the timeline and every reverse list
-            paged_by_default={"timeline", *(name for e in kith.entities for name in e.reverse.values())},
+            paged_by_default={"timeline", *(item.name for item in kith.entities.reverse_lists())},
         ),
     ]
     extensions: list[Any] = [

@@ -337,11 +337,8 @@ class FilterCompiler:
 
     def _reverse_list(self, entity: Entity, name: str) -> tuple[Entity, str] | None:
         """The (child entity, relation column) behind the reverse list ``name`` of ``entity``."""
-        for child in self.ctx.entities:
-            for column, list_name in child.reverse.items():
-                if list_name == name and child.fields[column].target == entity.name:
-                    return child, column
-        return None
+        found = self.ctx.entities.reverse_list(entity.name, name)
+        return None if found is None else (found.child, found.column)
 
     def _some_or_none(
         self, child: Entity, column: str, node: Any, alias: str, path: str, errors: list[FieldError]
