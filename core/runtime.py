@@ -170,7 +170,9 @@ class Kith:
         self._check_reverse_lists(registry)
         self._add_activity_kinds(registry)
         self.entities._entities = registry._entities  # the names resolve again for these
-        self.db.bind(self.entities.tables())
+        # entity tables, and the other tables active plugins own (queried with Piccolo)
+        owned = [table for name in self.plugins.active for table in self.plugins.available[name].tables]
+        self.db.bind([*self.entities.tables(), *owned])
         await self.custom_fields.load()
         self.automations.load_registries()
         self._last_check = time.monotonic()

@@ -481,3 +481,24 @@ def test_plugin_author_examples_import_only_the_sdk(page: str) -> None:
         for match in INTERNAL_IMPORT.finditer(block.code)
     ]
     assert offending == [], "examples for plugin authors import Kith's internals:\n" + "\n".join(offending)
+
+
+# What plugin code reaches through the running Kith instead of its PluginContext: the
+# runtime's services, the resolver/route ways to it, and an action's ``ctx.kith``.
+RUNTIME_USE = re.compile(
+    r"\bkith_from\b|\bwith_kith\b|\bKith\.open\b|app\.state\.kith|\._kith\b|\bctx\.kith\b|\bchange\.kith\b"
+    r"|\bkith\.(records|db|query|automations|custom_fields|auth)\b"
+)
+
+
+@pytest.mark.parametrize("page", PLUGIN_AUTHOR_PAGES)
+def test_plugin_author_examples_work_through_the_plugin_context(page: str) -> None:
+    """Hooks, resolvers, routes, actions and commands in these pages get a PluginContext;
+    a test's checks use ``system_context(kith)`` or GraphQL, as a plugin's own tests would."""
+    offending = [
+        f"{block.where}: {match.group(0)}"
+        for block in parse_blocks(DOCS / page)
+        if block.tag == "python"
+        for match in RUNTIME_USE.finditer(block.code)
+    ]
+    assert offending == [], "examples for plugin authors reach for the running Kith:\n" + "\n".join(offending)

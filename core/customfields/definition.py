@@ -10,9 +10,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CustomField:
-    """One custom field definition, as ``kith.custom_fields.get(entity, name)``,
-    ``for_entity(entity)`` and ``add(...)`` return it: its ``type`` is a key of
-    ``FIELD_TYPES``; ``path`` is how GraphQL, filters and errors name it."""
+    """One custom field definition (an admin's from ``kith fields add``, or a plugin's
+    from ``kith_custom_fields``): its ``type`` is a key of ``FIELD_TYPES``; ``path`` is
+    how GraphQL, filters and errors name it."""
 
     entity: str
     name: str

@@ -55,7 +55,8 @@ if pytest_asyncio is not None:
         """Open a Kith on this test's database: ``await make_kith(plugins=[...], enable=[...])``.
 
         ``plugins`` registers throwaway plugin manifests; ``enable`` enables them (and
-        runs their migrations); other keywords override settings.
+        runs their migrations); other keywords override settings (``database_url`` too,
+        for a second database).
         """
         from kith.core.plugins import lifecycle
         from kith.core.runtime import Kith
@@ -64,7 +65,7 @@ if pytest_asyncio is not None:
         opened: list[Any] = []
 
         async def factory(plugins: Any = (), enable: Any = (), **overrides: Any) -> Any:
-            settings = load_settings(database_url=kith_database_url, **overrides)
+            settings = load_settings(**{"database_url": kith_database_url, **overrides})
             kith = await Kith.open(settings, plugins=plugins)
             opened.append(kith)
             for name in enable:
