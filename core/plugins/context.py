@@ -335,6 +335,14 @@ class PluginContext:
         viewer = self.actor.permissions
         return viewer is None or bool(viewer.has(capability))
 
+    def sees_every(self, entity: str) -> bool:
+        """Whether the caller may read every record of ``entity`` (their read scope is
+        ``all``, or they are the system): figures they see are everyone's figures."""
+        viewer = self.actor.permissions
+        if viewer is None:
+            return True
+        return bool(viewer.allows(entity, "read")) and viewer.predicate(self._kith.entities.get(entity), "read") is None
+
     def hidden_fields(self, entity: str) -> frozenset[str]:
         """The columns of ``entity`` the caller may not read (empty for the system)."""
         viewer = self.actor.permissions
