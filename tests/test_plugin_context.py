@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from kith.sdk import Change, Grant, PluginContext, RoleDefinition, ValidationFailed
+from kith.sdk import Change, Grant, RoleDefinition, ValidationFailed
 from kith.sdk.testing import acting_as, make_contact, make_user, system_context, throwaway_plugin
 
 
