@@ -18,7 +18,7 @@ from kith.core.automations import webhooks
 from kith.core.privacy import service
 from kith.plugins.sales.conversion import convert
 from kith.sdk import Actor
-from kith.sdk.testing import GraphQLClient, make_activity, make_contact, run_worker_until_idle
+from kith.sdk.testing import GraphQLClient, make_activity, make_contact, run_worker_until_idle, system_context
 
 TEST = Actor(name="test", source="system")
 SHARED_FIRST_NAME = "Zanzibarina"
@@ -112,7 +112,10 @@ async def build(kith: Any) -> dict[str, Any]:
         TEST,
     )
     done = await convert(
-        kith, lead["id"], TEST, deal_name=f"{UNIQUE['last']} renewal", amount={"amount": "5000", "currency": "EUR"}
+        system_context(kith),
+        lead["id"],
+        deal_name=f"{UNIQUE['last']} renewal",
+        amount={"amount": "5000", "currency": "EUR"},
     )
     person_id, org_id, named_deal = done["contact"], done["organization"], done["deal"]
     custom = {name: value for name, (_, value) in CUSTOM.items()}

@@ -166,3 +166,77 @@ async def test_locked_rows_make_concurrent_writers_take_turns(world: dict[str, A
     await asyncio.gather(add_one(), add_one())
     stored = await ctx.system.get("contact", contact["id"])
     assert stored is not None and stored["first_name"] == "Test!!"
+
+
+async def test_aggregates_count_what_the_caller_may_see(world: dict[str, Any]) -> None:
+    """``records.aggregate`` groups and counts under the caller's scope: a clerk's
+    figures are those of their own contacts; the system's cover everyone's."""
+    kith, clerk_id = world["kith"], world["clerk"]["id"]
+    everyone = await system_context(kith).records.aggregate("contact", group_by=["ownerId"])
+    assert sorted((g.key["ownerId"], g.count) for g in everyone) == sorted(
+        [(clerk_id, 3), (world["theirs"][0]["owner"], 4)]
+    )
+    clerk = await acting_as(kith, clerk_id)
+    mine = await clerk.records.aggregate("contact", group_by=["ownerId"])
+    assert [(g.key["ownerId"], g.count) for g in mine] == [(clerk_id, 3)]
+    filtered = await clerk.records.aggregate("contact", {"firstName": {"eq": "nobody"}})
+    assert [g.count for g in filtered] == [0]
+    with pytest.raises(ValidationFailed) as refused:
+        await clerk.records.aggregate("contact", sums=["firstName"])
+    assert "not a number" in refused.value.errors[0].message
+
+
+async def test_next_number_counts_on_from_the_highest_of_the_series(world: dict[str, Any]) -> None:
+    """Numbers compare as numbers (``N-10`` after ``N-9``), other series do not count,
+    and concurrent writers never take the same number."""
+    from kith.sdk import Contact
+
+    ctx = system_context(world["kith"])
+    for name in ("N-9", "N-10", "X-99", "N-abc"):
+        await ctx.records.create("contact", {"first_name": "Numbered", "last_name": name})
+    async with ctx.db.transaction():
+        assert await ctx.db.next_number(Contact, Contact.last_name, prefix="N-") == "N-00011"
+    assert await ctx.db.next_number(Contact, Contact.last_name, prefix="Y-", width=3) == "Y-001"
+
+    async def number_one() -> str:
+        async with ctx.db.transaction():
+            number = await ctx.db.next_number(Contact, Contact.last_name, prefix="N-")
+            await asyncio.sleep(0.05)
+            await ctx.records.create("contact", {"first_name": "Numbered", "last_name": number})
+            return number
+
+    assert sorted(await asyncio.gather(number_one(), number_one())) == ["N-00011", "N-00012"]
+
+
+async def test_as_plugin_writes_for_the_caller_with_or_without_their_grants(world: dict[str, Any]) -> None:
+    kith = world["kith"]
+    clerk = await acting_as(kith, world["clerk"]["id"])
+    theirs = world["theirs"][0]["id"]
+    with pytest.raises(ValidationFailed):
+        await clerk.as_plugin(keep_permissions=True).records.update("contact", theirs, {"first_name": "Y"})
+    done = await clerk.as_plugin(keep_permissions=False).records.update("contact", theirs, {"first_name": "Y"})
+    assert done["first_name"] == "Y"
+    audit = await kith.db.execute(
+        "SELECT actor, source FROM kith_audit WHERE record_id = {} AND entity = 'contact' AND action = 'update'", theirs
+    )
+    assert [(row["actor"], row["source"]) for row in audit] == [(world["clerk"]["email"], "plugin")]
+    named = clerk.as_plugin(keep_permissions=False, name="nightly tidy")
+    assert (named.actor.name, named.actor.user_id) == ("nightly tidy", world["clerk"]["id"])
+
+
+async def test_require_refuses_as_the_record_service_would(world: dict[str, Any]) -> None:
+    from kith.sdk import NotFound
+
+    clerk = await acting_as(world["kith"], world["clerk"]["id"])
+    await clerk.require("contact", "update", world["mine"][0]["id"])
+    with pytest.raises(ValidationFailed, match="you may not delete contact records"):
+        await clerk.require("contact", "delete")
+    with pytest.raises(NotFound):
+        await clerk.require("contact", "update", world["theirs"][0]["id"])
+    await system_context(world["kith"]).require("contact", "delete", world["theirs"][0]["id"])
+
+
+async def test_choices_name_a_fields_allowed_values(world: dict[str, Any]) -> None:
+    ctx = system_context(world["kith"])
+    assert {"note", "meeting"} <= set(ctx.choices("activity", "kind"))
+    assert ctx.choices("contact", "first_name") == ()

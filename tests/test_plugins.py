@@ -326,3 +326,33 @@ def test_no_plugin_branches_on_the_database_engine():
         if "is_postgres" in line or "is_sqlite" in line or "pg_advisory" in line
     ]
     assert branching == []
+
+
+def test_no_plugin_runs_raw_sql_or_reaches_into_the_runtime():
+    """Plugins query their own tables with Piccolo's query builder and everything else
+    through the ``PluginContext``: no hand-written SQL (``QueryString``, ``.raw``,
+    ``.execute``/``.fetch`` on a database), no engine dialect, no runtime behind the
+    context (``_kith``, ``kith_from``, ``with_kith``, the ``Kith`` type) and no core
+    import — the pattern the next plugins copy."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "plugins"
+    forbidden_calls = {"execute", "fetch", "fetch_one", "fetch_value", "raw", "run_ddl", "run_querystring"}
+    forbidden_names = {"QueryString", "kith_from", "with_kith", "Kith", "_kith", "dialect"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        where = path.relative_to(root.parent)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (
+                (node.module or "").startswith(("kith.core", "piccolo.querystring"))
+                or any(alias.name in forbidden_names for alias in node.names)
+            ):
+                found.append(f"{where}:{node.lineno}: import from {node.module}")
+            elif isinstance(node, ast.Import) and any(a.name.startswith("kith.core") for a in node.names):
+                found.append(f"{where}:{node.lineno}: import kith.core")
+            elif isinstance(node, ast.Attribute) and (node.attr in forbidden_names or node.attr in forbidden_calls):
+                found.append(f"{where}:{node.lineno}: .{node.attr}")
+            elif isinstance(node, ast.Name) and node.id in forbidden_names:
+                found.append(f"{where}:{node.lineno}: {node.id}")
+    assert found == []

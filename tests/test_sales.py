@@ -235,7 +235,7 @@ async def test_reverse_lists_follow_relations_back(sales):
 async def test_a_person_erased_is_erased_from_their_leads_too(sales):
     from kith.core.privacy import service
     from kith.plugins.sales.conversion import convert
-    from kith.sdk import Actor
+    from kith.sdk.testing import system_context
 
     lead = await sales.records.create(
         "lead",
@@ -248,7 +248,7 @@ async def test_a_person_erased_is_erased_from_their_leads_too(sales):
             "source": "webinar",
         },
     )
-    done = await convert(sales, lead["id"], Actor(name="test", source="system"), deal_name="Zq deal")
+    done = await convert(system_context(sales), lead["id"], deal_name="Zq deal")
     exported = await service.export_person(sales, done["contact"])
     assert exported["plugins"]["sales"]["leads"][0]["email"] == "zq@example.com"
     report = await service.erase_person(sales, done["contact"])

@@ -11,7 +11,7 @@ import pytest
 
 from kith.plugins.sales.quotes.numbers import normalise_percent, normalise_quantity
 from kith.sdk import Plugin, ValidationFailed, hookimpl
-from kith.sdk.testing import GraphQLClient, make_contact, make_organization, make_user
+from kith.sdk.testing import GraphQLClient, make_contact, make_organization, make_user, system_context
 
 PRODUCT = """mutation($input: ProductCreateInput!) { createProduct(input: $input) {
   product { id name sku taxPercent active } errors { field code message } } }"""
@@ -778,7 +778,9 @@ class Tripwire:
     @hookimpl
     async def kith_before_create(self, change):
         if change.entity == "quote_line" and change.values.get("description") == "boom":
-            rows = await change.context._kith.db.execute("SELECT total FROM sales_quote WHERE id = {}", change.values["quote"])
+            rows = await change.context._kith.db.execute(
+                "SELECT total FROM sales_quote WHERE id = {}", change.values["quote"]
+            )
             Tripwire.seen_totals.append(rows[0]["total"])
             raise ValidationFailed.single("description", "invalid", "tripwire")
         if change.entity == "quote_line" and change.values.get("description") == "copy fails":
@@ -864,5 +866,5 @@ async def test_a_misspelt_sales_setting_is_one_clear_error(make_kith, monkeypatc
     monkeypatch.setenv("KITH_PLUGIN", '{"sales": {"seler_name": "Typo Ltd"}}')
     kith = await make_kith(enable=["sales"])
     with pytest.raises(KithError) as caught:
-        sales_settings(kith)
+        sales_settings(system_context(kith))
     assert "invalid settings: plugin.sales.seler_name: Extra inputs are not permitted" in str(caught.value)

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from kith.sdk import apply_rule
-from kith.sdk.testing import GraphQLClient, make_activity, make_user, run_worker_until_idle
+from kith.sdk.testing import GraphQLClient, make_activity, make_user, run_worker_until_idle, system_context
 
 RULE = """mutation($input: ScoringRuleCreateInput!) { createScoringRule(input: $input) {
   scoringRule { id name } errors { field code message } } }"""
@@ -106,7 +106,7 @@ async def test_points_halve_with_each_half_life(sales):
     await sales.db.execute(
         "UPDATE sales_lead SET created_at = {} WHERE id = {}", now - dt.timedelta(days=30), int(lead["id"])
     )
-    assert await score_leads(sales, now=now) == 1
+    assert await score_leads(system_context(sales), now=now) == 1
     scored = await score_of(gql, lead["id"])
     assert scored["score"] == 16
     assert {i["name"]: i["points"] for i in scored["scoreItems"]} == {"Meetings": 10, "Fresh": 6}
@@ -238,7 +238,6 @@ TRAIN = """mutation { trainLeadModel { rescored model { samples won lost accurac
 
 async def test_a_model_trained_on_won_and_lost_leads_scores_beside_the_rules(sales):
     from kith.plugins.sales.conversion import convert
-    from kith.sdk import Actor
 
     gql = GraphQLClient(sales)
     too_early = (await gql.query(TRAIN))["trainLeadModel"]
@@ -251,7 +250,6 @@ async def test_a_model_trained_on_won_and_lost_leads_scores_beside_the_rules(sal
         }
     ]
     stages = {r["name"]: r["id"] for r in await sales.db.execute("SELECT id, name FROM sales_stage")}
-    actor = Actor(name="test", source="system")
     # referrals that had meetings were mostly won; cold leads mostly lost
     history = (
         [("referral", 2, "Won")] * 6 + [("referral", 0, "Lost")] + [("cold", 0, "Lost")] * 6 + [("cold", 1, "Won")]
@@ -262,7 +260,7 @@ async def test_a_model_trained_on_won_and_lost_leads_scores_beside_the_rules(sal
         )
         for m in range(meetings):
             await make_activity(sales, lead, entity="lead", kind="meeting", subject=f"Meeting {m}")
-        done = await convert(sales, lead["id"], actor, deal_name=f"Deal {n}")
+        done = await convert(system_context(sales), lead["id"], deal_name=f"Deal {n}")
         await sales.records.update("deal", done["deal"], {"stage": stages[outcome], "lost_reason": "price"})
     await add_rule(gql, name="Referral", points=30, conditions={"source": {"eq": "referral"}})
     warm = (await gql.query(LEAD, input={"firstName": "Warm", "email": "warm@x.com", "source": "referral"}))[
@@ -317,7 +315,7 @@ async def test_without_scikit_learn_training_says_so_and_rules_still_score(make_
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
     monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
     with pytest.raises(ValidationFailed) as refused:
-        await lead_model.train(kith)
+        await lead_model.train(system_context(kith))
     (error,) = refused.value.errors
     assert (error.field, error.code) == ("model", "unavailable") and "kith-crm[ml]" in error.message
     gql = GraphQLClient(kith)

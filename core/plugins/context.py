@@ -20,6 +20,7 @@ from piccolo.querystring import QueryString
 from pydantic import BaseModel
 
 from kith.core.errors import KithError, NotFound
+from kith.core.records.aggregate import Bucket, Group
 from kith.core.records.change import SYSTEM, Actor
 from kith.core.records.query import ListRequest
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 Rows = list[Record]  # (``Records.list`` shadows ``list`` inside the class)
+Groups = list[Group]
 M = TypeVar("M", bound=BaseModel)
 
 #: the most records one ``list`` call returns; page through more with ``each``
@@ -125,6 +127,41 @@ class Records:
         kith = self._kith
         return await kith.query.count(kith.db, self._entity(entity), filter, search, viewer=self._viewer)
 
+    async def aggregate(
+        self,
+        entity: str,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        group_by: Sequence[str] = (),
+        bucket: tuple[str, Bucket] | None = None,
+        sums: Sequence[str] = (),
+        averages: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> Groups:
+        """Counts, sums and averages of the matching records, grouped by fields and an
+        optional date ``bucket`` (``("closedAt", "month")``, UTC): the ``aggregate``
+        GraphQL field's SQL, so only records in the actor's scope count and fields hidden
+        from them count as empty.  Each ``Group`` has ``key`` (field name -> value; a
+        bucket as ``"closedAt:month"`` -> ``"2026-03-01"``), ``count``, ``sums`` and
+        ``averages``.  A money field adds up per currency: its currency joins the key as
+        ``"<field>.currency"`` and its sum is a decimal string in major units."""
+        from kith.core.records.aggregate import aggregate
+
+        self._require(entity, "read")
+        kith = self._kith
+        return await aggregate(
+            kith.query,
+            kith.db,
+            self._entity(entity),
+            filter_=filter,
+            group_by=group_by,
+            bucket=bucket,
+            sums=sums,
+            averages=averages,
+            limit=limit,
+            viewer=self._viewer,
+        )
+
     async def _page(
         self,
         entity: str,
@@ -198,6 +235,27 @@ class PluginDatabase:
         sql = f'SELECT id FROM "{table._meta.tablename}" WHERE id IN ({marks}){self._db.dialect.lock_rows()}'
         await self._db.fetch(QueryString(sql, *(int(i) for i in ids)))
 
+    async def next_number(self, table: type[Table], column: Any, *, prefix: str, width: int = 5) -> str:
+        """The next number of a series kept in ``table.column`` (``Q-00001``, ``Q-00002``,
+        …): one past the highest number written with ``prefix`` (deleted rows keep
+        theirs), zero-padded to ``width`` digits.  Call it inside the write transaction
+        that stores the number: concurrent callers take turns on the series until their
+        transactions end, so two rows never get the same number (``serialise``)."""
+        name = column._meta.db_column_name
+        await self.serialise(f"kith.series.{table._meta.tablename}.{name}.{prefix}")
+        rows = await self._db.fetch(
+            QueryString(
+                f'SELECT "{name}" AS n FROM "{table._meta.tablename}" WHERE SUBSTR("{name}", 1, {len(prefix)}) = {{}} '
+                f'ORDER BY LENGTH("{name}") DESC, "{name}" DESC LIMIT 100',
+                prefix,
+            )
+        )
+        # the longest digits are the highest number ("Q-10" after "Q-9"); text that is not
+        # a number of the series ("Q-draft") is passed over
+        numbers = (str(row["n"])[len(prefix) :] for row in rows)
+        last = next((int(digits) for digits in numbers if digits.isdigit()), 0)
+        return f"{prefix}{last + 1:0{width}d}"
+
     async def serialise(self, key: str) -> None:
         """Let one transaction at a time past this point for ``key`` (numbering a
         series, for example), until the transaction ends."""
@@ -242,15 +300,48 @@ class PluginContext:
         """This context, acting as the system."""
         return PluginContext(self._kith, Actor(name="system", source=self.actor.source))
 
+    def as_plugin(self, *, keep_permissions: bool = True, name: str | None = None) -> PluginContext:
+        """This context's caller writing through the plugin: a trusted source, so the
+        plugin may set the fields clients may not (read-only status, computed totals),
+        audited under the caller's name (or ``name``) with source ``plugin``.
+
+        With ``keep_permissions`` the caller's grants still apply (a workflow step on a
+        record they may not update is refused); without, the write is a consequence the
+        plugin owns (a quote's totals after one of its lines changed, a lead's score)."""
+        actor = self.actor
+        permissions = actor.permissions if keep_permissions else None
+        return PluginContext(self._kith, Actor(name or actor.name, "plugin", actor.user_id, permissions))
+
     def can(self, entity: str, action: str) -> bool:
         """Whether the caller's roles allow ``action`` (read, create, update, delete) on ``entity``."""
         viewer = self.actor.permissions
         return viewer is None or bool(viewer.allows(entity, action))
 
+    async def require(self, entity: str, action: str, record_id: int | None = None) -> None:
+        """Refuse unless the caller may ``action`` ``entity`` (``Forbidden``) and, given a
+        ``record_id``, that record is in their scope for it (``NotFound``, as if it did not
+        exist): the record service's own check, for a plugin step that must refuse before
+        it does anything else.  The system passes."""
+        viewer = self.actor.permissions
+        if viewer is None:
+            return
+        if record_id is None:
+            viewer.require(entity, action)
+        else:
+            await viewer.check_record(self._kith.entities.get(entity), int(record_id), action)
+
     def has_capability(self, capability: str) -> bool:
         """Whether the caller's roles grant ``capability`` (``manage_automations``, …)."""
         viewer = self.actor.permissions
         return viewer is None or bool(viewer.has(capability))
+
+    def sees_every(self, entity: str) -> bool:
+        """Whether the caller may read every record of ``entity`` (their read scope is
+        ``all``, or they are the system): figures they see are everyone's figures."""
+        viewer = self.actor.permissions
+        if viewer is None:
+            return True
+        return bool(viewer.allows(entity, "read")) and viewer.predicate(self._kith.entities.get(entity), "read") is None
 
     def hidden_fields(self, entity: str) -> frozenset[str]:
         """The columns of ``entity`` the caller may not read (empty for the system)."""
@@ -277,6 +368,12 @@ class PluginContext:
         the worker runs the rules listening for it.  Declare the event with
         ``kith_automation_events`` so rules can name it."""
         await self._kith.automations.emit(event, entity, record_id, dict(payload or {}))
+
+    def choices(self, entity: str, field: str) -> tuple[str, ...]:
+        """The values ``entity.field`` may take (an activity's ``kind``: the core's and
+        those plugins add); empty for a field without a fixed list."""
+        spec = self._kith.entities.get(entity).fields.get(field)
+        return tuple(spec.choices or ()) if spec is not None else ()
 
     def entity_names(self) -> list[str]:
         """The entities of this Kith (core and enabled plugins)."""

@@ -7,6 +7,7 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 from kith.plugins.sales.forecast.models import FORECAST_TABLES
 from kith.plugins.sales.migrations import MIGRATIONS
 from kith.plugins.sales.models import DEAL_CONTACT_TABLES, LEAD_TABLES, QUOTE_TABLES, SCORING_TABLES, TABLES
+from kith.plugins.sales.settings import SalesSettings
 from kith.sdk import Plugin
 
 plugin = Plugin(
@@ -17,4 +18,5 @@ plugin = Plugin(
     tables=[*TABLES, *DEAL_CONTACT_TABLES, *LEAD_TABLES, *QUOTE_TABLES, *SCORING_TABLES, *FORECAST_TABLES],
     migrations=MIGRATIONS,
     source="kith.plugins.sales",
+    settings=SalesSettings,
 )

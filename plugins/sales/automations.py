@@ -32,12 +32,12 @@ def events() -> list[DomainEvent]:
 async def score_lead(ctx: ActionContext, lead: Any = None) -> dict[str, Any]:
     """``sales.score_lead``: rescore one lead (default: the rule's record)."""
     lead_id = int(lead if lead not in (None, "") else (ctx.record or {})["id"])
-    return {"lead": lead_id, "changed": await scoring.score_leads(ctx.kith, [lead_id])}
+    return {"lead": lead_id, "changed": await scoring.score_leads(ctx.context, [lead_id])}
 
 
 async def rescore_leads(ctx: ActionContext) -> dict[str, Any]:
     """``sales.rescore_leads``: rescore every open lead (decay, or rules that changed)."""
-    return {"changed": await scoring.score_leads(ctx.kith)}
+    return {"changed": await scoring.score_leads(ctx.context)}
 
 
 FUNCTIONS = {"sales.score_lead": score_lead, "sales.rescore_leads": rescore_leads}

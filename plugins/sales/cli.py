@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kith.sdk import Actor, Kith, KithError, ValidationFailed, with_kith
-
-CLI = Actor(name="cli", source="cli")
+from kith.plugins.sales.models import Pipeline, Stage
+from kith.sdk import KithError, PluginContext, ValidationFailed, with_context
 
 
 @click.group("sales")
@@ -17,20 +17,19 @@ def sales_group() -> None:
 
 
 @sales_group.command("pipelines")
-@with_kith
-async def pipelines(kith: Kith) -> None:
+@with_context
+async def pipelines(context: PluginContext) -> None:
     """Every pipeline with its stages, in order."""
-    rows = await kith.db.execute(
-        "SELECT p.name AS pipeline, s.name, s.probability, s.kind FROM sales_pipeline p "
-        "LEFT JOIN sales_stage s ON s.pipeline = p.id AND s.deleted_at IS NULL "
-        "WHERE p.deleted_at IS NULL ORDER BY p.id, s.position, s.id"
+    stages = (
+        await Stage.select(Stage.pipeline, Stage.name, Stage.probability, Stage.kind)
+        .where(Stage.deleted_at.is_null())
+        .order_by(Stage.position, Stage.id)
     )
-    current = None
-    for row in rows:
-        if row["pipeline"] != current:
-            current = row["pipeline"]
-            click.echo(current)
-        if row["name"]:
+    for pipeline in (
+        await Pipeline.select(Pipeline.id, Pipeline.name).where(Pipeline.deleted_at.is_null()).order_by(Pipeline.id)
+    ):
+        click.echo(pipeline["name"])
+        for row in (s for s in stages if s["pipeline"] == pipeline["id"]):
             click.echo(f"  {row['name']:<20} {row['probability']:>3}%  {row['kind']}")
 
 
@@ -39,23 +38,16 @@ async def pipelines(kith: Kith) -> None:
 @click.argument("name")
 @click.option("--probability", type=int, required=True, help="Win probability of open deals here, in percent.")
 @click.option("--kind", type=click.Choice(["open", "won", "lost"]), default="open", show_default=True)
-@with_kith
-async def add_stage(kith: Kith, pipeline: str, name: str, probability: int, kind: str) -> None:
+@with_context
+async def add_stage(context: PluginContext, pipeline: str, name: str, probability: int, kind: str) -> None:
     """Add stage NAME at the end of PIPELINE."""
-    rows = await kith.db.execute("SELECT id FROM sales_pipeline WHERE name = {} AND deleted_at IS NULL", pipeline)
-    if not rows:
+    found = await pipeline_id(pipeline)
+    if found is None:
         raise KithError(f"no pipeline named {pipeline!r}")
-    count = await kith.db.execute("SELECT COUNT(*) AS n FROM sales_stage WHERE pipeline = {}", rows[0]["id"])
-    await kith.records.create(
+    count = await Stage.count().where(Stage.pipeline == found)
+    await context.records.create(
         "stage",
-        {
-            "pipeline": rows[0]["id"],
-            "name": name,
-            "probability": probability,
-            "kind": kind,
-            "position": int(count[0]["n"]),
-        },
-        CLI,
+        {"pipeline": found, "name": name, "probability": probability, "kind": kind, "position": count},
     )
     click.echo(f"Added stage {name} to {pipeline}")
 
@@ -84,9 +76,9 @@ _IMPORT_HINTS: dict[tuple[str | None, str], str] = {
     is_flag=True,
     help="Import the known columns and skip (and list) the others, instead of refusing the file.",
 )
-@with_kith
+@with_context
 async def import_leads_command(
-    kith: Kith,
+    context: PluginContext,
     file: Path,
     source: str | None,
     owner: str | None,
@@ -105,19 +97,18 @@ async def import_leads_command(
     too few values) are listed by line; the file is refused if it is not in ENCODING or
     has unknown columns (unless --skip-unknown-columns).
     """
-    from kith.plugins.sales.lead_import import import_leads
+    from kith.plugins.sales.lead_import import import_leads, user_ids_by_email
 
-    defaults = {"source": source}
+    defaults: dict[str, Any] = {"source": source}
     if owner:
-        rows = await kith.db.execute("SELECT id FROM kith_user WHERE LOWER(email) = LOWER({})", owner)
-        if not rows:
+        user = (await user_ids_by_email(context)).get(owner.lower())
+        if user is None:
             raise KithError(f"--owner: no user with the email {owner!r}")
-        defaults["owner"] = rows[0]["id"]
+        defaults["owner"] = user
     try:
         report = await import_leads(
-            kith,
+            context,
             file,
-            CLI,
             defaults=defaults,
             dry_run=dry_run,
             all_or_nothing=all_or_nothing,
@@ -141,13 +132,13 @@ async def import_leads_command(
 
 
 @sales_group.command("train-lead-model")
-@with_kith
-async def train_lead_model(kith: Kith) -> None:
+@with_context
+async def train_lead_model(context: PluginContext) -> None:
     """Train the lead model on converted leads whose deals were won or lost, then rescore open leads."""
     from kith.plugins.sales import lead_model, scoring
 
-    model = await lead_model.train(kith)
-    rescored = await scoring.score_leads(kith)
+    model = await lead_model.train(context)
+    rescored = await scoring.score_leads(context)
     accuracy = "n/a" if model["accuracy"] is None else f"{model['accuracy']:.0%}"
     click.echo(
         f"Trained on {model['samples']} leads ({model['won']} won, {model['lost']} lost); "
@@ -159,12 +150,18 @@ async def train_lead_model(kith: Kith) -> None:
 
 
 @sales_group.command("rescore")
-@with_kith
-async def rescore(kith: Kith) -> None:
+@with_context
+async def rescore(context: PluginContext) -> None:
     """Rescore every open lead now (the shipped rules do it nightly and on every change)."""
     from kith.plugins.sales import scoring
 
-    click.echo(f"{await scoring.score_leads(kith)} scores changed")
+    click.echo(f"{await scoring.score_leads(context)} scores changed")
+
+
+async def pipeline_id(name: str) -> int | None:
+    """The id of the live pipeline called ``name``."""
+    row = await Pipeline.select(Pipeline.id).where((Pipeline.name == name) & Pipeline.deleted_at.is_null()).first()
+    return None if row is None else int(row["id"])
 
 
 # the commands of products/quotes and of forecasts join the group when it is imported

@@ -7,88 +7,87 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.sdk import Actor, Change, FieldError, Kith, ValidationFailed
+from kith.plugins.sales.models import Lead
+from kith.sdk import Change, FieldError, PluginContext, ValidationFailed
 
 
 async def refuse_duplicates(change: Change) -> None:
     """A lead who is already a lead or a contact is refused, naming which: the same email,
-    or the same name at the same company domain (``ann@acme.com`` and ``a.lee@acme.com``)."""
+    or the same name at the same company domain (``ann@acme.com`` and ``a.lee@acme.com``).
+
+    Duplicates are looked for among every lead and contact, not only those the writer
+    may read (the refusal names only the id)."""
     email = change.values.get("email")
-    kith = change.context._kith
+    everyone = change.context.system
+    open_leads = Lead.deleted_at.is_null() & (Lead.status != "converted")
     if email:
-        leads = await kith.db.execute(
-            "SELECT id FROM sales_lead WHERE email = {} AND deleted_at IS NULL AND status <> 'converted'", email
-        )
-        if leads:
-            raise ValidationFailed.single("email", "duplicate", f"lead {leads[0]['id']} already has this email")
-        contacts = await kith.query.list(kith.db, _by_email(kith, email))
-        if contacts.rows:
-            raise ValidationFailed.single(
-                "email", "duplicate", f"contact {contacts.rows[0]['id']} already has this email"
-            )
+        lead = await Lead.select(Lead.id).where((Lead.email == email) & open_leads).first()
+        if lead is not None:
+            raise ValidationFailed.single("email", "duplicate", f"lead {lead['id']} already has this email")
+        contact = await everyone.first("contact", {"emails": {"contains": email}})
+        if contact is not None:
+            raise ValidationFailed.single("email", "duplicate", f"contact {contact['id']} already has this email")
     first, last, domain = (change.values.get(k) for k in ("first_name", "last_name", "domain"))
     if not (first and last and domain):
         return
-    same = await kith.db.execute(
-        "SELECT 'lead' AS kind, id FROM sales_lead WHERE domain = {} AND LOWER(first_name) = LOWER({}) "
-        "AND LOWER(last_name) = LOWER({}) AND deleted_at IS NULL AND status <> 'converted' "
-        "UNION ALL SELECT 'contact' AS kind, c.id FROM contact c JOIN organization o ON o.id = c.organization "
-        "WHERE o.domain = {} AND LOWER(c.first_name) = LOWER({}) AND LOWER(c.last_name) = LOWER({}) "
-        "AND c.deleted_at IS NULL",
-        domain,
-        first,
-        last,
-        domain,
-        first,
-        last,
-    )
-    if same:
-        found = same[0]
+
+    def same_person(row: dict[str, Any]) -> bool:
+        names = ((row.get("first_name") or "").lower(), (row.get("last_name") or "").lower())
+        return names == (first.lower(), last.lower())
+
+    at_domain = Lead.select(Lead.id, Lead.first_name, Lead.last_name).where((Lead.domain == domain) & open_leads)
+    same = next((row for row in await at_domain.order_by(Lead.id) if same_person(row)), None)
+    found = ("lead", same["id"]) if same is not None else None
+    if found is None:
+        async for contact in everyone.each(
+            "contact", {"organization": {"domain": {"eq": domain}}}, order_by=[{"id": "ASC"}]
+        ):
+            if same_person(contact):
+                found = ("contact", contact["id"])
+                break
+    if found is not None:
         raise ValidationFailed.single(
-            "domain", "duplicate", f"{found['kind']} {found['id']} is {first} {last} at {domain} already"
+            "domain", "duplicate", f"{found[0]} {found[1]} is {first} {last} at {domain} already"
         )
 
 
-def _by_email(kith: Kith, email: str) -> Any:
-    from kith.sdk import ListRequest
-
-    return ListRequest(kith.entity("contact"), {"emails": {"contains": email}}, first=1)
-
-
 async def convert(
-    kith: Kith, lead_id: int, actor: Actor, deal_name: str | None = None, amount: dict[str, Any] | None = None
+    context: PluginContext, lead_id: int, deal_name: str | None = None, amount: dict[str, Any] | None = None
 ) -> dict[str, int | None]:
-    """Turn a qualified lead into contact + organization (+ deal); all or nothing."""
-    trusted = Actor(actor.name, "plugin", actor.user_id, actor.permissions)
-    async with kith.db.write_transaction():
-        lead = await kith.records.get("lead", lead_id)
+    """Turn a qualified lead into contact + organization (+ deal) as the context's caller;
+    all or nothing.  The lead's conversion fields and its moved timeline are written by
+    the plugin on the caller's behalf (their grants still apply)."""
+    trusted = context.as_plugin(keep_permissions=True).records
+    records = context.records
+    async with context.db.transaction():
+        lead = await records.get("lead", lead_id)
+        if lead is None:
+            raise ValidationFailed.single("id", "not_found", f"lead {lead_id} does not exist")
         if lead["status"] != "qualified":
             raise ValidationFailed.single(
                 "id", "invalid", f"only qualified leads convert (this one is {lead['status']})"
             )
         organization_id = None
         if lead.get("domain") or lead.get("company"):
-            rows = (
-                await kith.db.execute(
-                    "SELECT id FROM organization WHERE domain = {} AND deleted_at IS NULL ORDER BY id LIMIT 1",
-                    lead.get("domain"),
-                )
+            # an organization with the lead's domain is reused, whoever owns it
+            existing = (
+                await context.system.first("organization", {"domain": {"eq": lead["domain"]}}, order_by=[{"id": "ASC"}])
                 if lead.get("domain")
-                else []
+                else None
             )
-            if rows:
-                organization_id = rows[0]["id"]
+            if existing is not None:
+                organization_id = existing["id"]
             else:
-                organization = await kith.records.create(
-                    "organization", {"name": lead.get("company") or lead["domain"], "domain": lead.get("domain")}, actor
+                organization = await records.create(
+                    "organization", {"name": lead.get("company") or lead["domain"], "domain": lead.get("domain")}
                 )
                 organization_id = organization["id"]
         contact_id = None
         if lead.get("email"):
-            found = await kith.query.list(kith.db, _by_email(kith, lead["email"]))
-            contact_id = found.rows[0]["id"] if found.rows else None
+            found = await context.system.first("contact", {"emails": {"contains": lead["email"]}})
+            contact_id = found["id"] if found is not None else None
         if contact_id is None:
-            contact = await kith.records.create(
+            contact = await records.create(
                 "contact",
                 {
                     "first_name": lead.get("first_name"),
@@ -100,12 +99,11 @@ async def convert(
                     "owner": lead.get("owner"),
                     "lifecycle_stage": "opportunity" if deal_name else "lead",
                 },
-                actor,
             )
             contact_id = contact["id"]
         deal_id = None
         if deal_name:
-            deal = await kith.records.create(
+            deal = await records.create(
                 "deal",
                 {
                     "name": deal_name,
@@ -114,17 +112,13 @@ async def convert(
                     "contact": contact_id,
                     "owner": lead.get("owner"),
                 },
-                actor,
             )
             deal_id = deal["id"]
-        activities = await kith.db.execute(
-            "SELECT id FROM activity WHERE subject_type = 'lead' AND subject_id = {} AND deleted_at IS NULL", lead_id
-        )
-        for activity in activities:  # the lead's timeline becomes the contact's
-            await kith.records.update(
-                "activity", activity["id"], {"subject_type": "contact", "subject_id": contact_id}, trusted
-            )
-        await kith.records.update(
+        timeline = {"subjectType": {"eq": "lead"}, "subjectId": {"eq": lead_id}}
+        activities = [row["id"] async for row in context.system.each("activity", timeline)]
+        for activity_id in activities:  # the lead's timeline becomes the contact's
+            await trusted.update("activity", activity_id, {"subject_type": "contact", "subject_id": contact_id})
+        await trusted.update(
             "lead",
             lead_id,
             {
@@ -134,7 +128,6 @@ async def convert(
                 "converted_deal": deal_id,
                 "converted_at": dt.datetime.now(dt.UTC),
             },
-            trusted,
         )
     return {"contact": contact_id, "organization": organization_id, "deal": deal_id, "activities": len(activities)}
 

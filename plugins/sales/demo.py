@@ -18,10 +18,10 @@ from typing import Any
 from faker import Faker
 
 from kith.plugins.sales import conversion, lead_model, scoring
+from kith.plugins.sales.models import Deal, Stage
 from kith.plugins.sales.quotes import workflow
-from kith.sdk import Actor, Kith, ValidationFailed
+from kith.sdk import PluginContext, ValidationFailed
 
-DEMO = Actor(name="demo", source="demo")
 SOURCES = ("webinar", "referral", "website", "trade show", "cold call")
 COUNTRIES = ("US", "US", "US", "CA", "GB", "DE", "FR", "AT")
 NEEDS = ("Replace spreadsheets", "Consolidate CRMs", "Automate follow-ups", "Better forecasting", None)
@@ -77,16 +77,16 @@ RENEWAL_STAGES = (
 )
 
 
-async def load(kith: Kith, seed: int) -> dict[str, int]:
+async def load(context: PluginContext, seed: int) -> dict[str, int]:
     """The sales demo on top of the core's demo data; returns what it made."""
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(seed + 1)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    users = [dict(r) for r in await kith.db.execute("SELECT id FROM kith_user ORDER BY id")]
-    records = kith.records
-    async with kith.db.write_transaction():
-        renewals = await records.create("pipeline", {"name": "Renewals", "description": "Yearly renewals"}, DEMO)
+    users = [{"id": user["id"]} async for user in context.records.each("user", order_by=[{"id": "ASC"}])]
+    records = context.records
+    async with context.db.transaction():
+        renewals = await records.create("pipeline", {"name": "Renewals", "description": "Yearly renewals"})
         for position, (name, probability, kind, category) in enumerate(RENEWAL_STAGES):
             await records.create(
                 "stage",
@@ -98,20 +98,19 @@ async def load(kith: Kith, seed: int) -> dict[str, int]:
                     "kind": kind,
                     "forecast_category": category,
                 },
-                DEMO,
             )
         for rule in SCORING_RULES:
-            await records.create("scoring_rule", rule, DEMO)
-    stages = await _stages(kith)
-    contacts = await kith.count("contact")
-    products = await _products(kith)
-    deals = await _deals(kith, rng, now, users, stages)
-    quotes = await _quotes(kith, rng, products)
-    history = await _converted_leads(kith, rng, fake, now, users, stages, 24 if contacts >= 100 else 12)
-    leads = await _open_leads(kith, rng, fake, now, users, min(40, max(5, contacts // 8)))
+            await records.create("scoring_rule", rule)
+    stages = await _stages(context)
+    contacts = await context.records.count("contact")
+    products = await _products(context)
+    deals = await _deals(context, rng, now, users, stages)
+    quotes = await _quotes(context, rng, products)
+    history = await _converted_leads(context, rng, fake, now, users, stages, 24 if contacts >= 100 else 12)
+    leads = await _open_leads(context, rng, fake, now, users, min(40, max(5, contacts // 8)))
     with contextlib.suppress(ValidationFailed):  # a small demo may lack the history; the rules still score
-        await lead_model.train(kith)
-    await scoring.score_leads(kith)
+        await lead_model.train(context)
+    await scoring.score_leads(context)
     return {
         "pipelines": 2,
         "scoring rules": len(SCORING_RULES),
@@ -122,43 +121,39 @@ async def load(kith: Kith, seed: int) -> dict[str, int]:
     }
 
 
-async def _products(kith: Kith) -> list[int]:
+async def _products(context: PluginContext) -> list[int]:
     ids = []
-    async with kith.db.write_transaction():
+    async with context.db.transaction():
         for name, sku, unit, tax, prices in PRODUCTS:
-            product = await kith.records.create(
-                "product", {"name": name, "sku": sku, "unit": unit, "tax_percent": tax}, DEMO
+            product = await context.records.create(
+                "product", {"name": name, "sku": sku, "unit": unit, "tax_percent": tax}
             )
             for currency, amount in prices.items():
-                await kith.records.create(
-                    "product_price",
-                    {"product": product["id"], "amount": {"amount": amount, "currency": currency}},
-                    DEMO,
+                await context.records.create(
+                    "product_price", {"product": product["id"], "amount": {"amount": amount, "currency": currency}}
                 )
             ids.append(int(product["id"]))
     return ids
 
 
-async def _quotes(kith: Kith, rng: random.Random, products: list[int]) -> int:
+async def _quotes(context: PluginContext, rng: random.Random, products: list[int]) -> int:
     """Quotes on open deals in Proposal or Negotiation: drafts, sent ones, one accepted
     and one rejected, each with a few product lines."""
-    rows = await kith.db.execute(
-        "SELECT d.id FROM sales_deal d JOIN sales_stage s ON s.id = d.stage "
-        "WHERE s.name IN ('Proposal', 'Negotiation') ORDER BY d.id LIMIT 12"
+    rows = (
+        await Deal.select(Deal.id).where(Deal.stage.name.is_in(["Proposal", "Negotiation"])).order_by(Deal.id).limit(12)
     )
     for index, row in enumerate(rows):
-        async with kith.db.write_transaction():
-            quote = await kith.records.create(
+        async with context.db.transaction():
+            quote = await context.records.create(
                 "quote",
                 {
                     "deal": row["id"],
                     "title": "Kith Cloud subscription",
                     "discount_percent": rng.choice(("0", "5", "10")),
                 },
-                DEMO,
             )
             for position, product in enumerate(rng.sample(products, rng.randint(1, 3))):
-                await kith.records.create(
+                await context.records.create(
                     "quote_line",
                     {
                         "quote": quote["id"],
@@ -166,21 +161,21 @@ async def _quotes(kith: Kith, rng: random.Random, products: list[int]) -> int:
                         "position": position,
                         "quantity": str(rng.choice((1, 5, 10, 25))),
                     },
-                    DEMO,
                 )
             if index % 3:
-                await workflow.send(kith, quote["id"], DEMO)
+                await workflow.send(context, quote["id"])
             if index == 1:
-                await workflow.accept(kith, quote["id"], DEMO)
+                await workflow.accept(context, quote["id"])
             elif index == 2:
-                await workflow.reject(kith, quote["id"], DEMO, "Asked for a smaller first year")
+                await workflow.reject(context, quote["id"], "Asked for a smaller first year")
     return len(rows)
 
 
-async def _stages(kith: Kith) -> dict[str, list[dict[str, Any]]]:
-    rows = await kith.db.execute(
-        "SELECT s.id, s.name, s.kind, p.name AS pipeline FROM sales_stage s JOIN sales_pipeline p ON p.id = s.pipeline "
-        "ORDER BY s.position, s.id"
+async def _stages(context: PluginContext) -> dict[str, list[dict[str, Any]]]:
+    rows = (
+        await Stage.select(Stage.id, Stage.name, Stage.kind, Stage.pipeline.name.as_alias("pipeline"))
+        .where(Stage.pipeline.is_not_null())
+        .order_by(Stage.position, Stage.id)
     )
     by_pipeline: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -188,31 +183,35 @@ async def _stages(kith: Kith) -> dict[str, list[dict[str, Any]]]:
     return by_pipeline
 
 
-async def _move(kith: Kith, deal_id: int, path: list[dict[str, Any]], reason: str | None = None) -> None:
+async def _move(context: PluginContext, deal_id: int, path: list[dict[str, Any]], reason: str | None = None) -> None:
     for stage in path:
         values: dict[str, Any] = {"stage": stage["id"]}
         if stage["kind"] == "lost":
             values["lost_reason"] = reason
-        await kith.records.update("deal", deal_id, values, DEMO)
+        await context.records.update("deal", deal_id, values)
 
 
-async def _backdate(kith: Kith, deal_id: int, created: dt.datetime, closed: dt.datetime | None) -> None:
-    await kith.db.execute("UPDATE sales_deal SET created_at = {} WHERE id = {}", created, deal_id)
+async def _backdate(context: PluginContext, deal_id: int, created: dt.datetime, closed: dt.datetime | None) -> None:
+    """Demo history: the deal was made (and closed) earlier than now (not a record write:
+    the dates are the demo's, not an edit anyone made)."""
+    await Deal.update({Deal.created_at: created}).where(Deal.id == deal_id)
     if closed is not None:
-        await kith.db.execute("UPDATE sales_deal SET closed_at = {} WHERE id = {}", closed, deal_id)
+        await Deal.update({Deal.closed_at: closed}).where(Deal.id == deal_id)
 
 
 async def _deals(
-    kith: Kith, rng: random.Random, now: dt.datetime, users: list[dict[str, Any]], stages: dict[str, Any]
+    context: PluginContext, rng: random.Random, now: dt.datetime, users: list[dict[str, Any]], stages: dict[str, Any]
 ) -> int:
     """Deals on the demo's organizations: most open, some won or lost, one reopened."""
-    contacts = [
-        dict(r)
-        for r in await kith.db.execute(
-            "SELECT c.id, c.organization, o.name FROM contact c JOIN organization o ON o.id = c.organization "
-            "ORDER BY c.id LIMIT 60"
+    with_organization = {"organizationId": {"isNull": False}}
+    people = await context.records.list("contact", with_organization, order_by=[{"id": "ASC"}], first=60)
+    names = {
+        org["id"]: org["name"]
+        for org in await context.records.list(
+            "organization", {"id": {"in": sorted({c["organization"] for c in people})}}, first=60
         )
-    ]
+    }
+    contacts = [{"id": c["id"], "organization": c["organization"], "name": names[c["organization"]]} for c in people]
     count = 0
     for index, contact in enumerate(contacts):
         pipeline = "Renewals" if index % 6 == 5 else "Sales"
@@ -223,8 +222,8 @@ async def _deals(
         outcome = rng.choices(("open", "won", "lost"), (60, 25, 15))[0]
         currency = "EUR" if rng.random() < 0.2 else "USD"
         created = now - dt.timedelta(days=rng.randint(20, 150))
-        async with kith.db.write_transaction():
-            deal = await kith.records.create(
+        async with context.db.transaction():
+            deal = await context.records.create(
                 "deal",
                 {
                     "name": f"{contact['name']} — {'renewal' if pipeline == 'Renewals' else 'new business'}",
@@ -235,20 +234,19 @@ async def _deals(
                     "owner": rng.choice(users)["id"],
                     "expected_close": (now + dt.timedelta(days=rng.randint(-20, 80))).date(),
                 },
-                DEMO,
             )
             if outcome == "open":
-                await _move(kith, deal["id"], open_stages[1 : rng.randint(1, len(open_stages))])
+                await _move(context, deal["id"], open_stages[1 : rng.randint(1, len(open_stages))])
                 closed = None
             else:
                 await _move(
-                    kith, deal["id"], [*open_stages[1:], won if outcome == "won" else lost], rng.choice(LOST_REASONS)
+                    context, deal["id"], [*open_stages[1:], won if outcome == "won" else lost], rng.choice(LOST_REASONS)
                 )
                 closed = created + dt.timedelta(days=rng.randint(10, max(11, (now - created).days - 1)))
             if index == 3:  # won, then reopened: open again, no longer counted as won
-                await _move(kith, deal["id"], [won, open_stages[-1]])
+                await _move(context, deal["id"], [won, open_stages[-1]])
                 closed = None
-            await _backdate(kith, deal["id"], created, closed)
+            await _backdate(context, deal["id"], created, closed)
         count += 1
     return count
 
@@ -269,11 +267,11 @@ def _person(fake: Faker, rng: random.Random, index: int) -> dict[str, Any]:
 
 
 async def _activities(
-    kith: Kith, rng: random.Random, now: dt.datetime, lead_id: int, calls: int, meetings: int, user: int
+    context: PluginContext, rng: random.Random, now: dt.datetime, lead_id: int, calls: int, meetings: int, user: int
 ) -> None:
     for kind, count, subject in (("call", calls, "Discovery call"), ("meeting", meetings, "Product demo")):
         for n in range(count):
-            await kith.records.create(
+            await context.records.create(
                 "activity",
                 {
                     "kind": kind,
@@ -283,12 +281,11 @@ async def _activities(
                     "occurred_at": now - dt.timedelta(days=rng.randint(1, 90)),
                     "owner": user,
                 },
-                DEMO,
             )
 
 
 async def _converted_leads(
-    kith: Kith,
+    context: PluginContext,
     rng: random.Random,
     fake: Faker,
     now: dt.datetime,
@@ -305,8 +302,8 @@ async def _converted_leads(
         warm = index % 3 != 0
         source = rng.choice(("referral", "webinar")) if warm else rng.choice(("cold call", "website"))
         owner = rng.choice(users)["id"]
-        async with kith.db.write_transaction():
-            lead = await kith.records.create(
+        async with context.db.transaction():
+            lead = await context.records.create(
                 "lead",
                 {
                     **_person(fake, rng, 1000 + index),
@@ -316,25 +313,26 @@ async def _converted_leads(
                     "owner": owner,
                     "country": rng.choice(COUNTRIES),
                 },
-                DEMO,
             )
-            await _activities(kith, rng, now, lead["id"], rng.randint(0, 3), rng.randint(1, 2) if warm else 0, owner)
-            result = await conversion.convert(kith, lead["id"], DEMO, deal_name=f"{lead['company']} — first order")
+            await _activities(context, rng, now, lead["id"], rng.randint(0, 3), rng.randint(1, 2) if warm else 0, owner)
+            result = await conversion.convert(context, lead["id"], deal_name=f"{lead['company']} — first order")
             outcome_won = rng.random() < (0.8 if warm else 0.25)
-            await _move(kith, int(result["deal"] or 0), [won if outcome_won else lost], rng.choice(LOST_REASONS))
+            await _move(context, int(result["deal"] or 0), [won if outcome_won else lost], rng.choice(LOST_REASONS))
             created = now - dt.timedelta(days=rng.randint(60, 200))
-            await _backdate(kith, int(result["deal"] or 0), created, created + dt.timedelta(days=rng.randint(15, 50)))
+            await _backdate(
+                context, int(result["deal"] or 0), created, created + dt.timedelta(days=rng.randint(15, 50))
+            )
     return count
 
 
 async def _open_leads(
-    kith: Kith, rng: random.Random, fake: Faker, now: dt.datetime, users: list[dict[str, Any]], count: int
+    context: PluginContext, rng: random.Random, fake: Faker, now: dt.datetime, users: list[dict[str, Any]], count: int
 ) -> int:
     for index in range(count):
         owner = rng.choice(users)["id"] if rng.random() < 0.8 else None
         has_budget = rng.random() < 0.5
-        async with kith.db.write_transaction():
-            lead = await kith.records.create(
+        async with context.db.transaction():
+            lead = await context.records.create(
                 "lead",
                 {
                     **_person(fake, rng, index),
@@ -351,7 +349,8 @@ async def _open_leads(
                     "owner": owner,
                     "country": rng.choice(COUNTRIES),
                 },
-                DEMO,
             )
-            await _activities(kith, rng, now, lead["id"], rng.randint(0, 4), rng.randint(0, 2), owner or users[0]["id"])
+            await _activities(
+                context, rng, now, lead["id"], rng.randint(0, 4), rng.randint(0, 2), owner or users[0]["id"]
+            )
     return count

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from kith.plugins.sales import lead_model, scoring
 from kith.plugins.sales.conversion import convert
-from kith.sdk import UserError, ValidationFailed, kith_from, require_permission
+from kith.sdk import UserError, ValidationFailed, context_from, require_permission
 
 
 @strawberry.input
@@ -73,7 +73,7 @@ class SalesQueries:
     @strawberry.field(description="The trained lead model, or null before the first training.")
     async def lead_model(self, info: Info) -> Optional[LeadModel]:
         require_permission(info, "lead", "read")
-        model = await lead_model.current(kith_from(info))
+        model = await lead_model.current()
         return None if model is None else LeadModel.of(model)
 
 
@@ -84,12 +84,12 @@ class SalesMutations:
     )
     async def train_lead_model(self, info: Info) -> TrainLeadModelPayload:
         require_permission(info, "lead", "update")  # only who may update leads retrains
-        kith = kith_from(info)
+        context = context_from(info)
         try:
-            model = await lead_model.train(kith)
+            model = await lead_model.train(context)
         except ValidationFailed as exc:
             return TrainLeadModelPayload(model=None, rescored=0, errors=[UserError.from_error(e) for e in exc.errors])
-        rescored = await scoring.score_leads(kith)
+        rescored = await scoring.score_leads(context)
         return TrainLeadModelPayload(model=LeadModel.of(model), rescored=rescored, errors=[])
 
     @strawberry.mutation(
@@ -103,10 +103,9 @@ class SalesMutations:
         deal_name: Optional[str] = None,
         deal_amount: Optional[ConvertAmountInput] = None,
     ) -> ConvertLeadPayload:
-        kith = kith_from(info)
         amount = {"amount": deal_amount.amount, "currency": deal_amount.currency} if deal_amount else None
         try:
-            result = await convert(kith, int(id), info.context.actor, deal_name, amount)
+            result = await convert(context_from(info), int(id), deal_name, amount)
         except ValidationFailed as exc:
             errors = [UserError.from_error(e) for e in exc.errors]
             return ConvertLeadPayload(

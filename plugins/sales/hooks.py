@@ -11,10 +11,10 @@ import datetime as dt
 from typing import Any
 
 import click
-from piccolo.querystring import QueryString
 
 from kith.plugins.sales import automations, conversion, privacy, scoring
 from kith.plugins.sales import entities as declarations
+from kith.plugins.sales.models import DealContact, Pipeline, Stage, StageChange
 from kith.plugins.sales.quotes import hooks as quote_hooks
 from kith.sdk import (
     Change,
@@ -27,7 +27,6 @@ from kith.sdk import (
     RoleDefinition,
     ValidationFailed,
     entity_hook,
-    from_minor_units,
     hookimpl,
 )
 
@@ -84,38 +83,33 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 async def kith_personal_data(context: PluginContext, contact: dict[str, Any]) -> PersonalRecords | None:
     """The person's leads, deal roles and score lines; the deals, quotes and stage history
     that involve them (see ``privacy``)."""
-    return await privacy.personal_records(context._kith, contact)
+    return await privacy.personal_records(context, contact)
 
 
 @hookimpl
 async def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> CustomerViewSection:
     """The person's deals: as the main contact or in another role, within what the viewer may read."""
-    kith, viewer = context._kith, context.actor.permissions
-    scope = viewer.predicate(kith.entity("deal"), "read") if viewer is not None else None
-    rows = await kith.db.fetch(
-        QueryString(
-            "SELECT t.id, t.name, t.amount, t.currency, s.name AS stage, s.kind, t.expected_close, "
-            "(SELECT dc.role FROM sales_deal_contact dc WHERE dc.deal = t.id AND dc.contact = {} "
-            "AND dc.deleted_at IS NULL LIMIT 1) AS role "
-            "FROM sales_deal t LEFT JOIN sales_stage s ON s.id = t.stage WHERE t.deleted_at IS NULL "
-            "AND (t.contact = {} OR t.id IN (SELECT deal FROM sales_deal_contact WHERE contact = {} "
-            "AND deleted_at IS NULL)) AND {} ORDER BY t.id",
-            contact["id"],
-            contact["id"],
-            contact["id"],
-            scope if scope is not None else QueryString("1 = 1"),
-        )
-    )
+    roles = {
+        row["deal"]: row["role"]
+        for row in await DealContact.select(DealContact.deal, DealContact.role)
+        .where((DealContact.contact == contact["id"]) & DealContact.deleted_at.is_null())
+        .order_by(DealContact.id, ascending=False)
+    }
+    mine: dict[str, Any] = {"contactId": {"eq": contact["id"]}}
+    if roles:
+        mine = {"or": [mine, {"id": {"in": sorted(roles)}}]}
+    rows = await context.records.list("deal", mine, order_by=[{"id": "ASC"}], first=500)
+    stages = await _stages([row["stage"] for row in rows if row.get("stage") is not None])
     items = [
         {
             "id": row["id"],
             "name": row["name"],
-            "amount": None if row["amount"] is None else str(from_minor_units(row["amount"], row["currency"])),
-            "currency": row["currency"],
-            "stage": row["stage"],
-            "status": row["kind"],
-            "expectedClose": row["expected_close"].isoformat() if row["expected_close"] else None,
-            "role": row["role"] or "contact",
+            "amount": None if not row.get("amount") else str(row["amount"]["amount"]),
+            "currency": (row.get("amount") or {}).get("currency"),
+            "stage": stages.get(row.get("stage") or 0, {}).get("name"),
+            "status": stages.get(row.get("stage") or 0, {}).get("kind"),
+            "expectedClose": _iso(row.get("expected_close")),
+            "role": roles.get(row["id"]) or "contact",
         }
         for row in rows
     ]
@@ -126,7 +120,7 @@ async def kith_customer_view(context: PluginContext, contact: dict[str, Any]) ->
 async def kith_demo_data(context: PluginContext, seed: int) -> dict[str, int]:
     from kith.plugins.sales.demo import load
 
-    return await load(context._kith, seed)
+    return await load(context, seed)
 
 
 @hookimpl
@@ -136,23 +130,37 @@ def kith_cli_commands() -> list[click.Command]:
     return [sales_group]
 
 
-async def _stage(change: Change, stage_id: Any) -> dict[str, Any] | None:
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+_STAGE = (Stage.id, Stage.pipeline, Stage.name, Stage.kind, Stage.probability)
+
+
+async def _stages(ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = await Stage.select(*_STAGE).where(Stage.id.is_in(sorted(set(ids))))
+    return {row["id"]: row for row in rows}
+
+
+async def _stage(stage_id: Any) -> dict[str, Any] | None:
     if stage_id is None:
         return None
-    rows = await change.context._kith.db.execute(
-        "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE id = {} AND deleted_at IS NULL",
-        int(stage_id),
+    found: dict[str, Any] | None = (
+        await Stage.select(*_STAGE).where((Stage.id == int(stage_id)) & Stage.deleted_at.is_null()).first()
     )
-    return dict(rows[0]) if rows else None
+    return found
 
 
-async def _first_open_stage(change: Change, pipeline_id: int) -> dict[str, Any] | None:
-    rows = await change.context._kith.db.execute(
-        "SELECT id, pipeline, name, kind, probability FROM sales_stage WHERE pipeline = {} AND kind = 'open' "
-        "AND deleted_at IS NULL ORDER BY position, id LIMIT 1",
-        pipeline_id,
+async def _first_open_stage(pipeline_id: int) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        await Stage.select(*_STAGE)
+        .where((Stage.pipeline == pipeline_id) & (Stage.kind == "open") & Stage.deleted_at.is_null())
+        .order_by(Stage.position, Stage.id)
+        .first()
     )
-    return dict(rows[0]) if rows else None
+    return found
 
 
 @hookimpl
@@ -188,36 +196,34 @@ def lead_before_update(change: Change) -> None:
 @entity_hook("kith_before_create", "scoring_rule")
 async def scoring_rule_before_create(change: Change) -> None:
     await scoring.check_rule(change)
-    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+    await change.context.emit(automations.RULES_CHANGED, "scoring_rule", None)
 
 
 @entity_hook("kith_before_update", "scoring_rule")
 async def scoring_rule_before_update(change: Change) -> None:
     await scoring.check_rule(change)
-    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id, {})
+    await change.context.emit(automations.RULES_CHANGED, "scoring_rule", change.record_id)
 
 
 @entity_hook("kith_before_delete", "scoring_rule")
 async def scoring_rule_before_delete(change: Change) -> None:
-    await change.context._kith.automations.emit(automations.RULES_CHANGED, "scoring_rule", None, {})
+    await change.context.emit(automations.RULES_CHANGED, "scoring_rule", None)
 
 
 @entity_hook("kith_before_create", "deal")
 async def deal_before_create(change: Change) -> None:
     """Land in a pipeline (the first, unless given) at its first open stage."""
     values = change.values
-    stage = await _stage(change, values.get("stage"))
+    stage = await _stage(values.get("stage"))
     if stage is not None:
         values.setdefault("pipeline", stage["pipeline"])
     if values.get("pipeline") is None:
-        rows = await change.context._kith.db.execute(
-            "SELECT id FROM sales_pipeline WHERE deleted_at IS NULL ORDER BY id LIMIT 1"
-        )
-        if not rows:
+        first = await Pipeline.select(Pipeline.id).where(Pipeline.deleted_at.is_null()).order_by(Pipeline.id).first()
+        if first is None:
             raise ValidationFailed.single("pipelineId", "required", "create a pipeline first")
-        values["pipeline"] = rows[0]["id"]
+        values["pipeline"] = first["id"]
     if stage is None:
-        stage = await _first_open_stage(change, values["pipeline"])
+        stage = await _first_open_stage(values["pipeline"])
         if stage is None:
             raise ValidationFailed.single("stageId", "required", "the pipeline has no open stage")
         values["stage"] = stage["id"]
@@ -244,21 +250,23 @@ async def deal_before_update(change: Change) -> None:
     before = change.before or {}
     if change.values["stage"] == before.get("stage"):
         return
-    stage = await _stage(change, change.values["stage"])
+    stage = await _stage(change.values["stage"])
     if stage is None:
         raise ValidationFailed.single("stageId", "not_found", "no such stage")
-    previous = await _stage(change, before.get("stage"))
+    previous = await _stage(before.get("stage"))
     pipeline = change.values.get("pipeline", before.get("pipeline"))
     _check_stage(stage, pipeline, change.values.get("lost_reason", before.get("lost_reason")))
     now = dt.datetime.now(dt.UTC)
     change.values["closed_at"] = None if stage["kind"] == "open" else now
-    # (the column itself, not MAX(): SQLite returns aggregates of timestamps as text)
-    entered = await change.context._kith.db.execute(
-        "SELECT created_at FROM sales_stage_change WHERE deal = {} ORDER BY created_at DESC LIMIT 1", before["id"]
+    entered = (
+        await StageChange.select(StageChange.created_at)
+        .where(StageChange.deal == before["id"])
+        .order_by(StageChange.created_at, ascending=False)
+        .first()
     )
-    since = entered[0]["created_at"] if entered else before.get("created_at")
+    since = entered["created_at"] if entered else before.get("created_at")
     seconds = int((now - since).total_seconds()) if since else None
-    await change.context._kith.records.create(
+    await change.context.records.create(
         "stage_change",
         {
             "deal": before["id"],
@@ -267,9 +275,8 @@ async def deal_before_update(change: Change) -> None:
             "changed_by": change.actor.name,
             "seconds_in_previous": seconds,
         },
-        change.actor,
     )
-    await change.context._kith.automations.emit(
+    await change.context.emit(
         STAGE_CHANGED,
         "deal",
         before["id"],

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kith.sdk import Actor, CsvProblem, FieldKind, Kith, ValidationFailed, read_csv
+from piccolo.columns import Text
+
+from kith.plugins.sales.models import Lead
+from kith.sdk import CsvProblem, PluginContext, ValidationFailed, read_csv
 
 #: columns a file may have (headers are matched ignoring case, spaces and camelCase)
 COLUMNS = (
@@ -79,9 +82,8 @@ def _values(row: dict[str, str], owners: dict[str, int], defaults: dict[str, Any
 
 
 async def import_leads(
-    kith: Kith,
+    context: PluginContext,
     path: Path,
-    actor: Actor,
     *,
     defaults: dict[str, Any] | None = None,
     dry_run: bool = False,
@@ -95,21 +97,19 @@ async def import_leads(
     ``dry_run`` nothing is written at all.  Raises ``ValidationFailed`` (field
     ``encoding`` or ``columns``) for a file that cannot be read at all.
     """
-    lead = kith.entity("lead")
-    long_text = [name for name in COLUMNS if name in lead.fields and lead.fields[name].kind is FieldKind.TEXT]
+    long_text = [name for name in COLUMNS if isinstance(Lead._meta.get_column_by_name(name), Text)]
     table = read_csv(path, COLUMNS, long_text=long_text, encoding=encoding, skip_unknown_columns=skip_unknown_columns)
-    users = await kith.db.execute("SELECT id, email FROM kith_user WHERE deleted_at IS NULL")
-    owners = {str(u["email"]).lower(): int(u["id"]) for u in users if u["email"]}
+    owners = await user_ids_by_email(context)
     report = ImportReport(skipped_columns=table.skipped_columns)
     try:
-        async with kith.db.write_transaction():
+        async with context.db.transaction():
             for item in table.in_file_order():
                 if isinstance(item, CsvProblem):
                     report.add(str(item))
                     continue
                 try:
-                    async with kith.db.savepoint():  # a bad row undoes itself only
-                        created = await kith.records.create("lead", _values(item.values, owners, defaults or {}), actor)
+                    async with context.db.savepoint():  # a bad row undoes itself only
+                        created = await context.records.create("lead", _values(item.values, owners, defaults or {}))
                     report.imported.append(int(created["id"]))
                 except ValidationFailed as exc:
                     is_duplicate = any(e.code == "duplicate" for e in exc.errors)
@@ -120,3 +120,8 @@ async def import_leads(
     except _RollBack:
         pass
     return report
+
+
+async def user_ids_by_email(context: PluginContext) -> dict[str, int]:
+    """Every user's id by their email, lowercased (whom a row's ``owner`` may name)."""
+    return {str(u["email"]).lower(): int(u["id"]) async for u in context.system.each("user") if u.get("email")}

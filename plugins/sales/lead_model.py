@@ -15,7 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kith.sdk import Kith, ValidationFailed
+from kith.plugins.sales.models import Lead, LeadModel
+from kith.sdk import PluginContext, ValidationFailed
 
 if TYPE_CHECKING:
     from kith.plugins.sales.scoring import ScoreLine
@@ -52,24 +53,29 @@ def _label(feature: str, value: float) -> str:
     return f"{count} {feature.removesuffix('s')}{'' if count == 1 else 's'}"
 
 
-async def _history(kith: Kith) -> list[dict[str, Any]]:
-    """Converted leads whose deal was won (1) or lost (0), with their activities then."""
-    rows = await kith.db.execute(
-        "SELECT l.*, s.kind AS outcome FROM sales_lead l JOIN sales_deal d ON d.id = l.converted_deal "
-        "JOIN sales_stage s ON s.id = d.stage WHERE l.deleted_at IS NULL AND d.deleted_at IS NULL "
-        "AND s.kind IN ('won', 'lost') ORDER BY l.id"
+async def _history(context: PluginContext) -> list[dict[str, Any]]:
+    """Converted leads whose deal was won (1) or lost (0), with their activities then.
+
+    The model learns from the whole history, whoever may read it: the system reads."""
+    deal = Lead.converted_deal._
+    outcome = deal.stage._.kind
+    rows = (
+        await Lead.select(*Lead.all_columns(), outcome.as_alias("outcome"))
+        .where(
+            Lead.deleted_at.is_null()
+            & deal.deleted_at.is_null()
+            & deal.id.is_not_null()
+            & outcome.is_in(["won", "lost"])
+        )
+        .order_by(Lead.id)
     )
     leads = [dict(r) for r in rows]
-    contacts = [lead["converted_contact"] for lead in leads if lead.get("converted_contact")]
+    contacts = sorted({lead["converted_contact"] for lead in leads if lead.get("converted_contact")})
     activities: dict[int, list[dict[str, Any]]] = {}
     if contacts:
-        found = await kith.db.execute(
-            "SELECT subject_id, kind, created_at FROM activity WHERE subject_type = 'contact' AND deleted_at IS NULL "
-            f"AND subject_id IN ({', '.join('{}' for _ in contacts)})",
-            *contacts,
-        )
-        for row in found:
-            activities.setdefault(int(row["subject_id"]), []).append(dict(row))
+        timelines = {"subjectType": {"eq": "contact"}, "subjectId": {"in": contacts}}
+        async for row in context.system.each("activity", timelines):
+            activities.setdefault(int(row["subject_id"]), []).append(row)
     for lead in leads:
         converted = lead.get("converted_at")
         lead["_activities"] = [
@@ -80,7 +86,7 @@ async def _history(kith: Kith) -> list[dict[str, Any]]:
     return leads
 
 
-async def train(kith: Kith) -> dict[str, Any]:
+async def train(context: PluginContext) -> dict[str, Any]:
     """Fit the model on the won/lost history and store it; refuses too little history.
 
     Training needs scikit-learn, an optional extra (``kith-crm[ml]``) so that a plain
@@ -97,7 +103,7 @@ async def train(kith: Kith) -> dict[str, Any]:
             "(until then leads are scored by the scoring rules alone)",
         ) from None
 
-    history = await _history(kith)
+    history = await _history(context)
     won = sum(1 for lead in history if lead["outcome"] == "won")
     lost = len(history) - won
     if len(history) < MIN_SAMPLES or min(won, lost) < 2:
@@ -128,22 +134,18 @@ async def train(kith: Kith) -> dict[str, Any]:
         "folds": folds,
     }
     now = dt.datetime.now(dt.UTC)
-    await kith.db.execute(
-        "INSERT INTO sales_lead_model (trained_at, samples, model) VALUES ({}, {}, {})",
-        now,
-        len(history),
-        json.dumps(model),
-    )
+    await LeadModel.insert(LeadModel(trained_at=now, samples=len(history), model=json.dumps(model)))
     model["trained_at"] = now.isoformat()
     return model
 
 
-async def current(kith: Kith) -> dict[str, Any] | None:
-    rows = await kith.db.execute("SELECT trained_at, model FROM sales_lead_model ORDER BY id DESC LIMIT 1")
-    if not rows:
+async def current() -> dict[str, Any] | None:
+    """The last trained model (the plugin's own table: no record scope applies)."""
+    row = await LeadModel.select(LeadModel.trained_at, LeadModel.model).order_by(LeadModel.id, ascending=False).first()
+    if row is None:
         return None
-    model: dict[str, Any] = json.loads(rows[0]["model"]) if isinstance(rows[0]["model"], str) else rows[0]["model"]
-    trained = rows[0]["trained_at"]
+    model: dict[str, Any] = json.loads(row["model"]) if isinstance(row["model"], str) else row["model"]
+    trained = row["trained_at"]
     model["trained_at"] = trained.isoformat() if hasattr(trained, "isoformat") else trained
     return model
 

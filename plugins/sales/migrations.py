@@ -14,6 +14,7 @@ from kith.plugins.sales.models import (
     TABLES,
     Deal,
     Lead,
+    Pipeline,
     Stage,
 )
 from kith.sdk import Migration, add_columns, initial_migration
@@ -27,41 +28,47 @@ DEFAULT_STAGES = (
 )
 
 
+#: the columns the stages gained after the first migration (see ``MIGRATIONS``)
+_STAGE_COLUMNS = add_columns("0004_forecast_categories", Stage, "forecast_category")
+
+
 async def _default_pipeline(db: Any) -> None:
-    """A pipeline to start with, so the first deal has somewhere to go."""
+    """A pipeline to start with, so the first deal has somewhere to go.
+
+    Written with Piccolo's query builder, which writes every column the tables declare
+    now: a database from before a stage column existed gets it first (``add_columns``
+    leaves a column that is there alone, so its own step later does nothing)."""
+    await _STAGE_COLUMNS.forwards(db)
+    db.bind([Pipeline, Stage])
     now = dt.datetime.now(dt.UTC)
-    rows = await db.execute(
-        "INSERT INTO sales_pipeline (name, description, created_at, updated_at, version, custom) "
-        "VALUES ('Sales', 'The default pipeline', {}, {}, 1, {}) RETURNING id",
-        now,
-        now,
-        "{}",
-    )
+    made = Pipeline(name="Sales", description="The default pipeline", created_at=now, updated_at=now)
+    rows = await Pipeline.insert(made).returning(Pipeline.id)
     pipeline = rows[0]["id"]
-    for position, (name, probability, kind, _category) in enumerate(DEFAULT_STAGES):
-        await db.execute(
-            "INSERT INTO sales_stage (pipeline, name, position, probability, kind, created_at, updated_at, version, "
-            "custom) VALUES ({}, {}, {}, {}, {}, {}, {}, 1, {})",
-            pipeline,
-            name,
-            position,
-            probability,
-            kind,
-            now,
-            now,
-            "{}",
+    stages = [
+        Stage(
+            pipeline=pipeline,
+            name=name,
+            position=position,
+            probability=probability,
+            kind=kind,
+            created_at=now,
+            updated_at=now,
         )
+        for position, (name, probability, kind, _category) in enumerate(DEFAULT_STAGES)
+    ]
+    await Stage.insert(*stages)
 
 
 async def _stage_categories(db: Any) -> None:
     """Forecast categories for the default stages (others: set them, or they count as pipeline)."""
+    db.bind([Pipeline, Stage])
+    sales = await Pipeline.select(Pipeline.id).where(Pipeline.name == "Sales").first()
+    if sales is None:
+        return
     for name, _probability, _kind, category in DEFAULT_STAGES:
         if category:
-            await db.execute(
-                "UPDATE sales_stage SET forecast_category = {} WHERE name = {} AND forecast_category IS NULL "
-                "AND pipeline = (SELECT id FROM sales_pipeline WHERE name = 'Sales')",
-                category,
-                name,
+            await Stage.update({Stage.forecast_category: category}).where(
+                (Stage.name == name) & Stage.forecast_category.is_null() & (Stage.pipeline == sales["id"])
             )
 
 
@@ -69,7 +76,7 @@ MIGRATIONS = [
     initial_migration(*TABLES),
     Migration("0002_default_pipeline", _default_pipeline, "the Sales pipeline and its stages"),
     initial_migration(*LEAD_TABLES, name="0003_leads"),
-    add_columns("0004_forecast_categories", Stage, "forecast_category"),
+    _STAGE_COLUMNS,
     add_columns("0005_deal_forecast_category", Deal, "forecast_category"),
     Migration("0006_default_stage_categories", _stage_categories, "forecast categories of the default stages"),
     add_columns("0007_lead_scores", Lead, "country", "score", "score_model", "scored_at"),

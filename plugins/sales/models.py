@@ -3,7 +3,7 @@ history.  Amounts are money fields (integer minor units plus a currency)."""
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, BigInt, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, BigInt, Boolean, Date, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -182,6 +182,8 @@ class LeadScoreItem(RecordColumns, Table, tablename="sales_lead_score_item"):
 
 class LeadModel(Table, tablename="sales_lead_model"):
     """The trained lead model: features, coefficients and how well it did, as JSON."""
+
+    id: Serial  # (Piccolo's primary key, declared for type checkers)
 
     trained_at = Timestamptz(null=True, default=None)
     samples = Integer(default=0)

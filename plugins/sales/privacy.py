@@ -5,71 +5,64 @@ one of its emails), their roles on deals, and those leads' score lines.  Shared 
 that involve them: the deals where they are the contact or play a role, and those
 deals' quotes, quote lines and stage history.  The core exports and erases them all
 from these ids (see ``PersonalRecords``): nothing here writes a row.
+
+The ids are read from the plugin's own tables with Piccolo, deleted rows included (they
+still hold the person's data); the core decides who may run an export or erasure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kith.sdk import Kith, PersonalRecords
+from piccolo.columns import Column
+from piccolo.table import Table
+
+from kith.plugins.sales.models import Deal, DealContact, Lead, LeadScoreItem, Quote, QuoteLine, StageChange
+from kith.sdk import PersonalRecords, PluginContext
 
 
-def _marks(values: list[Any]) -> str:
-    return ", ".join("{}" for _ in values)
+async def _ids(table: type[Table], where: Any) -> list[int]:
+    return [int(row["id"]) for row in await table.select(table._meta.primary_key).where(where)]
 
 
-async def _ids(kith: Kith, sql: str, *args: Any) -> list[int]:
-    return [int(row["id"]) for row in await kith.db.execute(sql, *args)]
+async def _where_in(table: type[Table], column: Column, ids: list[int]) -> list[int]:
+    return await _ids(table, column.is_in(ids)) if ids else []
 
 
-async def _where_in(kith: Kith, table: str, column: str, ids: list[int]) -> list[int]:
-    if not ids:
-        return []
-    return await _ids(kith, f"SELECT id FROM {table} WHERE {column} IN ({_marks(ids)})", *ids)
-
-
-async def leads_of(kith: Kith, contact: dict[str, Any]) -> list[int]:
+async def leads_of(contact: dict[str, Any]) -> list[int]:
     """The leads that are this person: converted into them, or with one of their emails
     (deleted ones too: they still hold the person's data)."""
     emails = [e for e in contact.get("emails") or [] if e]
-    by_email = f" OR email IN ({_marks(emails)})" if emails else ""
-    return await _ids(
-        kith, f"SELECT id FROM sales_lead WHERE converted_contact = {{}}{by_email}", contact["id"], *emails
-    )
+    who = Lead.converted_contact == contact["id"]
+    return await _ids(Lead, who | Lead.email.is_in(emails) if emails else who)
 
 
-async def personal_records(kith: Kith, contact: dict[str, Any]) -> PersonalRecords | None:
-    leads = await leads_of(kith, contact)
-    roles = await _ids(kith, "SELECT id FROM sales_deal_contact WHERE contact = {}", contact["id"])
-    deals = set(
-        await _ids(
-            kith,
-            "SELECT id FROM sales_deal WHERE contact = {} "
-            "OR id IN (SELECT deal FROM sales_deal_contact WHERE contact = {})",
-            contact["id"],
-            contact["id"],
-        )
+async def personal_records(context: PluginContext, contact: dict[str, Any]) -> PersonalRecords | None:
+    leads = await leads_of(contact)
+    roles = await _ids(DealContact, DealContact.contact == contact["id"])
+    role_deals = (
+        [row["deal"] for row in await DealContact.select(DealContact.deal).where(DealContact.id.is_in(roles))]
+        if roles
+        else []
     )
+    deals = set(await _ids(Deal, Deal.contact == contact["id"])) | {int(d) for d in role_deals if d is not None}
     if leads:
-        rows = await kith.db.execute(
-            f"SELECT converted_deal FROM sales_lead WHERE id IN ({_marks(leads)}) AND converted_deal IS NOT NULL",
-            *leads,
-        )
+        rows = await Lead.select(Lead.converted_deal).where(Lead.id.is_in(leads) & Lead.converted_deal.is_not_null())
         deals |= {int(row["converted_deal"]) for row in rows}
     deal_ids = sorted(deals)
-    quotes = await _where_in(kith, "sales_quote", "deal", deal_ids)
+    quotes = await _where_in(Quote, Quote.deal, deal_ids)
     if not (leads or roles or deal_ids):
         return None
     return PersonalRecords(
         erase={
             "lead": leads,
             "deal_contact": roles,
-            "lead_score_item": await _where_in(kith, "sales_lead_score_item", "lead", leads),
+            "lead_score_item": await _where_in(LeadScoreItem, LeadScoreItem.lead, leads),
         },
         scrub={
             "deal": deal_ids,
-            "stage_change": await _where_in(kith, "sales_stage_change", "deal", deal_ids),
+            "stage_change": await _where_in(StageChange, StageChange.deal, deal_ids),
             "quote": quotes,
-            "quote_line": await _where_in(kith, "sales_quote_line", "quote", quotes),
+            "quote_line": await _where_in(QuoteLine, QuoteLine.quote, quotes),
         },
     )

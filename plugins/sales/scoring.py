@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from piccolo.querystring import QueryString
-
 from kith.plugins.sales import lead_model
-from kith.sdk import Actor, Change, Kith, ValidationFailed
+from kith.plugins.sales.models import Lead, LeadScoreItem, ScoringRule
+from kith.sdk import Change, PluginContext, ValidationFailed
 
 SCORE_CHANGED = "lead.score_changed"
 #: statuses whose leads are still worth scoring (converted and disqualified ones keep theirs)
 OPEN_STATUSES = ("new", "contacted", "qualified")
-SCORER = Actor(name="lead scoring", source="plugin")
+#: the name the audit gives the plugin when it writes a score
+SCORER = "lead scoring"
 
 
 @dataclass(frozen=True)
@@ -62,53 +62,40 @@ def _conditions(rule: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(raw) if isinstance(raw, str) and raw.strip() else raw or None
 
 
-async def enabled_rules(kith: Kith) -> list[dict[str, Any]]:
-    rows = await kith.db.execute(
-        "SELECT id, name, description, points, conditions, activity_kind, max_points, half_life_days "
-        "FROM sales_scoring_rule WHERE enabled = {} AND deleted_at IS NULL ORDER BY id",
-        True,
+async def enabled_rules() -> list[dict[str, Any]]:
+    rule = ScoringRule
+    columns = (rule.id, rule.name, rule.description, rule.points, rule.conditions, rule.activity_kind)
+    rows = (
+        await rule.select(*columns, rule.max_points, rule.half_life_days)
+        .where((rule.enabled == True) & rule.deleted_at.is_null())  # noqa: E712 (a Piccolo condition)
+        .order_by(rule.id)
     )
     return [dict(r) for r in rows]
 
 
-async def _matching(kith: Kith, rules: list[dict[str, Any]], lead_ids: list[int]) -> dict[int, set[int]]:
-    """Which rules' conditions each lead meets, in one statement."""
-    checks = [r for r in rules if _conditions(r)]
+async def _matching(context: PluginContext, rules: list[dict[str, Any]], lead_ids: list[int]) -> dict[int, set[int]]:
+    """Which rules' conditions each lead meets: one query per rule with conditions, over
+    the batch, as the system (a score counts what the lead is, not who asks)."""
     matches: dict[int, set[int]] = {i: set() for i in lead_ids}
-    if not checks or not lead_ids:
+    if not lead_ids:
         return matches
-    entity = kith.entity("lead")
-    columns = [
-        QueryString("CASE WHEN {} THEN 1 ELSE 0 END AS " + f"_r{i}", kith.query.where(entity, _conditions(r)))
-        for i, r in enumerate(checks)
-    ]
-    placeholders = ", ".join("{}" for _ in lead_ids)
-    rows = await kith.db.fetch(
-        QueryString(
-            "SELECT t.id" + "".join(", {}" for _ in columns) + f" FROM sales_lead t WHERE t.id IN ({placeholders})",
-            *columns,
-            *lead_ids,
-        )
-    )
-    for row in rows:
-        matches[int(row["id"])] = {checks[i]["id"] for i in range(len(checks)) if row[f"_r{i}"]}
+    for rule in rules:
+        conditions = _conditions(rule)
+        if not conditions:
+            continue
+        batch = {"and": [conditions, {"id": {"in": lead_ids}}]}
+        for lead in await context.system.list("lead", batch, first=len(lead_ids)):
+            matches[int(lead["id"])].add(rule["id"])
     return matches
 
 
-async def _activities(kith: Kith, kinds: set[str], lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+async def _activities(context: PluginContext, kinds: set[str], lead_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in lead_ids}
     if not kinds or not lead_ids:
         return found
-    ids = ", ".join("{}" for _ in lead_ids)
-    kind_list = ", ".join("{}" for _ in kinds)
-    rows = await kith.db.execute(
-        "SELECT subject_id, kind, occurred_at, created_at FROM activity WHERE subject_type = 'lead' "
-        f"AND subject_id IN ({ids}) AND kind IN ({kind_list}) AND deleted_at IS NULL",
-        *lead_ids,
-        *sorted(kinds),
-    )
-    for row in rows:
-        found[int(row["subject_id"])].append(dict(row))
+    timelines = {"subjectType": {"eq": "lead"}, "subjectId": {"in": lead_ids}, "kind": {"in": sorted(kinds)}}
+    async for row in context.system.each("activity", timelines):
+        found[int(row["subject_id"])].append(row)
     return found
 
 
@@ -150,62 +137,71 @@ def rule_lines(
     return lines
 
 
-async def score_leads(kith: Kith, lead_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> int:
-    """Score these leads (default: every open lead); returns how many scores changed."""
+async def score_leads(
+    context: PluginContext, lead_ids: Iterable[int] | None = None, now: dt.datetime | None = None
+) -> int:
+    """Score these leads (default: every open lead); returns how many scores changed.
+
+    The plugin scores on its own account: it reads every lead and writes the score as
+    itself (``lead scoring`` in the audit), whoever triggered the scoring."""
     now = now or dt.datetime.now(dt.UTC)
-    rules = await enabled_rules(kith)
-    model = await lead_model.current(kith)
+    rules = await enabled_rules()
+    model = await lead_model.current()
     changed = 0
-    for batch in await _batches(kith, None if lead_ids is None else list(lead_ids)):
-        leads = await kith.db.execute(
-            "SELECT * FROM sales_lead WHERE id IN ({}) AND deleted_at IS NULL".format(", ".join("{}" for _ in batch)),
-            *batch,
-        )
+    for batch in await _batches(None if lead_ids is None else list(lead_ids)):
+        leads = await Lead.select().where(Lead.id.is_in(batch) & Lead.deleted_at.is_null()).order_by(Lead.id)
         ids = [int(r["id"]) for r in leads]
-        matched = await _matching(kith, rules, ids)
+        matched = await _matching(context, rules, ids)
         kinds = {str(r["activity_kind"]) for r in rules if r.get("activity_kind")} | (
             set(lead_model.ACTIVITY_KINDS) if model else set()
         )
-        activities = await _activities(kith, kinds, ids)
+        activities = await _activities(context, kinds, ids)
         for lead in leads:
             lead_id = int(lead["id"])
             lines = rule_lines(rules, lead, matched[lead_id], activities[lead_id], now)
             chance, factors = (None, []) if model is None else lead_model.predict(model, lead, activities[lead_id])
-            changed += await _store(kith, dict(lead), lines + factors, chance, now)
+            changed += await _store(context, dict(lead), lines + factors, chance, now)
     return changed
 
 
-async def _batches(kith: Kith, lead_ids: list[int] | None, size: int = 200) -> list[list[int]]:
+async def _batches(lead_ids: list[int] | None, size: int = 200) -> list[list[int]]:
     if lead_ids is None:
-        rows = await kith.db.execute(
-            "SELECT id FROM sales_lead WHERE deleted_at IS NULL AND status IN ({}, {}, {}) ORDER BY id", *OPEN_STATUSES
+        rows = (
+            await Lead.select(Lead.id)
+            .where(Lead.deleted_at.is_null() & Lead.status.is_in(list(OPEN_STATUSES)))
+            .order_by(Lead.id)
         )
         lead_ids = [int(r["id"]) for r in rows]
     return [lead_ids[i : i + size] for i in range(0, len(lead_ids), size)]
 
 
-async def _store(kith: Kith, lead: dict[str, Any], lines: list[ScoreLine], chance: int | None, now: dt.datetime) -> int:
+async def _store(
+    context: PluginContext, lead: dict[str, Any], lines: list[ScoreLine], chance: int | None, now: dt.datetime
+) -> int:
     score = sum(line.points for line in lines if line.source == "rules")
-    async with kith.db.write_transaction():
-        await kith.db.execute("DELETE FROM sales_lead_score_item WHERE lead = {}", lead["id"])
-        for line in lines:
-            await kith.db.execute(
-                "INSERT INTO sales_lead_score_item (lead, source, name, points, reason, created_at, updated_at, "
-                "version, custom) VALUES ({}, {}, {}, {}, {}, {}, {}, 1, {})",
-                lead["id"],
-                line.source,
-                line.name,
-                line.points,
-                line.reason,
-                now,
-                now,
-                "{}",
-            )
+    async with context.db.transaction():
+        # the explanation is derived rows, rewritten whole (not records: no audit, no events)
+        await LeadScoreItem.delete().where(LeadScoreItem.lead == lead["id"])
+        if lines:
+            items = [
+                LeadScoreItem(
+                    lead=lead["id"],
+                    source=line.source,
+                    name=line.name,
+                    points=line.points,
+                    reason=line.reason,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for line in lines
+            ]
+            await LeadScoreItem.insert(*items)
         if score == lead.get("score") and chance == lead.get("score_model"):
             return 0
-        await kith.records.update("lead", lead["id"], {"score": score, "score_model": chance, "scored_at": now}, SCORER)
+        scorer = context.as_plugin(keep_permissions=False, name=SCORER)
+        await scorer.records.update("lead", lead["id"], {"score": score, "score_model": chance, "scored_at": now})
         if score != lead.get("score"):
-            await kith.automations.emit(SCORE_CHANGED, "lead", lead["id"], {"from": lead.get("score"), "to": score})
+            await context.emit(SCORE_CHANGED, "lead", lead["id"], {"from": lead.get("score"), "to": score})
     return 1
 
 
@@ -220,15 +216,20 @@ async def check_rule(change: Change) -> None:
             raise ValidationFailed.single("conditions", "invalid", f"not JSON: {exc}") from None
         if not isinstance(conditions, dict):
             raise ValidationFailed.single("conditions", "invalid", 'must be a filter object, like {"source": ...}')
-        try:
-            change.context._kith.query.where(change.context._kith.entity("lead"), conditions)
+        try:  # counting with them compiles them (the answer does not matter)
+            await change.context.system.count("lead", conditions)
         except ValidationFailed as exc:
             first = exc.errors[0]
             where = f"{first.field}: " if first.field else ""
             raise ValidationFailed.single("conditions", first.code, where + first.message) from None
         change.values["conditions"] = json.dumps(conditions, sort_keys=True)
-    kinds = change.context._kith.entity("activity").fields["kind"].choices
+    kinds = activity_kinds(change.context)
     if values.get("activity_kind") not in (None, "") and values["activity_kind"] not in kinds:
         raise ValidationFailed.single("activityKind", "invalid", f"must be one of {', '.join(kinds)}")
     if raw in (None, "") and not values.get("activity_kind"):
         raise ValidationFailed.single("conditions", "required", "give conditions, an activityKind, or both")
+
+
+def activity_kinds(context: PluginContext) -> tuple[str, ...]:
+    """The kinds an activity may have (the core's and those plugins add)."""
+    return context.choices("activity", "kind")

@@ -1,11 +1,12 @@
 """The sales plugin's own settings: a ``[plugin.sales]`` table in kith.toml (or
-``KITH_PLUGIN='{"sales": {...}}'``), read with ``settings.for_plugin``."""
+``KITH_PLUGIN='{"sales": {...}}'``), read with ``context.settings(SalesSettings)``
+(the manifest declares ``settings=SalesSettings``)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from kith.sdk import Kith
+from kith.sdk import PluginContext
 
 
 class SalesSettings(BaseModel):
@@ -18,6 +19,5 @@ class SalesSettings(BaseModel):
     quote_footer: str = ""
 
 
-def sales_settings(kith: Kith) -> SalesSettings:
-    settings: SalesSettings = kith.settings.for_plugin("sales", SalesSettings)
-    return settings
+def sales_settings(context: PluginContext) -> SalesSettings:
+    return context.settings(SalesSettings)

@@ -15,11 +15,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kith.plugins.sales.cli import sales_group
+from kith.plugins.sales.cli import pipeline_id, sales_group
 from kith.plugins.sales.forecast import figures, kpis, snapshots
 from kith.plugins.sales.forecast.sql import Period
-from kith.plugins.sales.forecast.viewer import system
-from kith.sdk import Kith, KithError, with_kith
+from kith.plugins.sales.forecast.viewer import viewer
+from kith.sdk import KithError, PluginContext, with_context
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -30,13 +30,13 @@ def _console() -> Console:
     return Console(width=None if tty else 200, no_color=not tty, highlight=False)
 
 
-async def _pipeline_id(kith: Kith, name: str | None) -> int | None:
+async def _pipeline_id(name: str | None) -> int | None:
     if name is None:
         return None
-    rows = await kith.db.execute("SELECT id FROM sales_pipeline WHERE name = {} AND deleted_at IS NULL", name)
-    if not rows:
+    found = await pipeline_id(name)
+    if found is None:
         raise KithError(f"no pipeline named {name!r}")
-    return int(rows[0]["id"])
+    return found
 
 
 def _text(value: decimal.Decimal | int | None) -> str:
@@ -87,17 +87,15 @@ def forecast_table(forecast: figures.Forecast) -> Table:
 @click.option("--by", "group_by", type=click.Choice(figures.GROUPINGS), default="owner", show_default=True)
 @click.option("--pipeline", help="Only this pipeline (by name).")
 @click.option("--snapshot", is_flag=True, help="Also store these figures, to compare with what closes.")
-@with_kith
+@with_context
 async def forecast_command(
-    kith: Kith, start: dt.datetime, end: dt.datetime, group_by: Any, pipeline: str | None, snapshot: bool
+    context: PluginContext, start: dt.datetime, end: dt.datetime, group_by: Any, pipeline: str | None, snapshot: bool
 ) -> None:
     """Pipeline, weighted, commit, best case and closed deals of a period, per group and
     currency, beside the latest snapshot of the same period."""
-    viewer = system()
-    computed = await figures.compute(
-        kith, viewer, Period(start.date(), end.date()), group_by, await _pipeline_id(kith, pipeline)
-    )
-    shown = await snapshots.with_comparison(kith, viewer, computed)
+    caller = await viewer(context)
+    computed = await figures.compute(caller, Period(start.date(), end.date()), group_by, await _pipeline_id(pipeline))
+    shown = await snapshots.with_comparison(caller, computed)
     console = _console()
     if not shown.rows:
         console.print("No deals due or closed in this period.")
@@ -107,7 +105,7 @@ async def forecast_command(
         when = shown.snapshot.taken_at.strftime("%Y-%m-%d %H:%M UTC")
         console.print(f"Compared with snapshot {shown.snapshot.id} taken {when} by {shown.snapshot.taken_by}.")
     if snapshot:
-        taken = await snapshots.take(kith, viewer, computed)
+        taken = await snapshots.take(caller, computed)
         console.print(f"Snapshot {taken.id} taken.")
 
 
@@ -115,10 +113,11 @@ async def forecast_command(
 @click.option("--start", type=DAY, required=True, help="First day of the period (YYYY-MM-DD, UTC).")
 @click.option("--end", type=DAY, required=True, help="Last day of the period, included.")
 @click.option("--pipeline", help="Only this pipeline (by name).")
-@with_kith
-async def kpis_command(kith: Kith, start: dt.datetime, end: dt.datetime, pipeline: str | None) -> None:
+@with_context
+async def kpis_command(context: PluginContext, start: dt.datetime, end: dt.datetime, pipeline: str | None) -> None:
     """Lead conversion, win rate, sales cycle, average deal size and pipeline velocity."""
-    result = await kpis.compute(kith, system(), Period(start.date(), end.date()), await _pipeline_id(kith, pipeline))
+    period = Period(start.date(), end.date())
+    result = await kpis.compute(await viewer(context), period, await _pipeline_id(pipeline))
     console = _console()
     conversion = _or_none(result.lead_conversion_rate, "%")
     console.print(f"Lead conversion: {conversion} ({result.leads_converted} of {result.leads_created} leads)")

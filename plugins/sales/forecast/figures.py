@@ -1,11 +1,11 @@
 """The forecast of a period: per group (owner, team or pipeline) and currency, what is
 open, weighted, committed, best case, and what actually closed.
 
-One SQL statement computes every figure: a common table expression classifies each
-deal the viewer may read (open and due in the period, won or lost in the period), and
-two aggregates over it — by group and currency, and by currency alone for the totals —
-sum integer minor units.  Money is never added across currencies.  Python only places
-the decimal point (``money.major``).
+Two aggregates through ``context.records`` (so only the deals the viewer may read
+count) give every figure: the open deals due in the period, and the deals closed in it,
+each summed per group, stage, forecast category and currency.  Each stage's kind and
+win probability then classify the sums here, in integer minor units.  Money is never
+added across currencies; only ``money.major`` places the decimal point.
 """
 
 from __future__ import annotations
@@ -15,48 +15,36 @@ import decimal
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from piccolo.querystring import QueryString
-
 from kith.plugins.sales.forecast import money
-from kith.plugins.sales.forecast.sql import Period, conjunction, equals, within
+from kith.plugins.sales.forecast.sql import Period, every
 from kith.plugins.sales.forecast.viewer import Viewer
-from kith.sdk import FieldError, Kith, ValidationFailed
+from kith.plugins.sales.models import Pipeline, Stage
+from kith.sdk import FieldError, ValidationFailed, to_minor_units
+
+#: one group of ``context.records.aggregate`` (key, count, sums, averages)
+Group = Any
 
 GroupBy = Literal["owner", "team", "pipeline"]
 GROUPINGS: tuple[GroupBy, ...] = ("owner", "team", "pipeline")
 UNASSIGNED = "Unassigned"
 TOTAL = "Total"
 
-#: (group key, label, joins) per grouping; a NULL key is the "Unassigned" group
-_GROUPS: dict[str, tuple[str, str, str]] = {
-    "owner": ("d.owner", "COALESCE(NULLIF(u.name, ''), u.email)", "LEFT JOIN kith_user u ON u.id = d.owner"),
-    "team": (
-        "u.team",
-        "tm.name",
-        "LEFT JOIN kith_user u ON u.id = d.owner LEFT JOIN team tm ON tm.id = u.team",
-    ),
-    "pipeline": ("d.pipeline", "p.name", "LEFT JOIN sales_pipeline p ON p.id = d.pipeline"),
-}
-
-#: the figures, as SQL over the classified deals ``d`` (kind: open/won/lost; every open
-#: deal here is due in the period and not omitted, every closed one closed in it)
-_MEASURES = {
-    "open_count": "SUM(CASE WHEN d.kind = 'open' THEN 1 ELSE 0 END)",
-    "pipeline": "SUM(CASE WHEN d.kind = 'open' THEN d.amount ELSE 0 END)",
-    # amount x percent: exact integer hundredths of a minor unit
-    "weighted_x100": "SUM(CASE WHEN d.kind = 'open' THEN d.amount * d.probability ELSE 0 END)",
-    "commit_total": (
-        "SUM(CASE WHEN d.kind = 'won' OR (d.kind = 'open' AND d.category = 'commit') THEN d.amount ELSE 0 END)"
-    ),
-    "best_case": (
-        "SUM(CASE WHEN d.kind = 'won' OR (d.kind = 'open' AND d.category IN ('commit', 'best_case')) "
-        "THEN d.amount ELSE 0 END)"
-    ),
-    "won": "SUM(CASE WHEN d.kind = 'won' THEN d.amount ELSE 0 END)",
-    "won_count": "SUM(CASE WHEN d.kind = 'won' THEN 1 ELSE 0 END)",
-    "lost": "SUM(CASE WHEN d.kind = 'lost' THEN d.amount ELSE 0 END)",
-    "lost_count": "SUM(CASE WHEN d.kind = 'lost' THEN 1 ELSE 0 END)",
-}
+#: the deal field each grouping sums by (the team is the owner's)
+_GROUP_FIELD: dict[str, str] = {"owner": "ownerId", "team": "ownerId", "pipeline": "pipelineId"}
+#: the figures, summed in integers (minor units; the weighted one in hundredths of them)
+_MEASURES = (
+    "open_count",
+    "pipeline",
+    "weighted_x100",
+    "commit_total",
+    "best_case",
+    "won",
+    "won_count",
+    "lost",
+    "lost_count",
+)
+#: (kind, probability, forecast category) of a deal without a stage: open, at 0%
+_NO_STAGE = ("open", 0, None)
 
 
 @dataclass(frozen=True)
@@ -125,67 +113,135 @@ def check(period: Period, group_by: str | None = None) -> None:
         raise ValidationFailed(errors)
 
 
-def classified_deals(
-    kith: Kith,
-    viewer: Viewer,
-    *,
-    pipeline_id: int | None = None,
-    owner_id: int | None = None,
-    with_amount: bool = True,
-) -> QueryString:
-    """The viewer's deals (only those with an amount, unless ``with_amount`` is false),
-    each with its kind (``open``, ``won``, ``lost``), win probability, forecast category
-    and the UTC day it closed: the columns ``id``, ``owner``, ``pipeline``, ``currency``,
-    ``amount``, ``kind``, ``probability``, ``category``, ``expected_close``,
-    ``closed_on``, ``created_at``, ``closed_at``."""
-    where = [QueryString("t.deleted_at IS NULL")]
-    if with_amount:
-        where.append(QueryString("t.amount IS NOT NULL AND t.currency IS NOT NULL"))
-    if viewer.deals is not None:
-        where.append(viewer.deals)
+async def stages() -> dict[int, tuple[str, int, str | None]]:
+    """Every stage's (kind, win probability, forecast category), deleted ones included
+    (their deals still count)."""
+    rows = await Stage.select(Stage.id, Stage.kind, Stage.probability, Stage.forecast_category)
+    return {
+        int(r["id"]): (
+            r["kind"] if r["kind"] in ("won", "lost") else "open",
+            int(r["probability"] or 0),
+            r["forecast_category"],
+        )
+        for r in rows
+    }
+
+
+def deal_filter(pipeline_id: int | None = None, owner_id: int | None = None) -> dict[str, Any] | None:
+    """The deals of one pipeline and one owner (None: any)."""
+    parts: dict[str, Any] = {}
     if pipeline_id is not None:
-        where.append(equals("t.pipeline", pipeline_id))
+        parts["pipelineId"] = {"eq": pipeline_id}
     if owner_id is not None:
-        where.append(equals("t.owner", owner_id))
-    return QueryString(
-        "SELECT t.id, t.owner, t.pipeline, t.currency, t.amount, t.expected_close, t.created_at, t.closed_at, "
-        # a deal without a stage (its stage was removed) counts as open, at 0%
-        "CASE WHEN s.kind IN ('won', 'lost') THEN s.kind ELSE 'open' END AS kind, "
-        "COALESCE(s.probability, 0) AS probability, "
-        "COALESCE(t.forecast_category, s.forecast_category, 'pipeline') AS category, "
-        f"{kith.db.dialect.utc_date('t.closed_at')} AS closed_on "
-        "FROM sales_deal t LEFT JOIN sales_stage s ON s.id = t.stage WHERE {}",
-        conjunction(where),
-    )
+        parts["ownerId"] = {"eq": owner_id}
+    return parts or None
 
 
-async def compute(kith: Kith, viewer: Viewer, period: Period, group_by: GroupBy, pipeline_id: int | None) -> Forecast:
+def minor(group: Group) -> int:
+    """A group's sum of deal amounts, in minor units of its currency."""
+    amount = group.sums.get("amount")
+    return 0 if amount is None else to_minor_units(amount, group.key["amount.currency"])
+
+
+class _Figures:
+    """Running integer sums of one group and currency."""
+
+    def __init__(self) -> None:
+        self.values = dict.fromkeys(_MEASURES, 0)
+
+    def add_open(self, count: int, amount: int, probability: int, category: str) -> None:
+        v = self.values
+        v["open_count"] += count
+        v["pipeline"] += amount
+        v["weighted_x100"] += amount * probability
+        if category == "commit":
+            v["commit_total"] += amount
+        if category in ("commit", "best_case"):
+            v["best_case"] += amount
+
+    def add_closed(self, kind: str, count: int, amount: int) -> None:
+        v = self.values
+        v[f"{kind}_count"] += count
+        v[kind] += amount
+        if kind == "won":
+            v["commit_total"] += amount
+            v["best_case"] += amount
+
+
+async def compute(viewer: Viewer, period: Period, group_by: GroupBy, pipeline_id: int | None) -> Forecast:
     """The forecast of ``period`` for ``viewer``, by ``group_by`` and currency, with
     per-currency totals (no snapshot comparison: see ``snapshots.compare``)."""
     check(period, group_by)
-    key, label, joins = _GROUPS[group_by]
-    measures = ", ".join(f"{sql} AS {name}" for name, sql in _MEASURES.items())
-    # in the forecast: open deals due in the period (not omitted), deals closed in it
-    relevant = QueryString(
-        "(d.kind = 'open' AND d.category <> 'omitted' AND {}) OR (d.kind IN ('won', 'lost') AND {})",
-        within("d.expected_close", period),
-        within("d.closed_on", period),
+    records = viewer.context.records
+    field = _GROUP_FIELD[group_by]
+    scope = every(deal_filter(pipeline_id), {"amount": {"isNull": False}})
+    by = [field, "stageId", "forecastCategory"]
+    due = await records.aggregate(
+        "deal", every(scope, period.days("expectedClose")), group_by=by, sums=["amount"], limit=_LIMIT
     )
-    query = QueryString(
-        "WITH d AS ({}) "
-        f"SELECT 0 AS is_total, {key} AS grp, {label} AS label, d.currency AS currency, {measures} "
-        f"FROM d {joins} WHERE {{}} GROUP BY {key}, {label}, d.currency "
-        "UNION ALL "
-        f"SELECT 1 AS is_total, NULL AS grp, NULL AS label, d.currency AS currency, {measures} "
-        "FROM d WHERE {} GROUP BY d.currency",
-        classified_deals(kith, viewer, pipeline_id=pipeline_id),
-        relevant,
-        relevant,
+    closed = await records.aggregate(
+        "deal", every(scope, period.moments("closedAt")), group_by=by, sums=["amount"], limit=_LIMIT
     )
-    rows = [_row(record) for record in await kith.db.fetch(query)]
-    groups = sorted((r for r in rows if not r.total), key=sort_key)
-    totals = sorted((r for r in rows if r.total), key=lambda r: r.currency)
-    return Forecast(period, group_by, pipeline_id, groups, totals)
+    kinds = await stages()
+    figures: dict[tuple[int | None, str], _Figures] = {}
+
+    def sums(group: Group) -> _Figures:
+        key = (group.key[field], group.key["amount.currency"])
+        return figures.setdefault(key, _Figures())
+
+    for group in due:
+        kind, probability, stage_category = kinds.get(group.key["stageId"] or 0, _NO_STAGE)
+        category = group.key["forecastCategory"] or stage_category or "pipeline"
+        if kind == "open" and category != "omitted" and group.key["amount.currency"] is not None:
+            sums(group).add_open(group.count, minor(group), probability, category)
+    for group in closed:
+        kind = kinds.get(group.key["stageId"] or 0, _NO_STAGE)[0]
+        if kind != "open" and group.key["amount.currency"] is not None:
+            sums(group).add_closed(kind, group.count, minor(group))
+    if group_by == "team":
+        teams = await _teams_of(viewer, [owner for owner, _ in figures if owner is not None])
+        by_team: dict[tuple[int | None, str], _Figures] = {}
+        for (owner, currency), values in figures.items():
+            merged = by_team.setdefault((teams.get(owner or 0), currency), _Figures())
+            for name, value in values.values.items():
+                merged.values[name] += value
+        figures = by_team
+    labels = await _labels(viewer, group_by, [group for group, _ in figures if group is not None])
+    totals: dict[str, _Figures] = {}
+    for (_group, currency), values in figures.items():
+        total = totals.setdefault(currency, _Figures())
+        for name, value in values.values.items():
+            total.values[name] += value
+    rows = [_row(group, labels.get(group or 0), currency, f.values) for (group, currency), f in figures.items()]
+    summed = [_row(None, None, currency, f.values, total=True) for currency, f in totals.items()]
+    return Forecast(period, group_by, pipeline_id, sorted(rows, key=sort_key), sorted(summed, key=lambda r: r.currency))
+
+
+#: the most groups one aggregate returns (owners x stages x categories x currencies)
+_LIMIT = 100_000
+
+
+async def _teams_of(viewer: Viewer, owners: list[int]) -> dict[int, int | None]:
+    """Each owner's team (labels of groups are names, read as the system)."""
+    if not owners:
+        return {}
+    users = await viewer.context.system.list("user", {"id": {"in": sorted(set(owners))}}, first=1000)
+    return {int(u["id"]): u.get("team") for u in users}
+
+
+async def _labels(viewer: Viewer, group_by: GroupBy, ids: list[int]) -> dict[int, str]:
+    """The name of each group: a user's name (or email), a team's or a pipeline's name."""
+    if not ids:
+        return {}
+    wanted = {"id": {"in": sorted(set(ids))}}
+    system = viewer.context.system
+    if group_by == "owner":
+        users = await system.list("user", wanted, first=1000)
+        return {int(u["id"]): u.get("name") or u.get("email") or "" for u in users}
+    if group_by == "team":
+        return {int(t["id"]): t["name"] for t in await system.list("team", wanted, first=1000)}
+    rows = await Pipeline.select(Pipeline.id, Pipeline.name).where(Pipeline.id.is_in(sorted(set(ids))))
+    return {int(p["id"]): p["name"] for p in rows}
 
 
 def sort_key(row: Row) -> tuple[bool, str, int, str]:
@@ -193,32 +249,29 @@ def sort_key(row: Row) -> tuple[bool, str, int, str]:
     return (row.group_id is None, row.label, row.group_id or 0, row.currency)
 
 
-def _row(record: Any) -> Row:
-    currency = record["currency"]
-    total = bool(record["is_total"])
-    group = None if record["grp"] is None else int(record["grp"])
+def _row(group: int | None, name: str | None, currency: str, v: dict[str, int], *, total: bool = False) -> Row:
     if total:
         label = TOTAL
     elif group is None:
         label = UNASSIGNED
     else:
-        label = record["label"] or f"#{group}"
+        label = name or f"#{group}"
 
-    def amount(name: str) -> decimal.Decimal:
-        return money.major(money.as_int(record[name]), currency)
+    def amount(key: str) -> decimal.Decimal:
+        return money.major(v[key], currency)
 
     return Row(
         group_id=group,
         label=label,
         currency=currency,
-        open_count=money.as_int(record["open_count"]),
+        open_count=v["open_count"],
         pipeline=amount("pipeline"),
-        weighted=money.major(decimal.Decimal(money.as_int(record["weighted_x100"])).scaleb(-2), currency),
+        weighted=money.major(decimal.Decimal(v["weighted_x100"]).scaleb(-2), currency),
         commit=amount("commit_total"),
         best_case=amount("best_case"),
         closed_won=amount("won"),
-        closed_won_count=money.as_int(record["won_count"]),
+        closed_won_count=v["won_count"],
         closed_lost=amount("lost"),
-        closed_lost_count=money.as_int(record["lost_count"]),
+        closed_lost_count=v["lost_count"],
         total=total,
     )

@@ -19,8 +19,8 @@ from strawberry.types import Info
 
 from kith.plugins.sales.forecast import figures, kpis, snapshots
 from kith.plugins.sales.forecast.sql import Period
-from kith.plugins.sales.forecast.viewer import Viewer
-from kith.sdk import FieldError, UserError, ValidationFailed, kith_from
+from kith.plugins.sales.forecast.viewer import Viewer, viewer
+from kith.sdk import UserError, ValidationFailed, context_from
 
 
 @strawberry.enum(description="What the rows of a forecast are: one per owner, per owner's team, or per pipeline.")
@@ -143,25 +143,9 @@ def _record_id(value: Optional[strawberry.ID], field: str) -> Optional[int]:
         raise ValidationFailed.single(field, "invalid", f"{value!r} is not a record id") from None
 
 
-def viewer_of(info: Info) -> Viewer:
+async def viewer_of(info: Info) -> Viewer:
     """The caller as a forecast viewer; refuses one who may not read deals or their amounts."""
-    ctx = info.context
-    kith = kith_from(info)
-    deal, lead = kith.entity("deal"), kith.entity("lead")
-    permissions = ctx.permissions
-    reads_leads = True
-    if permissions is not None:
-        permissions.require("deal", "read")
-        if permissions.is_hidden(deal, "amount"):
-            raise ValidationFailed([FieldError(None, "forbidden", "deal amounts are hidden from you")])
-        reads_leads = permissions.allows("lead", "read")
-    return Viewer(
-        name=ctx.actor.name,
-        deals=ctx.scope(deal, "read"),
-        leads=ctx.scope(lead, "read") if reads_leads else None,
-        reads_leads=reads_leads,
-        user_id=ctx.actor.user_id,
-    )
+    return await viewer(context_from(info))
 
 
 def _comparison(value: Optional[figures.Comparison]) -> Optional[SalesForecastComparison]:
@@ -245,9 +229,9 @@ async def _compute(
     info: Info, start: dt.date, end: dt.date, group_by: SalesForecastGrouping, pipeline_id: Optional[strawberry.ID]
 ) -> tuple[Viewer, figures.Forecast]:
     """The caller's forecast; a ValidationFailed (a bad argument) names the argument."""
-    viewer = viewer_of(info)
+    caller = await viewer_of(info)
     pipeline = _record_id(pipeline_id, "pipelineId")
-    return viewer, await figures.compute(kith_from(info), viewer, Period(start, end), group_by.value, pipeline)
+    return caller, await figures.compute(caller, Period(start, end), group_by.value, pipeline)
 
 
 @strawberry.type
@@ -264,8 +248,8 @@ class ForecastQueries:
         group_by: SalesForecastGrouping = SalesForecastGrouping.OWNER,
         pipeline_id: Optional[strawberry.ID] = None,
     ) -> SalesForecast:
-        viewer, forecast = await _compute(info, start, end, group_by, pipeline_id)
-        return _forecast(await snapshots.with_comparison(kith_from(info), viewer, forecast))
+        caller, forecast = await _compute(info, start, end, group_by, pipeline_id)
+        return _forecast(await snapshots.with_comparison(caller, forecast))
 
     @strawberry.field(
         description="Lead conversion, win rate, average deal size, sales cycle and pipeline velocity of a period "
@@ -279,11 +263,10 @@ class ForecastQueries:
         pipeline_id: Optional[strawberry.ID] = None,
         owner_id: Optional[strawberry.ID] = None,
     ) -> SalesKpis:
-        kith = kith_from(info)
-        viewer = viewer_of(info)
+        caller = await viewer_of(info)
         pipeline = _record_id(pipeline_id, "pipelineId")
         owner = _record_id(owner_id, "ownerId")
-        result = await kpis.compute(kith, viewer, Period(start, end), pipeline, owner)
+        result = await kpis.compute(caller, Period(start, end), pipeline, owner)
         return _kpis(result)
 
 
@@ -309,10 +292,10 @@ class ForecastMutations:
         pipeline_id: Optional[strawberry.ID] = None,
     ) -> SnapshotForecastPayload:
         try:
-            viewer, forecast = await _compute(info, start, end, group_by, pipeline_id)
+            caller, forecast = await _compute(info, start, end, group_by, pipeline_id)
         except ValidationFailed as exc:
             return SnapshotForecastPayload(
                 snapshot=None, forecast=None, errors=[UserError.from_error(e) for e in exc.errors]
             )
-        taken = await snapshots.take(kith_from(info), viewer, forecast)
+        taken = await snapshots.take(caller, forecast)
         return SnapshotForecastPayload(snapshot=_snapshot(taken), forecast=_forecast(forecast), errors=[])

@@ -1,8 +1,9 @@
 """Sales KPIs of a period: lead conversion, win rate, average deal size, sales cycle and
 pipeline velocity — each with the counts it is computed from, so it can be checked.
 
-Two SQL statements (deals, leads) return whole numbers: counts, sums of minor units,
-sums of whole seconds.  Each ratio is then one exact integer division here, rounded
+Aggregates and counts through ``context.records`` (only what the viewer may read)
+return whole numbers: counts, sums of minor units; the won deals of the period give
+their cycles in whole seconds.  Each ratio is then one exact integer division here, rounded
 half away from zero (``money.divide``): rates to hundredths of a percent, days to
 hundredths of a day, money to the currency's minor unit.  Counts of deals span
 currencies (a won deal is a won deal); money never does.
@@ -11,16 +12,13 @@ currencies (a won deal is a won deal); money never does.
 from __future__ import annotations
 
 import decimal
+import math
 from dataclasses import dataclass
-from typing import Any
-
-from piccolo.querystring import QueryString
 
 from kith.plugins.sales.forecast import money
-from kith.plugins.sales.forecast.figures import check, classified_deals
-from kith.plugins.sales.forecast.sql import Period, conjunction, equals, within
+from kith.plugins.sales.forecast.figures import check, deal_filter, minor, stages
+from kith.plugins.sales.forecast.sql import Period, every
 from kith.plugins.sales.forecast.viewer import Viewer
-from kith.sdk import Kith
 
 DAY = 86_400
 
@@ -61,11 +59,9 @@ def _percent(part: int, whole: int) -> decimal.Decimal | None:
     return None if whole == 0 else money.divide(100 * part, whole, 2)
 
 
-async def compute(
-    kith: Kith, viewer: Viewer, period: Period, pipeline_id: int | None = None, owner_id: int | None = None
-) -> Kpis:
+async def compute(viewer: Viewer, period: Period, pipeline_id: int | None = None, owner_id: int | None = None) -> Kpis:
     check(period)
-    deals = await _deal_counts(kith, viewer, period, pipeline_id, owner_id)
+    deals = await _deal_counts(viewer, period, pipeline_id, owner_id)
     total = deals.pop(None)
     won, lost = total["won"], total["lost"]
     cycle_deals, cycle_seconds = total["cycle_deals"], total["cycle_seconds"]
@@ -93,7 +89,7 @@ async def compute(
         )
     created = converted = None
     if viewer.reads_leads:
-        created, converted = await _lead_counts(kith, viewer, period, owner_id)
+        created, converted = await _lead_counts(viewer, period, owner_id)
     return Kpis(
         period=period,
         pipeline_id=pipeline_id,
@@ -111,58 +107,47 @@ async def compute(
 
 
 async def _deal_counts(
-    kith: Kith, viewer: Viewer, period: Period, pipeline_id: int | None, owner_id: int | None
+    viewer: Viewer, period: Period, pipeline_id: int | None, owner_id: int | None
 ) -> dict[str | None, dict[str, int]]:
     """Counts and sums per currency, and over all deals (key None, counts only)."""
-    dialect = kith.db.dialect
-    closed = within("d.closed_on", period)
-    cycle = f"({dialect.epoch_seconds('d.closed_at')} - {dialect.epoch_seconds('d.created_at')})"
-    measures = QueryString(
-        "SUM(CASE WHEN d.kind = 'won' AND {} THEN 1 ELSE 0 END) AS won, "
-        "SUM(CASE WHEN d.kind = 'lost' AND {} THEN 1 ELSE 0 END) AS lost, "
-        "SUM(CASE WHEN d.kind = 'won' AND {} THEN d.amount ELSE 0 END) AS won_amount, "
-        "SUM(CASE WHEN d.kind = 'won' AND d.created_at IS NOT NULL AND {} THEN 1 ELSE 0 END) AS cycle_deals, "
-        f"SUM(CASE WHEN d.kind = 'won' AND d.created_at IS NOT NULL AND {{}} THEN {cycle} ELSE 0 END) "
-        "AS cycle_seconds, "
-        "SUM(CASE WHEN d.kind = 'open' AND d.category <> 'omitted' THEN 1 ELSE 0 END) AS open_now",
-        closed,
-        closed,
-        closed,
-        closed,
-        closed,
-    )
-    rows = await kith.db.fetch(
-        QueryString(
-            "WITH d AS ({}) "
-            "SELECT 0 AS is_total, d.currency AS currency, {} FROM d GROUP BY d.currency "
-            "UNION ALL SELECT 1 AS is_total, NULL AS currency, {} FROM d",
-            classified_deals(kith, viewer, pipeline_id=pipeline_id, owner_id=owner_id, with_amount=False),
-            measures,
-            measures,
-        )
-    )
+    records = viewer.context.records
+    kinds = await stages()
     names = ("won", "lost", "won_amount", "cycle_deals", "cycle_seconds", "open_now")
-    out: dict[str | None, dict[str, int]] = {}
-    for row in rows:
-        if row["is_total"] or row["currency"] is not None:  # deals without an amount count in the total only
-            out[None if row["is_total"] else row["currency"]] = {name: money.as_int(row[name]) for name in names}
+    out: dict[str | None, dict[str, int]] = {None: dict.fromkeys(names, 0)}
+
+    def add(currency: str | None, name: str, value: int) -> None:
+        out[None][name] += value
+        if currency is not None:  # deals without an amount count in the total only
+            out.setdefault(currency, dict.fromkeys(names, 0))[name] += value
+
+    these = deal_filter(pipeline_id, owner_id)
+    by = ["stageId", "forecastCategory"]
+    closed = await records.aggregate("deal", every(these, period.moments("closedAt")), group_by=by, sums=["amount"])
+    won_stages = sorted(stage for stage, (kind, _p, _c) in kinds.items() if kind == "won")
+    for group in closed:
+        kind = kinds.get(group.key["stageId"] or 0, ("open", 0, None))[0]
+        currency = group.key["amount.currency"]
+        if kind != "open":
+            add(currency, kind, group.count)
+        if kind == "won":
+            add(currency, "won_amount", minor(group))
+    for group in await records.aggregate("deal", these, group_by=by, sums=["amount"]):
+        kind, _probability, stage_category = kinds.get(group.key["stageId"] or 0, ("open", 0, None))
+        if kind == "open" and (group.key["forecastCategory"] or stage_category) != "omitted":
+            add(group.key["amount.currency"], "open_now", group.count)
+    if won_stages:
+        won = every(these, period.moments("closedAt"), {"stageId": {"in": won_stages}, "createdAt": {"isNull": False}})
+        async for deal in records.each("deal", won):
+            currency = (deal.get("amount") or {}).get("currency")
+            seconds = math.floor(deal["closed_at"].timestamp()) - math.floor(deal["created_at"].timestamp())
+            add(currency, "cycle_deals", 1)
+            add(currency, "cycle_seconds", seconds)
     return out
 
 
-async def _lead_counts(kith: Kith, viewer: Viewer, period: Period, owner_id: int | None) -> tuple[int, int]:
+async def _lead_counts(viewer: Viewer, period: Period, owner_id: int | None) -> tuple[int, int]:
     """Leads created in the period (a UTC day), and how many of them became a deal."""
-    where = [QueryString("t.deleted_at IS NULL"), within(kith.db.dialect.utc_date("t.created_at"), period)]
-    if viewer.leads is not None:
-        where.append(viewer.leads)
-    if owner_id is not None:
-        where.append(equals("t.owner", owner_id))
-    row: Any = (
-        await kith.db.fetch(
-            QueryString(
-                "SELECT COUNT(*) AS created, "
-                "SUM(CASE WHEN t.converted_deal IS NOT NULL THEN 1 ELSE 0 END) AS converted FROM sales_lead t WHERE {}",
-                conjunction(where),
-            )
-        )
-    )[0]
-    return money.as_int(row["created"]), money.as_int(row["converted"])
+    records = viewer.context.records
+    created = every(period.moments("createdAt"), {"ownerId": {"eq": owner_id}} if owner_id is not None else None)
+    converted = every(created, {"convertedDealId": {"isNull": False}})
+    return await records.count("lead", created), await records.count("lead", converted)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSON, Date, Integer, Timestamptz, Varchar
+from piccolo.columns import JSON, Date, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 
 class ForecastSnapshot(Table, tablename="sales_forecast_snapshot"):
+    id: Serial  # (Piccolo's primary key, declared for type checkers)
     taken_at = Timestamptz(null=True, default=None)
     period_start = Date(null=True, default=None)
     period_end = Date(null=True, default=None)

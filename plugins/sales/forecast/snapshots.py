@@ -6,7 +6,7 @@ as strings), for one period, grouping and pipeline, and for one *audience* (see
 ``Viewer.audience``): a forecast is compared with the most recent snapshot of the same
 period, grouping, pipeline and audience.  Snapshots are derived figures written by this
 plugin alone (like the audit journal), not records, so they are inserted here rather
-than through the record service.
+than through the record service (Piccolo queries on the plugin's own table).
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ import decimal
 import json
 from typing import Any
 
-from piccolo.querystring import QueryString
-
 from kith.plugins.sales.forecast.figures import Comparison, Forecast, Row, SnapshotInfo, sort_key
+from kith.plugins.sales.forecast.models import ForecastSnapshot
 from kith.plugins.sales.forecast.money import major
 from kith.plugins.sales.forecast.sql import Period
 from kith.plugins.sales.forecast.viewer import Viewer
-from kith.sdk import Kith
 
 _DECIMALS = ("pipeline", "weighted", "commit", "best_case", "closed_won", "closed_lost")
 _INTEGERS = ("open_count", "closed_won_count", "closed_lost_count")
@@ -50,46 +48,46 @@ def _timestamp(value: Any) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-async def take(kith: Kith, viewer: Viewer, forecast: Forecast) -> SnapshotInfo:
+async def take(viewer: Viewer, forecast: Forecast) -> SnapshotInfo:
     """Store ``forecast`` (its own rows and totals, not its comparison) as a snapshot."""
     now = dt.datetime.now(dt.UTC)
     figures = [_to_json(row) for row in [*forecast.rows, *forecast.totals]]
-    rows = await kith.db.execute(
-        "INSERT INTO sales_forecast_snapshot (taken_at, period_start, period_end, group_by, pipeline, taken_by, "
-        "audience, figures) VALUES ({}, {}, {}, {}, {}, {}, {}, {}) RETURNING id",
-        now,
-        forecast.period.start,
-        forecast.period.end,
-        forecast.group_by,
-        forecast.pipeline_id,
-        viewer.name,
-        viewer.audience,
-        json.dumps(figures, separators=(",", ":")),
+    snapshot = ForecastSnapshot(
+        taken_at=now,
+        period_start=forecast.period.start,
+        period_end=forecast.period.end,
+        group_by=forecast.group_by,
+        pipeline=forecast.pipeline_id,
+        taken_by=viewer.name,
+        audience=viewer.audience,
+        figures=json.dumps(figures, separators=(",", ":")),
     )
+    rows = await ForecastSnapshot.insert(snapshot).returning(ForecastSnapshot.id)
     return SnapshotInfo(int(rows[0]["id"]), now, viewer.name)
 
 
 async def latest(
-    kith: Kith, viewer: Viewer, period: Period, group_by: str, pipeline_id: int | None
+    viewer: Viewer, period: Period, group_by: str, pipeline_id: int | None
 ) -> tuple[SnapshotInfo, list[Row]] | None:
     """The most recent snapshot of this period, grouping and pipeline for the viewer's
     audience, with its rows (None if there is none)."""
-    pipeline = QueryString("pipeline IS NULL") if pipeline_id is None else QueryString("pipeline = {}", pipeline_id)
-    found = await kith.db.fetch(
-        QueryString(
-            "SELECT id, taken_at, taken_by, figures FROM sales_forecast_snapshot WHERE period_start = {} "
-            "AND period_end = {} AND group_by = {} AND audience = {} AND {} AND taken_at IS NOT NULL "
-            "ORDER BY taken_at DESC, id DESC LIMIT 1",
-            period.start,
-            period.end,
-            group_by,
-            viewer.audience,
-            pipeline,
+    snap = ForecastSnapshot
+    pipeline = snap.pipeline.is_null() if pipeline_id is None else snap.pipeline == pipeline_id
+    record = (
+        await snap.select(snap.id, snap.taken_at, snap.taken_by, snap.figures)
+        .where(
+            (snap.period_start == period.start)
+            & (snap.period_end == period.end)
+            & (snap.group_by == group_by)
+            & (snap.audience == viewer.audience)
+            & pipeline
+            & snap.taken_at.is_not_null()
         )
+        .order_by(snap.taken_at, snap.id, ascending=False)
+        .first()
     )
-    if not found:
+    if record is None:
         return None
-    record = found[0]
     figures = record["figures"]
     data = json.loads(figures) if isinstance(figures, str) else figures
     info = SnapshotInfo(int(record["id"]), _timestamp(record["taken_at"]), record["taken_by"])
@@ -133,7 +131,7 @@ def _zero(row: Row) -> Row:
     return dataclasses.replace(row, open_count=0, closed_won_count=0, closed_lost_count=0, **zeros)
 
 
-async def with_comparison(kith: Kith, viewer: Viewer, forecast: Forecast) -> Forecast:
+async def with_comparison(viewer: Viewer, forecast: Forecast) -> Forecast:
     """``forecast`` compared with its latest snapshot, if there is one."""
-    found = await latest(kith, viewer, forecast.period, forecast.group_by, forecast.pipeline_id)
+    found = await latest(viewer, forecast.period, forecast.group_by, forecast.pipeline_id)
     return forecast if found is None else compare(forecast, *found)

@@ -1,9 +1,8 @@
-"""SQL fragments for forecasts and KPIs: periods and conjunctions.
+"""Periods of forecasts and KPIs, as filters of the record API.
 
-Every figure depends on "which day did this happen, in UTC" and "how many seconds
-between two moments"; the engine spells those (``kith.db.dialect.utc_date`` and
-``epoch_seconds``), so a period's bounds are inclusive whole days and a mean duration
-is exact on both engines, with no engine test here.
+Every figure depends on "which day did this happen, in UTC": a period's bounds are
+inclusive whole days, so a timestamp is in it from the first day's midnight (UTC) up
+to, not including, the midnight after the last day, on both engines alike.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-
-from piccolo.querystring import QueryString
 
 
 @dataclass(frozen=True)
@@ -22,18 +19,18 @@ class Period:
     start: dt.date
     end: dt.date
 
+    def days(self, field: str) -> dict[str, Any]:
+        """A filter: the date ``field`` falls in the period."""
+        return {field: {"gte": self.start.isoformat(), "lte": self.end.isoformat()}}
 
-def within(expression: str, period: Period) -> QueryString:
-    """``expression`` (a date) falls in ``period``; false when it is NULL."""
-    return QueryString(f"({expression} >= {{}} AND {expression} <= {{}})", period.start, period.end)
-
-
-def conjunction(parts: list[QueryString]) -> QueryString:
-    """``a AND b AND …`` of the parts (TRUE when there are none)."""
-    if not parts:
-        return QueryString("1 = 1")
-    return QueryString(" AND ".join("{}" for _ in parts), *parts)
+    def moments(self, field: str) -> dict[str, Any]:
+        """A filter: the timestamp ``field`` falls on one of the period's days (UTC)."""
+        first = dt.datetime.combine(self.start, dt.time(), dt.UTC)
+        after = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        return {field: {"gte": first.isoformat(), "lt": after.isoformat()}}
 
 
-def equals(column: str, value: Any) -> QueryString:
-    return QueryString(f"{column} = {{}}", value)
+def every(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    """All of the filters (those given)."""
+    given = [part for part in parts if part]
+    return {"and": given} if len(given) > 1 else (given[0] if given else {})

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from kith.plugins.sales.cli import sales_group
-from kith.plugins.sales.quotes.document import SystemReader, render_quote
+from kith.plugins.sales.quotes.document import ContextReader, render_quote
 from kith.plugins.sales.settings import sales_settings
-from kith.sdk import Kith, KithError, with_kith
+from kith.sdk import KithError, PluginContext, with_context
 
 
 @sales_group.command("quote-html")
@@ -22,10 +22,10 @@ from kith.sdk import Kith, KithError, with_kith
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the document to this file instead of printing it.",
 )
-@with_kith
-async def quote_html(kith: Kith, quote_id: int, output: Path | None) -> None:
+@with_context
+async def quote_html(context: PluginContext, quote_id: int, output: Path | None) -> None:
     """The HTML document of quote ID (the same as the quoteDocument query)."""
-    html = await render_quote(SystemReader(kith), quote_id, sales_settings(kith))
+    html = await render_quote(ContextReader(context), quote_id, sales_settings(context))
     if html is None:
         raise KithError(f"quote {quote_id} does not exist")
     if output is None:

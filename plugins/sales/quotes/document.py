@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import jinja2
 
 from kith.plugins.sales.settings import SalesSettings
-from kith.sdk import Kith, NotFound, currency_exponent
+from kith.sdk import PluginContext, currency_exponent
 
 Row = dict[str, Any]
 BLANK = "—"
@@ -30,6 +30,8 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 TEMPLATE = "quote.html.jinja2"
+#: lines a document shows at most (a quote is read in one go, not paged)
+MAX_LINES = 1000
 
 
 class Reader(Protocol):
@@ -40,25 +42,22 @@ class Reader(Protocol):
         """The quote's lines the reader may see, in document order."""
 
 
-class SystemReader:
-    """Reads as the system: for the CLI and other in-process callers."""
+class ContextReader:
+    """Reads through a plugin context, as its caller (the CLI's is the system)."""
 
-    def __init__(self, kith: Kith) -> None:
-        self.kith = kith
+    def __init__(self, context: PluginContext) -> None:
+        self.context = context
 
     async def record(self, entity: str, record_id: int | None) -> Row | None:
-        if record_id is None:
-            return None
-        try:
-            return await self.kith.records.get(entity, record_id)
-        except NotFound:
-            return None
+        return None if record_id is None else await self.context.records.get(entity, record_id)
 
     async def lines(self, quote_id: int) -> list[Row]:
-        rows = await self.kith.db.execute(
-            "SELECT id FROM sales_quote_line WHERE quote = {} AND deleted_at IS NULL ORDER BY position, id", quote_id
+        if not self.context.can("quote_line", "read"):
+            return []  # a reader without lines sees the quote's totals only
+        order = [{"position": "ASC"}]
+        return await self.context.records.list(
+            "quote_line", {"quoteId": {"eq": quote_id}}, order_by=order, first=MAX_LINES
         )
-        return [await self.kith.records.get("quote_line", row["id"]) for row in rows]
 
 
 # -- formatting -------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A hook that changes a line (or the quote's discount) calls ``settle`` with the lines as
 they will be after the write.  It computes every figure with ``totals.compute`` and
 writes whatever changed through the record service, in the caller's transaction, as the
-plugin: the stored totals are never out of step with the lines, not even briefly.
+plugin on the caller's behalf (``context.as_plugin``): the stored totals are never out of
+step with the lines, not even briefly.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from kith.plugins.sales.quotes import store
 from kith.plugins.sales.quotes.declarations import QUOTE_TOTALS
 from kith.plugins.sales.quotes.numbers import percent, quantity
 from kith.plugins.sales.quotes.totals import LineInput, LineTotals, compute
-from kith.sdk import Actor, Kith, ValidationFailed, to_minor_units
+from kith.sdk import PluginContext, ValidationFailed, to_minor_units
 
 Row = dict[str, Any]
 LINE_MONEY = ("unit_price", "net_total", "tax_total")
@@ -42,10 +43,9 @@ def line_input(row: Row) -> LineInput:
 
 
 async def settle(
-    kith: Kith,
+    context: PluginContext,
     quote: Row,
     lines: list[Row],
-    actor: Actor,
     *,
     pending: Row | None = None,
     quote_values: Row | None = None,
@@ -69,7 +69,7 @@ async def settle(
         figures = compute([line_input(r) for r in rows], percent(discount))
     except ValueError as exc:
         raise ValidationFailed.single(None, "too_large", str(exc)) from None
-    writer = store.as_plugin(actor, keep_permissions=False)
+    writer = context.as_plugin(keep_permissions=False).records
     extra = line_values or {}
     with store.computing():
         for row, line in zip(lines, figures.lines, strict=False):
@@ -77,11 +77,11 @@ async def settle(
             if values or (row.get("net_total"), row.get("tax_total")) != (line.net, line.tax):
                 values["net_total"] = store.money(line.net, currency)
                 values["tax_total"] = store.money(line.tax, currency)
-                await kith.records.update("quote_line", row["id"], values, writer)
+                await writer.update("quote_line", row["id"], values)
         amounts = (figures.subtotal, figures.discount, figures.tax, figures.total)
         totals = {name: store.money(amount, currency) for name, amount in zip(QUOTE_TOTALS, amounts, strict=True)}
         if quote_values is not None:
             quote_values.update(totals)
         else:
-            await kith.records.update("quote", quote["id"], totals, writer)
+            await writer.update("quote", quote["id"], totals)
     return figures.lines[-1] if pending is not None else None

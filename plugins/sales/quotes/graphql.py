@@ -10,18 +10,15 @@ generated mutations; nothing is written when there are any.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Optional
+from typing import Optional
 
 import strawberry
 from strawberry.types import Info
 
 from kith.plugins.sales.quotes import workflow
-from kith.plugins.sales.quotes.document import Row, render_quote
+from kith.plugins.sales.quotes.document import ContextReader, Row, render_quote
 from kith.plugins.sales.settings import sales_settings
-from kith.sdk import UserError, ValidationFailed, kith_from
-
-#: lines a document shows at most (a quote is read in one go, not paged)
-MAX_DOCUMENT_LINES = 1000
+from kith.sdk import UserError, ValidationFailed, context_from
 
 
 @strawberry.type(description="The quote a workflow step left (or made), or why the step was refused.")
@@ -48,23 +45,6 @@ async def _step(action: Callable[[], Awaitable[Row]]) -> QuoteStepPayload:
     )
 
 
-class _ViewerReader:
-    """Reads through the request's loaders, so the viewer's grants apply (and batch)."""
-
-    def __init__(self, context: Any) -> None:
-        self.context = context
-
-    async def record(self, entity: str, record_id: int | None) -> Row | None:
-        if record_id is None:
-            return None
-        found: Row | None = await self.context.loader(entity).load(int(record_id))
-        return found
-
-    async def lines(self, quote_id: int) -> list[Row]:
-        found: list[Row] = await self.context.children_loader("quote_line", "quote", MAX_DOCUMENT_LINES).load(quote_id)
-        return found
-
-
 @strawberry.type
 class QuoteQueries:
     @strawberry.field(
@@ -76,36 +56,36 @@ class QuoteQueries:
             quote_id = int(id)
         except ValueError:
             return None
-        return await render_quote(_ViewerReader(info.context), quote_id, sales_settings(kith_from(info)))
+        return await render_quote(ContextReader(context_from(info)), quote_id, sales_settings(context_from(info)))
 
 
 @strawberry.type
 class QuoteMutations:
     @strawberry.mutation(description="Send a draft quote (it needs at least one line); it can no longer change.")
     async def send_quote(self, info: Info, id: strawberry.ID) -> QuoteStepPayload:
-        return await _step(lambda: workflow.send(kith_from(info), id, info.context.actor))
+        return await _step(lambda: workflow.send(context_from(info), id))
 
     @strawberry.mutation(
         description="Accept a sent quote: its deal's amount becomes the quote's total, and any other sent "
         "revision of it is superseded."
     )
     async def accept_quote(self, info: Info, id: strawberry.ID) -> QuoteStepPayload:
-        return await _step(lambda: workflow.accept(kith_from(info), id, info.context.actor))
+        return await _step(lambda: workflow.accept(context_from(info), id))
 
     @strawberry.mutation(description="Reject a sent quote; a reason is kept as a note on its timeline.")
     async def reject_quote(self, info: Info, id: strawberry.ID, reason: Optional[str] = None) -> QuoteStepPayload:
-        return await _step(lambda: workflow.reject(kith_from(info), id, info.context.actor, reason))
+        return await _step(lambda: workflow.reject(context_from(info), id, reason))
 
     @strawberry.mutation(
         description="Make a new draft revision of a sent or rejected quote (same number, lines copied); the "
         "payload is the new draft, and the revised quote becomes superseded."
     )
     async def revise_quote(self, info: Info, id: strawberry.ID) -> QuoteStepPayload:
-        return await _step(lambda: workflow.revise(kith_from(info), id, info.context.actor))
+        return await _step(lambda: workflow.revise(context_from(info), id))
 
     @strawberry.mutation(
         description="Put a draft quote in another currency: every line takes its product's price in it "
         "(refused, naming the lines, where there is none)."
     )
     async def change_quote_currency(self, info: Info, id: strawberry.ID, currency: str) -> QuoteStepPayload:
-        return await _step(lambda: workflow.change_currency(kith_from(info), id, currency, info.context.actor))
+        return await _step(lambda: workflow.change_currency(context_from(info), id, currency))

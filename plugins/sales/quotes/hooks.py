@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kith.plugins.sales.models import Product, ProductPrice
 from kith.plugins.sales.quotes import store
 from kith.plugins.sales.quotes.declarations import QUOTE_TOTALS
 from kith.plugins.sales.quotes.figures import line_input, line_row, settle
@@ -127,12 +128,14 @@ async def _product(change: Change) -> None:
     sku = change.values.get("sku")
     if not sku:
         return
-    rows = await change.context._kith.db.execute(
-        "SELECT id, deleted_at FROM sales_product WHERE sku = {} AND id <> {}", sku, change.record_id or 0
+    same = (
+        await Product.select(Product.id, Product.deleted_at)
+        .where((Product.sku == sku) & (Product.id != (change.record_id or 0)))
+        .first()
     )
-    if rows:
-        hint = " (it is deleted: restore it, or change its SKU first)" if rows[0]["deleted_at"] else ""
-        raise ValidationFailed.single("sku", "duplicate", f"product {rows[0]['id']} already has SKU {sku}{hint}")
+    if same is not None:
+        hint = " (it is deleted: restore it, or change its SKU first)" if same["deleted_at"] else ""
+        raise ValidationFailed.single("sku", "duplicate", f"product {same['id']} already has SKU {sku}{hint}")
 
 
 async def _price(change: Change) -> None:
@@ -143,17 +146,22 @@ async def _price(change: Change) -> None:
         return
     if price["amount"] < 0:
         raise ValidationFailed.single("amount", "invalid", "must not be negative")
-    rows = await change.context._kith.db.execute(
-        "SELECT id FROM sales_product_price WHERE product = {} AND currency = {} AND deleted_at IS NULL AND id <> {}",
-        product_id,
-        price["currency"],
-        change.record_id or 0,
+    prices = ProductPrice
+    same = (
+        await prices.select(prices.id)
+        .where(
+            (prices.product == product_id)
+            & (prices.currency == price["currency"])
+            & prices.deleted_at.is_null()
+            & (prices.id != (change.record_id or 0))
+        )
+        .first()
     )
-    if rows:
+    if same is not None:
         raise ValidationFailed.single(
             "amount",
             "duplicate",
-            f"product {product_id} already has a price in {price['currency']} (price {rows[0]['id']}); "
+            f"product {product_id} already has a price in {price['currency']} (price {same['id']}); "
             "change that one instead",
         )
 
@@ -173,16 +181,15 @@ def _not_draft(quote: dict[str, Any], fields: list[str]) -> ValidationFailed:
 
 
 async def _create_quote(change: Change) -> None:
-    kith, values = change.context._kith, change.values
-    deal = await store.deal(kith, values["deal"])
-    perms = change.actor.permissions
-    if deal is None or (perms is not None and not await perms.can_see(kith.entity("deal"), deal["id"])):
+    values = change.values
+    deal = await store.deal(values["deal"])
+    if deal is None or await change.context.records.get("deal", deal["id"]) is None:
         raise ValidationFailed.single("dealId", "not_found", f"deal {values['deal']} does not exist")
     # a revision made by the plugin brings its number, revision and currency along
     given = [values[name]["currency"] for name in QUOTE_TOTALS if values.get(name)]
     currency = given[0] if given else deal["currency"]
     if not values.get("number"):
-        values["number"] = await store.next_number(kith)
+        values["number"] = await store.next_number(change.context)
         values["revision"] = 1
     values.update(status="draft", sent_at=None, decided_at=None)
     values.update({name: store.money(0, currency) for name in QUOTE_TOTALS})
@@ -198,9 +205,9 @@ async def _update_quote(change: Change) -> None:
             "dealId", "invalid", "a quote stays on its deal (its revisions are there); create a new quote instead"
         )
     if "discount_percent" in changing:
-        quote = await store.lock_quote(change.context._kith, before["id"])
-        lines = await store.lines_of(change.context._kith, quote["id"])
-        await settle(change.context._kith, quote, lines, change.actor, quote_values=values)
+        quote = await store.lock_quote(change.context, before["id"])
+        lines = await store.lines_of(quote["id"])
+        await settle(change.context, quote, lines, quote_values=values)
 
 
 async def _delete_quote(change: Change) -> None:
@@ -213,12 +220,12 @@ async def _delete_quote(change: Change) -> None:
             "(a quote that was sent is the record of what was offered)",
         )
     if quote["revision"] > 1:  # the revision this draft replaced is current again
-        earlier = [r for r in await store.revisions(change.context._kith, quote["number"]) if r["id"] != quote["id"]]
+        earlier = [r for r in await store.revisions(quote["number"]) if r["id"] != quote["id"]]
         if earlier and all(r["status"] == "superseded" for r in earlier):
             previous = earlier[-1]
             status = "rejected" if previous["decided_at"] is not None else "sent"
-            writer = store.as_plugin(change.actor, keep_permissions=False)
-            await change.context._kith.records.update("quote", previous["id"], {"status": status}, writer)
+            writer = change.context.as_plugin(keep_permissions=False).records
+            await writer.update("quote", previous["id"], {"status": status})
 
 
 async def _restore_quote(change: Change) -> None:
@@ -227,9 +234,7 @@ async def _restore_quote(change: Change) -> None:
     if quote["revision"] <= 1:
         return
     current = [
-        r
-        for r in await store.revisions(change.context._kith, quote["number"])
-        if r["id"] != quote["id"] and r["status"] != "superseded"
+        r for r in await store.revisions(quote["number"]) if r["id"] != quote["id"] and r["status"] != "superseded"
     ]
     if not current:
         return
@@ -241,8 +246,8 @@ async def _restore_quote(change: Change) -> None:
             f"quote {quote['number']} has moved on (revision {latest['revision']} is {latest['status']}); "
             "revise that one instead",
         )
-    writer = store.as_plugin(change.actor, keep_permissions=False)
-    await change.context._kith.records.update("quote", latest["id"], {"status": "superseded"}, writer)
+    writer = change.context.as_plugin(keep_permissions=False).records
+    await writer.update("quote", latest["id"], {"status": "superseded"})
 
 
 # -- lines -----------------------------------------------------------------------------------
@@ -251,7 +256,7 @@ async def _restore_quote(change: Change) -> None:
 async def _line_quote(change: Change, quote_id: Any) -> dict[str, Any]:
     """The line's quote, locked; it must be a draft with a currency."""
     try:
-        quote = await store.lock_quote(change.context._kith, quote_id)
+        quote = await store.lock_quote(change.context, quote_id)
     except NotFound:
         raise ValidationFailed.single("quoteId", "not_found", f"quote {quote_id} does not exist") from None
     if quote["status"] != "draft":
@@ -271,11 +276,11 @@ async def _line_quote(change: Change, quote_id: Any) -> dict[str, Any]:
 
 async def _write_line(change: Change) -> None:
     """A line created, changed or restored: defaults, its figures and its quote's totals."""
-    kith, values, before = change.context._kith, change.values, change.before
+    values, before = change.values, change.before
     if before is not None and "quote" in values and values["quote"] != before["quote"]:
         raise ValidationFailed.single("quoteId", "invalid", "a line stays on its quote; delete it and add it there")
     quote = await _line_quote(change, before["quote"] if before else values["quote"])
-    lines = await store.lines_of(kith, quote["id"])
+    lines = await store.lines_of(quote["id"])
     if change.action == "create" and "position" not in values:
         values["position"] = max((line["position"] or 0 for line in lines), default=0) + 1
     if change.action != "restore":
@@ -284,7 +289,7 @@ async def _write_line(change: Change) -> None:
     others = [line for line in lines if line["id"] != change.record_id]
     if change.action == "restore":
         _check_restorable(quote, row, others)
-    figures = await settle(kith, quote, others, change.actor, pending=row)
+    figures = await settle(change.context, quote, others, pending=row)
     assert figures is not None
     values["net_total"] = store.money(figures.net, quote["currency"])
     values["tax_total"] = store.money(figures.tax, quote["currency"])
@@ -312,7 +317,7 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
     errors: list[FieldError] = []
     product_id = values.get("product", before.get("product"))
     picked = "product" in values and values["product"] is not None and values["product"] != before.get("product")
-    item = await store.product(change.context._kith, product_id) if product_id is not None else None
+    item = await store.product(product_id) if product_id is not None else None
     if product_id is not None and item is None:
         errors.append(FieldError("productId", "not_found", f"product {product_id} does not exist"))
     if picked and item is not None and not item["active"] and change.actor.source != "plugin":
@@ -327,7 +332,7 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
     price = values["unit_price"] if given else (None if picked else before.get("unit_price"))
     if price is None:
         if item is not None:
-            minor = await store.price_of(change.context._kith, item["id"], currency)
+            minor = await store.price_of(item["id"], currency)
             if minor is None:
                 errors.append(
                     FieldError(
@@ -353,5 +358,5 @@ async def _defaults(change: Change, quote: dict[str, Any]) -> None:
 async def _delete_line(change: Change) -> None:
     line = change.before or {}
     quote = await _line_quote(change, line["quote"])
-    others = [row for row in await store.lines_of(change.context._kith, quote["id"]) if row["id"] != line["id"]]
-    await settle(change.context._kith, quote, others, change.actor)
+    others = [row for row in await store.lines_of(quote["id"]) if row["id"] != line["id"]]
+    await settle(change.context, quote, others)
