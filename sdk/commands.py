@@ -83,7 +83,8 @@ def with_context(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
 
 
 def with_kith(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Turn an async function ``(kith, **params)`` into a click command body.
+    """Turn an async function ``(kith, **params)`` into a click command body (Kith's own
+    commands use it; plugins use ``with_context``, which hands them a PluginContext).
 
     The command opens a Kith from the settings (``KITH_*``, ``kith.toml`` and
     ``kith --database-url``), migrating first, passes it with the command's parameters,

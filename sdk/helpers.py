@@ -70,7 +70,8 @@ def require_permission(info: Any, entity: str, action: str) -> None:
 
 
 def kith_from(info: Any) -> Any:
-    """The running Kith inside a strawberry resolver (being replaced by ``context_from``)."""
+    """Deprecated: the running Kith inside a strawberry resolver; use ``context_from(info)``,
+    whose reads are the caller's."""
     return info.context.kith
 
 
