@@ -864,7 +864,9 @@ async def test_a_misspelt_sales_setting_is_one_clear_error(make_kith, monkeypatc
     from kith.sdk import KithError
 
     monkeypatch.setenv("KITH_PLUGIN", '{"sales": {"seler_name": "Typo Ltd"}}')
-    kith = await make_kith(enable=["sales"])
-    with pytest.raises(KithError) as caught:
-        sales_settings(system_context(kith))
+    with pytest.raises(KithError) as caught:  # refused when enabled, before any hook reads it
+        await make_kith(enable=["sales"])
     assert "invalid settings: plugin.sales.seler_name: Extra inputs are not permitted" in str(caught.value)
+    monkeypatch.setenv("KITH_PLUGIN", '{"sales": {"seller_name": "Right Ltd"}}')
+    kith = await make_kith(enable=["sales"])
+    assert sales_settings(system_context(kith)).seller_name == "Right Ltd"
