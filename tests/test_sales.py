@@ -425,3 +425,35 @@ async def test_linking_to_a_record_the_caller_cannot_read_is_refused_as_not_foun
     linked = await execute(sales, deal, {"c": str(stranger["id"])}, principal=principal)
     assert linked["data"]["createDeal"] == {"deal": None, "errors": [{"field": "contactId", "code": "not_found"}]}
     assert await sales.db.execute("SELECT id FROM activity") == []
+
+
+async def test_the_customer_view_leaves_out_deal_fields_hidden_from_the_viewer(make_kith):
+    """The sales section of the customer view is a read like any other: a role that may
+    read deals but not their amount sees the deals with no amount."""
+    from kith.sdk import Grant, RoleDefinition
+    from kith.sdk.testing import system_context, throwaway_plugin
+
+    def kith_roles():
+        return [
+            RoleDefinition(
+                name="deal_watcher",
+                grants={
+                    "contact": Grant(actions=["read"]),
+                    "deal": Grant(actions=["read"], hidden=["amount"]),
+                    "deal_contact": Grant(actions=["read"]),
+                },
+            )
+        ]
+
+    kith = await make_kith(plugins=[throwaway_plugin("lens", kith_roles)], enable=["sales", "lens"])
+    watcher = await make_user(kith, roles=["deal_watcher"])
+    ann = await make_contact(kith, first_name="Ann")
+    await system_context(kith).records.create(
+        "deal", {"name": "Big one", "contact": ann["id"], "amount": {"amount": "90000", "currency": "EUR"}}
+    )
+    view = "query($id: ID!) { customerView(contactId: $id) { sections { plugin items } } }"
+    as_admin = (await GraphQLClient(kith).query(view, id=str(ann["id"])))["customerView"]["sections"]
+    assert [i["amount"] for s in as_admin if s["plugin"] == "sales" for i in s["items"]] == ["90000.00"]
+    as_watcher = await (await GraphQLClient.as_user(kith, watcher["id"])).query(view, id=str(ann["id"]))
+    items = [i for s in as_watcher["customerView"]["sections"] if s["plugin"] == "sales" for i in s["items"]]
+    assert [(i["name"], i["amount"], i["currency"]) for i in items] == [("Big one", None, None)]
