@@ -112,9 +112,12 @@ async def plugin_info(kith: Kith, name: str) -> None:
 @with_kith
 async def enable_plugin(kith: Kith, name: str) -> None:
     """Enable a plugin: check its dependencies, run its migrations, serve its API."""
+    before = set(await kith.enabled_plugins())
     ran = await lifecycle.enable(kith, name)
     steps = f" (migrations: {', '.join(ran)})" if ran else ""
     console.print(f"[green]Enabled[/] {name}{steps}")
+    for glue in sorted(set(await kith.enabled_plugins()) - before - {name}):
+        console.print(f"[green]Enabled[/] {glue} too: it joins {' and '.join(kith.plugins.available[glue].depends)}")
 
 
 @plugins_group.command("disable")
@@ -122,7 +125,10 @@ async def enable_plugin(kith: Kith, name: str) -> None:
 @with_kith
 async def disable_plugin(kith: Kith, name: str) -> None:
     """Disable a plugin: its API and automations stop; its data stays."""
+    before = set(await kith.enabled_plugins())
     await lifecycle.disable(kith, name)
+    for glue in sorted(before - set(await kith.enabled_plugins()) - {name}):
+        console.print(f"Disabled {glue} first: it joins {name} to another plugin.")
     console.print(f"Disabled {name}; its tables and data are kept (purge removes them).")
 
 

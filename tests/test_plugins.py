@@ -165,6 +165,51 @@ def test_plugin_command_and_lifecycle_from_the_cli(kith_cli, monkeypatch, tmp_pa
     assert list(tmp_path.glob("loyalty-*.json"))
 
 
+def test_glue_follows_the_plugins_it_joins_from_the_cli(kith_cli, monkeypatch):
+    plugins = ",".join(f"kith_test_plugins.glue:{name}" for name in ("shouts", "echoes", "glue"))
+    monkeypatch.setenv("KITH_EXTRA_PLUGINS", plugins)
+    assert kith_cli("plugins", "enable", "shouts").exit_code == 0
+    refused = kith_cli("plugins", "enable", "shouts.echoes")
+    assert refused.exit_code == 1 and "depends on echoes" in refused.output
+    enabled = kith_cli("plugins", "enable", "echoes")
+    assert enabled.exit_code == 0, enabled.output
+    assert "Enabled shouts.echoes too: it joins shouts and echoes" in enabled.output
+    rows = {
+        cells[0]: cells[2]
+        for line in kith_cli("plugins", "list").output.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) > 2
+    }
+    assert rows["shouts.echoes"] == "yes"
+    disabled = kith_cli("plugins", "disable", "shouts")
+    assert disabled.exit_code == 0, disabled.output
+    assert "Disabled shouts.echoes first" in disabled.output and "Disabled shouts;" in disabled.output
+    assert kith_cli("plugins", "disable", "echoes").exit_code == 0  # nothing depends on it any more
+
+
+async def test_glue_is_enabled_with_the_last_of_its_plugins_and_runs_only_then(make_kith):
+    from kith.sdk.testing import disable_plugin, enable_plugin, make_activity, make_contact, system_context
+    from kith_test_plugins.glue import echoes, glue, shouts
+
+    kith = await make_kith(plugins=[shouts, echoes, glue], enable=["shouts"])
+    ann = await make_contact(kith)
+    records = system_context(kith).records
+
+    async def echoes_after_a_shout() -> int:
+        await make_activity(kith, ann, kind="shout", subject="hey")
+        return await records.count("activity", {"subject": {"eq": "echo"}})
+
+    assert await echoes_after_a_shout() == 0
+    await enable_plugin(kith, "echoes")  # completes the glue
+    assert await echoes_after_a_shout() == 1
+    await disable_plugin(kith, "shouts.echoes")  # an admin stops the feature alone
+    assert await echoes_after_a_shout() == 1
+    await enable_plugin(kith, "shouts.echoes")
+    await disable_plugin(kith, "echoes")  # the glue goes first
+    assert await echoes_after_a_shout() == 1
+    await enable_plugin(kith, "echoes")  # and comes back with it
+    assert await echoes_after_a_shout() == 2
+
+
 class _TypoHooks:
     @hookimpl
     def kith_entites(self):  # a typo: would never be called

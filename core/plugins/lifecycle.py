@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from kith.core.plugins import compatibility, fields
 from kith.core.records.encoding import jsonable
 from kith.core.storage.meta import bump_schema_version
 from kith.core.storage.migrations import forget, migrate
+
+log = logging.getLogger("kith.plugins")
 
 if TYPE_CHECKING:
     from kith.core.plugins.manifest import Plugin
@@ -137,7 +140,24 @@ async def enable(kith: Kith, name: str) -> list[str]:
         raise
     await kith.sync_plugin_rules()
     await kith.automations.rules_changed()  # its rules run again, in every process
+    await _enable_glue(kith, name)
     return ran
+
+
+async def _enable_glue(kith: Kith, name: str) -> None:
+    """Enable the glue plugins that ``name`` completes: those depending on it whose other
+    dependencies are enabled too.  Glue that cannot start is reported, and the plugin
+    the admin asked for stays enabled: it works without the glue."""
+    enabled = set(await kith.enabled_plugins())
+    for glue_name, glue in sorted(kith.plugins.available.items()):
+        if not glue.glue or glue_name in enabled or name not in glue.depends:
+            continue
+        if all(dep in enabled or dep == "core" for dep in glue.depends):
+            try:
+                await enable(kith, glue_name)
+            except PluginError as exc:
+                log.error("glue plugin %s was not enabled with %s: %s", glue_name, name, exc)
+                kith.plugins._fail(glue_name, "enable", str(exc))
 
 
 async def disable(kith: Kith, name: str) -> None:
@@ -148,6 +168,9 @@ async def disable(kith: Kith, name: str) -> None:
     if name not in enabled:
         raise PluginError(f"plugin {name} is not enabled")
     dependants = sorted(other for other in enabled if name in kith.plugins.available[other].depends)
+    for glue_name in [d for d in dependants if kith.plugins.available[d].glue]:
+        await disable(kith, glue_name)  # glue follows the plugins it joins
+    dependants = [d for d in dependants if not kith.plugins.available[d].glue]
     if dependants:
         raise PluginError(f"plugin {name} is needed by {', '.join(dependants)}: disable those first")
     async with kith.db.write_transaction():

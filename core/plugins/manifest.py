@@ -28,7 +28,9 @@ class Plugin:
     Piccolo tables it owns (purge exports and drops exactly these); ``depends`` the
     plugins it needs enabled first; ``requires_kith`` the Kith versions it supports, as
     a PEP 440 range (``">=0.1,<1"``): another Kith refuses to enable it, saying why;
-    ``settings`` the pydantic model of its settings.
+    ``settings`` the pydantic model of its settings; ``glue`` marks a plugin that only
+    joins the plugins it depends on, so it follows them: enabled when they all are,
+    disabled before any of them is.
     """
 
     name: str
@@ -44,6 +46,9 @@ class Plugin:
     #: the pydantic model of the plugin's ``[plugin.<name>]`` settings, read with
     #: ``context.settings(model)`` and checked when the plugin is enabled
     settings: type[BaseModel] | None = None
+    #: glue between the plugins it ``depends`` on: enabled as soon as all of them are,
+    #: disabled first when one of them is disabled
+    glue: bool = False
 
     def hook_object(self) -> object:
         """The object registered with pluggy (imported lazily, so listing is cheap)."""
