@@ -240,3 +240,22 @@ async def test_choices_name_a_fields_allowed_values(world: dict[str, Any]) -> No
     ctx = system_context(world["kith"])
     assert {"note", "meeting"} <= set(ctx.choices("activity", "kind"))
     assert ctx.choices("contact", "first_name") == ()
+
+
+async def test_deleted_records_are_read_only_when_asked_and_within_scope(world: dict[str, Any]) -> None:
+    """A person's data must cover their deleted records too: ``include_deleted`` reads
+    them, and a user's scope still applies."""
+    kith = world["kith"]
+    system = system_context(kith).records
+    await system.delete("contact", world["mine"][0]["id"])
+    await system.delete("contact", world["theirs"][0]["id"])
+    assert await system.count("contact") == 5
+    assert await system.count("contact", include_deleted=True) == 7
+    everyone = await system.list("contact", include_deleted=True, order_by=[{"id": "ASC"}])
+    assert {world["mine"][0]["id"], world["theirs"][0]["id"]} <= {c["id"] for c in everyone}
+    assert len([c async for c in system.each("contact", include_deleted=True, batch=2)]) == 7
+    clerk = await acting_as(kith, world["clerk"]["id"])
+    assert await clerk.records.count("contact", include_deleted=True) == 3
+    assert [c["id"] for c in await clerk.records.list("contact", include_deleted=True)] == [
+        c["id"] for c in world["mine"]
+    ]

@@ -90,10 +90,13 @@ class Records:
         order_by: Sequence[Mapping[str, Any]] = (),
         first: int = 100,
         search: str | None = None,
+        include_deleted: bool = False,
     ) -> Rows:
         """Up to ``first`` records (at most 1000) matching ``filter``, in ``order_by``
-        order (then by id)."""
-        page = await self._page(entity, filter, order_by, min(max(first, 0), MAX_LIST), search, None)
+        order (then by id); ``include_deleted``: soft-deleted ones too (still within the
+        actor's scope), for what must cover every record, such as a person's data."""
+        limit = min(max(first, 0), MAX_LIST)
+        page = await self._page(entity, filter, order_by, limit, search, None, include_deleted)
         return page[0]
 
     async def each(
@@ -103,12 +106,14 @@ class Records:
         *,
         order_by: Sequence[Mapping[str, Any]] = (),
         batch: int = 500,
+        include_deleted: bool = False,
     ) -> AsyncIterator[Record]:
         """Every matching record, fetched ``batch`` at a time with a cursor, so a plugin
         can walk a large table without holding it in memory."""
         after: str | None = None
+        size = min(max(batch, 1), MAX_LIST)
         while True:
-            rows, after = await self._page(entity, filter, order_by, min(max(batch, 1), MAX_LIST), None, after)
+            rows, after = await self._page(entity, filter, order_by, size, None, after, include_deleted)
             for row in rows:
                 yield row
             if after is None:
@@ -121,11 +126,21 @@ class Records:
         rows = await self.list(entity, filter, order_by=order_by, first=1)
         return rows[0] if rows else None
 
-    async def count(self, entity: str, filter: Mapping[str, Any] | None = None, *, search: str | None = None) -> int:
-        """How many records match (deleted ones never count)."""
+    async def count(
+        self,
+        entity: str,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        search: str | None = None,
+        include_deleted: bool = False,
+    ) -> int:
+        """How many records match (deleted ones only with ``include_deleted``)."""
         self._require(entity, "read")
         kith = self._kith
-        return await kith.query.count(kith.db, self._entity(entity), filter, search, viewer=self._viewer)
+        target = self._entity(entity)
+        return await kith.query.count(
+            kith.db, target, filter, search, viewer=self._viewer, include_deleted=include_deleted
+        )
 
     async def aggregate(
         self,
@@ -170,11 +185,14 @@ class Records:
         first: int,
         search: str | None,
         after: str | None,
+        include_deleted: bool = False,
     ) -> tuple[Rows, str | None]:
         self._require(entity, "read")
         kith = self._kith
         target = self._entity(entity)
-        request = ListRequest(target, filter, order_by, first=first, after=after, search=search, viewer=self._viewer)
+        request = ListRequest(
+            target, filter, order_by, first, after, search, viewer=self._viewer, include_deleted=include_deleted
+        )
         page = await kith.query.list(kith.db, request)
         rows = [r for r in (self._visible(target, row) for row in page.rows) if r is not None]
         return rows, page.end_cursor if page.has_next_page else None

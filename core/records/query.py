@@ -100,6 +100,7 @@ class ListRequest:
     columns: set[str] | None = None  # None: every column
     extra_where: list[QueryString] = field(default_factory=list)
     viewer: Viewer | None = None
+    include_deleted: bool = False  # soft-deleted records too (personal data, purges)
 
 
 class CursorCodec:
@@ -359,7 +360,7 @@ class RecordQuery:
         extra = list(request.extra_where)
         if request.after:
             extra.append(self._after(keys, request.after, codec))
-        where = self.where(entity, request.filter, request.search, extra, viewer=viewer)
+        where = self.where(entity, request.filter, request.search, extra, request.include_deleted, viewer)
         if request.columns is None:
             select = f"{ALIAS}.*"
         else:
@@ -393,8 +394,9 @@ class RecordQuery:
         search: str | None = None,
         extra: Sequence[QueryString] = (),
         viewer: Viewer | None = None,
+        include_deleted: bool = False,
     ) -> int:
-        where = self.where(entity, filter_, search, extra, viewer=viewer)
+        where = self.where(entity, filter_, search, extra, include_deleted, viewer)
         value = await db.fetch_value(
             QueryString(f'SELECT COUNT(*) AS n FROM "{entity.tablename}" {ALIAS} WHERE {{}}', where)
         )

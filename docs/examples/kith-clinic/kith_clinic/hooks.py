@@ -21,7 +21,7 @@ from kith.sdk import (
 
 from kith_clinic import automations, graphql, roles
 from kith_clinic.kinds import SESSION_NOTE
-from kith_clinic.models import Appointment, appointment_entity
+from kith_clinic.models import appointment_entity
 from kith_clinic.settings import ClinicSettings
 
 
@@ -115,6 +115,7 @@ async def kith_personal_data(context: PluginContext, contact: dict[str, Any]) ->
     """Every appointment of the person, deleted ones included (they still hold their
     notes): exported in full; on erasure their notes (``personal``) are cleared and the
     person's values cut out of the rest, while the appointment itself stays, so the
-    practice's counts still add up.  The plugin's own table, read with Piccolo."""
-    rows = await Appointment.select(Appointment.id).where(Appointment.contact == contact["id"])
-    return PersonalRecords(erase={"appointment": [row["id"] for row in rows]}) if rows else None
+    practice's counts still add up.  ``context`` acts as the system here: every one."""
+    theirs = {"contactId": {"eq": contact["id"]}}
+    ids = [a["id"] async for a in context.records.each("appointment", theirs, include_deleted=True)]
+    return PersonalRecords(erase={"appointment": ids}) if ids else None
