@@ -486,7 +486,8 @@ def test_plugin_author_examples_import_only_the_sdk(page: str) -> None:
 # What plugin code reaches through the running Kith instead of its PluginContext: the
 # runtime's services, the resolver/route ways to it, and an action's ``ctx.kith``.
 RUNTIME_USE = re.compile(
-    r"\bkith_from\b|\bwith_kith\b|\bKith\.open\b|app\.state\.kith|\._kith\b|\bctx\.kith\b|\bchange\.kith\b"
+    r"\bkith_from\b|\bwith_kith\b|\bKith\.open\b|app\.state\.kith|\._kith\b|\bcontext\.kith\b|\bctx\.kith\b"
+    r"|\.runtime\b"
     r"|\bkith\.(records|db|query|automations|custom_fields|auth)\b"
 )
 

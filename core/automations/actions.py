@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kith.core.automations import templates
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError
+from kith.core.plugins.context import runtime_of
 from kith.core.records.change import Actor
 from kith.core.records.validation import graphql_name
 
@@ -37,9 +38,10 @@ P = TypeVar("P", bound=Params)
 
 @dataclass
 class ActionContext:
-    """What an action sees when it runs."""
+    """What an action sees when it runs.  ``context`` is what a plugin's action works
+    with; ``runtime`` is the running Kith, for the core's own actions."""
 
-    kith: Kith
+    runtime: Kith
     rule: str
     entity: Entity | None
     record: dict[str, Any] | None
@@ -56,7 +58,7 @@ class ActionContext:
         (its ``run_as`` user, or the system)."""
         from kith.core.plugins.context import PluginContext
 
-        return PluginContext(self.kith, self.actor)
+        return PluginContext(self.runtime, self.actor)
 
     def template_context(self) -> dict[str, Any]:
         """What templates see; for a ``run_as`` rule, only what that user may read."""
@@ -66,7 +68,7 @@ class ActionContext:
         """The record as the rule's user may see it (the system: all of it)."""
         from kith.core.automations.visibility import mask
 
-        seen: dict[str, Any] | None = mask(self.kith, self.actor.permissions, self.entity, {"record": self.record})[
+        seen: dict[str, Any] | None = mask(self.runtime, self.actor.permissions, self.entity, {"record": self.record})[
             "record"
         ]
         return seen
@@ -75,7 +77,7 @@ class ActionContext:
         """``event`` (its ``changes`` and ``data``) as the rule's user may see it."""
         from kith.core.automations.visibility import mask
 
-        return mask(self.kith, self.actor.permissions, self.entity, self.event, self.event.get("name"))
+        return mask(self.runtime, self.actor.permissions, self.entity, self.event, self.event.get("name"))
 
     async def render(self, value: Any) -> Any:
         """``value`` with its templates rendered for this record and event (in a child
@@ -83,7 +85,7 @@ class ActionContext:
         texts = templates.template_strings(value)
         if texts and all(text in self.rendered for text in texts):
             return templates.substitute(value, self.rendered)
-        return await self.kith.templates.render(value, self.template_context())
+        return await self.runtime.templates.render(value, self.template_context())
 
     async def prerender(self, params: Params) -> None:
         """Render the templates of ``params`` now, so that ``render`` inside the action's
@@ -92,7 +94,7 @@ class ActionContext:
         rendered again, so a record value that looks like a template stays text."""
         texts = templates.template_strings(params.model_dump())
         if texts:
-            outputs = await self.kith.templates.render(texts, self.template_context())
+            outputs = await self.runtime.templates.render(texts, self.template_context())
             self.rendered.update(zip(texts, outputs, strict=True))
 
 
@@ -115,7 +117,7 @@ class ActionType:
     #: says what it would do, for dry runs; given the params with their templates rendered
     describe: Callable[[ActionContext, Any], str]
     description: str = ""
-    check: Callable[[Kith, Entity | None, Any], list[FieldError]] | None = None
+    check: Callable[[PluginContext, Entity | None, Any], list[FieldError]] | None = None
     #: writes through the record service: its effect is committed with the write
     transactional: bool = True
     plugin: str | None = None
@@ -176,21 +178,21 @@ class UpdateFields(Params):
     values: dict[str, Any] = Field(description="Fields to set, by their GraphQL names; values may be templates.")
 
 
-def _check_update(kith: Kith, entity: Entity | None, params: UpdateFields) -> list[FieldError]:
+def _check_update(context: PluginContext, entity: Entity | None, params: UpdateFields) -> list[FieldError]:
     if entity is None:
         return [FieldError("values", "invalid", "update_fields needs a rule whose trigger has a record")]
-    _, errors = to_record_input(kith, entity, params.values, "values")
+    _, errors = to_record_input(runtime_of(context), entity, params.values, "values")
     return errors + _template_errors(params.values, "values")
 
 
 async def _run_update(ctx: ActionContext, params: UpdateFields) -> dict[str, Any]:
     assert ctx.entity is not None and ctx.record is not None
-    values, errors = to_record_input(ctx.kith, ctx.entity, await ctx.render(params.values), "values")
+    values, errors = to_record_input(ctx.runtime, ctx.entity, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
         raise ValidationFailed(errors)
-    record = await ctx.kith.records.update(ctx.entity.name, ctx.record["id"], values, ctx.actor)
+    record = await ctx.runtime.records.update(ctx.entity.name, ctx.record["id"], values, ctx.actor)
     return {"updated": ctx.entity.name, "id": record["id"], "version": record["version"]}
 
 
@@ -206,7 +208,8 @@ class CreateRecord(Params):
     values: dict[str, Any] = Field(description="Its fields by GraphQL name; values may be templates.")
 
 
-def _check_create(kith: Kith, entity: Entity | None, params: CreateRecord) -> list[FieldError]:
+def _check_create(context: PluginContext, entity: Entity | None, params: CreateRecord) -> list[FieldError]:
+    kith = runtime_of(context)
     if params.entity not in kith.entities:
         return [FieldError("entity", "unknown", f"unknown entity {params.entity!r}")]
     _, errors = to_record_input(kith, kith.entity(params.entity), params.values, "values")
@@ -214,13 +217,13 @@ def _check_create(kith: Kith, entity: Entity | None, params: CreateRecord) -> li
 
 
 async def _run_create(ctx: ActionContext, params: CreateRecord) -> dict[str, Any]:
-    target = ctx.kith.entity(params.entity)
-    values, errors = to_record_input(ctx.kith, target, await ctx.render(params.values), "values")
+    target = ctx.runtime.entity(params.entity)
+    values, errors = to_record_input(ctx.runtime, target, await ctx.render(params.values), "values")
     if errors:
         from kith.core.errors import ValidationFailed
 
         raise ValidationFailed(errors)
-    record = await ctx.kith.records.create(target.name, values, ctx.actor)
+    record = await ctx.runtime.records.create(target.name, values, ctx.actor)
     return {"created": target.name, "id": record["id"]}
 
 
@@ -235,7 +238,7 @@ class TagParams(Params):
     tag: str = Field(min_length=1, max_length=80)
 
 
-def _check_tags(kith: Kith, entity: Entity | None, params: TagParams) -> list[FieldError]:
+def _check_tags(context: PluginContext, entity: Entity | None, params: TagParams) -> list[FieldError]:
     if entity is None or "tags" not in entity.fields:
         return [FieldError("tag", "invalid", "the rule's records have no tags")]
     return _template_errors(params.tag, "tag")
@@ -246,7 +249,7 @@ def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[
         assert ctx.entity is not None and ctx.record is not None
         tag = str(await ctx.render(params.tag))
         # read the tags inside this transaction: another rule may have changed them
-        current = await ctx.kith.records.get(ctx.entity.name, ctx.record["id"])
+        current = await ctx.runtime.records.get(ctx.entity.name, ctx.record["id"])
         tags = list(current.get("tags") or [])
         if adding and tag not in tags:
             tags.append(tag)
@@ -254,7 +257,7 @@ def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[
             tags.remove(tag)
         else:
             return {"tags": tags, "changed": False}
-        await ctx.kith.records.update(ctx.entity.name, ctx.record["id"], {"tags": tags}, ctx.actor)
+        await ctx.runtime.records.update(ctx.entity.name, ctx.record["id"], {"tags": tags}, ctx.actor)
         return {"tags": tags, "changed": True}
 
     return run
@@ -276,7 +279,7 @@ def _owner_column(entity: Entity, name: str) -> str | None:
     return None
 
 
-def _check_assign(kith: Kith, entity: Entity | None, params: AssignOwner) -> list[FieldError]:
+def _check_assign(context: PluginContext, entity: Entity | None, params: AssignOwner) -> list[FieldError]:
     if entity is None or _owner_column(entity, params.field) is None:
         return [FieldError("field", "invalid", f"{params.field!r} is not a user field of the rule's records")]
     return []
@@ -296,14 +299,14 @@ async def _run_assign(ctx: ActionContext, params: AssignOwner) -> dict[str, Any]
     assert ctx.entity is not None and ctx.record is not None
     column = _owner_column(ctx.entity, params.field)
     assert column is not None
-    users = await _team_users(ctx.kith, params.team)
+    users = await _team_users(ctx.runtime, params.team)
     if not users:
         from kith.core.errors import ValidationFailed
 
         raise ValidationFailed.single("team", "invalid", f"team {params.team!r} has no active users")
     if params.strategy == "least_loaded":
         placeholders = ", ".join("{}" for _ in users)
-        rows = await ctx.kith.db.execute(
+        rows = await ctx.runtime.db.execute(
             f'SELECT "{column}" AS owner, COUNT(*) AS n FROM "{ctx.entity.tablename}" '
             f'WHERE deleted_at IS NULL AND "{column}" IN ({placeholders}) GROUP BY "{column}"',
             *users,
@@ -313,9 +316,9 @@ async def _run_assign(ctx: ActionContext, params: AssignOwner) -> dict[str, Any]
     else:
         from kith.core.automations.state import next_counter
 
-        turn = await next_counter(ctx.kith.db, f"round_robin:{ctx.rule}:{params.team}")
+        turn = await next_counter(ctx.runtime.db, f"round_robin:{ctx.rule}:{params.team}")
         chosen = users[(turn - 1) % len(users)]
-    await ctx.kith.records.update(ctx.entity.name, ctx.record["id"], {column: chosen}, ctx.actor)
+    await ctx.runtime.records.update(ctx.entity.name, ctx.record["id"], {column: chosen}, ctx.actor)
     return {"assigned": chosen, "field": params.field}
 
 
@@ -357,16 +360,16 @@ async def _run_webhook(ctx: ActionContext, params: SendWebhook) -> dict[str, Any
     from kith.core.automations.webhooks import deliver
 
     data = await ctx.render(params.data) if params.data is not None else {"record": ctx.visible_record()}
-    status = await deliver(params.url, params.secret, ctx.key, params.event, data, allow=ctx.kith.settings)
+    status = await deliver(params.url, params.secret, ctx.key, params.event, data, allow=ctx.runtime.settings)
     return {"delivered": params.url, "status": status, "webhook_id": ctx.key}
 
 
-def _webhook_url_errors(kith: Kith, url: str) -> list[FieldError]:
+def _webhook_url_errors(context: PluginContext, url: str) -> list[FieldError]:
     """A URL whose host is a literal internal address is refused when the rule is saved."""
     from kith.core.security.outbound import OutboundRefused, check_outbound_url
 
     try:
-        check_outbound_url(url, kith.settings)
+        check_outbound_url(url, runtime_of(context).settings)
     except OutboundRefused as exc:
         return [FieldError("url", "refused", str(exc))]
     return []
@@ -380,8 +383,8 @@ class CallFunction(Params):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-def _check_call(kith: Kith, entity: Entity | None, params: CallFunction) -> list[FieldError]:
-    functions = kith.automations.functions
+def _check_call(context: PluginContext, entity: Entity | None, params: CallFunction) -> list[FieldError]:
+    functions = runtime_of(context).automations.functions
     if params.function not in functions:
         known = ", ".join(sorted(functions)) or "none"
         return [FieldError("function", "unknown", f"no function {params.function!r} is registered (known: {known})")]
@@ -391,7 +394,7 @@ def _check_call(kith: Kith, entity: Entity | None, params: CallFunction) -> list
 async def _run_call(ctx: ActionContext, params: CallFunction) -> dict[str, Any]:
     import inspect
 
-    function = ctx.kith.automations.functions[params.function]
+    function = ctx.runtime.automations.functions[params.function]
     result = function(ctx, **await ctx.render(params.args))
     if inspect.isawaitable(result):
         result = await result
@@ -477,7 +480,7 @@ def core_actions() -> list[ActionType]:
             _run_webhook,
             lambda ctx, p: f"POST a signed {p.event!r} webhook to {p.url}",
             "Send a signed webhook (Standard Webhooks headers).",
-            lambda kith, e, p: _webhook_url_errors(kith, p.url) + _template_errors(p.data, "data"),
+            lambda context, e, p: _webhook_url_errors(context, p.url) + _template_errors(p.data, "data"),
             transactional=False,
         ),
         ActionType(

@@ -36,6 +36,7 @@ from kith.core.automations import templates
 from kith.core.automations.actions import ActionType, Params
 from kith.core.entities import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
+from kith.core.plugins.context import PluginContext
 from kith.core.records.filters import FilterCompiler
 from kith.core.records.validation import graphql_name
 
@@ -248,6 +249,7 @@ async def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> 
     params: list[Params] = []
     actions: list[ActionType] = []
     registry = kith.automations.actions
+    context = PluginContext(kith)  # what an action's check reads with, as the system
     for index, step in enumerate(definition.actions):
         path = f"actions[{index}]"
         action = registry.get(step.action)
@@ -270,7 +272,7 @@ async def check_rule(kith: Kith, raw: dict[str, Any], source: str = "admin") -> 
             continue
         if action.check is not None:
             errors += [
-                FieldError(_under(path, e.field), e.code, e.message) for e in action.check(kith, entity, checked)
+                FieldError(_under(path, e.field), e.code, e.message) for e in action.check(context, entity, checked)
             ]
         params.append(checked)
         actions.append(action)

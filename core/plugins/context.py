@@ -396,3 +396,9 @@ class PluginContext:
     def entity_names(self) -> list[str]:
         """The entities of this Kith (core and enabled plugins)."""
         return [entity.name for entity in self._kith.entities]
+
+
+def runtime_of(context: PluginContext) -> Kith:
+    """The running Kith behind a context, for the core's own code that is handed one (the
+    built-in actions' checks); not part of the SDK."""
+    return context._kith
