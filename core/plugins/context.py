@@ -307,7 +307,7 @@ class PluginContext:
     def system(self) -> Records:
         """Records as the system: no scope, no hidden fields, no permission checks;
         the audit names the caller's surface with ``system`` as the actor."""
-        return Records(self._kith, Actor(name="system", source=self.actor.source))
+        return self.as_system().records
 
     @property
     def user_id(self) -> int | None:
