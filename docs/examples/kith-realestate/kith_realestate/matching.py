@@ -13,7 +13,7 @@ matches a buyer when
 
 The listing is known, so every criterion is a filter on contacts in the GraphQL filter
 language, read through ``ctx.context.records``: the same on both engines, and only the
-buyers the rule's actor may see (the system, unless the rule runs as a user).  For each,
+buyers the rule's actor may see (all of them, unless the rule has a ``run_as`` user).  For each,
 the action creates a task on the buyer's timeline for the buyer's agent (their owner;
 the listing's agent when the buyer has none) and a ``listing_match`` record.  Both are
 written through ``ctx.context.records`` inside the transaction the automation engine
