@@ -86,6 +86,8 @@ def entities() -> list[Entity]:
             customizable=False,
             timeline=False,
             owner_via="listing",  # an agent sees the matches of their own listings
-            reverse={"listing": "matches"},
+            # Listing.matches, and Contact.listingMatches: the matching filters buyers on
+            # the latter (none for this listing yet)
+            reverse={"listing": "matches", "contact": "listingMatches"},
         ),
     ]

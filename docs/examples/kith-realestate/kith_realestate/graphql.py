@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
-from kith.sdk import UserError, ValidationFailed, kith_from
+from kith.sdk import UserError, ValidationFailed, context_from
 from strawberry.types import Info
 
 from kith_realestate.viewings import schedule_viewing
@@ -34,7 +34,8 @@ class RealEstateMutations:
         note: str | None = None,
     ) -> ScheduleViewingPayload:
         try:
-            viewing = await schedule_viewing(kith_from(info), listing_id, contact_id, at, info.context.actor, note)
+            # as the caller: what they may read and write, audited as theirs
+            viewing = await schedule_viewing(context_from(info), listing_id, contact_id, at, note)
         except ValidationFailed as exc:
             errors = [UserError.from_error(e) for e in exc.errors]
             return ScheduleViewingPayload(contact_activity_id=None, listing_activity_id=None, errors=errors)

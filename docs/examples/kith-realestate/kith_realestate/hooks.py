@@ -49,7 +49,7 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
 def tidy_cities(value: Any) -> Any:
     """``"amsterdam ,Utrecht,, amsterdam"`` -> ``"amsterdam, Utrecht"``: the one form the
-    matching query looks cities up in (a ", "-separated list)."""
+    matching looks cities up in (a ", "-separated list)."""
     if not isinstance(value, str):
         return value
     cities: list[str] = []

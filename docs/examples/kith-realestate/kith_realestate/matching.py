@@ -11,24 +11,25 @@ matches a buyer when
 - the property's type is one of ``buyer_property_types``, when given;
 - the buyer was not matched to this listing before.
 
-The buyers are found with one SQL query, whatever their number.  For each, the action
-creates a task on the buyer's timeline for the buyer's agent (their owner; the
-listing's agent when the buyer has none) and a ``listing_match`` row.  Both are written
-through ``kith.records`` inside the transaction the automation engine opens for the
-action, together with its idempotency record, so a retried run never repeats them; the
-``listing_match`` rows (unique per listing and buyer) make a later run — the listing
-going active again — skip buyers already told.
+The listing is known, so every criterion is a filter on contacts in the GraphQL filter
+language, read through ``ctx.context.records``: the same on both engines, and only the
+buyers the rule's actor may see (all of them, unless the rule has a ``run_as`` user).  For each,
+the action creates a task on the buyer's timeline for the buyer's agent (their owner;
+the listing's agent when the buyer has none) and a ``listing_match`` record.  Both are
+written through ``ctx.context.records`` inside the transaction the automation engine
+opens for the action, together with its idempotency record, so a retried run never
+repeats them; the ``listing_match`` records (unique per listing and buyer) make a later
+run — the listing going active again — skip buyers already told.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
-from kith.sdk import ActionContext, ActionType, Entity, FieldError, Kith, Params
+from kith.sdk import ActionContext, ActionType, Entity, FieldError, Params, PluginContext
 from pydantic import Field
-
-from kith_realestate.sql import buyer_columns
 
 ACTION = "realestate.match_buyers"
 SUBJECT_LIMIT = 300  # activity.subject is a Varchar(300)
@@ -38,41 +39,59 @@ class MatchBuyers(Params):
     due_in_days: int = Field(1, ge=0, le=30, description="When the agent's task is due, in days from the match.")
 
 
-async def find_buyers(kith: Kith, listing: dict[str, Any]) -> list[dict[str, Any]]:
-    """The buyers ``listing`` matches and who were not matched to it yet, in one query."""
+def _either(field: str, condition: dict[str, Any], *, or_unset: bool = True) -> dict[str, Any]:
+    """The custom field ``field`` meets ``condition`` or (a preference not given) is empty."""
+    options = [{"customFields": {field: condition}}]
+    if or_unset:
+        options.append({"customFields": {field: {"isNull": True}}})
+    return {"or": options}
+
+
+def buyers_filter(listing: dict[str, Any], home: dict[str, Any]) -> dict[str, Any]:
+    """The contacts ``listing`` (of property ``home``) may match: every criterion but the
+    exact city (see ``find_buyers``), and none matched to it already."""
     price = listing["asking_price"]
-    if price is None or listing["property"] is None:
-        return []
-    is_postgres = kith.db.dialect.is_postgres
-    sql = buyer_columns(is_postgres)
-    city_match = sql.contains.format(
-        haystack=f"', ' || lower({sql.cities}) || ', '", needle="', ' || lower(p.city) || ', '"
-    )
-    query = (
-        "SELECT c.id, c.first_name, c.last_name, COALESCE(c.owner, {}) AS agent, p.address, p.city "
-        "FROM contact c JOIN realestate_property p ON p.id = {} "
-        "WHERE c.deleted_at IS NULL "
-        f"AND {sql.budget} >= {{}} AND {sql.budget_currency} = {{}} "
-        f"AND COALESCE({sql.intent}, 'buy') = {{}} "
-        f"AND ({sql.min_bedrooms} IS NULL OR {sql.min_bedrooms} <= p.bedrooms) "
-        f"AND ({sql.cities} IS NULL OR {sql.cities} = '' OR {city_match}) "
-        f"AND {sql.wants_type} "
-        "AND NOT EXISTS (SELECT 1 FROM realestate_listing_match m WHERE m.listing = {} AND m.contact = c.id) "
-        "ORDER BY c.id"
-    )
-    # SQLite compares the JSON amount as a REAL: give it the same float the same decimal
-    # text becomes, so a budget equal to the price matches on both engines
-    amount = price["amount"] if is_postgres else float(price["amount"])
-    rows = await kith.db.execute(
-        query,
-        listing["owner"],
-        listing["property"],
-        amount,
-        price["currency"],
-        "buy" if listing["kind"] == "sale" else "rent",
-        listing["id"],
-    )
-    return [dict(row) for row in rows]
+    wants = "buy" if listing["kind"] == "sale" else "rent"
+    return {
+        # an amount compares as a number whatever its currency: the currency is a criterion too
+        "customFields": {
+            "buyerMaxPrice": {"amount": {"gte": str(price["amount"])}, "currency": {"eq": price["currency"]}}
+        },
+        "and": [
+            _either("buyerIntent", {"eq": wants}, or_unset=wants == "buy"),  # "buy" when not said
+            _either("buyerMinBedrooms", {"lte": home["bedrooms"]}),
+            _either("buyerPropertyTypes", {"contains": home["property_type"]}),  # a list: has this element
+            # text: holds the city, ignoring case; a superset of "one of the cities", narrowed below
+            _either("buyerCities", {"contains": home["city"]}),
+        ],
+        # the reverse list Contact.listingMatches (entities.py): none for this listing yet
+        "listingMatches": {"none": {"listingId": {"eq": listing["id"]}}},
+    }
+
+
+def wants_city(buyer: dict[str, Any], city: str) -> bool:
+    """Whether ``city`` is one of the buyer's ``buyer_cities`` ("Amsterdam, Utrecht"; any
+    city when none are given), ignoring case."""
+    cities = (buyer.get("custom") or {}).get("buyer_cities")
+    if not cities:
+        return True
+    return city.casefold() in {part.strip().casefold() for part in cities.split(",")}
+
+
+async def find_buyers(context: PluginContext, listing: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """The buyers ``listing`` matches and who were not matched to it yet, in id order."""
+    if listing["asking_price"] is None or listing["property"] is None:
+        return
+    home = await context.records.get("property", listing["property"])
+    if home is None:  # deleted, or out of the rule's sight
+        return
+    # The filter language has no "is an element of a comma-separated text": ``contains``
+    # also finds "Amsterdam" in "New Amsterdam, Delft".  The database narrows the buyers
+    # to those whose cities hold the name (and who meet every other criterion); the exact
+    # comparison is made here, on that filtered set, fetched a batch at a time.
+    async for buyer in context.records.each("contact", buyers_filter(listing, home)):
+        if wants_city(buyer, home["city"]):
+            yield {**buyer, "address": home["address"], "city": home["city"]}
 
 
 def _subject(buyer: dict[str, Any]) -> str:
@@ -81,15 +100,18 @@ def _subject(buyer: dict[str, Any]) -> str:
 
 
 async def match_buyers(ctx: ActionContext, params: MatchBuyers) -> dict[str, Any]:
-    """The action: a task and a match row per new matching buyer of the rule's listing."""
+    """The action: a task and a match record per new matching buyer of the rule's listing."""
     assert ctx.record is not None
+    context = ctx.context  # acts as the rule's actor: the audit says automation:<rule>
     listing = ctx.record
     due = dt.datetime.now(dt.UTC) + dt.timedelta(days=params.due_in_days)
     price = listing["asking_price"]
     body = f"Listing {listing['id']} ({listing['kind']}): {price['amount']} {price['currency']}" if price else None
-    matched: list[int] = []
-    for buyer in await find_buyers(ctx.kith, listing):
-        task = await ctx.kith.records.create(
+    # collected first: each() reads page after page, and the writes below change the
+    # very reverse list (listingMatches) the filter looks at
+    buyers = [buyer async for buyer in find_buyers(context, listing)]
+    for buyer in buyers:
+        task = await context.records.create(
             "activity",
             {
                 "kind": "task",
@@ -98,16 +120,14 @@ async def match_buyers(ctx: ActionContext, params: MatchBuyers) -> dict[str, Any
                 "body": body,
                 "subject_type": "contact",
                 "subject_id": buyer["id"],
-                "assignee": buyer["agent"],
+                "assignee": buyer["owner"] or listing["owner"],
                 "due_at": due,
             },
-            ctx.actor,
         )
-        await ctx.kith.records.create(
-            "listing_match", {"listing": listing["id"], "contact": buyer["id"], "task": task["id"]}, ctx.actor
+        await context.records.create(
+            "listing_match", {"listing": listing["id"], "contact": buyer["id"], "task": task["id"]}
         )
-        matched.append(int(buyer["id"]))
-    return {"listing": listing["id"], "buyers": matched}
+    return {"listing": listing["id"], "buyers": [int(buyer["id"]) for buyer in buyers]}
 
 
 def _describe(ctx: ActionContext, params: MatchBuyers) -> str:
@@ -115,7 +135,9 @@ def _describe(ctx: ActionContext, params: MatchBuyers) -> str:
     return f"create a task for the agent of each new buyer matching listing {listing.get('id')}"
 
 
-def _check(kith: Kith, entity: Entity | None, params: MatchBuyers) -> list[FieldError]:
+def _check(_runtime: Any, entity: Entity | None, params: MatchBuyers) -> list[FieldError]:
+    """Checked when a rule using the action is saved; of what it is handed (the running
+    instance, the rule's entity, the parameters) it needs only the entity."""
     if entity is None or entity.name != "listing":
         return [FieldError("entity", "invalid", f"{ACTION} runs on listings: trigger the rule on a listing event")]
     return []

@@ -1,6 +1,7 @@
 """Fixtures for the example's tests, on top of the ones Kith's pytest plugin provides
-(``make_kith``, ``kith_cli``, ...; registered when kith-crm is installed): each test gets
-a fresh database, on SQLite and, with KITH_TEST_DATABASE_URL set, on PostgreSQL."""
+(``make_kith``, ``kith_cli``, ...; registered when kith-crm is installed with its
+``testing`` extra): each test gets a fresh database, on SQLite and, with
+KITH_TEST_DATABASE_URL set, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,26 +9,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from kith.sdk import Kith, apply_rule
+from kith.sdk import install_distribution
 
 from kith_realestate import plugin
 from kith_realestate.distribution import distribution
 
 
 @pytest.fixture
-async def agency(make_kith: Callable[..., Awaitable[Kith]]) -> Kith:
-    """A Kith with the plugin enabled and the distribution's buyer fields and rules.
+async def agency(make_kith: Callable[..., Awaitable[Any]]) -> Any:
+    """A Kith set up from the distribution: the plugin enabled, the buyer fields, the
+    rules and the tags.
 
     ``kith init --distribution realestate`` does this from the command line (tested in
-    ``test_the_distribution_sets_an_agency_up``); an async test adds the same definitions
-    through the public API.
+    ``test_the_distribution_sets_an_agency_up``); ``install_distribution`` is the same
+    from Python.
     """
-    kith = await make_kith(plugins=[plugin], enable=["realestate"])
-    for spec in distribution.custom_fields:
-        options = {k: v for k, v in spec.items() if k not in ("entity", "name", "type")}
-        await kith.custom_fields.add(spec["entity"], spec["name"], spec["type"], **options)
-    for rule in distribution.rules:
-        await apply_rule(kith, rule)
+    kith = await make_kith(plugins=[plugin])
+    await install_distribution(kith, distribution)
     return kith
 
 
