@@ -45,19 +45,16 @@ from kith.core.plugins.manifest import Migration, Plugin
 from kith.core.privacy.erasure import Erasure
 from kith.core.privacy.ties import PersonalRecords
 from kith.core.records.change import Actor, Change
-from kith.core.records.query import ListRequest
-from kith.core.runtime import Kith
 from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
 from kith.core.security.roles import Grant, RoleDefinition
 from kith.core.settings import Settings, load_settings
 from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
-from kith.sdk.commands import with_context, with_kith
+from kith.sdk.commands import with_context
 from kith.sdk.helpers import (
     CustomerViewSection,
     add_columns,
     context_from,
     initial_migration,
-    kith_from,
     read_records,
     require_permission,
 )
@@ -85,9 +82,7 @@ __all__ = [
     "FieldSpec",
     "Grant",
     "GraphQLTypes",
-    "Kith",
     "KithError",
-    "ListRequest",
     "Migration",
     "Money",
     "NotFound",
@@ -120,7 +115,6 @@ __all__ = [
     "hookimpl",
     "initial_migration",
     "install_distribution",
-    "kith_from",
     "load_settings",
     "normalise_domain",
     "normalise_email",
@@ -132,5 +126,4 @@ __all__ = [
     "require_permission",
     "to_minor_units",
     "with_context",
-    "with_kith",
 ]

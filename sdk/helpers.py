@@ -69,12 +69,6 @@ def require_permission(info: Any, entity: str, action: str) -> None:
         raise ValidationFailed.single(None, "forbidden", f"you may not {action} {entity} records")
 
 
-def kith_from(info: Any) -> Any:
-    """Deprecated: the running Kith inside a strawberry resolver; use ``context_from(info)``,
-    whose reads are the caller's."""
-    return info.context.kith
-
-
 def context_from(source: Any) -> PluginContext:
     """The ``PluginContext`` of a strawberry resolver's ``info`` (acting as the caller of
     the request: their scope and hidden fields applied) or of a plugin route's litestar

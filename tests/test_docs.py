@@ -78,7 +78,8 @@ import yaml
 from graphql import OperationType, parse
 
 from kith.core import hookspecs
-from kith.sdk import Kith, load_settings
+from kith.core.runtime import Kith
+from kith.sdk import load_settings
 from kith.sdk.testing import GraphQLClient, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -496,13 +497,10 @@ RUNTIME_USE = re.compile(
 def test_plugin_author_examples_work_through_the_plugin_context(page: str) -> None:
     """Hooks, resolvers, routes, actions and commands in these pages get a PluginContext;
     a test's checks use ``system_context(kith)`` or GraphQL, as a plugin's own tests would."""
-    text = (DOCS / page).read_text()
-    # the deprecated names' own section shows them, and nothing else may
-    deprecated_from = text[: text.index("\n## Deprecated\n")].count("\n") + 2 if "\n## Deprecated\n" in text else None
     offending = [
         f"{block.where}: {match.group(0)}"
         for block in parse_blocks(DOCS / page)
-        if block.tag == "python" and (deprecated_from is None or block.line < deprecated_from)
+        if block.tag == "python"
         for match in RUNTIME_USE.finditer(block.code)
     ]
     assert offending == [], "examples for plugin authors reach for the running Kith:\n" + "\n".join(offending)

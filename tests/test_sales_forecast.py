@@ -710,7 +710,8 @@ async def test_kpis_match_the_model(crm):
 
 
 def test_forecast_and_kpis_from_the_cli(kith_cli, kith_database_url):
-    from kith.sdk import Kith, load_settings
+    from kith.core.runtime import Kith
+    from kith.sdk import load_settings
 
     assert kith_cli("plugins", "enable", "sales").exit_code == 0
     deals = [d for d in DEALS if d.name in ("A1", "A2", "A4", "A5", "B1", "D2")]

@@ -743,7 +743,8 @@ async def test_quoting_follows_the_users_grants(make_kith):
 
 
 def test_quote_html_command(kith_cli, kith_database_url, tmp_path):
-    from kith.sdk import Kith, load_settings
+    from kith.core.runtime import Kith
+    from kith.sdk import load_settings
 
     assert kith_cli("plugins", "enable", "sales").exit_code == 0
 

@@ -135,9 +135,8 @@ def _describe(ctx: ActionContext, params: MatchBuyers) -> str:
     return f"create a task for the agent of each new buyer matching listing {listing.get('id')}"
 
 
-def _check(_runtime: Any, entity: Entity | None, params: MatchBuyers) -> list[FieldError]:
-    """Checked when a rule using the action is saved; of what it is handed (the running
-    instance, the rule's entity, the parameters) it needs only the entity."""
+def _check(context: PluginContext, entity: Entity | None, params: MatchBuyers) -> list[FieldError]:
+    """Checked when a rule using the action is saved: it runs on listings only."""
     if entity is None or entity.name != "listing":
         return [FieldError("entity", "invalid", f"{ACTION} runs on listings: trigger the rule on a listing event")]
     return []
