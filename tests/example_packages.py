@@ -82,3 +82,35 @@ def assert_passed_on_every_engine(result: subprocess.CompletedProcess[str]) -> N
     if os.environ.get(ENV_VAR):
         assert "[postgres] PASSED" in result.stdout
     assert " failed" not in result.stdout.splitlines()[-1]
+
+
+LINT_IMPORTS = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
+
+
+def lint_imports(example: Path, package_parent: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` with the example's pyproject.toml, on its package as found in
+    ``package_parent`` (an install, or a copy)."""
+    shutil.copy(example / "pyproject.toml", workdir)
+    return subprocess.run(
+        [*LINT_IMPORTS, "--no-cache"],
+        cwd=workdir, env=environment(package_parent, test_database=False), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def assert_contract_holds(example: Path, package: str, site: Path, workdir: Path) -> None:
+    """The example's import contract is kept by the installed package..."""
+    kept = lint_imports(example, site, workdir)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f"{package} imports only kith.sdk of Kith KEPT" in kept.stdout
+
+
+def assert_contract_refuses_the_core(example: Path, package: str, workdir: Path) -> None:
+    """...and broken by a copy with one module reaching into the core."""
+    leaky = workdir / "leaky"
+    shutil.copytree(example / package, leaky / package, ignore=JUNK)
+    (leaky / package / "shortcut.py").write_text("from kith.core.runtime import Kith\n")
+    (workdir / "lint").mkdir()
+    broken = lint_imports(example, leaky, workdir / "lint")
+    assert broken.returncode != 0
+    assert f"{package} imports only kith.sdk of Kith BROKEN" in broken.stdout
+    assert f"{package}.shortcut -> kith.core.runtime" in broken.stdout

@@ -10,9 +10,6 @@ pyproject.toml, holds ``kith_clinic`` to ``kith.sdk`` (and is shown to bite).
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +17,15 @@ from pathlib import Path
 import pytest
 from example_packages import (
     EXAMPLES,
-    JUNK,
+    assert_contract_holds,
+    assert_contract_refuses_the_core,
     assert_passed_on_every_engine,
-    environment,
     kith_imports_outside_the_sdk,
     pip_install,
     run_example_tests,
 )
 
 EXAMPLE = EXAMPLES / "kith-clinic"
-LINT_IMPORTS = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
 
 
 @pytest.fixture(scope="module")
@@ -56,31 +52,12 @@ def test_the_versions_agree() -> None:
     assert project["entry-points"]["kith.plugins"] == {"clinic": "kith_clinic:plugin"}
 
 
-def lint_imports(package_parent: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
-    """``lint-imports`` with the example's pyproject.toml, on the ``kith_clinic`` found in
-    ``package_parent``."""
-    shutil.copy(EXAMPLE / "pyproject.toml", workdir)
-    return subprocess.run(
-        [*LINT_IMPORTS, "--no-cache"],
-        cwd=workdir, env=environment(package_parent, test_database=False), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-
 def test_the_import_contract_holds_the_installed_package_to_the_sdk(site: Path, tmp_path: Path) -> None:
-    kept = lint_imports(site, tmp_path)
-    assert kept.returncode == 0, kept.stdout + kept.stderr
-    assert "kith_clinic imports only kith.sdk of Kith KEPT" in kept.stdout
+    assert_contract_holds(EXAMPLE, "kith_clinic", site, tmp_path)
 
 
 def test_the_import_contract_refuses_a_reach_into_the_core(tmp_path: Path) -> None:
-    leaky = tmp_path / "leaky"
-    shutil.copytree(EXAMPLE / "kith_clinic", leaky / "kith_clinic", ignore=JUNK)
-    (leaky / "kith_clinic" / "shortcut.py").write_text("from kith.core.runtime import Kith\n")
-    (tmp_path / "lint").mkdir()
-    broken = lint_imports(leaky, tmp_path / "lint")
-    assert broken.returncode != 0
-    assert "kith_clinic imports only kith.sdk of Kith BROKEN" in broken.stdout
-    assert "kith_clinic.shortcut -> kith.core.runtime" in broken.stdout
+    assert_contract_refuses_the_core(EXAMPLE, "kith_clinic", tmp_path)
 
 
 def test_the_examples_own_tests_pass_on_every_engine(site: Path, tmp_path: Path) -> None:
