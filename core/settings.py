@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(2000, ge=50)
     max_query_aliases: int = Field(30, ge=1)
     max_query_cost: int = Field(50_000, ge=10, description="Estimated items an operation may touch.")
+    compiled_reads: bool = Field(
+        True,
+        description="Answer reads of generated fields with one SQL statement that builds the JSON "
+        "(off: every read goes through the general executor).",
+    )
     rate_limit_per_minute: int = Field(
         1200, ge=0, description="Requests per minute per API key, session or address (0: no limit)."
     )

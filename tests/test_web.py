@@ -78,6 +78,7 @@ async def test_production_mode_hides_graphiql_introspection_and_internal_errors(
             raise RuntimeError("secret connection string leaked")
 
         monkeypatch.setattr(kith.query, "count", explode)
+        monkeypatch.setattr(kith.schema.compiled, "answer", explode)  # the general executor takes over
         masked = await client.post("/graphql", json={"query": "{ contacts { totalCount } }"})
         message = masked.json()["errors"][0]["message"]
         assert message.startswith("Unexpected error (ref ") and "secret" not in masked.text

@@ -39,6 +39,7 @@ from kith.core.graphql.common import (
     PageInfo,
     UserError,
 )
+from kith.core.graphql.compiled.runner import CompiledReads
 from kith.core.graphql.convert import plain, set_fields
 from kith.core.graphql.cost import cost_rule
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
@@ -462,6 +463,8 @@ def _should_mask(error: GraphQLError) -> bool:
 class KithSchema:
     strawberry: strawberry.Schema
     types: dict[str, EntityTypes]
+    #: reads of generated fields answered by one SQL statement (``kith.core.graphql.compiled``)
+    compiled: CompiledReads
 
     def sdl(self) -> str:
         return self.strawberry.as_str() + "\n"
@@ -541,7 +544,7 @@ def build_schema(kith: "Kith") -> KithSchema:
         execution_context_class=execution_context_for(plans),
     )
     plans.update(_plain_field_plans(schema, types))
-    return KithSchema(schema, types)
+    return KithSchema(schema, types, CompiledReads(kith, schema._schema, types, limit_rules))
 
 
 def _plain_field_plans(schema: strawberry.Schema, types: dict[str, EntityTypes]) -> dict[str, dict[str, Plan]]:

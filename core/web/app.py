@@ -8,6 +8,7 @@ the CLI or another process is served without a restart.
 from __future__ import annotations
 
 import asyncio
+import decimal
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
@@ -45,7 +47,7 @@ def _kith(request: Request[Any, Any, Any]) -> Kith:
 
 
 @post("/graphql", status_code=200)
-async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+async def graphql_post(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         body = read_post(request.headers.get("content-type"), await request.body())
     except BadRequest as exc:
@@ -65,10 +67,8 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[dict[str, An
             401,
             "UNAUTHENTICATED",
         ).response()
-    result = await execute(
-        kith, body.query, body.variables, body.operation_name, request, principal=principal or ANONYMOUS
-    )
-    return Response(result)
+    content = await answer(kith, body.query, body.variables, body.operation_name, request, principal or ANONYMOUS)
+    return Response(content, media_type="application/json")
 
 
 PUBLIC_FIELDS = frozenset({"login", "__typename"})
@@ -115,21 +115,77 @@ async def execute(
     ``principal`` is who is asking (default: the system itself, for in-process callers);
     their roles limit what every query and mutation in the operation may touch.
     """
+    context = await _context(kith, request, actor, principal)
+    body = await _compiled(kith, query, variables, operation_name, context)
+    if body is not None:
+        return orjson.loads(body)  # type: ignore[no-any-return]
+    return await _general(kith, query, variables, operation_name, context)
+
+
+async def answer(
+    kith: Kith,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    request: Any,
+    principal: Principal,
+    *,
+    compiled: bool = True,
+) -> bytes:
+    """``execute`` for HTTP: the response body as JSON bytes, the same bytes whichever
+    path answered (``compiled=False``: the general executor answers, for comparing)."""
+    context = await _context(kith, request, None, principal)
+    body = await _compiled(kith, query, variables, operation_name, context) if compiled else None
+    if body is None:
+        body = response_bytes(await _general(kith, query, variables, operation_name, context))
+    return body
+
+
+async def _context(kith: Kith, request: Any, actor: Actor | None, principal: Principal | None) -> RequestContext:
     await kith.refresh_if_changed()
-    schema = kith.schema.strawberry
     principal = principal or SYSTEM
     if actor is None:
         permissions = None if principal.is_admin else await permissions_for(kith, principal)
         actor = principal.actor("api_key" if principal.via == "api_key" else "graphql")
         actor = Actor(actor.name, actor.source, actor.user_id, permissions)
-    context = RequestContext(kith, actor, request, principal)
-    result = await schema.execute(
+    return RequestContext(kith, actor, request, principal)
+
+
+async def _compiled(
+    kith: Kith, query: str, variables: dict[str, Any] | None, operation_name: str | None, context: RequestContext
+) -> bytes | None:
+    """The compiled path's answer, or None when the general executor must answer."""
+    if not kith.settings.compiled_reads:
+        return None
+    try:
+        return await kith.schema.compiled.answer(query, variables or {}, operation_name, context.permissions)
+    except Exception:  # a statement the database refused: the general executor answers (or reports) it
+        log.exception("a compiled read failed; the general executor answers it")
+        return None
+
+
+async def _general(
+    kith: Kith, query: str, variables: dict[str, Any] | None, operation_name: str | None, context: RequestContext
+) -> dict[str, Any]:
+    result = await kith.schema.strawberry.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )
     response: dict[str, Any] = {"data": result.data}
     if result.errors:
         response["errors"] = [error.formatted for error in result.errors]
     return response
+
+
+def response_bytes(response: dict[str, Any]) -> bytes:
+    """A GraphQL response as compact JSON, as the compiled path writes it."""
+    return orjson.dumps(response, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """Values a ``JSON`` scalar may carry that JSON has no type for."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @get("/graphql", media_type="text/html")

@@ -1,0 +1,208 @@
+"""Answering a read with its compiled statement, and knowing when not to.
+
+Per schema, a document is parsed and validated once (the same rules and limits as the
+general executor); per viewer and variables, its statement is compiled once.  A request
+then costs a dictionary look-up, one statement, and the signing of its cursors.  The
+general executor answers whatever is not a valid read of generated fields: every error
+is reported there, in its usual shape.
+
+Compiled statements are cached where their validity ends: for unrestricted callers on
+the schema (rebuilt when custom fields or plugins change), for everyone else on their
+``Permissions`` (rebuilt when their roles or grants change).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    Undefined,
+    ValidationRule,
+    coerce_input_value,
+    is_input_type,
+    parse,
+    specified_rules,
+    type_from_ast,
+    validate,
+    value_from_ast,
+)
+
+from kith.core.graphql.compiled.compiler import CompiledRead, Compiler, CursorFix, NotCompilable
+from kith.core.graphql.record_id import id_problems
+from kith.core.validation.text import nul_path
+
+if TYPE_CHECKING:
+    from kith.core.graphql.entity_types import EntityTypes
+    from kith.core.runtime import Kith
+
+#: a document or statement the general executor answers
+GENERAL = None
+
+
+class LRU(OrderedDict[Any, Any]):
+    """A bounded cache: the least recently used entry goes first."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_recent(self, key: Any) -> Any:
+        value = self.get(key, Undefined)
+        if value is not Undefined:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed, valid document: its operations by name and its fragments."""
+
+    operations: dict[str | None, OperationDefinitionNode]
+    fragments: dict[str, FragmentDefinitionNode]
+
+
+class CompiledReads:
+    """The compiled path of one schema."""
+
+    def __init__(
+        self, kith: Kith, schema: GraphQLSchema, types: dict[str, EntityTypes], rules: Sequence[type[ValidationRule]]
+    ) -> None:
+        self.kith = kith
+        self.schema = schema
+        self.types = types
+        self.rules = [*specified_rules, *rules]
+        self.documents = LRU(512)
+        self.unrestricted = LRU(2048)
+        #: reads answered here since the schema was built (tests and metrics read it)
+        self.served = 0
+
+    async def answer(
+        self, query: str, variables: dict[str, Any], operation_name: str | None, viewer: Any
+    ) -> bytes | None:
+        """The response body, or None when the general executor must answer."""
+        document = self._document(query)
+        if document is GENERAL:
+            return None
+        operation = document.operations.get(operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        cache = self._cache_of(viewer)
+        key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+        read = cache.get_recent(key)
+        if read is Undefined:
+            read = self._compile(document, operation, variables, viewer)
+            cache.put(key, read)
+        if read is GENERAL:
+            return None
+        row = await self.kith.db.fetch_one(read.statement)
+        assert row is not None
+        data = orjson.loads(row["answer"])
+        for fix in read.cursors:
+            _sign(data, fix)
+        self.served += 1
+        return orjson.dumps({"data": data})
+
+    def _cache_of(self, viewer: Any) -> LRU:
+        if viewer is None:
+            return self.unrestricted
+        cache = getattr(viewer, "compiled_reads", None)
+        if cache is None or cache[0] is not self:
+            cache = (self, LRU(256))
+            viewer.compiled_reads = cache
+        return cache[1]  # type: ignore[no-any-return]
+
+    def _document(self, query: str) -> Document | None:
+        document = self.documents.get_recent(query)
+        if document is Undefined:
+            document = self._parse(query)
+            self.documents.put(query, document)
+        return document  # type: ignore[no-any-return]
+
+    def _parse(self, query: str) -> Document | None:
+        try:
+            ast: DocumentNode = parse(query, max_tokens=self.kith.settings.max_query_tokens)
+        except GraphQLError:
+            return GENERAL
+        if validate(self.schema, ast, self.rules):
+            return GENERAL
+        operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
+        by_name: dict[str | None, OperationDefinitionNode] = {d.name.value: d for d in operations if d.name}
+        if len(operations) == 1:
+            by_name[None] = operations[0]  # the only operation needs no name
+        fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+        return Document(by_name, fragments)
+
+    def _compile(
+        self, document: Document, operation: OperationDefinitionNode, variables: dict[str, Any], viewer: Any
+    ) -> CompiledRead | None:
+        coerced = self._variables(operation, variables)
+        if coerced is None:
+            return GENERAL
+        compiler = Compiler(self.kith, self.schema, self.types, viewer, document.fragments, coerced)
+        query_type = self.schema.query_type
+        assert query_type is not None
+        roots: list[tuple[str, Any]] = []
+        fixes: list[CursorFix] = []
+        try:
+            for name, node in compiler._fields(operation.selection_set, query_type.name):
+                roots.append((name, compiler.root_field(name, node, fixes)))
+        except NotCompilable:
+            return GENERAL
+        return CompiledRead(compiler.statement(roots), [name for name, _ in roots], fixes)
+
+    def _variables(self, operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any] | None:
+        """The variables coerced to their declared types, or None when any is refused
+        (a NUL in text, an ID that is no record id, a wrong type: the general executor
+        reports it)."""
+        values: dict[str, Any] = {}
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            declared = type_from_ast(self.schema, definition.type)
+            if declared is None or not is_input_type(declared):
+                return None
+            if name in given:
+                raw = given[name]
+                if nul_path(raw, "$" + name) is not None or next(id_problems(raw, declared, "$" + name), None):
+                    return None
+                try:
+                    values[name] = coerce_input_value(raw, declared)
+                except GraphQLError:
+                    return None
+            elif definition.default_value is not None:
+                value = value_from_ast(definition.default_value, declared)
+                if value is Undefined:
+                    return None
+                values[name] = value
+        return values
+
+
+def _sign(data: dict[str, Any], fix: CursorFix) -> None:
+    """Replace the sort-key values the database wrote for each cursor by the signed cursor."""
+    connection = data.get(fix.root)
+    if not isinstance(connection, dict):
+        return
+    encode = fix.codec.encode
+    for edges_name, cursor_name in fix.edges:
+        for edge in connection.get(edges_name) or ():
+            edge[cursor_name] = encode(edge[cursor_name])
+    for info_name, names in fix.page_info:
+        info = connection.get(info_name)
+        for name in names:
+            if info is not None and info.get(name) is not None:
+                info[name] = encode(info[name])
