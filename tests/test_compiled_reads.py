@@ -333,6 +333,7 @@ async def test_a_compiled_read_is_one_statement_and_variables_reuse_it(make_kith
       contacts(first: 5, filter: $f) { edges { cursor node { id customFields { tier } } } totalCount }
     }"""
     compiled = kith.schema.compiled
+    compilations = compiled.compilations
     for contact in world["contacts"][:5]:
         variables = {"id": str(contact["id"]), "f": {"customFields": {"tier": {"gte": 2}}}}
         async with count_statements() as counter:
@@ -340,6 +341,11 @@ async def test_a_compiled_read_is_one_statement_and_variables_reuse_it(make_kith
             await answer(kith, query, variables, None, None, SYSTEM)
         assert compiled.served == served + 1
         assert counter.count == 1
+        body = orjson.loads(await answer(kith, query, variables, None, None, SYSTEM))
+        assert body["data"]["contact"]["id"] == str(contact["id"])
+    assert compiled.compilations == compilations + 1  # the point read's $id is a parameter, read per request
+    bad = orjson.loads(await answer(kith, query, {"id": "x1", "f": None}, None, None, SYSTEM))
+    assert bad["errors"][0]["extensions"]["errors"][0]["field"] == "$id"
 
 
 @pytest.mark.parametrize(

@@ -176,6 +176,22 @@ class Database:
             return None
         return next(iter(dict(row).values()))
 
+    async def fetch_prepared_value(self, sql: str, args: Sequence[Any], fallback: QueryString) -> Any:
+        """The first value of the first row of ``sql``, already compiled for this engine
+        (``fallback.compile_string``): a hot read path that skips recompiling the query
+        and converting rows.  Inside a transaction it runs ``fallback`` on the
+        transaction's connection instead."""
+        if self.in_transaction() or (self._reader is None and not self._pooled):
+            return await self.fetch_value(fallback)
+        _record(fallback.template)
+        if self._reader is not None:
+            async with self._reader.execute(sql, args) as cursor:
+                row = await cursor.fetchone()
+            return None if row is None else next(iter(row.values()))
+        assert isinstance(self.engine, PostgresEngine) and self.engine.pool is not None
+        async with self.engine.pool.acquire() as connection:
+            return await connection.fetchval(sql, *args)
+
     async def execute(self, sql: str, *args: Any) -> list[Row]:
         return await self.fetch(QueryString(sql, *args))
 

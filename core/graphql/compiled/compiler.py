@@ -34,6 +34,7 @@ from graphql import (
     InlineFragmentNode,
     SelectionSetNode,
     Undefined,
+    VariableNode,
     value_from_ast,
 )
 from piccolo.querystring import QueryString
@@ -71,6 +72,14 @@ class CursorFix:
     page_info: list[tuple[str, list[str]]] = field(default_factory=list)  # (pageInfo alias, cursor aliases)
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A statement parameter filled from a variable on each request (a point read's
+    ``$id``), so one compiled statement serves every value of it."""
+
+    variable: str
+
+
 @dataclass
 class CompiledRead:
     """The statement answering some root fields, and how to finish its answer."""
@@ -78,6 +87,9 @@ class CompiledRead:
     statement: QueryString
     roots: list[str]  # response names, in order
     cursors: list[CursorFix]
+    sql: str = ""  # the statement compiled for the engine, with its parameters
+    args: list[Any] = field(default_factory=list)
+    slots: frozenset[str] = frozenset()  # variables read into ``Slot`` parameters
 
 
 class Compiler:
@@ -102,6 +114,8 @@ class Compiler:
         self.query = kith.query
         self._aliases = itertools.count()
         self._ctes: list[tuple[str, QueryString]] = []
+        #: variables the statement reads on each request (``Slot``)
+        self.slots: set[str] = set()
         self.lists = {t.entity.plural_field: t for t in types.values()}
         self.points = {_camel(t.entity.name): t for t in types.values()}
 
@@ -211,8 +225,13 @@ class Compiler:
             raise NotCompilable("id")
         if not self._read_allowed(entity):
             return self.json.null()
+        given = next((a.value for a in node.arguments or () if a.name.value == "id"), None)
+        value: Any = int(raw)
+        if isinstance(given, VariableNode):
+            value = Slot(given.name.value)
+            self.slots.add(value.variable)
         alias = self._alias()
-        where = self._scoped(entity, alias, QueryString(f"{alias}.id = {{}}", int(raw)))
+        where = self._scoped(entity, alias, QueryString(f"{alias}.id = {{}}", value))
         record = self._record(t, alias, node.selection_set)
         return self.json.subquery(
             QueryString(f'(SELECT {{}} FROM "{entity.tablename}" {alias} WHERE {{}})', record, where)

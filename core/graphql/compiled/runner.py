@@ -37,8 +37,8 @@ from graphql import (
     value_from_ast,
 )
 
-from kith.core.graphql.compiled.compiler import CompiledRead, Compiler, CursorFix, NotCompilable
-from kith.core.graphql.record_id import id_problems
+from kith.core.graphql.compiled.compiler import CompiledRead, Compiler, CursorFix, NotCompilable, Slot
+from kith.core.graphql.record_id import id_problems, record_id_problem
 from kith.core.validation.text import nul_path
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class CompiledReads:
         self.unrestricted = LRU(2048)
         #: reads answered here since the schema was built (tests and metrics read it)
         self.served = 0
+        self.compilations = 0
 
     async def answer(
         self, query: str, variables: dict[str, Any], operation_name: str | None, viewer: Any
@@ -102,17 +103,26 @@ class CompiledReads:
         operation = document.operations.get(operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
             return None
-        cache = self._cache_of(viewer)
-        key = (query, operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
-        read = cache.get_recent(key)
+        shapes = self._cache_of(viewer)
+        shape = shapes.get_recent((query, operation_name))
+        if shape is Undefined:
+            shape = Shape()
+            shapes.put((query, operation_name), shape)
+        read = shape.reads.get_recent(shape.key(variables))
         if read is Undefined:
             read = self._compile(document, operation, variables, viewer)
-            cache.put(key, read)
+            if read is not GENERAL:
+                shape.slots = read.slots
+            shape.reads.put(shape.key(variables), read)
         if read is GENERAL:
             return None
-        row = await self.kith.db.fetch_one(read.statement)
-        assert row is not None
-        data = orjson.loads(row["answer"])
+        args = read.args
+        if read.slots:
+            args = _filled(args, variables)
+            if args is None:
+                return None
+        answer = await self.kith.db.fetch_prepared_value(read.sql, args, read.statement)
+        data = orjson.loads(answer)
         for fix in read.cursors:
             _sign(data, fix)
         self.served += 1
@@ -151,6 +161,7 @@ class CompiledReads:
     def _compile(
         self, document: Document, operation: OperationDefinitionNode, variables: dict[str, Any], viewer: Any
     ) -> CompiledRead | None:
+        self.compilations += 1
         coerced = self._variables(operation, variables)
         if coerced is None:
             return GENERAL
@@ -164,7 +175,9 @@ class CompiledReads:
                 roots.append((name, compiler.root_field(name, node, fixes)))
         except NotCompilable:
             return GENERAL
-        return CompiledRead(compiler.statement(roots), [name for name, _ in roots], fixes)
+        statement = compiler.statement(roots)
+        sql, args = statement.compile_string(engine_type="postgres" if self.kith.db.dialect.is_postgres else "sqlite")
+        return CompiledRead(statement, [name for name, _ in roots], fixes, sql, args, frozenset(compiler.slots))
 
     def _variables(self, operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any] | None:
         """The variables coerced to their declared types, or None when any is refused
@@ -190,6 +203,33 @@ class CompiledReads:
                     return None
                 values[name] = value
         return values
+
+
+class Shape:
+    """The compiled statements of one document for one viewer, by the values of the
+    variables they bake in (``slots`` are read on each request instead)."""
+
+    def __init__(self) -> None:
+        self.slots: frozenset[str] = frozenset()
+        self.reads = LRU(64)
+
+    def key(self, variables: dict[str, Any]) -> bytes:
+        baked = {k: v for k, v in variables.items() if k not in self.slots} if self.slots else variables
+        return orjson.dumps(baked, option=orjson.OPT_SORT_KEYS)
+
+
+def _filled(args: list[Any], variables: dict[str, Any]) -> list[Any] | None:
+    """The parameters with each ``Slot`` read from its variable (None when one holds no
+    record id: the general executor reports it)."""
+    out = []
+    for arg in args:
+        if type(arg) is Slot:
+            value = variables.get(arg.variable)
+            if record_id_problem(value) is not None:
+                return None
+            arg = int(value)  # type: ignore[arg-type]
+        out.append(arg)
+    return out
 
 
 def _sign(data: dict[str, Any], fix: CursorFix) -> None:
