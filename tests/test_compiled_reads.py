@@ -351,7 +351,7 @@ async def test_a_compiled_read_is_one_statement_and_variables_reuse_it(make_kith
 @pytest.mark.parametrize(
     "query",
     [
-        "{ contacts { nodes { id } } __schema { queryType { name } } }",  # introspection
+        "{ __schema { queryType { name } } }",  # introspection
         "{ contacts { nodes { id @include(if: false) firstName } } }",  # a directive
         '{ contactsAggregate(groupBy: ["city"]) { key count } }',  # an aggregate
         "{ contacts(first: 1000) { totalCount } }",  # refused: the general executor says why
@@ -365,3 +365,35 @@ async def test_reads_the_compiler_does_not_cover_are_answered_by_the_general_exe
     general = await answer(kith, query, {}, None, None, SYSTEM, compiled=False)
     assert kith.schema.compiled.served == served
     assert compiled == general
+
+
+MIXED = [
+    # a field the compiler does not cover beside generated ones: one response, in order
+    "{ me { email via } contacts(first: 3) { totalCount nodes { id } } }",
+    # variables and fragments used by one part or the other
+    """query Mixed($n: Int!, $who: String) {
+      first: contacts(first: $n) { nodes { ...Names } }
+      auditEntries(actor: $who, first: 2) { action }
+      contact(id: 1) { ...Names }
+    }
+    fragment Names on Contact { firstName lastName }""",
+    # an error in the general part keeps its line and column
+    """{
+      contacts(first: 2) { totalCount }
+      auditEntries(entity: "contact") { action }
+    }""",
+    # a field that is not covered inside a generated list: the whole list goes to the executor
+    '{ contacts(first: 2) { nodes { id } } contactsAggregate(groupBy: ["city"]) { key count } }',
+]
+
+
+@pytest.mark.parametrize("query", MIXED)
+async def test_a_read_mixing_covered_and_other_fields_is_answered_in_one_response(kith: Any, query: str) -> None:
+    world = await _world(kith, random.Random(5))
+    variables = {"n": 2, "who": "nobody"}
+    for principal in world["viewers"]:
+        served = kith.schema.compiled.served
+        compiled = await answer(kith, query, variables, None, None, principal)
+        general = await answer(kith, query, variables, None, None, principal, compiled=False)
+        assert compiled == general, _difference(query, principal, compiled, general)
+        assert kith.schema.compiled.served == served + 1  # the generated part was compiled

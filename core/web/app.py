@@ -8,7 +8,6 @@ the CLI or another process is served without a restart.
 from __future__ import annotations
 
 import asyncio
-import decimal
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
+from kith.core.graphql.compiled.runner import response_bytes
 from kith.core.graphql.context import RequestContext
 from kith.core.records.change import Actor
 from kith.core.runtime import Kith
@@ -158,7 +158,13 @@ async def _compiled(
     if not kith.settings.compiled_reads:
         return None
     try:
-        return await kith.schema.compiled.answer(query, variables or {}, operation_name, context.permissions)
+        return await kith.schema.compiled.answer(
+            query,
+            variables or {},
+            operation_name,
+            context.permissions,
+            lambda rest, values: _general(kith, rest, values, operation_name, context),
+        )
     except Exception:  # a statement the database refused: the general executor answers (or reports) it
         log.exception("a compiled read failed; the general executor answers it")
         return None
@@ -174,18 +180,6 @@ async def _general(
     if result.errors:
         response["errors"] = [error.formatted for error in result.errors]
     return response
-
-
-def response_bytes(response: dict[str, Any]) -> bytes:
-    """A GraphQL response as compact JSON, as the compiled path writes it."""
-    return orjson.dumps(response, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    """Values a ``JSON`` scalar may carry that JSON has no type for."""
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @get("/graphql", media_type="text/html")

@@ -90,6 +90,7 @@ class CompiledRead:
     sql: str = ""  # the statement compiled for the engine, with its parameters
     args: list[Any] = field(default_factory=list)
     slots: frozenset[str] = frozenset()  # variables read into ``Slot`` parameters
+    rest: str | None = None  # the document without the compiled root fields, for the general executor
 
 
 class Compiler:
@@ -120,6 +121,14 @@ class Compiler:
         self.points = {_camel(t.entity.name): t for t in types.values()}
 
     # -- entry points ------------------------------------------------------------------
+
+    def mark(self) -> tuple[int, set[str]]:
+        """Where the statement stands, to forget a root field that did not compile."""
+        return len(self._ctes), set(self.slots)
+
+    def reset(self, mark: tuple[int, set[str]]) -> None:
+        del self._ctes[mark[0] :]
+        self.slots = set(mark[1])
 
     def root_field(self, name: str, node: FieldNode, fixes: list[CursorFix]) -> QueryString:
         """The JSON of one root field, or ``NotCompilable``."""

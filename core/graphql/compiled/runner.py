@@ -13,14 +13,16 @@ the schema (rebuilt when custom fields or plugins change), for everyone else on 
 
 from __future__ import annotations
 
+import decimal
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
@@ -38,6 +40,7 @@ from graphql import (
 )
 
 from kith.core.graphql.compiled.compiler import CompiledRead, Compiler, CursorFix, NotCompilable, Slot
+from kith.core.graphql.compiled.split import remaining_document
 from kith.core.graphql.record_id import id_problems, record_id_problem
 from kith.core.validation.text import nul_path
 
@@ -75,6 +78,7 @@ class Document:
 
     operations: dict[str | None, OperationDefinitionNode]
     fragments: dict[str, FragmentDefinitionNode]
+    ast: DocumentNode
 
 
 class CompiledReads:
@@ -94,9 +98,16 @@ class CompiledReads:
         self.compilations = 0
 
     async def answer(
-        self, query: str, variables: dict[str, Any], operation_name: str | None, viewer: Any
+        self,
+        query: str,
+        variables: dict[str, Any],
+        operation_name: str | None,
+        viewer: Any,
+        general: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
     ) -> bytes | None:
-        """The response body, or None when the general executor must answer."""
+        """The response body, or None when the general executor must answer it all;
+        ``general`` answers the root fields the compiler leaves (a document text and
+        its variables, run as this request)."""
         document = self._document(query)
         if document is GENERAL:
             return None
@@ -110,7 +121,7 @@ class CompiledReads:
             shapes.put((query, operation_name), shape)
         read = shape.reads.get_recent(shape.key(variables))
         if read is Undefined:
-            read = self._compile(document, operation, variables, viewer)
+            read = self._compile(query, document, operation, variables, viewer)
             if read is not GENERAL:
                 shape.slots = read.slots
             shape.reads.put(shape.key(variables), read)
@@ -126,7 +137,10 @@ class CompiledReads:
         for fix in read.cursors:
             _sign(data, fix)
         self.served += 1
-        return orjson.dumps({"data": data})
+        if read.rest is None:
+            return orjson.dumps({"data": data})
+        response = await general(read.rest, variables)
+        return response_bytes(_merged(read.roots, data, response))
 
     def _cache_of(self, viewer: Any) -> LRU:
         if viewer is None:
@@ -156,11 +170,13 @@ class CompiledReads:
         if len(operations) == 1:
             by_name[None] = operations[0]  # the only operation needs no name
         fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
-        return Document(by_name, fragments)
+        return Document(by_name, fragments, ast)
 
     def _compile(
-        self, document: Document, operation: OperationDefinitionNode, variables: dict[str, Any], viewer: Any
+        self, query: str, document: Document, operation: OperationDefinitionNode, variables: dict[str, Any], viewer: Any
     ) -> CompiledRead | None:
+        """The statement for the root fields the compiler covers, and the rest of the
+        document for the general executor; None when the executor answers it all."""
         self.compilations += 1
         coerced = self._variables(operation, variables)
         if coerced is None:
@@ -168,16 +184,32 @@ class CompiledReads:
         compiler = Compiler(self.kith, self.schema, self.types, viewer, document.fragments, coerced)
         query_type = self.schema.query_type
         assert query_type is not None
-        roots: list[tuple[str, Any]] = []
+        compiled: list[tuple[str, Any]] = []
+        taken: list[FieldNode] = []
+        order: list[str] = []
         fixes: list[CursorFix] = []
         try:
-            for name, node in compiler._fields(operation.selection_set, query_type.name):
-                roots.append((name, compiler.root_field(name, node, fixes)))
+            roots = compiler._fields(operation.selection_set, query_type.name)
         except NotCompilable:
             return GENERAL
-        statement = compiler.statement(roots)
+        for name, node in roots:
+            order.append(name)
+            mark = compiler.mark()
+            try:
+                compiled.append((name, compiler.root_field(name, node, fixes)))
+                taken.append(node)
+            except NotCompilable:
+                compiler.reset(mark)
+        if not compiled:
+            return GENERAL
+        rest = None
+        if len(compiled) < len(order):
+            rest = remaining_document(query, document.ast, operation, taken)
+            if rest is None:
+                return GENERAL
+        statement = compiler.statement(compiled)
         sql, args = statement.compile_string(engine_type="postgres" if self.kith.db.dialect.is_postgres else "sqlite")
-        return CompiledRead(statement, [name for name, _ in roots], fixes, sql, args, frozenset(compiler.slots))
+        return CompiledRead(statement, order, fixes, sql, args, frozenset(compiler.slots), rest)
 
     def _variables(self, operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any] | None:
         """The variables coerced to their declared types, or None when any is refused
@@ -203,6 +235,29 @@ class CompiledReads:
                     return None
                 values[name] = value
         return values
+
+
+def _merged(order: list[str], compiled: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """The compiled root fields and the general executor's, in the document's order (its
+    errors after them; a null ``data`` from it — a non-null root field failed — stays null)."""
+    rest = response.get("data")
+    data = None if rest is None else {name: compiled[name] if name in compiled else rest.get(name) for name in order}
+    merged: dict[str, Any] = {"data": data}
+    if response.get("errors"):
+        merged["errors"] = response["errors"]
+    return merged
+
+
+def response_bytes(response: dict[str, Any]) -> bytes:
+    """A GraphQL response as compact JSON: what both paths write."""
+    return orjson.dumps(response, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """Values a ``JSON`` scalar may carry that JSON has no type for."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class Shape:
