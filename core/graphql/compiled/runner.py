@@ -132,7 +132,11 @@ class CompiledReads:
             args = _filled(args, variables)
             if args is None:
                 return None
-        answer = await self.kith.db.fetch_prepared_value(read.sql, args, read.statement)
+        try:
+            answer = await self.kith.db.fetch_prepared_value(read.sql, args, read.statement)
+        except Exception:
+            shape.reads.put(shape.key(variables), GENERAL)  # refused once (too deep for SQLite): not again
+            raise
         data = orjson.loads(answer)
         for fix in read.cursors:
             _sign(data, fix)
