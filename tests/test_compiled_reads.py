@@ -238,12 +238,38 @@ def _list_read(rng: random.Random, type_name: str, field: str) -> str:
     return f"{field}({', '.join(args)}) {{ {' '.join(parts)} }}"
 
 
+GROUPS = ["city", "lifecycleStage", "customFields.tier", "customFields.segment", "title", "organization",
+          "customFields.vip", "createdAt", "customFields.since", "customFields.born", "customFields.score"]  # fmt: skip
+MEASURES = ["customFields.tier", "customFields.score"]
+
+
+def _aggregate_read(rng: random.Random) -> str:
+    args = []
+    if rng.random() < 0.8:
+        args.append("groupBy: " + orjson.dumps(rng.sample(GROUPS, rng.randint(1, 2))).decode())
+    if rng.random() < 0.3:
+        args.append(
+            f"bucket: {{field: {rng.choice(['createdAt', 'updatedAt'])!r}, unit: {rng.choice(['DAY', 'MONTH', 'YEAR'])}}}".replace(
+                "'", '"'
+            )
+        )
+    for measure in ("sum", "avg"):
+        if rng.random() < 0.6:
+            args.append(f"{measure}: " + orjson.dumps(rng.sample(MEASURES, rng.randint(1, 2))).decode())
+    if rng.random() < 0.4:
+        args.append("filter: " + rng.choice(FILTERS["Contact"]))
+    parts = rng.sample(["key", "count", "sums", "averages", "__typename"], rng.randint(1, 4))
+    return f"contactsAggregate{'(' + ', '.join(args) + ')' if args else ''} {{ {' '.join(parts)} }}"
+
+
 def draw_read(rng: random.Random, ids: dict[str, list[int]]) -> str:
     roots = []
     for index in range(rng.choice([1, 1, 2])):
         alias = f"r{index}: "
         kind = rng.random()
-        if kind < 0.45:
+        if kind < 0.1:
+            roots.append(alias + _aggregate_read(rng))
+        elif kind < 0.45:
             roots.append(alias + _list_read(rng, "Contact", "contacts"))
         elif kind < 0.7:
             roots.append(alias + _list_read(rng, "Organization", "organizations"))
@@ -353,7 +379,7 @@ async def test_a_compiled_read_is_one_statement_and_variables_reuse_it(make_kith
     [
         "{ __schema { queryType { name } } }",  # introspection
         "{ contacts { nodes { id @include(if: false) firstName } } }",  # a directive
-        '{ contactsAggregate(groupBy: ["city"]) { key count } }',  # an aggregate
+        '{ contactsAggregate(groupBy: ["nope"]) { key count } }',  # an aggregate of a field that is not there
         "{ contacts(first: 1000) { totalCount } }",  # refused: the general executor says why
         '{ contacts(after: "forged") { totalCount } }',
         "{ contacts(filter: {nope: {eq: 1}}) { totalCount } }",
@@ -382,8 +408,8 @@ MIXED = [
       contacts(first: 2) { totalCount }
       auditEntries(entity: "contact") { action }
     }""",
-    # a field that is not covered inside a generated list: the whole list goes to the executor
-    '{ contacts(first: 2) { nodes { id } } contactsAggregate(groupBy: ["city"]) { key count } }',
+    # a refused aggregate beside a list
+    '{ contacts(first: 2) { nodes { id } } contactsAggregate(groupBy: ["nope"]) { key count } }',
 ]
 
 

@@ -30,6 +30,11 @@ class Group:
     averages: dict[str, Any]
 
 
+def _is_custom(query: RecordQuery, entity: Entity, name: str) -> bool:
+    key = field_key(entity, name, list(query.ctx.custom_fields(entity.name)))
+    return key is not None and key.startswith(CUSTOM)
+
+
 def _operand(query: RecordQuery, entity: Entity, name: str, path: str, viewer: Viewer | None) -> tuple[str, str]:
     """(SQL expression, kind) of a field, whichever way it is spelt (``firstName``,
     ``first_name``, ``customFields.leadSource``, ``customFields.lead_source``): the name
@@ -76,9 +81,19 @@ def _bucket_sql(dialect_is_pg: bool, expr: str, unit: Bucket) -> str:
     return formats[unit]
 
 
-async def aggregate(
+@dataclass(frozen=True)
+class AggregateQuery:
+    """The statement of an aggregate (one row per group: ``g0``… keys, ``n`` the count,
+    ``m0``… measures) and what its columns are."""
+
+    statement: QueryString
+    keys: list[tuple[str, str, bool]]  # (label, kind: a filter kind or "bucket", from a custom field)
+    measures: list[tuple[str, str]]  # (label, SUM or AVG)
+    money_currency: dict[str, str]  # money measure -> the key holding its currency
+
+
+def aggregate_query(
     query: RecordQuery,
-    db: Any,
     entity: Entity,
     *,
     filter_: Mapping[str, Any] | None = None,
@@ -89,15 +104,16 @@ async def aggregate(
     extra_where: Sequence[QueryString] = (),
     limit: int = 1000,
     viewer: Viewer | None = None,
-) -> list[Group]:
-    """Groups (by ``group_by`` fields and an optional date ``bucket``) with their measures;
-    with a ``viewer``, over the rows they may read, fields hidden from them read as empty."""
+) -> AggregateQuery:
+    """The statement grouping ``entity``'s rows (by ``group_by`` fields and an optional
+    date ``bucket``) with their measures; with a ``viewer``, over the rows they may read,
+    fields hidden from them read as empty.  Refuses unknown fields and non-numbers."""
     errors: list[FieldError] = []
-    keys: list[tuple[str, str]] = []  # (label, sql)
+    keys: list[tuple[str, str, str]] = []  # (label, sql, kind)
     for index, name in enumerate(group_by):
         try:
-            sql, _kind = _operand(query, entity, name, f"groupBy[{index}]", viewer)
-            keys.append((name, sql))
+            sql, kind = _operand(query, entity, name, f"groupBy[{index}]", viewer)
+            keys.append((name, sql, kind))
         except ValidationFailed as exc:
             errors += exc.errors
     if bucket is not None:
@@ -107,7 +123,7 @@ async def aggregate(
             if kind not in ("date", "datetime"):
                 errors.append(FieldError("bucket.field", "invalid", f"{name} is not a date"))
             else:
-                keys.append((f"{name}:{unit}", _bucket_sql(query.ctx.dialect.is_postgres, sql, unit)))
+                keys.append((f"{name}:{unit}", _bucket_sql(query.ctx.dialect.is_postgres, sql, unit), "bucket"))
         except ValidationFailed as exc:
             errors += exc.errors
     measures: list[tuple[str, str, str]] = []  # (label, function, sql)
@@ -122,8 +138,8 @@ async def aggregate(
             if kind.startswith("money:"):
                 # money adds up per currency: the currency becomes part of the group key
                 currency_sql = kind.removeprefix("money:")
-                if f"{name}.currency" not in [k for k, _ in keys]:
-                    keys.append((f"{name}.currency", currency_sql))
+                if f"{name}.currency" not in [k for k, _, _ in keys]:
+                    keys.append((f"{name}.currency", currency_sql, "string"))
                 measures.append((name, label.upper(), sql))
                 money_currency[name] = f"{name}.currency"
                 continue
@@ -134,26 +150,36 @@ async def aggregate(
     if errors:
         raise ValidationFailed(errors)
     where = query.where(entity, filter_, extra=extra_where, viewer=viewer)
-    select = [f"{sql} AS g{i}" for i, (_label, sql) in enumerate(keys)]
+    select = [f"{sql} AS g{i}" for i, (_label, sql, _kind) in enumerate(keys)]
     select.append("COUNT(*) AS n")
     select += [f"{function}({sql}) AS m{i}" for i, (_label, function, sql) in enumerate(measures)]
     names = ", ".join(f"g{i}" for i in range(len(keys)))
     group = f" GROUP BY {names} ORDER BY {names}" if keys else ""
-    rows = await db.fetch(
-        QueryString(
-            f'SELECT {", ".join(select)} FROM "{entity.tablename}" {ALIAS} WHERE {{}}{group} LIMIT {int(limit)}',
-            where,
-        )
+    statement = QueryString(
+        f'SELECT {", ".join(select)} FROM "{entity.tablename}" {ALIAS} WHERE {{}}{group} LIMIT {int(limit)}',
+        where,
     )
+    return AggregateQuery(
+        statement,
+        [(label, kind, kind != "bucket" and _is_custom(query, entity, label)) for label, _sql, kind in keys],
+        [(label, function) for label, function, _sql in measures],
+        money_currency,
+    )
+
+
+async def aggregate(query: RecordQuery, db: Any, entity: Entity, **request: Any) -> list[Group]:
+    """Groups with their measures, as ``aggregate_query`` (same keywords) asks for them."""
+    plan = aggregate_query(query, entity, **request)
+    rows = await db.fetch(plan.statement)
     out = []
     for row in rows:
-        key = {label: _plain(row[f"g{i}"]) for i, (label, _sql) in enumerate(keys)}
+        key = {label: _plain(row[f"g{i}"]) for i, (label, _kind, _custom) in enumerate(plan.keys)}
         sums_out: dict[str, Any] = {}
         avgs_out: dict[str, Any] = {}
-        for i, (label, function, _sql) in enumerate(measures):
+        for i, (label, function) in enumerate(plan.measures):
             value = row[f"m{i}"]
-            if label in money_currency and value is not None:
-                currency = key[money_currency[label]]
+            if label in plan.money_currency and value is not None:
+                currency = key[plan.money_currency[label]]
                 minor = decimal.Decimal(str(value))
                 value = str(
                     from_minor(int(minor), currency)

@@ -43,6 +43,7 @@ from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import ValidationFailed
 from kith.core.graphql.compiled.json_sql import JsonSql, TooWide
 from kith.core.graphql.record_id import record_id_problem
+from kith.core.records.aggregate import aggregate_query
 from kith.core.records.query import ALIAS, CursorCodec, SortKey
 from kith.core.records.validation import graphql_name
 
@@ -119,6 +120,7 @@ class Compiler:
         self.slots: set[str] = set()
         self.lists = {t.entity.plural_field: t for t in types.values()}
         self.points = {_camel(t.entity.name): t for t in types.values()}
+        self.aggregates = {t.entity.plural_field + "Aggregate": t for t in types.values()}
 
     # -- entry points ------------------------------------------------------------------
 
@@ -145,6 +147,8 @@ class Compiler:
             return self._connection(name, self.lists[field_name], node, args, fixes)
         if field_name in self.points:
             return self._point(self.points[field_name], node, args)
+        if field_name in self.aggregates:
+            return self._aggregate(self.aggregates[field_name], node, args)
         raise NotCompilable(field_name)
 
     def statement(self, roots: list[tuple[str, QueryString]]) -> QueryString:
@@ -307,6 +311,56 @@ class Compiler:
             fixes.append(fix)
         return self._object(pairs)
 
+    def _aggregate(self, t: EntityTypes, node: FieldNode, args: Mapping[str, Any]) -> QueryString:
+        """``<plural>Aggregate``: the groups ``aggregate_query`` makes, as ``AggregateGroup``
+        objects (money sums are formatted per currency by the general path)."""
+        entity = t.entity
+        if not self._read_allowed(entity):
+            raise NotCompilable("refused")
+        bucket = args.get("bucket")
+        try:
+            plan = aggregate_query(
+                self.query,
+                entity,
+                filter_=args.get("filter"),
+                group_by=args.get("groupBy") or [],
+                bucket=(bucket["field"], getattr(bucket["unit"], "value", bucket["unit"])) if bucket else None,
+                sums=args.get("sum") or [],
+                averages=args.get("avg") or [],
+                viewer=self.viewer,
+            )
+        except ValidationFailed as exc:
+            raise NotCompilable("bad input") from exc
+        if plan.money_currency:
+            raise NotCompilable("money")
+        alias = self._alias()
+        pairs: list[tuple[str, QueryString]] = []
+        for name, sub in self._fields(node.selection_set, "AggregateGroup"):
+            field_name = sub.name.value
+            if field_name == "__typename":
+                pairs.append((name, self.json.string("AggregateGroup")))
+            elif field_name == "key":
+                values = [
+                    (label, self._driver_value(kind, custom, f"{alias}.g{i}"))
+                    for i, (label, kind, custom) in enumerate(plan.keys)
+                ]
+                pairs.append((name, self._object(values)))
+            elif field_name == "count":
+                pairs.append((name, self.json.plain(f"{alias}.n")))
+            elif field_name in ("sums", "averages"):
+                function = "SUM" if field_name == "sums" else "AVG"
+                values = [
+                    (label, self.json.number(f"{alias}.m{i}"))
+                    for i, (label, measure) in enumerate(plan.measures)
+                    if measure == function
+                ]
+                pairs.append((name, self._object(values)))
+            else:
+                raise NotCompilable(field_name)
+        order = ", ".join(f"{alias}.g{i}" for i in range(len(plan.keys))) or f"{alias}.n"
+        source = QueryString(f"({{}}) {alias}", plan.statement)
+        return self.json.aggregate(self._object(pairs), source, order, source_ordered=True)
+
     def _edge(
         self, t: EntityTypes, alias: str, node: FieldNode, keys: list[SortKey], fix: CursorFix, edges_name: str
     ) -> QueryString:
@@ -360,22 +414,21 @@ class Compiler:
         return self._object(pairs)
 
     def _key_values(self, keys: list[SortKey], alias: str) -> QueryString:
-        """A row's sort-key values as the JSON array its cursor signs, each value written as
-        ``jsonable`` writes what the driver returns for it."""
-        items = []
-        for i, key in enumerate(keys):
-            column = f"{alias}._k{i}"
-            if key.kind == "datetime" and not key.custom:
-                items.append(self.json.datetime(column))
-            elif key.kind == "date" and not key.custom:
-                items.append(self.json.date(column))
-            elif key.kind == "decimal" and (self.json.postgres or not key.custom):
-                items.append(self.json.decimal(column))
-            elif key.kind == "bool" and not (key.custom and not self.json.postgres):
-                items.append(self.json.bool(column))
-            else:
-                items.append(self.json.plain(column))
-        return self.json.array(items)
+        """A row's sort-key values as the JSON array its cursor signs."""
+        return self.json.array([self._driver_value(k.kind, k.custom, f"{alias}._k{i}") for i, k in enumerate(keys)])
+
+    def _driver_value(self, kind: str, custom: bool, column: str) -> QueryString:
+        """A computed value (a sort key, a group key) written as ``jsonable`` writes what
+        the driver returns for it: custom fields' values come out of JSON as stored."""
+        if kind == "datetime" and not custom:
+            return self.json.datetime(column)
+        if kind == "date" and not custom:
+            return self.json.date(column)
+        if kind == "decimal" and (self.json.postgres or not custom):
+            return self.json.decimal(column)
+        if kind == "bool" and not (custom and not self.json.postgres):
+            return self.json.bool(column)
+        return self.json.plain(column)
 
     def _key_order(self, keys: list[SortKey], alias: str) -> str:
         """The list's order over its page's key columns (``_k0``, ``_k1``…)."""

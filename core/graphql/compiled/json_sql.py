@@ -12,9 +12,14 @@ aggregated over an ordered subquery).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 from piccolo.querystring import QueryString
+
+#: a GraphQL name: safe to write into the statement as a literal key
+NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
 #: PostgreSQL passes at most 100 arguments to a function: 50 key/value pairs per object
 MAX_PAIRS = 50
@@ -37,8 +42,16 @@ class JsonSql:
         if len(pairs) > MAX_PAIRS:
             raise TooWide(len(pairs))
         function = "json_build_object" if self.postgres else "json_object"
-        parts = ", ".join(f"'{key}', {{}}" for key, _ in pairs)
-        return QueryString(f"{function}({parts})", *(value for _, value in pairs))
+        args: list[Any] = []
+        parts = []
+        for key, value in pairs:
+            if NAME.fullmatch(key):
+                parts.append(f"'{key}', {{}}")
+            else:  # a client's spelling of a field (``customFields.tier``): bound, never inlined
+                parts.append("CAST({} AS TEXT), {}")
+                args.append(key)
+            args.append(value)
+        return QueryString(f"{function}({', '.join(parts)})", *args)
 
     def subquery(self, sql: QueryString) -> QueryString:
         """A scalar subquery whose value is JSON, kept as JSON: SQLite forgets that text
@@ -128,6 +141,19 @@ class JsonSql:
     def json_list(self, column: str) -> QueryString:
         """A stored JSON array of strings."""
         return QueryString(column if self.postgres else f"json({column})")
+
+    def number(self, column: str) -> QueryString:
+        """A measure as the general path writes it: a whole number as an integer, else
+        the nearest float (SQLite's JSON would round a float to 15 digits; 17 keep it)."""
+        if self.postgres:
+            value = f"({column})::numeric"
+            return QueryString(
+                f"CASE WHEN {value} = trunc({value}) THEN to_json(trunc({value})) ELSE to_json({value}::float8) END"
+            )
+        return QueryString(
+            f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = CAST({column} AS INTEGER) "
+            f"THEN CAST({column} AS INTEGER) ELSE json(printf('%!.17g', {column})) END"
+        )
 
     def custom(self, column: str, key: str) -> QueryString:
         """A custom field's stored JSON value, as stored (the stored form is the form
