@@ -423,3 +423,38 @@ async def test_a_read_mixing_covered_and_other_fields_is_answered_in_one_respons
         general = await answer(kith, query, variables, None, None, principal, compiled=False)
         assert compiled == general, _difference(query, principal, compiled, general)
         assert kith.schema.compiled.served == served + 1  # the generated part was compiled
+
+
+async def test_plugin_entities_and_money_answer_the_same_bytes(make_kith: Any) -> None:
+    """A plugin's entity (sales deals): money in currencies of 0, 2 and 3 decimals,
+    dates, relations to core records and back, compiled as the core's are."""
+    kith = await make_kith(enable=["sales"])
+    acme = await make_organization(kith, name="Acme")
+    amounts = [("10", "USD"), ("0.05", "EUR"), ("1250", "JPY"), ("12.345", "KWD"), ("99999.99", "EUR"), None]
+    for index, amount in enumerate(amounts):
+        values: dict[str, Any] = {"name": f"Deal {index}", "organization": acme["id"] if index % 2 else None}
+        if amount is not None:
+            values["amount"] = {"amount": amount[0], "currency": amount[1]}
+        if index % 3 == 0:
+            values["expected_close"] = "2026-06-30"
+        await kith.records.create("deal", values)
+    queries = [
+        "{ deals(first: 10, orderBy: [{amount: DESC}]) { edges { cursor node { name amount { amount currency } "
+        "expectedClose closedAt stage { name } organization { name } } } pageInfo { endCursor } } }",
+        "{ organizations { nodes { name deals(first: 5) { name amount { currency amount __typename } } } } }",
+        '{ dealsAggregate(groupBy: ["stage"]) { key count } }',
+        '{ deals(filter: {amount: {amount: {gte: 10}}}) { totalCount nodes { name } } }',
+    ]
+    for query in queries:
+        served = kith.schema.compiled.served
+        compiled = await answer(kith, query, {}, None, None, SYSTEM)
+        general = await answer(kith, query, {}, None, None, SYSTEM, compiled=False)
+        assert compiled == general, _difference(query, SYSTEM, compiled, general)
+        assert kith.schema.compiled.served == served + 1, query
+        assert "errors" not in orjson.loads(compiled)
+    amounts_seen = orjson.loads(await answer(kith, queries[0], {}, None, None, SYSTEM))["data"]["deals"]["edges"]
+    assert [edge["node"]["amount"] for edge in amounts_seen][:3] == [
+        {"amount": "99999.99", "currency": "EUR"},
+        {"amount": "1250", "currency": "JPY"},  # amounts compare in thousandths, whatever the currency
+        {"amount": "12.345", "currency": "KWD"},
+    ]

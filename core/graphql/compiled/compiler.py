@@ -483,6 +483,8 @@ class Compiler:
                 column = {"createdAt": "created_at", "updatedAt": "updated_at", "deletedAt": "deleted_at"}[field_name]
                 hidden = column != "deleted_at" and self._hidden(entity, column)
                 pairs.append((name, self.json.null() if hidden else self.json.datetime(f'{alias}."{column}"')))
+            elif field_name in scalars and scalars[field_name].kind is FieldKind.MONEY:
+                pairs.append((name, self._money(entity, scalars[field_name], alias, node)))
             elif field_name in scalars:
                 pairs.append((name, self._scalar(entity, scalars[field_name], alias)))
             elif field_name in relations:
@@ -517,6 +519,26 @@ class Compiler:
         if kind is FieldKind.STRING_LIST:
             return self.json.json_list(column)
         raise NotCompilable(f"{spec.name}: {kind.value}")  # money: amounts are formatted per currency
+
+    def _money(self, entity: Entity, spec: FieldSpec, alias: str, node: FieldNode) -> QueryString:
+        """``{amount, currency}`` from the minor units and the currency column (null when
+        either is empty or the field is hidden)."""
+        minor, currency = f'{alias}."{spec.name}"', f'{alias}."{spec.currency_column}"'
+        if self._hidden(entity, spec.name):
+            return self.json.null()
+        pairs: list[tuple[str, QueryString]] = []
+        for name, sub in self._fields(node.selection_set, "Money"):
+            field_name = sub.name.value
+            if field_name == "__typename":
+                pairs.append((name, self.json.string("Money")))
+            elif field_name == "amount":
+                pairs.append((name, self.json.money_amount(minor, currency)))
+            elif field_name == "currency":
+                pairs.append((name, self.json.plain(currency)))
+            else:
+                raise NotCompilable(field_name)
+        value = self._object(pairs)
+        return QueryString(f"CASE WHEN {minor} IS NULL OR {currency} IS NULL THEN NULL ELSE {{}} END", value)
 
     def _forward(self, entity: Entity, spec: FieldSpec, alias: str, node: FieldNode) -> QueryString:
         target_types = self.types.get(spec.target or "")

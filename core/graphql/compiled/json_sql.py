@@ -18,6 +18,8 @@ from typing import Any
 
 from piccolo.querystring import QueryString
 
+from kith.core.money import THREE_DECIMALS, ZERO_DECIMALS
+
 #: a GraphQL name: safe to write into the statement as a literal key
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
@@ -153,6 +155,24 @@ class JsonSql:
         return QueryString(
             f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = CAST({column} AS INTEGER) "
             f"THEN CAST({column} AS INTEGER) ELSE json(printf('%!.17g', {column})) END"
+        )
+
+    def money_amount(self, minor: str, currency: str) -> QueryString:
+        """Minor units as the decimal text of major units, with as many decimals as the
+        currency has (``money.from_minor``): 1250 EUR -> ``12.50``, 1250 JPY -> ``1250``."""
+        zero = ", ".join(f"'{c}'" for c in sorted(ZERO_DECIMALS))
+        three = ", ".join(f"'{c}'" for c in sorted(THREE_DECIMALS))
+        if self.postgres:
+            return QueryString(
+                f"CASE WHEN {currency} IN ({zero}) THEN {minor}::text "
+                f"WHEN {currency} IN ({three}) THEN round({minor}::numeric / 1000, 3)::text "
+                f"ELSE round({minor}::numeric / 100, 2)::text END"
+            )
+        sign = f"CASE WHEN {minor} < 0 THEN '-' ELSE '' END"
+        return QueryString(
+            f"CASE WHEN {currency} IN ({zero}) THEN CAST({minor} AS TEXT) "
+            f"WHEN {currency} IN ({three}) THEN printf('%s%d.%03d', {sign}, abs({minor}) / 1000, abs({minor}) % 1000) "
+            f"ELSE printf('%s%d.%02d', {sign}, abs({minor}) / 100, abs({minor}) % 100) END"
         )
 
     def custom(self, column: str, key: str) -> QueryString:
