@@ -54,6 +54,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per query (default 3000)")
     parser.add_argument("--warmup", type=int, default=300, help="requests before measuring (default 300)")
     parser.add_argument("--query", choices=[*QUERIES, "all"], default="all")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=1_000_000,
+        help="the server's rate_limit_per_minute: the limiter runs, but must not refuse a benchmark "
+        "(default 1000000); 0 turns it off",
+    )
     parser.add_argument("--env", action="append", default=[], help="extra KITH_*=value for the server (repeat)")
     return parser.parse_args()
 
@@ -114,15 +121,14 @@ async def committed(url: str) -> int:
     return int(str(rows[0]["xact_commit"]))
 
 
-def start_server(url: str, port: int, extra_env: list[str]) -> subprocess.Popen[bytes]:
+def start_server(url: str, port: int, rate_limit: int, extra_env: list[str]) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "KITH_DATABASE_URL": url,
         "KITH_MODE": "production",
         "KITH_WORKER_IN_SERVE": "false",
         "KITH_SECRET_KEY": SECRET,
-        # the limiter runs, but a benchmark sending hundreds a second must not be refused
-        "KITH_RATE_LIMIT_PER_MINUTE": "1000000",
+        "KITH_RATE_LIMIT_PER_MINUTE": str(rate_limit),
     }
     for pair in extra_env:
         name, _, value = pair.partition("=")
@@ -151,11 +157,11 @@ def measure(args: argparse.Namespace, key: str, name: str) -> None:
     pg = args.database_url.startswith("postgres")
     port = free_port()
     base = asyncio.run(committed(args.database_url)) if pg else 0
-    server = start_server(args.database_url, port, args.env)
+    server = start_server(args.database_url, port, args.rate_limit, args.env)
     stop(server)  # start-up and shut-down alone
     startup = asyncio.run(committed(args.database_url)) - base if pg else 0
     before_all = asyncio.run(committed(args.database_url)) if pg else 0
-    server = start_server(args.database_url, port, args.env)
+    server = start_server(args.database_url, port, args.rate_limit, args.env)
     headers = {"Authorization": f"Bearer {key}"}
     body = {"query": QUERIES[name]}
     latencies = []
