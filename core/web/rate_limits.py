@@ -25,6 +25,7 @@ import hashlib
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -78,31 +79,29 @@ class Counter:
 
 
 class MemoryCounter(Counter):
-    """Windows in a dict of this process; ended ones are swept once a window, and past
-    ``max_callers`` the oldest windows go first (a flood of new addresses costs memory
-    only up to there)."""
+    """Windows in this process's memory, oldest first: ended ones are swept once a
+    window, and past ``max_callers`` the oldest window goes for each new one (a flood of
+    new addresses costs memory only up to there, and constant time per request)."""
 
     def __init__(self, clock: Callable[[], float] = time.time, max_callers: int = 100_000) -> None:
         self.clock = clock
         self.max_callers = max_callers
-        self._windows: dict[str, list[float]] = {}  # identity -> [count, end]
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()  # identity -> [count, end]
         self._next_sweep = 0.0
 
     async def hit(self, identity: str, window: int) -> tuple[int, float] | None:
         now = self.clock()
         entry = self._windows.get(identity)
         if entry is None or entry[1] <= now:
-            if now >= self._next_sweep or len(self._windows) >= self.max_callers:
-                self._sweep(now, window)
+            if now >= self._next_sweep:
+                self._next_sweep = now + window
+                self._windows = OrderedDict((k, v) for k, v in self._windows.items() if v[1] > now)
+            while len(self._windows) >= self.max_callers:
+                self._windows.popitem(last=False)
             entry = self._windows[identity] = [0, now + window]
+            self._windows.move_to_end(identity)
         entry[0] += 1
         return int(entry[0]), entry[1] - now
-
-    def _sweep(self, now: float, window: int) -> None:
-        self._next_sweep = now + window
-        self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-        while len(self._windows) >= self.max_callers:  # the dict keeps insertion order: oldest first
-            del self._windows[next(iter(self._windows))]
 
 
 class RedisCounter(Counter):
@@ -124,7 +123,8 @@ class RedisCounter(Counter):
     async def start(self) -> None:
         from redis.asyncio import Redis
 
-        self.client = Redis.from_url(self.url)
+        # a Redis that hangs must not hang the API: a second, then the request passes uncounted
+        self.client = Redis.from_url(self.url, socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
             await self.client.ping()
         except Exception as exc:
