@@ -142,6 +142,26 @@ async def test_changes_made_with_the_cli_are_refused_within_seconds(make_kith: A
         await refused_within(client, bearer(key), ME, unauthenticated("the API key was revoked"))
 
 
+async def test_grants_a_plugin_adds_in_another_process_reach_cached_keys(make_kith: Any, loyalty_plugin: Any) -> None:
+    from kith.core.plugins import lifecycle
+
+    serving = await make_kith(plugins=[loyalty_plugin], auth_check_interval=0.2, schema_check_interval=0.2)
+    other = await make_kith(plugins=[loyalty_plugin])
+    rep = await make_user(serving, email="rep@example.com", roles=["sales_rep"])
+    key, _ = await serving.auth.create_key(rep["id"], "integration")
+    cards = {"query": "{ loyaltyCards { totalCount } }"}
+    async with web_client(serving) as client:
+        assert (await client.post("/graphql", json=ME, headers=bearer(key))).status_code == 200  # cached
+        await lifecycle.enable(other, "loyalty")  # adds loyalty_card to sales_rep's grants
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            answer = (await client.post("/graphql", json=cards, headers=bearer(key))).json()
+            if answer.get("data") and answer["data"]["loyaltyCards"] == {"totalCount": 0}:
+                break
+            assert time.monotonic() < deadline, answer
+            await asyncio.sleep(0.05)
+
+
 async def test_a_change_made_in_this_process_is_refused_at_once(make_kith: Any) -> None:
     # checks for other processes' changes only once an hour: what is refused here is the process's own change
     kith = await make_kith(auth_check_interval=3600, schema_check_interval=3600)

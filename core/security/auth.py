@@ -411,11 +411,11 @@ class AuthService:
             self.cache.drop(digest)  # expired: checked (and refused, audited) below as before
         generation = self.cache.generation
         key_id: int | None = None
+        expires: float | None
         if credential.startswith(KEY_PREFIX):
             principal, key_id, expires = await self._key(credential)
         else:
-            principal, expires_at = await self._token(credential)
-            expires = expires_at
+            principal, expires = await self._token(credential)
         permissions = None if principal.is_admin else await permissions_for(self.kith, principal)
         found = Authenticated(principal, permissions, expires, key_id, self.kith.schema_version)
         self.cache.put(digest, found, generation)

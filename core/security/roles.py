@@ -113,14 +113,18 @@ async def sync_plugin_roles(kith: Any) -> list[str]:
     changed: list[str] = []
     for plugin, definitions in kith.plugins.call("kith_roles"):
         for definition in definitions:
+            write = await _role_sync(kith, plugin, definition)
+            if write is None:
+                continue
             async with kith.db.write_transaction():
-                if await _sync_role(kith, plugin, definition):
-                    await kith.auth.changed()  # what those roles allow changed: cached permissions go
-                    changed.append(definition.name)
+                await kith.db.fetch(write)
+                await kith.auth.changed()  # what the role allows changed: cached permissions go
+            changed.append(definition.name)
     return changed
 
 
-async def _sync_role(kith: Any, plugin: str, definition: RoleDefinition) -> bool:
+async def _role_sync(kith: Any, plugin: str, definition: RoleDefinition) -> Any:
+    """The statement that brings the stored role up to ``definition`` (None: nothing to do)."""
     import datetime as dt
     import json
 
@@ -131,32 +135,26 @@ async def _sync_role(kith: Any, plugin: str, definition: RoleDefinition) -> bool
     row = await kith.db.fetch_one(QueryString("SELECT grants FROM kith_role WHERE name = {}", definition.name))
     new = {entity: grant.model_dump() for entity, grant in definition.grants.items()}
     if row is None:
-        await kith.db.fetch(
-            QueryString(
-                "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
-                "VALUES ({}, {}, {}, {}, {}, {})",
-                definition.name,
-                definition.description,
-                dumps(new),
-                dumps(list(definition.capabilities)),
-                f"plugin:{plugin}",
-                dt.datetime.now(dt.UTC),
-            )
+        return QueryString(
+            "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
+            "VALUES ({}, {}, {}, {}, {}, {})",
+            definition.name,
+            definition.description,
+            dumps(new),
+            dumps(list(definition.capabilities)),
+            f"plugin:{plugin}",
+            dt.datetime.now(dt.UTC),
         )
-        return True
     current = json.loads(row["grants"]) if isinstance(row["grants"], str) else dict(row["grants"] or {})
     additions = {entity: grant for entity, grant in new.items() if entity not in current}
     if not additions:
-        return False
-    await kith.db.fetch(
-        QueryString(
-            "UPDATE kith_role SET grants = {}, updated_at = {} WHERE name = {}",
-            dumps({**current, **additions}),
-            dt.datetime.now(dt.UTC),
-            definition.name,
-        )
+        return None
+    return QueryString(
+        "UPDATE kith_role SET grants = {}, updated_at = {} WHERE name = {}",
+        dumps({**current, **additions}),
+        dt.datetime.now(dt.UTC),
+        definition.name,
     )
-    return True
 
 
 async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin") -> bool:
