@@ -130,6 +130,12 @@ async def _role_capabilities(db: Database) -> None:
             )
 
 
+async def _drop_rate_limits(db: Database) -> None:
+    """Rate limits are counted in memory or Redis now (``rate_limit_store``), never in the
+    database: a write per request was their whole cost."""
+    await db.run_ddl('DROP TABLE IF EXISTS "kith_rate_limit"')
+
+
 async def _custom_field_owner(db: Database) -> None:
     """A custom field remembers the plugin that declared it, so purging the plugin removes it."""
     await add_columns_if_missing(db, "kith_custom_field", {"plugin": "VARCHAR(100)"})
@@ -145,4 +151,5 @@ CORE_MIGRATIONS = [
     Migration("0007_signin_throttle", _signin_throttle, "failed sign-ins per account and address, shared by processes"),
     Migration("0008_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
     Migration("0009_custom_field_owner", _custom_field_owner, "custom fields declared by plugins"),
+    Migration("0010_drop_rate_limits", _drop_rate_limits, "rate limits counted in memory or Redis, not here"),
 ]

@@ -4,6 +4,8 @@ the record service and the GraphQL schema — shared by the web app, the CLI and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -29,7 +31,7 @@ from kith.core.records.service import RecordService
 from kith.core.security.auth import AuthService
 from kith.core.settings import Settings, load_settings
 from kith.core.storage.database import Database
-from kith.core.storage.meta import get_schema_version
+from kith.core.storage.meta import get_schema_version, get_versions
 from kith.core.storage.migrations import migrate
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ class Kith:
         self._schema: KithSchema | None = None
         self._schema_built_for = -2
         self._last_check = 0.0
+        #: a ``keep_fresh`` loop checks the versions: requests then check only if it falls behind
+        self._kept_fresh = False
 
     @classmethod
     async def open(
@@ -100,8 +104,11 @@ class Kith:
         return kith
 
     async def close(self) -> None:
-        await self.templates.close()
-        await self.db.close()
+        try:
+            await self.auth.flush_key_uses(force=True)
+        finally:
+            await self.templates.close()
+            await self.db.close()
 
     @property
     def secret(self) -> str:
@@ -219,18 +226,49 @@ class Kith:
                 activity, choices={**activity.choices, "kind": tuple(kinds)}
             )
 
-    async def refresh_if_changed(self, *, force: bool = False) -> bool:
+    async def refresh_if_changed(self, *, force: bool = False, auth: bool = False) -> bool:
         """Reload when another process changed fields or plugins; checks at most once per
-        ``schema_check_interval`` so a busy server pays one tiny query per interval."""
+        ``schema_check_interval`` so a busy server pays one tiny query per interval.
+
+        ``auth``: the caller answers credentials from ``auth.cache``, so also check, at most
+        once per ``auth_check_interval``, whether users, credentials or roles changed (and
+        forget the cache if so).  Both versions are read in one statement.  While
+        ``keep_fresh`` runs, it does the checking and callers only step in if it falls
+        behind by a whole interval.  Returns whether the schema was reloaded.
+        """
         now = time.monotonic()
-        if not force and now - self._last_check < self.settings.schema_check_interval:
+        slack = 2.0 if self._kept_fresh else 1.0
+        due = force or now - self._last_check >= self.settings.schema_check_interval * slack
+        if auth and not due:
+            due = now - self.auth.cache.checked_at >= self.settings.auth_check_interval * slack
+        if not due:
             return False
         self._last_check = now
-        version = await get_schema_version(self.db)
+        version, auth_version = await get_versions(self.db)
+        self.auth.cache.observe(auth_version, now)
         if version != self.schema_version:
             await self.reload()
             return True
         return False
+
+    async def keep_fresh(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: every ``min(schema_check_interval, auth_check_interval)``
+        check the schema and auth versions, and write the API keys' uses that are due —
+        off the request path, so requests send only their own statements.  Runs in the
+        web app; a failure is logged and retried at the next interval."""
+        interval = max(0.05, min(self.settings.schema_check_interval, self.settings.auth_check_interval))
+        self._kept_fresh = True
+        try:
+            while not stop.is_set():
+                try:
+                    await self.refresh_if_changed(force=True)
+                    await self.auth.flush_key_uses()
+                except Exception:
+                    log.warning("could not check for changes made by other processes", exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+        finally:
+            self._kept_fresh = False
 
     # -- GraphQL -----------------------------------------------------------------------
 

@@ -91,6 +91,29 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         1200, ge=0, description="Requests per minute per API key, session or address (0: no limit)."
     )
+    rate_limit_store: str = Field(
+        "memory",
+        description="Where request counts are kept: 'memory' (each process counts its own) or a Redis URL "
+        "(redis://host:6379/0, rediss://…, unix://…) that every API process shares.",
+    )
+    auth_check_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between checks for keys, passwords, users or roles changed by another process; "
+        "a cached credential is refused at most about twice this long after such a change.",
+    )
+    auth_cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="Credentials (API keys, tokens) whose principal and permissions each API process keeps "
+        "in memory, least recently used dropped first; 0 checks the database on every request.",
+    )
+    api_key_last_used_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between writes of one API key's last use (collected in memory, written in one "
+        "statement per batch).",
+    )
     automation_max_depth: int = Field(
         5, ge=1, description="Automation steps an event may be away from a person's change before rules stop."
     )
@@ -130,6 +153,14 @@ class Settings(BaseSettings):
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("rate_limit_store")
+    @classmethod
+    def _check_rate_limit_store(cls, value: str) -> str:
+        value = value.strip()
+        if value != "memory" and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("use 'memory' or a Redis URL (redis://host:6379/0, rediss://…, unix://…)")
         return value
 
     @field_validator("outbound_allow")

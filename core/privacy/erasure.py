@@ -38,6 +38,7 @@ from kith.core.privacy.ties import Footprint, chunks, marks
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.validation import graphql_name
 from kith.core.storage.dialect import escape_like
+from kith.core.storage.meta import USER_TABLE
 from kith.core.storage.outbox import enqueue
 
 if TYPE_CHECKING:
@@ -162,6 +163,8 @@ class Erasure:
         await self.kith.db.fetch(
             QueryString(f'UPDATE "{table}" SET {assignments} WHERE id = {{}}', *sets.values(), record_id)
         )
+        if table == USER_TABLE:  # a cached sign-in may show the old name or email
+            await self.kith.auth.changed()
         for column in sets:
             self.report(table, record_id, column)
 
@@ -299,6 +302,8 @@ async def _write(
 ) -> None:
     kith = erasure.kith
     now = dt.datetime.now(dt.UTC)
+    if entity.tablename == USER_TABLE:  # a cached sign-in may show the old name or email
+        await kith.auth.changed()
     sets = ", ".join(f'"{c}" = {{}}' for c in columns)
     row = await kith.db.fetch_one(
         QueryString(

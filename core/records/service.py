@@ -24,6 +24,7 @@ from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.field_names import CUSTOM, client_name
 from kith.core.records.validation import check_needs_one_of, graphql_name, validate_input
 from kith.core.storage.database import Database
+from kith.core.storage.meta import USER_TABLE
 from kith.core.storage.outbox import current_depth
 
 if TYPE_CHECKING:
@@ -387,9 +388,12 @@ class RecordService:
         return changed
 
     async def _journal(self, entity: Entity, change: Change) -> None:
-        """The audit row and the outbox event, in the caller's transaction."""
+        """The audit row and the outbox event, in the caller's transaction (and, for a
+        user, the auth version: a cached sign-in depends on the user's state and team)."""
         now = _now()
         assert change.record_id is not None
+        if entity.tablename == USER_TABLE and self.kith is not None:
+            await self.kith.auth.changed()
         await self.db.fetch(
             QueryString(
                 "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "

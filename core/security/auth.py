@@ -6,7 +6,13 @@
   ends every token issued before.
 - API keys: ``kith_<8 hex>_<secret>``; the prefix is the public handle shown in lists, the
   whole key is shown once and stored only as a SHA-256 hash; keys expire and can be
-  revoked, and their last use is recorded.
+  revoked, and their last use is recorded (in batches, ``cache.KeyUses``).
+
+An HTTP request's credential is checked against the database once and then answered
+from memory (``identify``, ``cache.CredentialCache``) until it expires or anything about
+users, credentials or roles changes: every change below calls ``changed()`` in its
+transaction, and other processes see the new ``auth_version`` within
+``auth_check_interval``.
 
 Every refusal is one clear message to the caller and a ``kith.security`` log line plus
 an audit row, never a stack trace.
@@ -20,6 +26,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +37,10 @@ from kith.core.errors import KithError, ValidationFailed
 from kith.core.records.change import Actor
 from kith.core.records.encoding import dumps
 from kith.core.security import passwords
+from kith.core.security.cache import Authenticated, CredentialCache, KeyUses
+from kith.core.security.permissions import permissions_for
 from kith.core.security.throttle import Reservation, SignInThrottle, Throttled
+from kith.core.storage.meta import bump_auth_version
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
@@ -84,6 +94,21 @@ class AuthService:
     def __init__(self, kith: Kith) -> None:
         self.kith = kith
         self.throttle = SignInThrottle(kith.db, kith.settings)
+        #: checked credentials of HTTP requests (``identify``)
+        self.cache = CredentialCache(kith.settings.auth_cache_size)
+        #: API keys' latest uses, written by ``flush_key_uses``
+        self.key_uses = KeyUses(kith.settings.api_key_last_used_interval)
+
+    async def changed(self) -> None:
+        """Users, passwords, keys, roles or grants change in the current write transaction:
+        bump the auth version with them, and forget this process's cached credentials once
+        it commits (other processes forget theirs when they next check the version)."""
+        await bump_auth_version(self.kith.db)
+
+        async def forget() -> None:
+            self.cache.clear()
+
+        await self.kith.db.after_commit(forget)
 
     # -- users and passwords ---------------------------------------------------------
 
@@ -118,6 +143,7 @@ class AuthService:
                         _now(),
                     )
                 )
+            await self.changed()
             await self.audit("password_set", user_id, {"user": user_id})
 
     async def login(self, email: str, password: str, address: str = "local") -> tuple[str, dt.datetime, Principal]:
@@ -189,6 +215,11 @@ class AuthService:
         return jwt.encode(claims, self.kith.secret, algorithm=ALGORITHM), expires
 
     async def principal_from_token(self, token: str) -> Principal:
+        principal, _expires = await self._token(token)
+        return principal
+
+    async def _token(self, token: str) -> tuple[Principal, float]:
+        """The principal of a token and when the token expires (seconds since the epoch)."""
         try:
             claims = jwt.decode(
                 token,
@@ -212,7 +243,7 @@ class AuthService:
                 user_id,
                 message="the token is no longer valid; log in again",
             )
-        return await self.principal_for_user(user_id, "token")
+        return await self.principal_for_user(user_id, "token"), float(claims["exp"])
 
     # -- API keys ----------------------------------------------------------------------
 
@@ -239,6 +270,11 @@ class AuthService:
         return key, prefix
 
     async def principal_from_key(self, key: str) -> Principal:
+        principal, _key_id, _expires = await self._key(key)
+        return principal
+
+    async def _key(self, key: str) -> tuple[Principal, int, float | None]:
+        """The principal of an API key, the key's id and when it expires (epoch seconds)."""
         prefix = key[: len(KEY_PREFIX) + 8]
         row = await self.kith.db.fetch_one(QueryString("SELECT * FROM kith_api_key WHERE prefix = {}", prefix))
         if row is None or not hmac.compare_digest(row["key_hash"], _hash_key(key)):
@@ -260,25 +296,53 @@ class AuthService:
                 row["user_id"],
                 message="the API key has expired",
             )
-        last = row["last_used_at"]
-        if last is None or _now() - last > dt.timedelta(minutes=1):  # at most one write a minute per key
-            await self.kith.db.fetch(
-                QueryString("UPDATE kith_api_key SET last_used_at = {} WHERE id = {}", _now(), row["id"])
-            )
         principal = await self.principal_for_user(int(row["user_id"]), "api_key")
-        return Principal(principal.user_id, principal.name, "api_key", principal.roles, principal.team_id, prefix)
+        self.key_uses.used(int(row["id"]), time.time())
+        expires = row["expires_at"].timestamp() if row["expires_at"] is not None else None
+        principal = Principal(principal.user_id, principal.name, "api_key", principal.roles, principal.team_id, prefix)
+        return principal, int(row["id"]), expires
+
+    async def flush_key_uses(self, *, force: bool = False) -> int:
+        """Write the latest use of each key that is due (``KeyUses``), in one statement per
+        500 keys; returns how many were written.  ``force`` writes them all (shutdown)."""
+        due = self.key_uses.take_due(force=force)
+        if not due:
+            return 0
+        when = self.kith.db.dialect.timestamp_parameter()
+        items = sorted(due.items())
+        try:
+            for start in range(0, len(items), 500):
+                chunk = items[start : start + 500]
+                cases = " ".join(f"WHEN {{}} THEN {when}" for _ in chunk)
+                ids = ", ".join("{}" for _ in chunk)
+                args = [v for key_id, at in chunk for v in (key_id, dt.datetime.fromtimestamp(at, dt.UTC))]
+                await self.kith.db.fetch(
+                    QueryString(
+                        f"UPDATE kith_api_key SET last_used_at = CASE id {cases} END WHERE id IN ({ids})",
+                        *args,
+                        *(key_id for key_id, _ in chunk),
+                    )
+                )
+        except Exception:
+            self.key_uses.put_back(due)
+            log.warning("could not record the last use of %d API keys; will try again", len(due), exc_info=True)
+            return 0
+        return len(due)
 
     async def revoke_key(self, prefix: str) -> None:
-        rows = await self.kith.db.fetch(
-            QueryString(
-                "UPDATE kith_api_key SET revoked_at = {} WHERE prefix = {} AND revoked_at IS NULL RETURNING user_id",
-                _now(),
-                prefix,
+        async with self.kith.db.write_transaction():
+            rows = await self.kith.db.fetch(
+                QueryString(
+                    "UPDATE kith_api_key SET revoked_at = {} WHERE prefix = {} AND revoked_at IS NULL "
+                    "RETURNING user_id",
+                    _now(),
+                    prefix,
+                )
             )
-        )
-        if not rows:
-            raise ValidationFailed.single("prefix", "not_found", f"no active key {prefix!r}")
-        await self.audit("api_key_revoked", rows[0]["user_id"], {"prefix": prefix})
+            if not rows:
+                raise ValidationFailed.single("prefix", "not_found", f"no active key {prefix!r}")
+            await self.changed()
+            await self.audit("api_key_revoked", rows[0]["user_id"], {"prefix": prefix})
 
     async def keys(self, user_id: int | None = None) -> list[dict[str, Any]]:
         where, args = ("WHERE k.user_id = {}", [user_id]) if user_id is not None else ("", [])
@@ -311,6 +375,17 @@ class AuthService:
 
     async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal | None:
         """The principal of an HTTP request's credentials; None when it carries none."""
+        found = await self.identify(authorization, api_key)
+        return found.principal if found is not None else None
+
+    async def identify(self, authorization: str | None, api_key: str | None) -> Authenticated | None:
+        """Who an HTTP request's credentials are and what they may do; None without credentials.
+
+        A credential checked before is answered from memory (no statement) while it has
+        not expired and nothing about users, credentials or roles has changed since; the
+        caller keeps the cache current with ``Kith.refresh_if_changed(auth=True)``.
+        Refusals are checked against the database, logged and audited every time.
+        """
         credential = api_key
         if authorization:
             scheme, _, value = authorization.partition(" ")
@@ -321,29 +396,54 @@ class AuthService:
             credential = value.strip()
         if not credential:
             return None
+        digest = _hash_key(credential)
+        found = self.cache.get(digest)
+        if found is not None:
+            now = time.time()
+            if found.expires is None or found.expires > now:
+                if found.key_id is not None:
+                    self.key_uses.used(found.key_id, now)
+                if found.permissions is not None and found.schema_version != self.kith.schema_version:
+                    # its predicates were built for other entities and fields: rebuild them, from the same grants
+                    found.permissions = found.permissions.rebuilt()
+                    found.schema_version = self.kith.schema_version
+                return found
+            self.cache.drop(digest)  # expired: checked (and refused, audited) below as before
+        generation = self.cache.generation
+        key_id: int | None = None
+        expires: float | None
         if credential.startswith(KEY_PREFIX):
-            return await self.principal_from_key(credential)
-        return await self.principal_from_token(credential)
+            principal, key_id, expires = await self._key(credential)
+        else:
+            principal, expires = await self._token(credential)
+        permissions = None if principal.is_admin else await permissions_for(self.kith, principal)
+        found = Authenticated(principal, permissions, expires, key_id, self.kith.schema_version)
+        self.cache.put(digest, found, generation)
+        return found
 
     # -- roles -------------------------------------------------------------------------
 
     async def grant_role(self, user_id: int, role: str) -> None:
         if role not in await self.role_names():
             raise ValidationFailed.single("role", "unknown", f"no role named {role!r}")
-        exists = await self.kith.db.fetch_one(
-            QueryString("SELECT id FROM kith_user_role WHERE user_id = {} AND role = {}", user_id, role)
-        )
-        if exists is None:
-            await self.kith.db.fetch(
-                QueryString("INSERT INTO kith_user_role (user_id, role) VALUES ({}, {})", user_id, role)
+        async with self.kith.db.write_transaction():
+            exists = await self.kith.db.fetch_one(
+                QueryString("SELECT id FROM kith_user_role WHERE user_id = {} AND role = {}", user_id, role)
             )
-            await self.audit("role_granted", user_id, {"role": role})
+            if exists is None:
+                await self.kith.db.fetch(
+                    QueryString("INSERT INTO kith_user_role (user_id, role) VALUES ({}, {})", user_id, role)
+                )
+                await self.changed()
+                await self.audit("role_granted", user_id, {"role": role})
 
     async def revoke_role(self, user_id: int, role: str) -> None:
-        await self.kith.db.fetch(
-            QueryString("DELETE FROM kith_user_role WHERE user_id = {} AND role = {}", user_id, role)
-        )
-        await self.audit("role_revoked", user_id, {"role": role})
+        async with self.kith.db.write_transaction():
+            await self.kith.db.fetch(
+                QueryString("DELETE FROM kith_user_role WHERE user_id = {} AND role = {}", user_id, role)
+            )
+            await self.changed()
+            await self.audit("role_revoked", user_id, {"role": role})
 
     async def role_names(self) -> list[str]:
         return [r["name"] for r in await self.kith.db.execute("SELECT name FROM kith_role ORDER BY name")]

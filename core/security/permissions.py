@@ -58,6 +58,11 @@ class Permissions:
     _hidden: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _predicates: dict[tuple[str, str, str], QueryString | None] = field(default_factory=dict, init=False, repr=False)
 
+    def rebuilt(self) -> Permissions:
+        """The same grants, without what was worked out from them (predicates and hidden
+        fields depend on the entities and custom fields of the moment)."""
+        return Permissions(self.kith, self.principal, self.grants, self.capabilities)
+
     @property
     def unrestricted(self) -> bool:
         return self.principal.is_admin

@@ -110,6 +110,21 @@ async def sync_plugin_roles(kith: Any) -> list[str]:
 
     A plugin's role brings its capabilities when it is created; an existing role never
     gains a capability from a plugin (that is the admin's call)."""
+    changed: list[str] = []
+    for plugin, definitions in kith.plugins.call("kith_roles"):
+        for definition in definitions:
+            write = await _role_sync(kith, plugin, definition)
+            if write is None:
+                continue
+            async with kith.db.write_transaction():
+                await kith.db.fetch(write)
+                await kith.auth.changed()  # what the role allows changed: cached permissions go
+            changed.append(definition.name)
+    return changed
+
+
+async def _role_sync(kith: Any, plugin: str, definition: RoleDefinition) -> Any:
+    """The statement that brings the stored role up to ``definition`` (None: nothing to do)."""
     import datetime as dt
     import json
 
@@ -117,39 +132,29 @@ async def sync_plugin_roles(kith: Any) -> list[str]:
 
     from kith.core.records.encoding import dumps
 
-    changed: list[str] = []
-    for plugin, definitions in kith.plugins.call("kith_roles"):
-        for definition in definitions:
-            row = await kith.db.fetch_one(QueryString("SELECT grants FROM kith_role WHERE name = {}", definition.name))
-            new = {entity: grant.model_dump() for entity, grant in definition.grants.items()}
-            if row is None:
-                await kith.db.fetch(
-                    QueryString(
-                        "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
-                        "VALUES ({}, {}, {}, {}, {}, {})",
-                        definition.name,
-                        definition.description,
-                        dumps(new),
-                        dumps(list(definition.capabilities)),
-                        f"plugin:{plugin}",
-                        dt.datetime.now(dt.UTC),
-                    )
-                )
-                changed.append(definition.name)
-                continue
-            current = json.loads(row["grants"]) if isinstance(row["grants"], str) else dict(row["grants"] or {})
-            additions = {entity: grant for entity, grant in new.items() if entity not in current}
-            if additions:
-                await kith.db.fetch(
-                    QueryString(
-                        "UPDATE kith_role SET grants = {}, updated_at = {} WHERE name = {}",
-                        dumps({**current, **additions}),
-                        dt.datetime.now(dt.UTC),
-                        definition.name,
-                    )
-                )
-                changed.append(definition.name)
-    return changed
+    row = await kith.db.fetch_one(QueryString("SELECT grants FROM kith_role WHERE name = {}", definition.name))
+    new = {entity: grant.model_dump() for entity, grant in definition.grants.items()}
+    if row is None:
+        return QueryString(
+            "INSERT INTO kith_role (name, description, grants, capabilities, source, updated_at) "
+            "VALUES ({}, {}, {}, {}, {}, {})",
+            definition.name,
+            definition.description,
+            dumps(new),
+            dumps(list(definition.capabilities)),
+            f"plugin:{plugin}",
+            dt.datetime.now(dt.UTC),
+        )
+    current = json.loads(row["grants"]) if isinstance(row["grants"], str) else dict(row["grants"] or {})
+    additions = {entity: grant for entity, grant in new.items() if entity not in current}
+    if not additions:
+        return None
+    return QueryString(
+        "UPDATE kith_role SET grants = {}, updated_at = {} WHERE name = {}",
+        dumps({**current, **additions}),
+        dt.datetime.now(dt.UTC),
+        definition.name,
+    )
 
 
 async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin") -> bool:
@@ -201,5 +206,6 @@ async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin"
                     now,
                 )
             )
+        await kith.auth.changed()
         await kith.auth.audit("role_saved", None, {"role": definition.name, "source": source})
     return exists is not None

@@ -69,6 +69,22 @@ def _is_read(sql: str) -> bool:
     return head.startswith(("SELECT", "WITH", "EXPLAIN"))
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's reset of a connection going back to the pool, minus the statements.
+
+    By default asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release — one more round trip per statement run outside a
+    transaction.  Kith leaves none of that state on a pooled connection: its advisory
+    locks are transaction-scoped (``pg_advisory_xact_lock``), it declares no cursors
+    outside a transaction (cursors end with it), it never LISTENs, and it never SETs a
+    session parameter (``search_path`` comes from the connection's start-up parameters,
+    which RESET would only restore).  asyncpg still rolls back a transaction left open
+    and drops listeners before calling this (``Connection._reset``), so that much is kept.
+    Plugins reach the database only through the SDK and Piccolo's query builder; SQL of
+    their own that changes the session must use ``SET LOCAL`` or transaction-scoped locks.
+    """
+
+
 class DatabaseUnavailable(KithError):
     """The configured database cannot be reached; the message says which one."""
 
@@ -118,7 +134,7 @@ class Database:
             assert isinstance(self.engine, PostgresEngine)
             try:
                 await self.engine.start_connection_pool(
-                    min_size=1, max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10"))
+                    min_size=1, max_size=int(os.environ.get("KITH_DB_POOL_SIZE", "10")), reset=_keep_session
                 )
             except (OSError, Exception) as exc:  # asyncpg raises many kinds
                 raise DatabaseUnavailable(f"cannot reach PostgreSQL at {self.display_url}: {exc}") from exc

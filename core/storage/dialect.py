@@ -86,6 +86,11 @@ class Dialect:
         if self.is_postgres:
             await db.fetch(QueryString("SELECT pg_advisory_xact_lock(hashtext({}))::text AS locked", name))
 
+    def timestamp_parameter(self) -> str:
+        """A placeholder for a timestamp where the statement alone does not type it (a
+        ``CASE`` branch): PostgreSQL must be told; SQLite stores what it is given."""
+        return "CAST({} AS TIMESTAMPTZ)" if self.is_postgres else "{}"
+
     def utc_date(self, column: str) -> str:
         """The UTC calendar day of a timestamp column."""
         if self.is_postgres:

@@ -1,4 +1,4 @@
-"""Small key/value facts every process must agree on (the schema version)."""
+"""Small key/value facts every process must agree on (the schema and auth versions)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ from piccolo.querystring import QueryString
 from kith.core.storage.database import Database
 
 SCHEMA_VERSION = "schema_version"
+#: bumped with every change to users, passwords, API keys, roles or role grants, so every
+#: process can drop the credentials it has cached (``kith.core.security.cache``)
+AUTH_VERSION = "auth_version"
+#: the user entity's table: a change to one of its rows (active, deleted, team) changes
+#: who a cached credential is, so writers of it bump ``AUTH_VERSION`` too
+USER_TABLE = "kith_user"
 
 
 async def get_schema_version(db: Database) -> int:
@@ -27,6 +33,28 @@ async def bump_schema_version(db: Database) -> int:
     else:
         await db.fetch(QueryString("UPDATE kith_meta SET value = {} WHERE key = {}", str(new), SCHEMA_VERSION))
     return new
+
+
+async def get_versions(db: Database) -> tuple[int, int]:
+    """The schema version and the auth version, read in one statement (0 when unset)."""
+    rows = await db.fetch(
+        QueryString("SELECT key, value FROM kith_meta WHERE key IN ({}, {})", SCHEMA_VERSION, AUTH_VERSION)
+    )
+    values = {row["key"]: int(row["value"]) for row in rows if row["value"] is not None}
+    return values.get(SCHEMA_VERSION, 0), values.get(AUTH_VERSION, 0)
+
+
+async def bump_auth_version(db: Database) -> None:
+    """Mark users, credentials or roles as changed; called in the transaction of the change,
+    so the change and the new version become visible together.  One statement, atomic on
+    both engines, so concurrent changes each count."""
+    await db.fetch(
+        QueryString(
+            "INSERT INTO kith_meta (key, value) VALUES ({}, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(CAST(kith_meta.value AS BIGINT) + 1 AS TEXT)",
+            AUTH_VERSION,
+        )
+    )
 
 
 async def get_meta(db: Database, key: str) -> str | None:

@@ -1,8 +1,10 @@
 """The litestar app serving ``/graphql``.
 
-The endpoint asks the running Kith for its current schema on every request (a cheap
-check, throttled to once per ``schema_check_interval``), so a custom field added from
-the CLI or another process is served without a restart.
+The endpoint asks the running Kith for its current schema on every request, so a custom
+field added from the CLI or another process is served without a restart; credentials are
+answered from the authentication cache.  Whether either changed is checked by a
+background task of the app (``Kith.keep_fresh``, every ``schema_check_interval`` /
+``auth_check_interval``), so a request sends only its own statements.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
@@ -22,18 +23,16 @@ from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
 
 from kith.core.graphql.compiled.runner import response_bytes
 from kith.core.graphql.context import RequestContext
 from kith.core.records.change import Actor
 from kith.core.runtime import Kith
 from kith.core.security.auth import SYSTEM, AuthFailed, Principal
-from kith.core.security.permissions import permissions_for
+from kith.core.security.permissions import Permissions, permissions_for
 from kith.core.settings import Settings, load_settings
 from kith.core.web.graphql_http import BAD_REQUEST, GRAPHQL_PARAMS, BadRequest, error_response, read_post, refuse_get
-from kith.core.web.rate_limits import DatabaseStore, rate_limit_config
+from kith.core.web.rate_limits import RateLimit, counter_for
 
 log = logging.getLogger("kith.web")
 
@@ -53,10 +52,12 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[Any]:
     except BadRequest as exc:
         return exc.response()
     kith = _kith(request)
+    await kith.refresh_if_changed(auth=True)
     try:
-        principal = await kith.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        found = await kith.auth.identify(request.headers.get("authorization"), request.headers.get("x-api-key"))
     except AuthFailed as exc:
         return BadRequest(str(exc), 401, "UNAUTHENTICATED").response()
+    principal = found.principal if found is not None else None
     if (
         principal is None
         and not only_public_fields(body.query, body.operation_name)
@@ -67,7 +68,15 @@ async def graphql_post(request: Request[Any, Any, Any]) -> Response[Any]:
             401,
             "UNAUTHENTICATED",
         ).response()
-    content = await answer(kith, body.query, body.variables, body.operation_name, request, principal or ANONYMOUS)
+    content = await answer(
+        kith,
+        body.query,
+        body.variables,
+        body.operation_name,
+        request,
+        principal or ANONYMOUS,
+        permissions=found.permissions if found is not None else None,
+    )
     return Response(content, media_type="application/json")
 
 
@@ -109,13 +118,16 @@ async def execute(
     request: Any = None,
     actor: Actor | None = None,
     principal: Principal | None = None,
+    permissions: Permissions | None = None,
 ) -> dict[str, Any]:
     """Run one GraphQL operation against the current schema; returns the response body.
 
     ``principal`` is who is asking (default: the system itself, for in-process callers);
     their roles limit what every query and mutation in the operation may touch.
+    ``permissions`` are the principal's when the caller has them already (the web app's
+    authentication cache); otherwise they are read from their roles.
     """
-    context = await _context(kith, request, actor, principal)
+    context = await _context(kith, request, actor, principal, permissions)
     body = await _compiled(kith, query, variables, operation_name, context)
     if body is not None:
         return orjson.loads(body)  # type: ignore[no-any-return]
@@ -130,22 +142,30 @@ async def answer(
     request: Any,
     principal: Principal,
     *,
+    permissions: Permissions | None = None,
     compiled: bool = True,
 ) -> bytes:
     """``execute`` for HTTP: the response body as JSON bytes, the same bytes whichever
     path answered (``compiled=False``: the general executor answers, for comparing)."""
-    context = await _context(kith, request, None, principal)
+    context = await _context(kith, request, None, principal, permissions)
     body = await _compiled(kith, query, variables, operation_name, context) if compiled else None
     if body is None:
         body = response_bytes(await _general(kith, query, variables, operation_name, context))
     return body
 
 
-async def _context(kith: Kith, request: Any, actor: Actor | None, principal: Principal | None) -> RequestContext:
+async def _context(
+    kith: Kith,
+    request: Any,
+    actor: Actor | None,
+    principal: Principal | None,
+    permissions: Permissions | None = None,
+) -> RequestContext:
     await kith.refresh_if_changed()
     principal = principal or SYSTEM
     if actor is None:
-        permissions = None if principal.is_admin else await permissions_for(kith, principal)
+        if permissions is None and not principal.is_admin:
+            permissions = await permissions_for(kith, principal)
         actor = principal.actor("api_key" if principal.via == "api_key" else "graphql")
         actor = Actor(actor.name, actor.source, actor.user_id, permissions)
     return RequestContext(kith, actor, request, principal)
@@ -250,8 +270,6 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
         own = kith is None
         instance = kith or await Kith.open(resolved)
         app.state.kith = instance
-        if isinstance(app.state.rate_store, DatabaseStore):
-            app.state.rate_store.db = instance.db
         for plugin, handlers in instance.plugins.call("kith_routes"):
             for handler in handlers:
                 try:
@@ -264,31 +282,32 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
             from kith.core.automations.worker import Worker
 
             worker_task = asyncio.create_task(Worker(instance).run_forever(stop))
+        fresh_task = asyncio.create_task(instance.keep_fresh(stop))
         try:
+            if counter is not None:
+                await counter.start()
             yield
         finally:
             stop.set()
+            await fresh_task
             if worker_task is not None:
                 await worker_task
+            if counter is not None:
+                await counter.close()
             if own:
                 await instance.close()
+            else:
+                await instance.auth.flush_key_uses(force=True)
 
-    # PostgreSQL is where several API processes serve one database: their rate-limit
-    # budgets are shared through it.  The embedded SQLite default is one process, and a
-    # write per request would cost it more than the limit is worth: memory is enough.
-    shared = urlparse(resolved.database_url).scheme in ("postgres", "postgresql")
-    store: Store = DatabaseStore() if shared else MemoryStore()
-    middleware = []
-    if resolved.rate_limit_per_minute:
-        middleware.append(rate_limit_config(resolved.rate_limit_per_minute).middleware)
+    counter = counter_for(resolved.rate_limit_store) if resolved.rate_limit_per_minute else None
+    middleware = [RateLimit.define(counter, resolved.rate_limit_per_minute)] if counter is not None else []
     app = Litestar(
         route_handlers=[graphql_post, graphiql, graphiql_assets, inbound_webhook, health],
         lifespan=[lifespan],
         middleware=middleware,
-        stores={"rate_limit": store},
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         logging_config=None,  # keep the host's logging (uvicorn, the CLI, pytest)
         debug=False,
     )
-    app.state.rate_store = store
+    app.state.rate_counter = counter
     return app
