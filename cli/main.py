@@ -138,8 +138,12 @@ class KithGroup(click.Group):
 
 
 async def _load_plugin_commands(ctx: click.Context) -> dict[str, click.Command]:
-    from kith.sdk.commands import open_kith
+    from kith.core.storage.database import Database
+    from kith.sdk.commands import open_kith, settings_from
 
+    path = Database(settings_from(ctx).database_url).path
+    if path is not None and not path.exists():
+        return {}  # no database, so no enabled plugin: and a mistyped command creates none
     async with open_kith(ctx, migrate=False) as kith:
         return plugin_commands(kith)
 

@@ -88,6 +88,20 @@ def test_kith_help_imports_no_command_and_opens_no_database(args, tmp_path):
         assert "`kith plugins list` names them" in " ".join(output.split())
 
 
+def test_a_mistyped_command_is_refused_without_creating_a_database(tmp_path):
+    database = tmp_path / "kith.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "-m", "kith.cli", "fieds", "list"],
+        cwd=tmp_path,
+        env={**os.environ, "KITH_DATABASE_URL": f"sqlite:///{database}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "No such command 'fieds'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_core_commands_that_do_not_serve_graphql_do_not_import_it(tmp_path, kith_database_url):
     output, modules = imports_of(run_kith("users", "list"), tmp_path, {"KITH_DATABASE_URL": kith_database_url})
     assert "Users" in output, output
