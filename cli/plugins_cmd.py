@@ -72,16 +72,36 @@ def new_plugin(name: str, directory: Path) -> None:
 @plugins_group.command("list")
 @with_kith
 async def list_plugins(kith: Kith) -> None:
-    """Show every installed plugin and whether it is enabled."""
-    table = Table("name", "version", "enabled", "depends", "summary", title="Plugins")
+    """Show every installed plugin, whether it is enabled and the commands it adds."""
+    table = Table("name", "version", "enabled", "depends", "commands", "summary", title="Plugins")
+    commands = _commands_by_plugin(kith)
     for status in await lifecycle.statuses(kith):
         enabled = "[green]yes[/]" if status.enabled else "no"
         if status.essential:
             enabled = "[green]always[/]"
         if status.problems:
             enabled += " [red](failing)[/]"
-        table.add_row(status.name, status.version, enabled, ", ".join(status.depends) or "-", status.summary)
+        table.add_row(
+            status.name,
+            status.version,
+            enabled,
+            ", ".join(status.depends) or "-",
+            ", ".join(commands.get(status.name, ())) or "-",
+            status.summary,
+        )
     console.print(table)
+
+
+def _commands_by_plugin(kith: Kith) -> dict[str, list[str]]:
+    """The ``kith`` commands each enabled plugin adds (``kith --help`` lists the core's only,
+    so that it never opens the database or imports a plugin)."""
+    from kith.cli.main import CORE_COMMANDS
+
+    found: dict[str, list[str]] = {}
+    for plugin, contributed in kith.plugins.call("kith_cli_commands"):
+        names = sorted(c.name for c in contributed if c.name and c.name not in CORE_COMMANDS)
+        found.setdefault(plugin, []).extend(f"kith {name}" for name in names)
+    return found
 
 
 @plugins_group.command("info")
@@ -103,6 +123,8 @@ async def plugin_info(kith: Kith, name: str) -> None:
         console.print(f"migrations: {', '.join(m.name for m in plugin.migrations) or 'none'}")
     entities = [e.name for e in kith.entities if (e.plugin or "core") == name]
     console.print(f"entities: {', '.join(entities) or ('none' if status.enabled else '(enable to see)')}")
+    commands = _commands_by_plugin(kith).get(name, [])
+    console.print(f"commands: {', '.join(commands) or ('none' if status.enabled else '(enable to see)')}")
     for problem in status.problems:
         console.print(f"[red]problem:[/] {problem}")
 

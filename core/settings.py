@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     @field_validator("outbound_allow")
     @classmethod
     def _check_outbound_allow(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value  # and the outbound guard (httpx with it) is not imported for nothing
         from kith.core.security.outbound import parse_allow_entry
 
         for entry in value:

@@ -20,44 +20,127 @@ A minimal plugin::
 
     plugin = Plugin(name="realestate", version="1.0.0", hooks=__name__,
                     tables=[Property], migrations=[initial_migration(Property)])
+
+Each name is imported when it is first used (PEP 562 ``__getattr__``), so importing
+``kith.sdk``, or one of its modules such as ``kith.sdk.commands``, costs nothing until a
+name is needed: ``from kith.sdk import Plugin`` does not import strawberry, and a ``kith``
+command does not pay for the GraphQL layer it never uses.  Type checkers read the imports
+below; ``_EXPORTS`` says where each name lives at run time, and tests/test_sdk.py checks
+that the two agree.
 """
 
-from kith.core.automations.actions import ActionContext, ActionType, Params
-from kith.core.automations.engine import DomainEvent
-from kith.core.automations.service import apply_rule
-from kith.core.customfields import FIELD_TYPES, CustomField, CustomFieldSpec, Money
-from kith.core.distributions import Distribution
-from kith.core.distributions import install as install_distribution
-from kith.core.entities import Entity, FieldKind, FieldSpec
-from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
-from kith.core.graphql.common import UserError
-from kith.core.graphql.generated import GraphQLTypes
-from kith.core.hookspecs import hookimpl
-from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
-from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
-from kith.core.money import check_currency
-from kith.core.money import exponent as currency_exponent
-from kith.core.money import from_minor as from_minor_units
-from kith.core.money import to_minor as to_minor_units
-from kith.core.plugins.context import PluginContext, PluginDatabase, Records
-from kith.core.plugins.dispatch import entity_hook
-from kith.core.plugins.manifest import Migration, Plugin
-from kith.core.privacy.erasure import Erasure
-from kith.core.privacy.ties import PersonalRecords
-from kith.core.records.change import Actor, Change
-from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
-from kith.core.security.roles import Grant, RoleDefinition
-from kith.core.settings import Settings, load_settings
-from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
-from kith.sdk.commands import with_context
-from kith.sdk.helpers import (
-    CustomerViewSection,
-    add_columns,
-    context_from,
-    initial_migration,
-    read_records,
-    require_permission,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kith.core.automations.actions import ActionContext, ActionType, Params
+    from kith.core.automations.engine import DomainEvent
+    from kith.core.automations.service import apply_rule
+    from kith.core.customfields import FIELD_TYPES, CustomField, CustomFieldSpec, Money
+    from kith.core.distributions import Distribution
+    from kith.core.distributions import install as install_distribution
+    from kith.core.entities import Entity, FieldKind, FieldSpec
+    from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
+    from kith.core.graphql.common import UserError
+    from kith.core.graphql.generated import GraphQLTypes
+    from kith.core.hookspecs import hookimpl
+    from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
+    from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
+    from kith.core.money import check_currency
+    from kith.core.money import exponent as currency_exponent
+    from kith.core.money import from_minor as from_minor_units
+    from kith.core.money import to_minor as to_minor_units
+    from kith.core.plugins.context import PluginContext, PluginDatabase, Records
+    from kith.core.plugins.dispatch import entity_hook
+    from kith.core.plugins.manifest import Migration, Plugin
+    from kith.core.privacy.erasure import Erasure
+    from kith.core.privacy.ties import PersonalRecords
+    from kith.core.records.change import Actor, Change
+    from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
+    from kith.core.security.roles import Grant, RoleDefinition
+    from kith.core.settings import Settings, load_settings
+    from kith.core.validation.contact_data import normalise_domain, normalise_email, normalise_phone, normalise_url
+    from kith.sdk.commands import with_context
+    from kith.sdk.helpers import (
+        CustomerViewSection,
+        add_columns,
+        context_from,
+        initial_migration,
+        read_records,
+        require_permission,
+    )
+
+#: name -> "module" (or "module:attribute" when it is exported under another name)
+_EXPORTS: dict[str, str] = {
+    "ActionContext": "kith.core.automations.actions",
+    "ActionType": "kith.core.automations.actions",
+    "Activity": "kith.core.models",
+    "Actor": "kith.core.records.change",
+    "Change": "kith.core.records.change",
+    "Contact": "kith.core.models",
+    "CsvProblem": "kith.core.imports",
+    "CsvRow": "kith.core.imports",
+    "CsvTable": "kith.core.imports",
+    "CustomField": "kith.core.customfields",
+    "CustomFieldSpec": "kith.core.customfields",
+    "CustomerViewSection": "kith.sdk.helpers",
+    "Distribution": "kith.core.distributions",
+    "DomainEvent": "kith.core.automations.engine",
+    "Entity": "kith.core.entities",
+    "Erasure": "kith.core.privacy.erasure",
+    "FIELD_TYPES": "kith.core.customfields",
+    "FieldError": "kith.core.errors",
+    "FieldKind": "kith.core.entities",
+    "FieldSpec": "kith.core.entities",
+    "Grant": "kith.core.security.roles",
+    "GraphQLTypes": "kith.core.graphql.generated",
+    "KithError": "kith.core.errors",
+    "Migration": "kith.core.plugins.manifest",
+    "Money": "kith.core.customfields",
+    "NotFound": "kith.core.errors",
+    "Organization": "kith.core.models",
+    "OutboundRefused": "kith.core.security.outbound",
+    "Params": "kith.core.automations.actions",
+    "PersonalRecords": "kith.core.privacy.ties",
+    "Plugin": "kith.core.plugins.manifest",
+    "PluginContext": "kith.core.plugins.context",
+    "PluginDatabase": "kith.core.plugins.context",
+    "PluginError": "kith.core.errors",
+    "RecordColumns": "kith.core.models",
+    "Records": "kith.core.plugins.context",
+    "RoleDefinition": "kith.core.security.roles",
+    "Settings": "kith.core.settings",
+    "Tag": "kith.core.models",
+    "Team": "kith.core.models",
+    "User": "kith.core.models",
+    "UserError": "kith.core.graphql.common",
+    "ValidationFailed": "kith.core.errors",
+    "VersionConflict": "kith.core.errors",
+    "add_columns": "kith.sdk.helpers",
+    "apply_rule": "kith.core.automations.service",
+    "check_currency": "kith.core.money",
+    "check_outbound_url": "kith.core.security.outbound",
+    "context_from": "kith.sdk.helpers",
+    "currency_exponent": "kith.core.money:exponent",
+    "entity_hook": "kith.core.plugins.dispatch",
+    "from_minor_units": "kith.core.money:from_minor",
+    "hookimpl": "kith.core.hookspecs",
+    "initial_migration": "kith.sdk.helpers",
+    "install_distribution": "kith.core.distributions:install",
+    "load_settings": "kith.core.settings",
+    "normalise_domain": "kith.core.validation.contact_data",
+    "normalise_email": "kith.core.validation.contact_data",
+    "normalise_phone": "kith.core.validation.contact_data",
+    "normalise_url": "kith.core.validation.contact_data",
+    "outbound_client": "kith.core.security.outbound",
+    "read_csv": "kith.core.imports",
+    "read_records": "kith.sdk.helpers",
+    "require_permission": "kith.sdk.helpers",
+    "to_minor_units": "kith.core.money:to_minor",
+    "with_context": "kith.sdk.commands",
+}
 
 __all__ = [
     "FIELD_TYPES",
@@ -127,3 +210,17 @@ __all__ = [
     "to_minor_units",
     "with_context",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
+    globals()[name] = value  # the next use is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -57,8 +57,11 @@ def first_cells(body: str) -> list[str]:
 
 
 def commands() -> list[tuple[str, click.Command]]:
-    """(name, command) of every core top-level command, aliases included."""
-    return sorted(cli.commands.items())
+    """(name, command) of every core top-level command, aliases included (loaded: the
+    group imports a command's module on first use)."""
+    ctx = click.Context(cli)
+    found = [(name, cli.get_command(ctx, name)) for name in cli.list_commands(ctx)]
+    return [(name, command) for name, command in found if command is not None]
 
 
 def canonical(name: str, command: click.Command) -> str:

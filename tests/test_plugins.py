@@ -154,8 +154,18 @@ def test_plugin_command_and_lifecycle_from_the_cli(kith_cli, monkeypatch, tmp_pa
     assert enabled.exit_code == 0 and "Enabled loyalty" in enabled.output
     total = kith_cli("loyalty-total")
     assert total.exit_code == 0 and "loyalty points: 0" in total.output
+    # `kith --help` lists the core's commands only (it opens no database); the enabled
+    # plugins' commands are named by `kith plugins list` and `kith plugins info`
+    top = kith_cli("--help").output
+    assert "loyalty-total" not in top and "`kith plugins list` names them" in top
+    rows = {
+        cells[0]: cells
+        for line in kith_cli("plugins", "list").output.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) > 4
+    }
+    assert rows["loyalty"][4] == "kith loyalty-total", rows
     info = kith_cli("plugins", "info", "loyalty")
-    assert "loyalty_card" in info.output
+    assert "loyalty_card" in info.output and "commands: kith loyalty-total" in info.output
     assert kith_cli("plugins", "purge", "loyalty", "--yes").exit_code == 1
     assert kith_cli("plugins", "disable", "loyalty").exit_code == 0
     cancelled = kith_cli("plugins", "purge", "loyalty", "--export-dir", str(tmp_path), input="n\n")
