@@ -149,6 +149,48 @@ async def test_indexed_field_gets_an_index_the_filter_uses(kith, kith_engine):
         assert any("kith_cf_contact_tier" in str(dict(r)) for r in plan), plan
 
 
+async def test_an_index_built_on_an_older_expression_is_rebuilt_by_the_migration(make_kith, kith_engine):
+    """Relation fields were indexed as text while filters compare them as numbers, so the
+    index served nothing: the migration rebuilds every custom-field index (same name) on
+    the expression the filters use now."""
+    from piccolo.querystring import QueryString
+
+    from kith.core.core_migrations import rebuild_custom_field_indexes
+
+    kith = await make_kith()
+    await kith.custom_fields.add("contact", "referrer", "relation", target="organization", indexed=True)
+    org = await make_organization(kith)
+    for _ in range(3):
+        await make_contact(kith, custom={"referrer": org["id"]})
+
+    async def plan() -> str:
+        # a Kith of its own: SQLite's EXPLAIN QUERY PLAN does not see another connection's DDL
+        fresh = await make_kith()
+        where = fresh.query.where(fresh.entity("contact"), {"customFields": {"referrer": {"eq": str(org["id"])}}})
+        if kith_engine == "sqlite":
+            rows = await fresh.db.fetch(QueryString('EXPLAIN QUERY PLAN SELECT t.id FROM "contact" t WHERE {}', where))
+        else:
+            async with fresh.db.transaction():
+                await fresh.db.execute("SET LOCAL enable_seqscan = off")
+                rows = await fresh.db.fetch(QueryString('EXPLAIN SELECT t.id FROM "contact" t WHERE {}', where))
+        return str([dict(r) for r in rows])
+
+    assert "kith_cf_contact_referrer" in await plan()
+    old = "(custom->>'referrer')" if kith_engine == "postgres" else "json_extract(custom, '$.referrer') || ''"
+    await kith.db.run_ddl('DROP INDEX "kith_cf_contact_referrer"')
+    await kith.db.run_ddl(f'CREATE INDEX "kith_cf_contact_referrer" ON "contact" (({old}))')
+    assert "kith_cf_contact_referrer" not in await plan()
+    await rebuild_custom_field_indexes(kith.db)
+    assert "kith_cf_contact_referrer" in await plan()
+
+
+async def test_a_long_text_field_cannot_be_indexed(kith):
+    with pytest.raises(ValidationFailed) as refused:
+        await kith.custom_fields.add("contact", "notes", "long_text", indexed=True)
+    assert [(e.field, e.code) for e in refused.value.errors] == [("indexed", "invalid")]
+    assert "too big for an index" in refused.value.errors[0].message
+
+
 async def test_integer_fields_hold_what_graphql_can_return(kith):
     from kith.sdk import ValidationFailed
 
