@@ -24,6 +24,9 @@ from kith.core.storage.meta import bump_schema_version
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,50}$")
 RESERVED = {"id", "custom", "custom_fields", "version", "and", "or", "not"}
+LONG_TEXT_UNINDEXED = (
+    "a long_text field cannot be indexed (a long value is too big for an index entry); use a text field"
+)
 
 
 class CustomFieldStore:
@@ -108,14 +111,7 @@ class CustomFieldStore:
         elif target:
             errors.append(FieldError("target", "invalid", "only relation fields take a target"))
         if indexed and type == "long_text":
-            errors.append(
-                FieldError(
-                    "indexed",
-                    "invalid",
-                    "a long_text field cannot be indexed (a long value is too big for an index entry); "
-                    "use a text field",
-                )
-            )
+            errors.append(FieldError("indexed", "invalid", LONG_TEXT_UNINDEXED))
         if errors:
             raise ValidationFailed(errors)
 
@@ -217,6 +213,29 @@ class CustomFieldStore:
             await bump_schema_version(self.db)
         await self.load()
         return renamed
+
+    async def set_indexed(self, entity: str, name: str, indexed: bool = True) -> CustomField:
+        """Index a field that exists already (``kith fields index``), or drop its index
+        (``indexed=False``).  The index is built over the values already stored, in the
+        same transaction as the definition change; on PostgreSQL, writes to the table wait
+        while it is built."""
+        field = self._require(entity, name)
+        if indexed and field.type == "long_text":
+            raise ValidationFailed.single("indexed", "invalid", LONG_TEXT_UNINDEXED)
+        changed = CustomField(**{**field.__dict__, "indexed": indexed})
+        async with self.db.transaction():
+            await self.db.fetch(
+                QueryString(
+                    "UPDATE kith_custom_field SET indexed = {} WHERE entity = {} AND name = {}", indexed, entity, name
+                )
+            )
+            if indexed:
+                await self._create_index(changed)
+            else:
+                await self.db.run_ddl(f'DROP INDEX IF EXISTS "{self._index_name(field)}"')
+            await bump_schema_version(self.db)
+        await self.load()
+        return changed
 
     # -- helpers ----------------------------------------------------------------------
 
