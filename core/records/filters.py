@@ -359,9 +359,11 @@ class FilterCompiler:
             link = f'{c}."{column}"'
             if self._hidden(child, column):
                 link = masked(link)
+            # the children are found by the foreign key's index; the rest is checked on them
+            dialect = self.ctx.dialect
             exists = QueryString(
                 f'EXISTS (SELECT 1 FROM "{child.tablename}" {c} WHERE {link} = {alias}.id '
-                f"AND {self.ctx.dialect.live(c)} AND {{}})",
+                f"AND {dialect.live(c)} AND {dialect.checked_only('{}')})",
                 inner,
             )
             parts.append(exists if quantifier == "some" else QueryString("NOT {}", exists))

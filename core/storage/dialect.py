@@ -114,6 +114,16 @@ class Dialect:
         test = f"{alias}.deleted_at IS NULL"
         return test if self.is_postgres else f"likely({test})"
 
+    def checked_only(self, predicate: str) -> str:
+        """``predicate`` as a condition to check on rows found otherwise, not to find rows
+        by.  In a correlated ``EXISTS`` over child records (a reverse list's ``some`` /
+        ``none``) the way in is the foreign key, a handful of children per parent; SQLite
+        without statistics would as soon use an index of the child's own filter (a custom
+        field's), reading every child with that value again for each parent.  SQLite's
+        unary ``+`` leaves the value as it is and takes the index away; PostgreSQL plans
+        the ``EXISTS`` as a join from its statistics, so it gets the predicate as it is."""
+        return predicate if self.is_postgres else f"+({predicate})"
+
     def gin_index(self, table: str, name: str, column: str) -> str | None:
         """A GIN index over a JSONB column or expression; SQLite has no equivalent."""
         if not self.is_postgres:
