@@ -85,13 +85,13 @@ RELATED_TABLES = (Stage, Deal, StageChange, DealContact, Lead, ProductPrice, Quo
 async def _relation_indexes(db: Any) -> None:
     """An index on every relation column: a reverse list (``Contact.deals``), its
     ``some``/``none`` filter, a relation filter and an owner scope all look records up by
-    it.  Named ``<table>_by_<column>``: Piccolo's own ``<table>_<column>`` would make
-    ``sales_deal_contact``, the name of a table."""
+    it.  On ``(column, id)``, the order a reverse list reads them in; Piccolo names it
+    ``<table>_<column>_id`` (its ``<table>_<column>`` for the column alone would make
+    ``sales_deal_contact``, the name of a table)."""
+    db.bind(list(RELATED_TABLES))
     for table in RELATED_TABLES:
-        name = table._meta.tablename
         for column in table._meta.foreign_key_columns:
-            column_name = column._meta.db_column_name
-            await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{name}_by_{column_name}" ON "{name}" ("{column_name}")')
+            await table.create_index([column, table.id], if_not_exists=True)
 
 
 MIGRATIONS = [
