@@ -15,7 +15,7 @@ from kith.core.runtime import Kith
 
 @click.group("fields")
 def fields_group() -> None:
-    """Add, list, rename and remove custom fields (the server picks changes up live)."""
+    """Add, list, index, rename and remove custom fields (the server picks changes up live)."""
 
 
 @fields_group.command("list")
@@ -121,6 +121,20 @@ async def remove_field(kith: Kith, entity: str, name: str, yes: bool) -> None:
         raise KithCliError("cancelled; nothing was changed")
     cleared = await kith.custom_fields.remove(entity, name)
     console.print(f"Removed {entity}.{name} ({cleared} record(s) had a value)")
+
+
+@fields_group.command("index")
+@click.argument("entity")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Drop the index instead.")
+@with_kith
+async def index_field(kith: Kith, entity: str, name: str, off: bool) -> None:
+    """Index custom field NAME of ENTITY, which exists already (or drop its index with --off)."""
+    await kith.custom_fields.set_indexed(entity, name, not off)
+    if off:
+        console.print(f"Dropped the index of {entity}.{name}")
+    else:
+        console.print(f"Indexed {entity}.{name}: filters and sorts on it can use the index")
 
 
 @fields_group.command("rename")

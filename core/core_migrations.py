@@ -141,6 +141,68 @@ async def _custom_field_owner(db: Database) -> None:
     await add_columns_if_missing(db, "kith_custom_field", {"plugin": "VARCHAR(100)"})
 
 
+#: relation columns that gained ``index=True`` after the first migration: a database made
+#: since has their indexes from ``_initial`` (Piccolo names them ``<table>_<column>``)
+_RELATION_INDEXES = (
+    ("contact", "owner"),
+    ("organization", "owner"),
+    ("activity", "owner"),
+    ("activity", "assignee"),
+    ("kith_user", "team"),
+)
+
+
+async def _read_indexes(db: Database) -> None:
+    """Indexes the read path can use (docs/custom-fields.md, "Which filters use an index").
+
+    Every relation column is indexed: an owner scope (``owner = ?``), a relation
+    filter and a reverse list's ``some``/``none`` look records up by it.  A stage
+    filter and the newest-first order read their rows in the list's order.  On
+    PostgreSQL, e-mail and tag look-ups (``contains``) get GIN indexes.  Indexed custom
+    fields are rebuilt on ``(value, id)`` with the expression the filters use now.
+    """
+    for table, column in _RELATION_INDEXES:
+        await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ("{column}")')
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "contact_stage_id" ON "contact" (lifecycle_stage, id)')
+    # newest first with empty values last, the list's order (SQLite puts NULL last in DESC)
+    newest = "created_at DESC NULLS LAST" if db.dialect.is_postgres else "created_at DESC"
+    for table in ("contact", "organization"):
+        await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{table}_newest" ON "{table}" ({newest}, id)')
+    for table, column in (("contact", "emails"), ("contact", "tags"), ("organization", "tags")):
+        # the expression the filter's ``contains`` compares (Dialect.json_array_contains)
+        statement = db.dialect.gin_index(table, f"{table}_{column}_gin", f'(("{column}")::jsonb)')
+        if statement is not None:
+            await db.run_ddl(statement)
+    await rebuild_custom_field_indexes(db)
+
+
+async def rebuild_custom_field_indexes(db: Database) -> None:
+    """Recreate the index of every indexed custom field as ``kith.core.customfields.sql``
+    builds it now (same name), so it serves the expression the filters compile to.
+    Each index's table is read from the index itself: migrations run before entities
+    are declared."""
+    from kith.core.customfields.definition import CustomField
+    from kith.core.customfields.sql import index_name, index_statement
+
+    if db.dialect.is_postgres:
+        rows = await db.execute(
+            "SELECT indexname AS name, tablename AS tbl FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND indexname LIKE 'kith_cf_%'"
+        )
+    else:
+        rows = await db.execute("SELECT name, tbl_name AS tbl FROM sqlite_master WHERE type = 'index'")
+    tables = {row["name"]: row["tbl"] for row in rows}
+    fields = [CustomField.from_row(row) for row in await db.execute("SELECT * FROM kith_custom_field")]
+    for field in fields:
+        for name, table in tables.items():
+            if not field.indexed or index_name(table, field.name) != name:
+                continue
+            await db.run_ddl(f'DROP INDEX IF EXISTS "{name}"')
+            statement = index_statement(field, table, name, db.dialect)
+            if statement is not None:
+                await db.run_ddl(statement)
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -152,4 +214,5 @@ CORE_MIGRATIONS = [
     Migration("0008_role_capabilities", _role_capabilities, "role capabilities (manage_automations)"),
     Migration("0009_custom_field_owner", _custom_field_owner, "custom fields declared by plugins"),
     Migration("0010_drop_rate_limits", _drop_rate_limits, "rate limits counted in memory or Redis, not here"),
+    Migration("0011_read_indexes", _read_indexes, "indexes for owners, stages, newest first, e-mails; custom fields"),
 ]

@@ -52,7 +52,7 @@ class User(RecordColumns, Table, tablename="kith_user"):
 
     email = Varchar(length=254, unique=True)
     name = Varchar(length=200)
-    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.set_null)
+    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.set_null, index=True)
     is_active = Boolean(default=True)
 
 
@@ -82,7 +82,7 @@ class Organization(RecordColumns, Table, tablename="organization"):
     region = Varchar(length=100, null=True, default=None)
     postal_code = Varchar(length=20, null=True, default=None)
     country = Varchar(length=2, null=True, default=None)
-    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null, index=True)
     tags = JSON(default="[]")
 
 
@@ -96,7 +96,7 @@ class Contact(RecordColumns, Table, tablename="contact"):
     phones = JSON(default="[]")
     title = Varchar(length=150, null=True, default=None)
     organization = ForeignKey(references=Organization, null=True, default=None, on_delete=OnDelete.set_null, index=True)
-    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null, index=True)
     lifecycle_stage = Varchar(length=20, default="lead")
     street = Varchar(length=200, null=True, default=None)
     city = Varchar(length=100, null=True, default=None)
@@ -119,8 +119,8 @@ class Activity(RecordColumns, Table, tablename="activity"):
     occurred_at = Timestamptz(null=True, default=None)
     due_at = Timestamptz(null=True, default=None)
     status = Varchar(length=20, null=True, default=None)
-    assignee = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
-    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    assignee = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null, index=True)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null, index=True)
 
 
 class CustomFieldDefinition(Table, tablename="kith_custom_field"):

@@ -87,6 +87,25 @@ def test_fields_add_list_rename_remove(kith_cli):
     assert "level: Int" not in kith_cli("schema", "print").output
 
 
+def test_fields_index_indexes_a_field_that_exists(kith_cli):
+    assert kith_cli("fields", "add", "contact", "segment", "text").exit_code == 0
+
+    def indexed_column() -> bool:
+        listing = kith_cli("fields", "list", "contact").output
+        row = next(line for line in listing.splitlines() if "segment" in line)
+        return "yes" in row
+
+    assert not indexed_column()
+    done = kith_cli("fields", "index", "contact", "segment")
+    assert done.exit_code == 0, done.output
+    assert "Indexed contact.segment" in done.output and indexed_column()
+    off = kith_cli("fields", "index", "contact", "segment", "--off")
+    assert off.exit_code == 0 and "Dropped the index of contact.segment" in off.output and not indexed_column()
+    assert kith_cli("fields", "add", "contact", "notes", "long_text").exit_code == 0
+    refused = kith_cli("fields", "index", "contact", "notes")
+    assert refused.exit_code != 0 and "indexed: a long_text field cannot be indexed" in refused.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

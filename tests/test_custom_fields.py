@@ -149,6 +149,70 @@ async def test_indexed_field_gets_an_index_the_filter_uses(kith, kith_engine):
         assert any("kith_cf_contact_tier" in str(dict(r)) for r in plan), plan
 
 
+async def contact_filter_plan(make_kith, filter_) -> str:
+    """How a fresh Kith on this database would run a contact list filtered by ``filter_``
+    (a Kith of its own: SQLite's EXPLAIN QUERY PLAN does not see another connection's DDL)."""
+    from piccolo.querystring import QueryString
+
+    kith = await make_kith()
+    where = kith.query.where(kith.entity("contact"), filter_)
+    if not kith.db.dialect.is_postgres:
+        rows = await kith.db.fetch(QueryString('EXPLAIN QUERY PLAN SELECT t.id FROM "contact" t WHERE {}', where))
+    else:
+        async with kith.db.transaction():
+            await kith.db.execute("SET LOCAL enable_seqscan = off")
+            rows = await kith.db.fetch(QueryString('EXPLAIN SELECT t.id FROM "contact" t WHERE {}', where))
+    return str([dict(r) for r in rows])
+
+
+async def test_an_index_built_on_an_older_expression_is_rebuilt_by_the_migration(make_kith, kith_engine):
+    """Relation fields were indexed as text while filters compare them as numbers, so the
+    index served nothing: the migration rebuilds every custom-field index (same name) on
+    the expression the filters use now."""
+    from kith.core.core_migrations import rebuild_custom_field_indexes
+
+    kith = await make_kith()
+    await kith.custom_fields.add("contact", "referrer", "relation", target="organization", indexed=True)
+    org = await make_organization(kith)
+    for _ in range(3):
+        await make_contact(kith, custom={"referrer": org["id"]})
+    by_referrer = {"customFields": {"referrer": {"eq": str(org["id"])}}}
+    assert "kith_cf_contact_referrer" in await contact_filter_plan(make_kith, by_referrer)
+    old = "(custom->>'referrer')" if kith_engine == "postgres" else "json_extract(custom, '$.referrer') || ''"
+    await kith.db.run_ddl('DROP INDEX "kith_cf_contact_referrer"')
+    await kith.db.run_ddl(f'CREATE INDEX "kith_cf_contact_referrer" ON "contact" (({old}))')
+    assert "kith_cf_contact_referrer" not in await contact_filter_plan(make_kith, by_referrer)
+    await rebuild_custom_field_indexes(kith.db)
+    assert "kith_cf_contact_referrer" in await contact_filter_plan(make_kith, by_referrer)
+
+
+async def test_a_field_that_exists_can_be_indexed_later(make_kith, gql):
+    kith = gql.kith
+    await kith.custom_fields.add("contact", "segment", "single_select", choices=["smb", "enterprise"])
+    for segment in ("smb", "enterprise", "smb"):
+        await make_contact(kith, custom={"segment": segment})
+    smb = {"customFields": {"segment": {"eq": "smb"}}}
+    assert "kith_cf_contact_segment" not in await contact_filter_plan(make_kith, smb)
+    field = await kith.custom_fields.set_indexed("contact", "segment")
+    assert field.indexed and kith.custom_fields.get("contact", "segment").indexed
+    assert "kith_cf_contact_segment" in await contact_filter_plan(make_kith, smb)
+    data = await gql.query('{ customFieldDefinitions(entity: "contact") { name indexed } }')
+    assert data["customFieldDefinitions"] == [{"name": "segment", "indexed": True}]
+    await kith.custom_fields.set_indexed("contact", "segment", False)
+    assert "kith_cf_contact_segment" not in await contact_filter_plan(make_kith, smb)
+    await kith.custom_fields.add("contact", "notes", "long_text")
+    with pytest.raises(ValidationFailed) as refused:
+        await kith.custom_fields.set_indexed("contact", "notes")
+    assert refused.value.errors[0].field == "indexed"
+
+
+async def test_a_long_text_field_cannot_be_indexed(kith):
+    with pytest.raises(ValidationFailed) as refused:
+        await kith.custom_fields.add("contact", "notes", "long_text", indexed=True)
+    assert [(e.field, e.code) for e in refused.value.errors] == [("indexed", "invalid")]
+    assert "too big for an index" in refused.value.errors[0].message
+
+
 async def test_integer_fields_hold_what_graphql_can_return(kith):
     from kith.sdk import ValidationFailed
 

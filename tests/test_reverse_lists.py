@@ -288,3 +288,26 @@ async def test_reverse_lists_count_as_pages_in_the_query_cost(sales):
         "{ users(first: 100) { nodes { deals(first: 5) { leads { id } } contacts { leads(first: 5) { id } } } } }"
     )
     assert "errors" not in fine
+
+
+async def test_every_relation_column_has_an_index(sales):
+    """A reverse list (and its ``some``/``none`` filter), a relation filter and an owner
+    scope all look records up by the relation column: each has an index that starts
+    with it, the core's and the sales plugin's (tests/test_filter_indexes.py shows the
+    plans using them)."""
+    if sales.db.dialect.is_postgres:
+        rows = await sales.db.execute(
+            "SELECT t.relname AS tbl, a.attname AS col FROM pg_index i "
+            "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+            "WHERE n.nspname = current_schema()"
+        )
+    else:
+        rows = await sales.db.execute(
+            "SELECT m.name AS tbl, ii.name AS col FROM sqlite_master m, pragma_index_list(m.name) il, "
+            "pragma_index_info(il.name) ii WHERE m.type = 'table' AND ii.seqno = 0"
+        )
+    leading = {(row["tbl"], row["col"]) for row in rows}
+    relations = [(entity, spec.name) for entity in sales.entities for spec in entity.relation_fields()]
+    assert len(relations) > 20
+    assert [f"{e.name}.{column}" for e, column in relations if (e.tablename, column) not in leading] == []

@@ -15,6 +15,7 @@ from typing import Any
 from piccolo.querystring import QueryString
 
 from kith.core.customfields.definition import CustomField
+from kith.core.customfields.sql import index_name, index_statement
 from kith.core.customfields.types import FIELD_TYPES
 from kith.core.entities import EntityRegistry
 from kith.core.errors import FieldError, ValidationFailed
@@ -23,8 +24,9 @@ from kith.core.storage.meta import bump_schema_version
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,50}$")
 RESERVED = {"id", "custom", "custom_fields", "version", "and", "or", "not"}
-
-_JSON_KIND = {"int": "int", "decimal": "decimal", "bool": "bool", "money": "decimal"}
+LONG_TEXT_UNINDEXED = (
+    "a long_text field cannot be indexed (a long value is too big for an index entry); use a text field"
+)
 
 
 class CustomFieldStore:
@@ -108,6 +110,8 @@ class CustomFieldStore:
                 errors.append(FieldError("target", "invalid", "a relation needs the name of an existing entity"))
         elif target:
             errors.append(FieldError("target", "invalid", "only relation fields take a target"))
+        if indexed and type == "long_text":
+            errors.append(FieldError("indexed", "invalid", LONG_TEXT_UNINDEXED))
         if errors:
             raise ValidationFailed(errors)
 
@@ -210,6 +214,29 @@ class CustomFieldStore:
         await self.load()
         return renamed
 
+    async def set_indexed(self, entity: str, name: str, indexed: bool = True) -> CustomField:
+        """Index a field that exists already (``kith fields index``), or drop its index
+        (``indexed=False``).  The index is built over the values already stored, in the
+        same transaction as the definition change; on PostgreSQL, writes to the table wait
+        while it is built."""
+        field = self._require(entity, name)
+        if indexed and field.type == "long_text":
+            raise ValidationFailed.single("indexed", "invalid", LONG_TEXT_UNINDEXED)
+        changed = CustomField(**{**field.__dict__, "indexed": indexed})
+        async with self.db.transaction():
+            await self.db.fetch(
+                QueryString(
+                    "UPDATE kith_custom_field SET indexed = {} WHERE entity = {} AND name = {}", indexed, entity, name
+                )
+            )
+            if indexed:
+                await self._create_index(changed)
+            else:
+                await self.db.run_ddl(f'DROP INDEX IF EXISTS "{self._index_name(field)}"')
+            await bump_schema_version(self.db)
+        await self.load()
+        return changed
+
     # -- helpers ----------------------------------------------------------------------
 
     def _require(self, entity: str, name: str) -> CustomField:
@@ -229,20 +256,11 @@ class CustomFieldStore:
         return f"json_remove(custom, '$.{name}')"
 
     def _index_name(self, field: CustomField) -> str:
-        return f"kith_cf_{self.entities.get(field.entity).tablename}_{field.name}"[:63]
+        return index_name(self.entities.get(field.entity).tablename, field.name)
 
     async def _create_index(self, field: CustomField) -> None:
         """Index the exact expression the filter compiler emits, so the planner uses it."""
-        dialect = self.db.dialect
         table = self.entities.get(field.entity).tablename
-        kind = FIELD_TYPES[field.type].filter_kind
-        if kind == "string_list":
-            if dialect.is_postgres:
-                await self.db.run_ddl(
-                    f'CREATE INDEX IF NOT EXISTS "{self._index_name(field)}" ON "{table}" '
-                    f"USING GIN ((custom->'{field.name}'))"
-                )
-            return
-        path: tuple[str, ...] = (field.name, "amount") if kind == "money" else (field.name,)
-        expr = dialect.json_value("custom", path, _JSON_KIND.get(kind, "text"))  # type: ignore[arg-type]
-        await self.db.run_ddl(dialect.expression_index(table, self._index_name(field), expr))
+        statement = index_statement(field, table, self._index_name(field), self.db.dialect)
+        if statement is not None:
+            await self.db.run_ddl(statement)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from piccolo.querystring import QueryString
 
 from kith.core.customfields import FIELD_TYPES, CustomField
+from kith.core.customfields.sql import TEXT_KINDS, value_kind, value_sql
 from kith.core.entities import Entity, EntityRegistry, FieldKind, FieldSpec
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.records.validation import graphql_name
@@ -62,12 +63,18 @@ _BUILTIN_KIND = {
 
 @dataclass(frozen=True)
 class Operand:
-    """A filterable value: its SQL expression, its kind and how to read a filter value."""
+    """A filterable value: its SQL expression, its kind and how to read a filter value.
+
+    ``code_point``: every comparison (``eq`` and ``in`` too, not only ranges) and every
+    sort uses the text in code-point order (``Dialect.order_text``), because that is
+    how the value's index is built (custom fields stored as text): the same results,
+    and the planner can match the index."""
 
     path: str
     sql: str
     kind: str
     convert: Callable[[Any], Any]
+    code_point: bool = False
 
 
 class Viewer(Protocol):
@@ -141,20 +148,9 @@ def builtin_operand(entity: Entity, spec: FieldSpec, alias: str) -> Operand:
 def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str, sub: str | None = None) -> Operand:
     """The operand for a custom field (``sub`` is ``amount`` / ``currency`` for money)."""
     ftype = FIELD_TYPES[field.type]
-    kind: str = ftype.filter_kind
-    column = f"{alias}.custom"
-    if kind == "money":
-        path: tuple[str, ...] = (field.name, sub or "amount")
-        kind = "decimal" if (sub or "amount") == "amount" else "string"
-    else:
-        path = (field.name,)
-    if kind == "relation":
-        kind = "id"
-    if kind == "string_list":
-        sql = dialect.json_array_path(column, field.name)
-    else:
-        json_kind = {"int": "int", "decimal": "decimal", "bool": "bool", "id": "int"}.get(kind, "text")
-        sql = dialect.json_value(column, path, json_kind)  # type: ignore[arg-type]
+    # the expression the field's index is built on (kith.core.customfields.sql)
+    kind = value_kind(field, sub)
+    sql = value_sql(field, f"{alias}.custom", dialect, sub)
 
     def convert(value: Any) -> Any:
         if kind == "decimal":
@@ -174,7 +170,7 @@ def custom_operand(field: CustomField, alias: str, dialect: Dialect, region: str
         return ftype.coerce(value, field, region)
 
     path_name = field.path + (f".{sub}" if sub else "")
-    return Operand(path_name, sql, kind, convert)
+    return Operand(path_name, sql, kind, convert, code_point=kind in TEXT_KINDS)
 
 
 def _mask(operand: Operand, hidden: bool) -> Operand:
@@ -329,9 +325,10 @@ class FilterCompiler:
         if scope is not None:
             inner = QueryString("({} AND {})", scope, inner)
         column = masked(f'{alias}."{spec.name}"') if hidden else f'{alias}."{spec.name}"'
+        live = self.ctx.dialect.live(sub_alias)
         return QueryString(
             f"({column} IS NOT NULL AND {column} IN (SELECT {sub_alias}.id FROM "
-            f'"{target.tablename}" {sub_alias} WHERE {sub_alias}.deleted_at IS NULL AND {{}}))',
+            f'"{target.tablename}" {sub_alias} WHERE {live} AND {{}}))',
             inner,
         )
 
@@ -362,9 +359,11 @@ class FilterCompiler:
             link = f'{c}."{column}"'
             if self._hidden(child, column):
                 link = masked(link)
+            # the children are found by the foreign key's index; the rest is checked on them
+            dialect = self.ctx.dialect
             exists = QueryString(
                 f'EXISTS (SELECT 1 FROM "{child.tablename}" {c} WHERE {link} = {alias}.id '
-                f"AND {c}.deleted_at IS NULL AND {{}})",
+                f"AND {dialect.live(c)} AND {dialect.checked_only('{}')})",
                 inner,
             )
             parts.append(exists if quantifier == "some" else QueryString("NOT {}", exists))
@@ -383,6 +382,8 @@ class FilterCompiler:
         parts: list[QueryString] = []
         expr = operand.sql
         dialect = self.ctx.dialect
+        # what comparisons compare: for a ``code_point`` operand exactly its index's expression
+        compared = dialect.order_text(expr) if operand.code_point else expr
         # PostgreSQL types a parameter after the column it meets: against an ``integer``
         # column (ids, foreign keys, ``size``) a value past 2**31 fails in the driver
         # instead of simply not matching.  Binding as BIGINT keeps the index usable.
@@ -427,11 +428,11 @@ class FilterCompiler:
                         parts.append(QueryString("1 = 0" if op == "in" else "1 = 1"))
                         continue
                     listing = ", ".join(param for _ in values)
-                    inside = QueryString(f"({expr} IS NOT NULL AND {expr} IN ({listing}))", *values)
+                    inside = QueryString(f"({expr} IS NOT NULL AND {compared} IN ({listing}))", *values)
                     parts.append(inside if op == "in" else QueryString("NOT {}", inside))
                 elif op == "ne":
                     value = operand.convert(raw)
-                    parts.append(QueryString(f"NOT ({expr} IS NOT NULL AND {expr} = {param})", value))
+                    parts.append(QueryString(f"NOT ({expr} IS NOT NULL AND {compared} = {param})", value))
                 elif op == "contains" and operand.kind == "string_list":
                     value = operand.convert(raw) if operand.path.startswith("customFields") else raw
                     if not isinstance(value, str):
@@ -447,8 +448,10 @@ class FilterCompiler:
                     parts.append(QueryString(f"({expr} IS NOT NULL AND {dialect.ilike(expr)})", pattern))
                 else:
                     value = operand.convert(raw)
-                    # text compares by code point on both engines, as sorting does
-                    left = dialect.order_text(expr) if operand.kind == "string" and op != "eq" else expr
+                    # text compares by code point on both engines, as sorting does (``eq`` on a
+                    # built-in column keeps the column's collation, which its index has)
+                    ranged = operand.kind == "string" and op != "eq"
+                    left = dialect.order_text(expr) if ranged and not operand.code_point else compared
                     parts.append(QueryString(f"({expr} IS NOT NULL AND {left} {COMPARISONS[op]} {param})", value))
             except (ValueError, TypeError, decimal.InvalidOperation) as exc:
                 errors.append(FieldError(where, "invalid", str(exc) or "invalid value"))

@@ -176,7 +176,7 @@ class RecordQuery:
             where = nul_path(value, path)
             if where is not None:  # PostgreSQL would fail on it, SQLite would not: refuse on both
                 raise ValidationFailed.single(where, "invalid", NUL_MESSAGE)
-        parts = [QueryString("1 = 1" if include_deleted else f"{ALIAS}.deleted_at IS NULL")]
+        parts = [QueryString("1 = 1" if include_deleted else self.ctx.dialect.live(ALIAS))]
         if viewer is not None:
             scope = viewer.predicate(entity, "read", ALIAS)
             if scope is not None:
@@ -263,7 +263,8 @@ class RecordQuery:
                 raise ValueError("a multi-select field cannot be sorted on")
             hidden = viewer is not None and viewer.is_hidden(entity, field_def.path)
             sql = masked(operand.sql) if hidden else operand.sql
-            return SortKey(sql, _descending(fdir), operand.kind, operand.kind == "string", True)
+            # text sorts as the field's index is built: in code-point order
+            return SortKey(sql, _descending(fdir), operand.kind, operand.code_point, True)
         spec = builtin.get(name)
         if spec is None:
             raise ValueError(f"{entity.name} has no field {name!r} to sort on")

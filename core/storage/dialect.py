@@ -103,11 +103,34 @@ class Dialect:
             return f"FLOOR(EXTRACT(EPOCH FROM {column}))"
         return f"CAST(strftime('%s', {column}) AS INTEGER)"
 
-    def expression_index(self, table: str, name: str, expr: str) -> str:
-        return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" (({expr}))'
+    def expression_index(self, table: str, name: str, expr: str, *then: str) -> str:
+        """A B-tree index on the expression ``expr``, then the columns ``then`` (``id``)."""
+        columns = "".join(f', "{column}"' for column in then)
+        return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" (({expr}){columns})'
+
+    def live(self, alias: str) -> str:
+        """``alias``'s row is not soft-deleted: a term of nearly every read.
+
+        Nearly every row is live, so the index on ``deleted_at`` never narrows such a
+        read; SQLite, when it has no statistics (``ANALYZE``), takes the term for a
+        selective equality and prefers that index to the one that would help (a custom
+        field's range, a relation's key).  There the term is marked ``likely`` so the
+        planner knows better; PostgreSQL learns it from its own statistics."""
+        test = f"{alias}.deleted_at IS NULL"
+        return test if self.is_postgres else f"likely({test})"
+
+    def checked_only(self, predicate: str) -> str:
+        """``predicate`` as a condition to check on rows found otherwise, not to find rows
+        by.  In a correlated ``EXISTS`` over child records (a reverse list's ``some`` /
+        ``none``) the way in is the foreign key, a handful of children per parent; SQLite
+        without statistics would as soon use an index of the child's own filter (a custom
+        field's), reading every child with that value again for each parent.  SQLite's
+        unary ``+`` leaves the value as it is and takes the index away; PostgreSQL plans
+        the ``EXISTS`` as a join from its statistics, so it gets the predicate as it is."""
+        return predicate if self.is_postgres else f"+({predicate})"
 
     def gin_index(self, table: str, name: str, column: str) -> str | None:
-        """A GIN index over a whole JSONB column; SQLite has no equivalent."""
+        """A GIN index over a JSONB column or expression; SQLite has no equivalent."""
         if not self.is_postgres:
             return None
         return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING GIN ({column})'

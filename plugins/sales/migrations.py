@@ -13,9 +13,15 @@ from kith.plugins.sales.models import (
     SCORING_TABLES,
     TABLES,
     Deal,
+    DealContact,
     Lead,
+    LeadScoreItem,
     Pipeline,
+    ProductPrice,
+    Quote,
+    QuoteLine,
     Stage,
+    StageChange,
 )
 from kith.sdk import Migration, add_columns, initial_migration
 
@@ -72,6 +78,22 @@ async def _stage_categories(db: Any) -> None:
             )
 
 
+#: the tables with relation columns (Piccolo ``ForeignKey``s)
+RELATED_TABLES = (Stage, Deal, StageChange, DealContact, Lead, ProductPrice, Quote, QuoteLine, LeadScoreItem)
+
+
+async def _relation_indexes(db: Any) -> None:
+    """An index on every relation column: a reverse list (``Contact.deals``), its
+    ``some``/``none`` filter, a relation filter and an owner scope all look records up by
+    it.  On ``(column, id)``, the order a reverse list reads them in; Piccolo names it
+    ``<table>_<column>_id`` (its ``<table>_<column>`` for the column alone would make
+    ``sales_deal_contact``, the name of a table)."""
+    db.bind(list(RELATED_TABLES))
+    for table in RELATED_TABLES:
+        for column in table._meta.foreign_key_columns:
+            await table.create_index([column, table.id], if_not_exists=True)
+
+
 MIGRATIONS = [
     initial_migration(*TABLES),
     Migration("0002_default_pipeline", _default_pipeline, "the Sales pipeline and its stages"),
@@ -85,4 +107,5 @@ MIGRATIONS = [
     initial_migration(*FORECAST_TABLES, name="0010_forecast_snapshots"),
     add_columns("0011_forecast_snapshot_audience", ForecastSnapshot, "audience"),
     initial_migration(*DEAL_CONTACT_TABLES, name="0012_deal_contacts"),
+    Migration("0013_relation_indexes", _relation_indexes, "an index on every relation column"),
 ]

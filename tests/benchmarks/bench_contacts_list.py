@@ -15,6 +15,11 @@ the same process and run, five ways of producing the same JSON response body:
 * ``floor-direct``: the same SQL straight on the driver, with no Piccolo in between
   (an asyncpg pool on PostgreSQL; one long-lived aiosqlite connection on SQLite).
 
+With ``--tier T`` the request is filtered on the custom field ``tier`` instead
+(``contacts(first: 100, filter: {customFields: {tier: {eq: T}}})``, and the floor's
+``WHERE`` has the same condition); ``--page`` sets the page size and ``--indexed`` adds
+the custom fields as indexed ones.
+
 Before measuring it checks that all but kith-sql return the same payload (same ids in the
 same order, same first names, same values), and exits non-zero if not, so the
 comparison is honest.  Run ``--help`` for the options; tests/benchmarks/README.md says
@@ -57,10 +62,15 @@ from kith.core.settings import load_settings
 from kith.core.storage.database import count_statements
 from kith.core.web.app import execute
 
-PAGE = 100
-QUERY = f"""
+PAGE = 100  # the default page size (--page)
+
+
+def graphql_query(page: int, tier: int | None) -> str:
+    """The measured request: a page of contacts, filtered on ``tier`` when it is given."""
+    where = f", filter: {{customFields: {{tier: {{eq: {int(tier)}}}}}}}" if tier is not None else ""
+    return f"""
 query BenchContacts {{
-  contacts(first: {PAGE}) {{
+  contacts(first: {page}{where}) {{
     edges {{
       node {{
         id firstName lastName emails title city lifecycleStage createdAt
@@ -71,6 +81,7 @@ query BenchContacts {{
   }}
 }}
 """
+
 
 #: the contact columns GraphQL reads for this selection (graphql/selection.py works them out)
 NODE_COLUMNS = ("id", "first_name", "last_name", "emails", "title", "city", "lifecycle_stage", "created_at", "custom",
@@ -135,6 +146,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="at the end drop the PostgreSQL schema, or delete the SQLite file if this run created it",
     )
     parser.add_argument("--seed", type=int, default=7, help="random seed for the generated data")
+    parser.add_argument("--page", type=int, default=PAGE, help=f"contacts per page (default {PAGE})")
+    parser.add_argument(
+        "--tier",
+        type=int,
+        default=None,
+        metavar="T",
+        help="filter the page on the custom field tier (customFields: {tier: {eq: T}}); tiers are 1-5",
+    )
+    parser.add_argument(
+        "--indexed",
+        action="store_true",
+        help="add the custom fields as indexed ones (a field that exists already is indexed now)",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print how the database runs Kith's list statement (EXPLAIN ANALYZE on PostgreSQL, "
+        "EXPLAIN QUERY PLAN on SQLite) and the floor's",
+    )
     parser.add_argument(
         "--profile",
         type=int,
@@ -146,8 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.organizations is None:
         args.organizations = max(1, args.contacts // 10)
-    if args.contacts < 1 or args.organizations < 1 or args.concurrency < 1 or args.seconds <= 0:
-        parser.error("--contacts, --organizations and --concurrency must be >= 1, --seconds > 0")
+    if args.contacts < 1 or args.organizations < 1 or args.concurrency < 1 or args.seconds <= 0 or args.page < 1:
+        parser.error("--contacts, --organizations, --concurrency and --page must be >= 1, --seconds > 0")
     args.default_sqlite = args.database_url == f"sqlite:///{default_sqlite}"
     return args
 
@@ -184,10 +214,13 @@ async def pg_admin(url: str, sql: str) -> None:
 # -- loading -------------------------------------------------------------------------------
 
 
-async def ensure_custom_fields(kith: Kith) -> None:
+async def ensure_custom_fields(kith: Kith, indexed: bool = False) -> None:
     for name, type_, extra in CUSTOM_FIELDS:
-        if kith.custom_fields.get("contact", name) is None:
-            await kith.custom_fields.add("contact", name, type_, **extra)
+        field = kith.custom_fields.get("contact", name)
+        if field is None:
+            await kith.custom_fields.add("contact", name, type_, indexed=indexed, **extra)
+        elif indexed and not field.indexed:
+            await kith.custom_fields.set_indexed("contact", name)
     await kith.refresh_if_changed(force=True)
 
 
@@ -319,17 +352,18 @@ async def load(kith: Kith, contacts: int, organizations: int, seed: int) -> None
 # -- the ways of answering the same request -----------------------------------------------
 
 
-def floor_sql(postgres: bool) -> str:
+def floor_sql(postgres: bool, page: int = PAGE, tier_eq: int | None = None) -> str:
     if postgres:
         tier, score, segment = ("(c.custom->>'tier')::bigint", "c.custom->>'score'", "c.custom->>'segment'")
     else:
         tier, score, segment = (f"json_extract(c.custom, '$.{key}')" for key in ("tier", "score", "segment"))
+    where = f" AND {tier} = {int(tier_eq)}" if tier_eq is not None else ""
     return (
         "SELECT c.id, c.first_name, c.last_name, c.emails, c.title, c.city, c.lifecycle_stage, "
         f"c.created_at, {tier} AS cf_tier, {score} AS cf_score, {segment} AS cf_segment, "
         "o.id AS org_id, o.name AS org_name "
         'FROM "contact" c LEFT JOIN "organization" o ON o.id = c.organization AND o.deleted_at IS NULL '
-        f"WHERE c.deleted_at IS NULL ORDER BY c.id LIMIT {PAGE}"
+        f"WHERE c.deleted_at IS NULL{where} ORDER BY c.id LIMIT {page}"
     )
 
 
@@ -365,15 +399,18 @@ def floor_json(rows: list[Any]) -> str:
 class Variants:
     """Each variant is a coroutine function returning the JSON body of one request."""
 
-    def __init__(self, kith: Kith) -> None:
+    def __init__(self, kith: Kith, page: int = PAGE, tier: int | None = None) -> None:
         self.kith = kith
-        self.sql = floor_sql(kith.db.dialect.is_postgres)
+        self.page = page
+        self.filter = {"customFields": {"tier": {"eq": tier}}} if tier is not None else None
+        self.query = graphql_query(page, tier)
+        self.sql = floor_sql(kith.db.dialect.is_postgres, page, tier)
         self._pool: Any = None
         self._sqlite: Any = None
         self._kith_sql: list[QueryString] = []
 
     async def graphql(self) -> str:
-        result = await execute(self.kith, QUERY)
+        result = await execute(self.kith, self.query)
         if "errors" in result:
             raise RuntimeError(f"GraphQL errors: {result['errors']}")
         return json.dumps(result)
@@ -383,7 +420,8 @@ class Variants:
         same keyset ORDER BY, cursors, row decoding) plus one batched organization read."""
         kith = self.kith
         page = await kith.query.list(
-            kith.db, ListRequest(entity=kith.entity("contact"), first=PAGE, columns=set(NODE_COLUMNS))
+            kith.db,
+            ListRequest(kith.entity("contact"), self.filter, first=self.page, columns=set(NODE_COLUMNS)),
         )
         org_ids = list(dict.fromkeys(r["organization"] for r in page.rows if r["organization"] is not None))
         orgs = await load_records(kith, "organization", org_ids) if org_ids else []
@@ -432,6 +470,17 @@ class Variants:
             del db.fetch
         self._kith_sql = captured
 
+    async def explain(self) -> str:
+        """The plans of Kith's list statement and of the floor's, as the database reports them."""
+        postgres = self.kith.db.dialect.is_postgres
+        prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
+        out = []
+        for name, query in (("kith list statement", self._kith_sql[0]), ("floor", QueryString(self.sql))):
+            rows = await self.kith.db.fetch(QueryString(prefix + "{}", query))
+            lines = [str(row["QUERY PLAN"] if postgres else row["detail"]) for row in rows]
+            out.append(f"plan of the {name}:\n    " + "\n    ".join(lines))
+        return "\n".join(out)
+
     async def kith_sql(self) -> str:
         """Only the SQL of kith-query, replayed through the same engine: no decoding, no JSON."""
         for query in self._kith_sql:
@@ -479,8 +528,8 @@ async def verify(variants: Variants) -> list[str]:
     async with count_statements() as counter:
         graphql = json.loads(await variants.graphql())
     reference = graphql["data"]["contacts"]["edges"]
-    if len(reference) != PAGE:
-        raise SystemExit(f"verify: GraphQL returned {len(reference)} contacts, expected {PAGE}")
+    if len(reference) != variants.page:
+        raise SystemExit(f"verify: GraphQL returned {len(reference)} contacts, expected {variants.page}")
     for name, run in (
         ("kith-query", variants.kith_query),
         ("floor", variants.floor),
@@ -602,7 +651,7 @@ async def main(args: argparse.Namespace) -> int:
         raise SystemExit(f"unsupported database URL {url!r}")
 
     kith = await Kith.open(load_settings(database_url=url))
-    variants = Variants(kith)
+    variants = Variants(kith, args.page, args.tier)
     try:
         existing = await kith.count("contact")
         load_seconds = None
@@ -614,7 +663,7 @@ async def main(args: argparse.Namespace) -> int:
             )
             args.drop = False  # never drop data this run refused to touch
             return 2
-        await ensure_custom_fields(kith)
+        await ensure_custom_fields(kith, args.indexed)
         if not existing:
             print(
                 f"loading {args.contacts} contacts and {args.organizations} organizations "
@@ -633,13 +682,16 @@ async def main(args: argparse.Namespace) -> int:
         await variants.start_direct()
         statements = await verify(variants)
         print(
-            f"verified: GraphQL, kith-query, floor and floor-direct return the same {PAGE} contacts in the same order"
+            f"verified: GraphQL, kith-query, floor and floor-direct return the same {args.page} contacts "
+            "in the same order"
         )
         print("SQL of one GraphQL request:")
         for sql in statements:
             print("   ", re.sub(r"\s+", " ", sql)[:150])
 
         await variants.capture_kith_sql()
+        if args.explain:
+            print(await variants.explain())
         runs = {
             "graphql": (variants.graphql, True),
             "kith-query": (variants.kith_query, True),
@@ -700,7 +752,8 @@ async def main(args: argparse.Namespace) -> int:
                     "engine": engine,
                     "rows": rows,
                     "organizations": organizations,
-                    "page": PAGE,
+                    "page": args.page,
+                    "filter": variants.filter,
                     "seconds": args.seconds,
                     "concurrency": args.concurrency,
                     "load_seconds": load_seconds,
