@@ -57,7 +57,7 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
     ),
     "fields": LazyCommand(
         "kith.cli.fields_cmd:fields_group",
-        "Add, list, rename and remove custom fields (the server picks changes up live).",
+        "Add, list, index, rename and remove custom fields (the server picks changes up live).",
     ),
     "gdpr": LazyCommand("kith.cli.gdpr_cmd:gdpr_group", "Personal data requests: export, erasure and consent records."),
     "init": LazyCommand("kith.cli.db_cmd:init_command", "Create kith.toml here (if missing) and set the database up."),

@@ -443,8 +443,13 @@ class Compiler:
 
     # -- records -------------------------------------------------------------------------
 
-    def _scoped(self, entity: Entity, alias: str, condition: QueryString) -> QueryString:
-        parts = [condition, QueryString(f"{alias}.deleted_at IS NULL")]
+    def _scoped(self, entity: Entity, alias: str, condition: QueryString, by_key: bool = True) -> QueryString:
+        """``condition`` on live rows the viewer may read.  ``by_key``: the condition finds
+        the row by its primary key, which no planner passes over, so the live-row test
+        stays bare (SQLite's parser allows only so much nesting); else ``Dialect.live``
+        keeps SQLite from preferring the ``deleted_at`` index."""
+        live = f"{alias}.deleted_at IS NULL" if by_key else self.kith.db.dialect.live(alias)
+        parts = [condition, QueryString(live)]
         scope = self.viewer.predicate(entity, "read", alias) if self.viewer is not None else None
         if scope is not None:
             parts.append(scope)
@@ -613,6 +618,7 @@ class Compiler:
             activity,
             ALIAS,
             QueryString(f"{ALIAS}.subject_type = {{}} AND {ALIAS}.subject_id = {alias}.id", entity.name),
+            by_key=False,
         )
         return self._list(self.types["activity"], keys, where, limit, node)
 
