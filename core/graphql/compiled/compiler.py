@@ -234,7 +234,7 @@ class Compiler:
     def _point(self, t: EntityTypes, node: FieldNode, args: Mapping[str, Any]) -> QueryString:
         entity = t.entity
         raw = args.get("id")
-        if record_id_problem(raw) is not None:
+        if raw is None or record_id_problem(raw) is not None:
             raise NotCompilable("id")
         if not self._read_allowed(entity):
             return self.json.null()
