@@ -303,7 +303,7 @@ class RecordQuery:
             operand.sql, _descending(direction), operand.kind, operand.kind == "string", nullable=spec.nullable
         )
 
-    def _order(self, keys: list[SortKey]) -> QueryString:
+    def order_clause(self, keys: list[SortKey]) -> QueryString:
         """ORDER BY with empty values last in both directions (``NULLS LAST`` on both
         engines); keys that cannot be empty are left bare so an index can serve them."""
         parts = []
@@ -315,7 +315,7 @@ class RecordQuery:
     def _ordered(self, key: SortKey) -> QueryString:
         return key.expr(ordered=True, dialect=self.ctx.dialect)
 
-    def _after(self, keys: list[SortKey], cursor: str, codec: CursorCodec) -> QueryString:
+    def after_condition(self, keys: list[SortKey], cursor: str, codec: CursorCodec) -> QueryString:
         values = codec.decode(cursor)
         if len(values) != len(keys):
             raise ValidationFailed.single("after", "invalid", "belongs to a list with a different order")
@@ -360,7 +360,7 @@ class RecordQuery:
         codec = self.cursor_codec(entity, keys, viewer)
         extra = list(request.extra_where)
         if request.after:
-            extra.append(self._after(keys, request.after, codec))
+            extra.append(self.after_condition(keys, request.after, codec))
         where = self.where(entity, request.filter, request.search, extra, request.include_deleted, viewer)
         if request.columns is None:
             select = f"{ALIAS}.*"
@@ -373,7 +373,7 @@ class RecordQuery:
             f"ORDER BY {{}} LIMIT {int(request.first) + 1}",
             *(key.expr() for key in keys),
             where,
-            self._order(keys),
+            self.order_clause(keys),
         )
         rows = await db.fetch(query)
         has_next = len(rows) > request.first
@@ -433,7 +433,7 @@ class RecordQuery:
                 f'SELECT * FROM (SELECT {ALIAS}.*, ROW_NUMBER() OVER (PARTITION BY {ALIAS}."{column}" '
                 f'ORDER BY {{}}) AS _rn FROM "{entity.tablename}" {ALIAS} WHERE {{}}) ranked '
                 f'WHERE _rn <= {int(limit)} ORDER BY "{column}", _rn',
-                self._order(keys),
+                self.order_clause(keys),
                 where,
             )
         )

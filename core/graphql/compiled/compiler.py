@@ -160,7 +160,7 @@ class Compiler:
 
     # -- selections and arguments ------------------------------------------------------------
 
-    def _fields(self, selection_set: SelectionSetNode | None, type_name: str) -> list[tuple[str, FieldNode]]:
+    def fields(self, selection_set: SelectionSetNode | None, type_name: str) -> list[tuple[str, FieldNode]]:
         """The fields selected, by response name, with fragments spread; a field asked for
         twice under one name must be the same field with the same arguments (validation
         guarantees it) and its selections merge."""
@@ -262,7 +262,7 @@ class Compiler:
         try:
             keys = self.query.sort_keys(entity, order_by, self.viewer)
             codec = self.query.cursor_codec(entity, keys, self.viewer)
-            extra = [self.query._after(keys, after, codec)] if after else []
+            extra = [self.query.after_condition(keys, after, codec)] if after else []
             where = self.query.where(entity, filter_, search, extra, viewer=self.viewer)
             count_where = self.query.where(entity, filter_, search, viewer=self.viewer) if after else where
         except ValidationFailed as exc:
@@ -277,7 +277,7 @@ class Compiler:
                     f"ORDER BY {{}} LIMIT {first + 1}",
                     *(key.expr() for key in keys),
                     where,
-                    self.query._order(keys),
+                    self.query.order_clause(keys),
                 ),
             )
         )
@@ -287,7 +287,7 @@ class Compiler:
         )
         fix = CursorFix(root, codec)
         pairs: list[tuple[str, QueryString]] = []
-        for name, sub in self._fields(node.selection_set, t.connection.__strawberry_definition__.name):
+        for name, sub in self.fields(node.selection_set, t.connection.__strawberry_definition__.name):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string(t.connection.__strawberry_definition__.name)))
@@ -335,7 +335,7 @@ class Compiler:
             raise NotCompilable("money")
         alias = self._alias()
         pairs: list[tuple[str, QueryString]] = []
-        for name, sub in self._fields(node.selection_set, "AggregateGroup"):
+        for name, sub in self.fields(node.selection_set, "AggregateGroup"):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string("AggregateGroup")))
@@ -365,7 +365,7 @@ class Compiler:
         self, t: EntityTypes, alias: str, node: FieldNode, keys: list[SortKey], fix: CursorFix, edges_name: str
     ) -> QueryString:
         pairs: list[tuple[str, QueryString]] = []
-        for name, sub in self._fields(node.selection_set, t.edge.__strawberry_definition__.name):
+        for name, sub in self.fields(node.selection_set, t.edge.__strawberry_definition__.name):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string(t.edge.__strawberry_definition__.name)))
@@ -392,7 +392,7 @@ class Compiler:
         pairs: list[tuple[str, QueryString]] = []
         cursors: list[str] = []
         last = f"(SELECT CASE WHEN COUNT(*) > {first} THEN {first} ELSE COUNT(*) END FROM {page})"
-        for name, sub in self._fields(node.selection_set, "PageInfo"):
+        for name, sub in self.fields(node.selection_set, "PageInfo"):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string("PageInfo")))
@@ -472,7 +472,7 @@ class Compiler:
         assert isinstance(gql_type, GraphQLObjectType)
         scalars, relations = _fields_by_name(entity)
         pairs: list[tuple[str, QueryString]] = []
-        for name, node in self._fields(selection_set, type_name):
+        for name, node in self.fields(selection_set, type_name):
             field_name = node.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string(type_name)))
@@ -532,7 +532,7 @@ class Compiler:
         if self._hidden(entity, spec.name):
             return self.json.null()
         pairs: list[tuple[str, QueryString]] = []
-        for name, sub in self._fields(node.selection_set, "Money"):
+        for name, sub in self.fields(node.selection_set, "Money"):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string("Money")))
@@ -563,7 +563,7 @@ class Compiler:
         type_name = t.custom.__strawberry_definition__.name
         by_name = {f.path.removeprefix("customFields."): f for f in t.custom_fields}
         pairs: list[tuple[str, QueryString]] = []
-        for name, sub in self._fields(node.selection_set, type_name):
+        for name, sub in self.fields(node.selection_set, type_name):
             field_name = sub.name.value
             if field_name == "__typename":
                 pairs.append((name, self.json.string(type_name)))
@@ -632,7 +632,7 @@ class Compiler:
             f"ORDER BY {{}} LIMIT {limit}) {inner}",
             *(key.expr() for key in keys),
             where,
-            self.query._order(keys),
+            self.query.order_clause(keys),
         )
         item = self._record(t, inner, node.selection_set)
         return self.json.aggregate(item, source, self._key_order(keys, inner), source_ordered=True)

@@ -200,7 +200,7 @@ class CompiledReads:
         order: list[str] = []
         fixes: list[CursorFix] = []
         try:
-            roots = compiler._fields(operation.selection_set, query_type.name)
+            roots = compiler.fields(operation.selection_set, query_type.name)
         except NotCompilable:
             return GENERAL
         for name, node in roots:
