@@ -156,18 +156,20 @@ class CompiledReads:
     def _cache_of(self, viewer: Any) -> LRU:
         if viewer is None:
             return self.unrestricted
-        cache = getattr(viewer, "compiled_reads", None)
+        cache: tuple[CompiledReads, LRU] | None = getattr(viewer, "compiled_reads", None)
         if cache is None or cache[0] is not self:
             cache = (self, LRU(256))
             viewer.compiled_reads = cache
-        return cache[1]  # type: ignore[no-any-return]
+        return cache[1]
 
     def _document(self, query: str) -> Document | None:
-        document = self.documents.get_recent(query)
-        if document is Undefined:
-            document = self._parse(query)
-            self.documents.put(query, document)
-        return document  # type: ignore[no-any-return]
+        cached = self.documents.get_recent(query)
+        if cached is not Undefined:
+            known: Document | None = cached
+            return known
+        document = self._parse(query)
+        self.documents.put(query, document)
+        return document
 
     def _parse(self, query: str) -> Document | None:
         try:
@@ -293,7 +295,7 @@ def _filled(args: list[Any], variables: dict[str, Any]) -> list[Any] | None:
             value = variables.get(arg.variable)
             if record_id_problem(value) is not None:
                 return None
-            arg = int(value)  # type: ignore[arg-type]
+            arg = int(str(value))
         out.append(arg)
     return out
 
