@@ -121,7 +121,15 @@ class Settings(BaseSettings):
     automation_retry_base_seconds: float = Field(10.0, gt=0, description="First retry delay; doubles each attempt.")
     automation_retry_max_seconds: float = Field(3600.0, gt=0)
     worker_in_serve: bool = Field(True, description="Run the automation worker inside `kith serve`.")
-    worker_batch: int = Field(50, ge=1, le=1000)
+    worker_batch: int | None = Field(
+        None,
+        ge=1,
+        le=5000,
+        description=(
+            "Events a worker claims at once; those the batch path takes are handled in one transaction. "
+            "Unset: 1000 on PostgreSQL, 200 on SQLite (where a batch holds the database's write lock)."
+        ),
+    )
     worker_poll_seconds: float = Field(0.5, gt=0)
     worker_lease_seconds: float = Field(
         30.0,

@@ -1,7 +1,9 @@
 """Durability of the automation worker, proven with real ``kith worker`` processes.
 
 * A worker killed with SIGKILL in the middle of a batch, then started again, processes
-  every event, and no action's effect happens twice (both engines).
+  every event, and no action's effect happens twice (both engines): on the path that
+  handles events one at a time (a rule with an action outside the database), and inside
+  the transaction of the batch path, between the batch's effects and its commit.
 * Two workers on PostgreSQL share 10,000 events: none handled twice, none missed.
 
 The workers are subprocesses running the installed ``kith`` command against the test's
@@ -219,6 +221,101 @@ async def test_worker_killed_mid_batch_resumes_without_repeating_effects(make_ki
     ]
     others = [actions_of(r)[0] for r in runs if r["record_id"] != held]
     assert all("done" in entry for entry in others)
+
+
+# -- a worker killed inside a batch's transaction ---------------------------------------------------
+
+
+async def test_worker_killed_inside_a_batch_transaction_keeps_nothing_of_it(make_kith, kith_database_url, tmp_path):
+    """A rule that only writes to the database takes the batch path: its events are
+    claimed and marked done, their effects, effect records and runs written, all in one
+    transaction.  Here each event tags its contact (the batch's first round writes the
+    tags, their audit rows, events and effect records) and then gets a welcome activity
+    (the second round).  The kill lands in the second round of the second batch, after
+    its first effects were written and before it committed: nothing of that batch stays
+    — no effect, no effect record, no run, not even the claim — and a new worker does it
+    all, once."""
+    kith = await make_kith(plugins=[slow_steps.plugin], enable=["slow_steps"])
+    ids = await create_contacts(kith, N_CONTACTS)
+    held, hold_file = ids[HOLD_ON - 1], tmp_path / "hold"
+    rule = welcome_rule()
+    rule["actions"].insert(0, {"add_tag": {"tag": "welcomed"}})
+    await service.apply_rule(kith, rule)
+    hold_file.touch()
+    env = worker_env(
+        kith_database_url,
+        extra_plugins="kith_test_plugins.slow_steps:plugin",
+        worker_batch=BATCH,
+        worker_lease_seconds=LEASE,
+        worker_poll_seconds=0.1,
+    )
+    # the plugin's before-create hook holds the write of the held contact's activity
+    env.update(KITH_TEST_HOLD_FILE=str(hold_file), KITH_TEST_HOLD_SUBJECT=str(held))
+    progress_sql = (
+        "SELECT (SELECT COUNT(*) FROM activity WHERE subject LIKE 'welcome %') AS activities, "
+        "(SELECT COUNT(*) FROM kith_audit WHERE actor = 'automation:welcome' AND entity = 'contact') AS tagged, "
+        "(SELECT COUNT(*) FROM kith_action_effect) AS effects, "
+        "(SELECT COUNT(*) FROM kith_automation_run WHERE rule = 'welcome') AS runs, "
+        "(SELECT COUNT(*) FROM kith_outbox WHERE event = 'contact.created' AND status = 'done') AS done"
+    )
+    first_batch = {"activities": BATCH, "tagged": BATCH, "effects": 2 * BATCH, "runs": BATCH, "done": BATCH}
+
+    async def progress() -> dict[str, int]:
+        return {k: int(v) for k, v in dict((await kith.db.execute(progress_sql))[0]).items()}
+
+    async def held_in_the_batch() -> bool:
+        return (tmp_path / "hold.held").exists()
+
+    with worker_process(tmp_path, "first", env) as first:
+        await wait_until(held_in_the_batch, within=60, what="the worker to hold inside the second batch",
+                         processes={"first": first}, directory=tmp_path)  # fmt: skip
+        # seen from outside while it holds: the first batch, committed; nothing of the second
+        assert await progress() == first_batch
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(timeout=10) == -signal.SIGKILL
+
+    # What the kill left: the first batch done, the second as if no worker had taken it
+    # (pending, never claimed, no lease to wait out), the rest untouched.
+    assert await progress() == first_batch
+    marks = ", ".join("{}" for _ in ids[BATCH : 2 * BATCH])
+    second = await kith.db.execute(
+        "SELECT record_id, status, claims, locked_by, locked_until FROM kith_outbox "
+        f"WHERE event = 'contact.created' AND record_id IN ({marks}) ORDER BY id",
+        *ids[BATCH : 2 * BATCH],
+    )
+    assert [r["record_id"] for r in second] == ids[BATCH : 2 * BATCH]
+    assert {(r["status"], r["claims"], r["locked_by"], r["locked_until"]) for r in second} == {
+        ("pending", 0, None, None)
+    }
+
+    hold_file.unlink()
+    with (tmp_path / "second.log").open("wb") as log:  # no lease to wait for: start at once
+        second_run = await asyncio.to_thread(
+            subprocess.run, [str(KITH), "worker", "--once"], cwd=tmp_path, env=env,
+            stdout=log, stderr=subprocess.STDOUT, timeout=120,
+        )  # fmt: skip
+    assert second_run.returncode == 0, log_of(tmp_path, "second")
+
+    # Every contact is tagged once and has one welcome activity, with one effect record
+    # per action: none missed, none doubled.
+    rows = await kith.db.execute("SELECT subject_id FROM activity WHERE subject LIKE 'welcome %'")
+    assert Counter(r["subject_id"] for r in rows) == Counter(ids)
+    tagged = await kith.db.execute(
+        "SELECT record_id FROM kith_audit WHERE actor = 'automation:welcome' AND entity = 'contact'"
+    )
+    assert Counter(r["record_id"] for r in tagged) == Counter(ids)
+    tags = await kith.db.execute("SELECT DISTINCT CAST(tags AS TEXT) AS tags FROM contact")
+    assert [json.loads(r["tags"]) for r in tags] == [["welcomed"]]
+    effects = await kith.db.execute("SELECT key FROM kith_action_effect")
+    assert len(effects) == len({r["key"] for r in effects}) == 2 * N_CONTACTS
+    # the contact events, the tag changes and the activities they caused, all done
+    assert await outbox_statuses(kith) == {"done": 3 * N_CONTACTS}
+    # One run per event, all succeeded, and none found an effect already done: the killed
+    # batch kept nothing that the second worker could have found.
+    runs = [dict(r) for r in await kith.db.execute("SELECT * FROM kith_automation_run WHERE rule = 'welcome'")]
+    assert Counter(r["record_id"] for r in runs) == Counter(ids)
+    assert {r["status"] for r in runs} == {"succeeded"}
+    assert all("done" in entry for r in runs for entry in actions_of(r))
 
 
 # -- two workers, 10,000 events ------------------------------------------------------------------

@@ -263,6 +263,11 @@ def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[
     return run
 
 
+#: one function each, so that the worker can tell the core's tag actions by their ``run``
+_add_tag = _tag_action(True)
+_remove_tag = _tag_action(False)
+
+
 # -- assign_owner -------------------------------------------------------------------------
 
 
@@ -453,7 +458,7 @@ def core_actions() -> list[ActionType]:
         ActionType(
             "add_tag",
             TagParams,
-            _tag_action(True),
+            _add_tag,
             lambda ctx, p: f"add tag {p.tag!r} to {_label(ctx)}",
             "Add a tag to the record.",
             _check_tags,
@@ -461,7 +466,7 @@ def core_actions() -> list[ActionType]:
         ActionType(
             "remove_tag",
             TagParams,
-            _tag_action(False),
+            _remove_tag,
             lambda ctx, p: f"remove tag {p.tag!r} from {_label(ctx)}",
             "Remove a tag from the record.",
             _check_tags,

@@ -28,7 +28,7 @@ from kith.core.automations.actions import ActionContext, ActionType, Wait, core_
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import KithError, ValidationFailed
 from kith.core.records.change import Actor
-from kith.core.records.encoding import dumps, jsonable
+from kith.core.records.encoding import dumps, jsonable, loads
 from kith.core.storage.meta import get_meta, set_meta
 from kith.core.storage.outbox import automation_depth, enqueue
 
@@ -38,6 +38,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("kith.automations")
 
 RUN_JOB = "automation.run"  # a rule to (re)run: retries, waits, schedules, manual runs
+#: columns of a run record, with their SQL types (``_run_row`` makes the rows)
+RUN_COLUMNS = (
+    ("rule", "VARCHAR"),
+    ("event_id", "BIGINT"),
+    ("entity", "VARCHAR"),
+    ("record_id", "BIGINT"),
+    ("attempt", "INTEGER"),
+    ("status", "VARCHAR"),
+    ("actions", "JSON"),
+    ("error", "TEXT"),
+    ("started_at", "TIMESTAMPTZ"),
+    ("duration_ms", "INTEGER"),
+)
 RULES_VERSION = "rules_version"
 
 
@@ -66,6 +79,9 @@ class AutomationEngine:
         self._rules_version: int | None = None
         #: (name, event patterns) of enabled webhook subscriptions; None: read again
         self.subscription_cache: list[tuple[str, list[str]]] | None = None
+        #: SQL compiled for the loaded rules (the batch path's record reads), emptied
+        #: when the rules are read again
+        self.statements: dict[Any, Any] = {}
 
     # -- registries ---------------------------------------------------------------------
 
@@ -86,15 +102,17 @@ class AutomationEngine:
         }
         self._rules_version = None  # re-check rules against the new registries
 
-    async def rules(self, *, refresh: bool = True) -> list[Rule]:
+    async def rules(self, *, refresh: bool = True, version: int | None = None) -> list[Rule]:
         """Enabled rules, re-read when any process changed one.
 
-        Workers check the version once per batch (``rules()``) and pass
-        ``refresh=False`` per event, so the check costs one statement per batch.
+        Workers check the version once per batch (``rules()``, or ``version`` when they
+        read it with their claim) and pass ``refresh=False`` per event, so the check
+        costs at most one statement per batch.
         """
         if not refresh and self._rules_version is not None:
             return self._rules
-        version = int(await get_meta(self.kith.db, RULES_VERSION) or 0)
+        if version is None:
+            version = int(await get_meta(self.kith.db, RULES_VERSION) or 0)
         if version != self._rules_version:
             rows = await self.kith.db.execute(
                 "SELECT name, definition, source FROM kith_automation_rule WHERE enabled = {} ORDER BY name", True
@@ -110,6 +128,7 @@ class AutomationEngine:
             self._rules = rules
             self._rules_version = version
             self.subscription_cache = None
+            self.statements = {}
         return self._rules
 
     def _plugin_active(self, source: str | None) -> bool:
@@ -315,11 +334,7 @@ class AutomationEngine:
     async def _conditions_hold(self, rule: Rule, record_id: Any, origin: dict[str, Any]) -> bool:
         if not rule.definition.conditions or rule.entity is None or record_id is None:
             return True
-        where = self.kith.query.where(
-            rule.entity,
-            await rule.conditions_now(self.kith.templates),
-            include_deleted=str(origin.get("event", "")).endswith(".deleted"),
-        )
+        where = await self.condition_sql(rule, include_deleted=str(origin.get("event", "")).endswith(".deleted"))
         row = await self.kith.db.fetch_one(
             QueryString(
                 f'SELECT 1 AS ok FROM "{rule.entity.tablename}" t WHERE t.id = {{}} AND {{}}', int(record_id), where
@@ -452,6 +467,40 @@ class AutomationEngine:
         manual: bool = False,
     ) -> bool:
         """Queue a run of ``rule`` (or a webhook delivery) from action ``start``."""
+        item = self.job(
+            rule, origin, payload, start=start, attempt=attempt, at=at, key=key, failed=bool(dead or error),
+            delivery=delivery, manual=manual,
+        )  # fmt: skip
+        key = item["key"]
+        added = await enqueue(self.kith.db, **item)
+        if (dead or error) and added:
+            status = "dead" if dead else "pending"
+            await self.kith.db.fetch(
+                QueryString(
+                    "UPDATE kith_outbox SET status = {}, last_error = {} WHERE idempotency_key = {}",
+                    status,
+                    dead or error,
+                    key,
+                )
+            )
+        return added
+
+    def job(
+        self,
+        rule: Rule | None,
+        origin: dict[str, Any],
+        payload: dict[str, Any],
+        *,
+        start: int,
+        attempt: int,
+        at: dt.datetime | None = None,
+        key: str | None = None,
+        failed: bool = False,
+        delivery: Any = None,
+        manual: bool = False,
+    ) -> dict[str, Any]:
+        """The outbox row (``enqueue``'s arguments) of a run of ``rule`` from action
+        ``start``, or of a webhook delivery."""
         job = {
             "rule": rule.name if rule else None,
             "key": origin["idempotency_key"],
@@ -465,28 +514,16 @@ class AutomationEngine:
         if delivery is not None:
             job["delivery"] = delivery
             key = key or f"{origin['idempotency_key']}:webhook:{delivery['name']}"
-        added = await enqueue(
-            self.kith.db,
-            RUN_JOB,
-            entity=origin.get("entity") or "",
-            record_id=origin.get("record_id"),
-            payload=job,
-            key=key,
-            available_at=at,
-            depth=int(origin.get("depth") or 0),
-            attempts=attempt if (dead or error) else 0,
-        )
-        if (dead or error) and added:
-            status = "dead" if dead else "pending"
-            await self.kith.db.fetch(
-                QueryString(
-                    "UPDATE kith_outbox SET status = {}, last_error = {} WHERE idempotency_key = {}",
-                    status,
-                    dead or error,
-                    key,
-                )
-            )
-        return added
+        return {
+            "event": RUN_JOB,
+            "entity": origin.get("entity") or "",
+            "record_id": origin.get("record_id"),
+            "payload": job,
+            "key": key,
+            "available_at": at,
+            "depth": int(origin.get("depth") or 0),
+            "attempts": attempt if failed else 0,
+        }
 
     def _run_row(
         self,
@@ -514,16 +551,21 @@ class AutomationEngine:
         )
 
     async def _record_runs(self, runs: list[tuple[Any, ...]]) -> None:
-        if not runs:
-            return
-        values = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in runs)
-        await self.kith.db.fetch(
-            QueryString(
-                "INSERT INTO kith_automation_run (rule, event_id, entity, record_id, attempt, status, actions, "
-                f"error, started_at, duration_ms) VALUES {values}",
-                *(value for run in runs for value in run),
-            )
-        )
+        await self.kith.db.insert_rows("kith_automation_run", RUN_COLUMNS, runs)
+
+    async def condition_sql(self, rule: Rule, *, include_deleted: bool) -> QueryString | None:
+        """``rule``'s conditions as a SQL predicate on alias ``t`` (None: it has none),
+        compiled once per loaded rule unless they hold templates (rendered anew each time)."""
+        if rule.entity is None or not rule.definition.conditions:
+            return None
+        if rule.conditions_templated:
+            conditions = await rule.conditions_now(self.kith.templates)
+            return self.kith.query.where(rule.entity, conditions, include_deleted=include_deleted)
+        compiled = rule.compiled.get(include_deleted)
+        if compiled is None:
+            compiled = self.kith.query.where(rule.entity, rule.definition.conditions, include_deleted=include_deleted)
+            rule.compiled[include_deleted] = compiled
+        return compiled
 
     async def _snapshot(self, rules: list[Rule], origin: dict[str, Any]) -> Snapshot:
         """The event's record and whether each rule's conditions hold, in one statement."""
@@ -533,13 +575,10 @@ class AutomationEngine:
             return Snapshot(None, None, {})
         deleted = str(origin.get("event", "")).endswith(".deleted")
         checks = [r for r in rules if r.definition.conditions]
-        columns = [
-            QueryString(
-                "CASE WHEN {} THEN 1 ELSE 0 END AS " + f"_c{i}",
-                self.kith.query.where(entity, await r.conditions_now(self.kith.templates), include_deleted=deleted),
-            )
-            for i, r in enumerate(checks)
-        ]
+        columns = []
+        for i, r in enumerate(checks):
+            predicate = await self.condition_sql(r, include_deleted=deleted)
+            columns.append(QueryString(f"CASE WHEN {{}} THEN 1 ELSE 0 END AS _c{i}", predicate))
         select = "".join(", {}" for _ in columns)
         row = await self.kith.db.fetch_one(
             QueryString(
@@ -621,9 +660,7 @@ def _event_view(origin: dict[str, Any], payload: dict[str, Any]) -> dict[str, An
 
 
 def _json(value: Any) -> Any:
-    import json
-
-    return json.loads(value) if isinstance(value, str) else value
+    return loads(value) if isinstance(value, str) else value
 
 
 __all__ = ["AutomationEngine", "DomainEvent", "templates"]

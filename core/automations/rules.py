@@ -132,6 +132,9 @@ class Rule:
         self.params = params
         self.actions = actions
         self.source = source
+        #: the conditions compiled to SQL, by include_deleted (``AutomationEngine.condition_sql``)
+        self.compiled: dict[bool, Any] = {}
+        self.conditions_templated = templates.contains_template(definition.conditions or {})
 
     @property
     def name(self) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from kith.core.entities import Entity
 from kith.core.money import from_minor
-from kith.core.storage.json_text import dumps, jsonable
+from kith.core.storage.json_text import dumps, jsonable, loads
 
-__all__ = ["decode_row", "dumps", "jsonable"]
+__all__ = ["decode_row", "dumps", "jsonable", "loads"]
 
 
 def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def decode_row(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     for column in entity.json_columns:
         value = record.get(column)
         if type(value) is str:
-            record[column] = json.loads(value)
+            record[column] = loads(value)
     if record.get("custom", ...) is None:
         record["custom"] = {}
     for name, currency_column in entity.money.items():

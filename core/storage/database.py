@@ -7,8 +7,10 @@ one per test), so tables are bound to the engine here rather than through a
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.querystring import QueryString
 from piccolo.table import Table, create_db_tables
 
@@ -26,6 +28,12 @@ from kith.core.errors import KithError
 from kith.core.storage.dialect import Dialect
 
 Row = Mapping[str, Any]
+
+#: seconds a SQLite writer waits for the database's write lock before giving up
+SQLITE_TIMEOUT = 30
+
+#: parameters one SQLite statement may carry (999 before SQLite 3.32, 32766 since)
+_SQLITE_MAX_PARAMS = 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
 
 
 @dataclass
@@ -85,6 +93,35 @@ async def _keep_session(connection: Any) -> None:
     """
 
 
+class _KeptConnection:
+    """The writer connection as a transaction sees it: everything passes through, but
+    closing it at the end of the transaction keeps it open for the next one."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    async def close(self) -> None:
+        """Kept open: ``Database.close`` closes the connection itself."""
+
+
+class _WriterTransaction(SQLiteTransaction):
+    """A ``BEGIN IMMEDIATE`` transaction on the process's long-lived writer connection.
+
+    Piccolo opens a new SQLite connection, with its own thread, for every transaction:
+    about a quarter of the CPU a small write costs.  This process's write transactions
+    take turns already (``Database._writer_turn``), so one connection serves them all."""
+
+    def __init__(self, engine: SQLiteEngine, connection: Any) -> None:
+        super().__init__(engine, transaction_type=TransactionType.immediate)
+        self._kept = _KeptConnection(connection)
+
+    async def get_connection(self) -> Any:
+        return self._kept
+
+
 class DatabaseUnavailable(KithError):
     """The configured database cannot be reached; the message says which one."""
 
@@ -99,7 +136,7 @@ class Database:
         if parsed.scheme == "sqlite":
             path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
             self.path: Path | None = Path(path or "kith.sqlite3")
-            self.engine = SQLiteEngine(path=str(self.path), timeout=30)
+            self.engine = SQLiteEngine(path=str(self.path), timeout=SQLITE_TIMEOUT)
             self.dialect = Dialect("sqlite")
         elif parsed.scheme in ("postgres", "postgresql"):
             self.path = None
@@ -117,8 +154,10 @@ class Database:
                 "(use sqlite:///file.sqlite3 or postgresql://user@host/db)"
             )
         self._pooled = False
+        self._turns: asyncio.Lock | None = None  # SQLite: write transactions of this process, in turn
         self._savepoints = 0
         self._reader: Any = None  # SQLite: one long-lived connection for reads
+        self._writer: Any = None  # SQLite: one long-lived connection for write transactions, in turn
 
     @property
     def display_url(self) -> str:
@@ -166,6 +205,9 @@ class Database:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
 
     def bind(self, tables: Iterable[type[Table]]) -> None:
         """Point each Piccolo table at this engine."""
@@ -211,6 +253,19 @@ class Database:
     async def execute(self, sql: str, *args: Any) -> list[Row]:
         return await self.fetch(QueryString(sql, *args))
 
+    async def insert_rows(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], suffix: str = ""
+    ) -> list[Row]:
+        """Insert ``rows`` (in order) with one statement, or as few as the engine's limit
+        on parameters allows; ``columns`` are (name, SQL type) pairs (``Dialect.rows``)."""
+        if not rows:
+            return []
+        per = 10_000 if self.dialect.is_postgres else max(1, _SQLITE_MAX_PARAMS // len(columns))
+        out: list[Row] = []
+        for start in range(0, len(rows), per):
+            out.extend(await self.fetch(self.dialect.insert_rows(table, columns, rows[start : start + per], suffix)))
+        return out
+
     async def run_ddl(self, sql: str) -> None:
         _record(sql)
         await self.engine.run_ddl(sql)
@@ -235,17 +290,54 @@ class Database:
         token = _after_commit.set(pending)
         try:
             if self.dialect.is_postgres:
-                transaction = self.engine.transaction()
+                async with self.engine.transaction():
+                    yield
             else:
-                from piccolo.engine.sqlite import TransactionType
-
-                transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
-            async with transaction:
-                yield
+                async with self._writer_turn():
+                    async with self._writer_transaction():
+                        yield
         finally:
             _after_commit.reset(token)
         for callback in pending:
             await callback()
+
+    @asynccontextmanager
+    async def _writer_transaction(self) -> AsyncIterator[None]:
+        """SQLite, in this process's turn: a write transaction on the writer connection
+        (opened on first use).  A connection left inside a transaction by a failure that
+        Piccolo's rollback could not undo is closed and replaced, never reused half-way."""
+        assert isinstance(self.engine, SQLiteEngine)
+        if self._writer is None:
+            self._writer = await self.engine.get_connection()  # Piccolo's settings: rows as dicts, foreign keys
+        writer = self._writer
+        try:
+            async with _WriterTransaction(self.engine, writer):
+                yield
+        finally:
+            if writer.in_transaction:
+                self._writer = None
+                await writer.close()
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """SQLite: this process's write transactions take turns, in the order they asked.
+
+        SQLite lets one writer in at a time; a writer that finds the file locked sleeps
+        and retries (``timeout``), so one that writes back to back (the automation
+        worker's batches) could keep another (an API request) waiting for seconds.
+        Queued here, each waits at most for the transactions that asked before it.  As
+        long as SQLite's own wait, then the same error."""
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        try:
+            async with asyncio.timeout(SQLITE_TIMEOUT):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked (waited for this process's other writers)") from None
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -8,6 +8,8 @@ on both engines.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from piccolo.querystring import QueryString
@@ -86,6 +88,79 @@ class Dialect:
         if self.is_postgres:
             await db.fetch(QueryString("SELECT pg_advisory_xact_lock(hashtext({}))::text AS locked", name))
 
+    def in_ids(self, expr: str, ids: Sequence[int]) -> QueryString:
+        """``expr`` is one of ``ids``, with one parameter whatever their number: an array
+        on PostgreSQL (so the statement's text, and its prepared plan, stay the same), a
+        JSON list on SQLite."""
+        if self.is_postgres:
+            return QueryString(f"{expr} = ANY(CAST({{}} AS BIGINT[]))", self.ids_value(ids))
+        return QueryString(f"{expr} IN (SELECT value FROM json_each({{}}))", self.ids_value(ids))
+
+    def ids_value(self, ids: Sequence[int]) -> Any:
+        """The one parameter of ``in_ids``."""
+        values = [int(i) for i in ids]
+        return values if self.is_postgres else json.dumps(values)
+
+    def rows(self, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], alias: str) -> QueryString:
+        """``rows`` as a table ``alias`` to select from or join (PostgreSQL), with
+        ``columns`` as (name, SQL type) pairs and each row's values in that order:
+        ``unnest`` over one typed array parameter per column, so the text does not grow
+        with the rows and is prepared once per shape."""
+        if not self.is_postgres:
+            raise NotImplementedError("SQLite: use insert_rows or update_rows")
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        arrays = ", ".join(f"CAST({{}} AS {sql_type}[])" for _, sql_type in columns)
+        values = [[row[i] for row in rows] for i in range(len(columns))]
+        return QueryString(f"unnest({arrays}) AS {alias}({names})", *values)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], suffix: str = ""
+    ) -> QueryString:
+        """One INSERT of ``rows`` into ``table`` (``columns`` as for ``rows``), rows
+        inserted in the order given; ``suffix`` is appended (``ON CONFLICT …``,
+        ``RETURNING …``)."""
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        if self.is_postgres:
+            source = self.rows(columns, rows, "v")
+            return QueryString(f'INSERT INTO "{table}" ({names}) SELECT * FROM {{}}{suffix}', source)
+        one = "(" + ", ".join("?" for _ in columns) + ")"
+        return Prepared(
+            f'INSERT INTO "{table}" ({names}) VALUES {", ".join(one for _ in rows)}{suffix}',
+            [value for row in rows for value in row],
+        )
+
+    def update_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        assignments: str,
+        where: str,
+    ) -> QueryString:
+        """``UPDATE table AS t SET <assignments> FROM <rows AS v> WHERE <where>
+        RETURNING`` the updated rows of ``table``: one statement for many rows, each
+        updated with the values of its own row of ``rows``."""
+        if self.is_postgres:
+            return QueryString(
+                f'UPDATE "{table}" AS t SET {assignments} FROM {{}} WHERE {where} RETURNING t.*',
+                self.rows(columns, rows, "v"),
+            )
+        one = "(" + ", ".join("?" for _ in columns) + ")"
+        select = ", ".join(f'column{i + 1} AS "{name}"' for i, (name, _) in enumerate(columns))
+        return Prepared(
+            f'UPDATE "{table}" AS t SET {assignments} FROM (SELECT {select} FROM (VALUES '
+            f"{', '.join(one for _ in rows)})) AS v WHERE {where} RETURNING *",
+            [value for row in rows for value in row],
+        )
+
+    def column_type(self, column: Any) -> str:
+        """The SQL type of a Piccolo column, as ``rows`` casts its array (PostgreSQL).
+
+        Without length or precision: an explicit cast to ``VARCHAR(20)`` would cut a
+        longer value silently, where writing it into the column refuses it."""
+        sql_type = str(column.column_type).split("(", 1)[0].strip()
+        return {"SERIAL": "INTEGER", "BIGSERIAL": "BIGINT"}.get(sql_type, sql_type)
+
     def timestamp_parameter(self) -> str:
         """A placeholder for a timestamp where the statement alone does not type it (a
         ``CASE`` branch): PostgreSQL must be told; SQLite stores what it is given."""
@@ -134,6 +209,26 @@ class Dialect:
         if not self.is_postgres:
             return None
         return f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING GIN ({column})'
+
+
+class Prepared(QueryString):
+    """A statement already in its engine's form (``?`` or ``$n`` placeholders) and its
+    arguments.
+
+    Bulk statements carry thousands of values, and some statements are the same for
+    every batch; a ``QueryString`` template would have each ``{}`` parsed and each
+    argument inspected every time, which can cost more than the statement.  Only for a
+    whole statement: it cannot be nested inside another ``QueryString``."""
+
+    __slots__ = ("sql", "values")
+
+    def __init__(self, sql: str, values: list[Any]) -> None:
+        super().__init__(sql.replace("{", "{{").replace("}", "}}"))  # its text, for counters and logs
+        self.sql = sql
+        self.values = values
+
+    def compile_string(self, engine_type: str = "postgres") -> tuple[str, list[Any]]:
+        return self.sql, self.values
 
 
 def escape_like(value: str) -> str:

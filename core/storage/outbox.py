@@ -71,3 +71,46 @@ async def enqueue(
         )
     )
     return bool(rows)
+
+
+#: columns of a queued row, with their SQL types (for ``enqueue_many``)
+QUEUE_COLUMNS = (
+    ("event", "VARCHAR"),
+    ("entity", "VARCHAR"),
+    ("record_id", "BIGINT"),
+    ("payload", "JSON"),
+    ("idempotency_key", "VARCHAR"),
+    ("created_at", "TIMESTAMPTZ"),
+    ("available_at", "TIMESTAMPTZ"),
+    ("attempts", "INTEGER"),
+    ("status", "VARCHAR"),
+    ("depth", "INTEGER"),
+)
+
+
+async def enqueue_many(db: Database, items: list[dict[str, Any]]) -> int:
+    """Queue several events with one statement; each item takes ``enqueue``'s keyword
+    arguments (``event`` included).  A key already queued is skipped, as with
+    ``enqueue``.  Returns how many rows were added."""
+    if not items:
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        (
+            item["event"],
+            item.get("entity") or "",
+            item.get("record_id"),
+            dumps(item.get("payload") or {}),
+            item.get("key") or uuid.uuid4().hex,
+            now,
+            item.get("available_at") or now,
+            int(item.get("attempts") or 0),
+            "pending",
+            current_depth() if item.get("depth") is None else int(item["depth"]),
+        )
+        for item in items
+    ]
+    added = await db.insert_rows(
+        "kith_outbox", QUEUE_COLUMNS, rows, " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+    )
+    return len(added)
