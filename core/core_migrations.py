@@ -34,7 +34,6 @@ async def _automations(db: Database) -> None:
     if db.dialect.is_postgres:
         await db.run_ddl('ALTER TABLE "kith_outbox" ALTER COLUMN idempotency_key TYPE VARCHAR(160)')
     await db.create_tables(list(AUTOMATION_TABLES))
-    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_outbox_due" ON "kith_outbox" (status, available_at, id)')
     await db.run_ddl(
         'CREATE UNIQUE INDEX IF NOT EXISTS "kith_inbound_delivery_once" '
         'ON "kith_inbound_delivery" (source, delivery_id)'
@@ -136,6 +135,23 @@ async def _drop_rate_limits(db: Database) -> None:
     await db.run_ddl('DROP TABLE IF EXISTS "kith_rate_limit"')
 
 
+async def _outbox_queue_indexes(db: Database) -> None:
+    """The queue's indexes cover only the rows still to do (and dead letters).
+
+    A worker claims ``status = 'pending' ORDER BY id``: over an index of every row it
+    stepped past all the rows already done, from the oldest, on every claim (the cost
+    grew with the history), and each row marked done changed four indexes (status,
+    available time, event, and the three of them together) that nothing else reads.
+    Partial indexes hold only pending rows and dead letters, so a claim reads its batch
+    and nothing more, and marking a row done removes it from the one index it was in."""
+    for name in ("kith_outbox_due", "kith_outbox_status", "kith_outbox_available_at", "kith_outbox_event"):
+        await db.run_ddl(f'DROP INDEX IF EXISTS "{name}"')
+    for status in ("pending", "dead"):
+        await db.run_ddl(
+            f'CREATE INDEX IF NOT EXISTS "kith_outbox_{status}" ON "kith_outbox" (id) WHERE status = \'{status}\''
+        )
+
+
 async def _custom_field_owner(db: Database) -> None:
     """A custom field remembers the plugin that declared it, so purging the plugin removes it."""
     await add_columns_if_missing(db, "kith_custom_field", {"plugin": "VARCHAR(100)"})
@@ -215,4 +231,5 @@ CORE_MIGRATIONS = [
     Migration("0009_custom_field_owner", _custom_field_owner, "custom fields declared by plugins"),
     Migration("0010_drop_rate_limits", _drop_rate_limits, "rate limits counted in memory or Redis, not here"),
     Migration("0011_read_indexes", _read_indexes, "indexes for owners, stages, newest first, e-mails; custom fields"),
+    Migration("0012_outbox_queue_indexes", _outbox_queue_indexes, "queue indexes of pending rows and dead letters"),
 ]

@@ -153,16 +153,17 @@ class OutboxEvent(Table, tablename="kith_outbox"):
     """Events written with their change, and the automation work that follows from
     them (retries, waits, scheduled runs): one durable queue, drained by workers."""
 
-    event = Varchar(length=120, index=True)
+    event = Varchar(length=120)
     entity = Varchar(length=60)
     record_id = BigInt(null=True, default=None)
     payload = JSON(default="{}")
     idempotency_key = Varchar(length=160, unique=True)
     created_at = Timestamptz(null=True, default=None)
-    available_at = Timestamptz(null=True, default=None, index=True)
+    available_at = Timestamptz(null=True, default=None)
     processed_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
-    status = Varchar(length=12, default="pending", index=True)  # pending, done, dead, discarded
+    # pending, done, dead, discarded; indexed only where pending or dead (0012_outbox_queue_indexes)
+    status = Varchar(length=12, default="pending")
     depth = Integer(default=0)  # how many automation steps led to this event
     locked_until = Timestamptz(null=True, default=None)
     locked_by = Varchar(length=80, null=True, default=None)

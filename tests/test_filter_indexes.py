@@ -23,12 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from piccolo.querystring import QueryString
 
+from kith.core.automations.worker import Worker
 from kith.core.records.query import ListRequest
 from kith.core.runtime import Kith
 from kith.core.security.permissions import permissions_for
@@ -319,3 +321,29 @@ async def test_an_email_lookup_uses_a_gin_index_on_postgres(crm):
         pytest.skip("SQLite has no index on the elements of a JSON array (the documented difference)")
     plan = await explain(crm, await list_sql(crm, contacts(crm, {"emails": {"contains": "p7@example.com"}})))
     assert "contact_emails_gin" in plan.indexes, plan.text
+
+
+async def test_a_worker_claims_from_the_index_of_pending_rows_however_long_the_history(crm):
+    """The queue keeps every event it handled; a claim must read the pending ones from
+    their partial index, not step past the done ones in id order (which grew with the
+    history and made each claim slower than the last)."""
+    columns = ("event", "entity", "record_id", "payload", "idempotency_key", "created_at", "available_at", "status")
+    rows = [
+        ("contact.updated", "contact", 1, "{}", f"claim-plan-{i}", BASE, BASE, "done" if i < 5000 else "pending")
+        for i in range(5050)
+    ]
+    async with crm.db.write_transaction():
+        await insert(crm, "kith_outbox", columns, rows)
+    try:
+        if crm.db.dialect.is_postgres:
+            await crm.db.run_ddl("ANALYZE kith_outbox")
+        recorder = Recorder()
+        worker = Worker(crm, name="planner")
+        stand_in: Any = SimpleNamespace(db=SimpleNamespace(fetch=recorder.fetch, dialect=crm.db.dialect))
+        worker.kith = stand_in  # the claim statement is recorded, not run
+        await worker.claim()
+        (claim,) = recorder.statements
+        plan = await explain(crm, claim)
+        assert "kith_outbox_pending" in plan.indexes, plan.text
+    finally:
+        await crm.db.execute("DELETE FROM kith_outbox WHERE idempotency_key LIKE {}", "claim-plan-%")
