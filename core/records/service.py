@@ -824,21 +824,21 @@ class RecordService:
         if entity.tablename == USER_TABLE and self.kith is not None:
             await self.kith.auth.changed()
         audit, outbox = self._journal_rows(entity, change, _now())
-        await self.db.fetch(
-            QueryString(
-                "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
-                "VALUES ({}, {}, {}, {}, {}, {}, {})",
-                *audit,
-            )
+        audit_insert = (
+            "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {})"
         )
-        await self.db.fetch(
-            QueryString(
-                "INSERT INTO kith_outbox (event, entity, record_id, payload, idempotency_key, "
-                "created_at, available_at, attempts, status, depth) "
-                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                *outbox,
-            )
+        outbox_insert = (
+            "INSERT INTO kith_outbox (event, entity, record_id, payload, idempotency_key, "
+            "created_at, available_at, attempts, status, depth) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
         )
+        if self.db.dialect.is_postgres:
+            # one round trip for both: a data-modifying WITH always runs to completion
+            await self.db.fetch(QueryString(f"WITH audit AS ({audit_insert}) {outbox_insert}", *audit, *outbox))
+        else:  # SQLite has no INSERT inside WITH; its statements cost no round trip anyway
+            await self.db.fetch(QueryString(audit_insert, *audit))
+            await self.db.fetch(QueryString(outbox_insert, *outbox))
 
 
 @dataclass

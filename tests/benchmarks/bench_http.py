@@ -8,8 +8,9 @@ rate limits; clients pay for those too.  This benchmark serves both over HTTP:
   which only turns Kith's statement counter on for the process;
 * ``floor``: http_floor.py, a hand-written ASGI app (no framework; asyncpg or aiosqlite,
   orjson) that checks the same ``Authorization: Bearer <key>`` header by a dict lookup and
-  answers the same four GraphQL requests with one hand-written SQL statement each and
-  the same response JSON;
+  answers the same four GraphQL reads with one hand-written SQL statement each and the
+  same response JSON, and the same two mutations by writing what Kith writes (the row,
+  its audit row and its outbox row) in one transaction;
 
 both started by ``uvicorn.run`` with the arguments ``kith serve`` uses, each in its own
 process pinned to one CPU, and loaded with ``wrk`` (or, without it, a Python load
@@ -27,6 +28,9 @@ Kith (``kith.auth.create_key``).  The workloads, each a POST /graphql:
    activities each;
 3. ``one``: one contact by id, with its organization;
 4. ``filtered``: 50 contacts with ``customFields: {tier: {eq: 3}}`` (an indexed field).
+5. ``create``: ``createContact`` with a name, an e-mail and a title (a new contact each);
+6. ``update``: ``updateContact`` of one of the last 64 contacts' title, each in turn, to
+   one title then the other (so every update changes something).
 
 Before measuring it checks that both servers answer each request with the same rows and
 values (cursors aside), and exits 1 if not.  Measured per server and workload: the
@@ -67,7 +71,15 @@ import orjson
 from bench_contacts_list import CUSTOM_FIELDS, insert_rows, pg_schema, remove_sqlite, sqlite_path
 from bench_contacts_list import load as load_contacts
 from bench_worker import pg_admin
-from http_floor import CONTACT_QUERY, CONTACTS_PAGE_QUERY, FILTERED_QUERY, NESTED_QUERY, make_cursor
+from http_floor import (
+    CONTACT_QUERY,
+    CONTACTS_PAGE_QUERY,
+    CREATE_MUTATION,
+    FILTERED_QUERY,
+    NESTED_QUERY,
+    UPDATE_MUTATION,
+    make_cursor,
+)
 
 from kith.core.entities.builtin import ACTIVITY_KINDS, ACTIVITY_STATUSES
 from kith.core.records.change import Actor
@@ -82,7 +94,14 @@ WORKLOADS = {
     "nested": "20 orgs > 10 contacts > 5 activities",
     "one": "one contact by id",
     "filtered": "50 contacts, indexed custom field",
+    "create": "create a contact (mutation)",
+    "update": "change a contact's title (mutation)",
 }
+WRITES = ("create", "update")
+#: the contacts the update workload retitles (the last ones: no read workload reads them)
+UPDATED = 64
+TITLES = ("Head of Purchasing", "Chief Buyer")
+NEW_CONTACT = {"firstName": "Ada", "lastName": "Bench", "emails": ["ada.bench@example.com"], "title": "Buyer"}
 CURSOR_QUERY = "query Cursor($id: ID!) { contacts(first: 1, filter: {id: {eq: $id}}) { pageInfo { endCursor } } }"
 SUBJECTS = {
     "note": ("Notes from the call", "Budget confirmed", "Prefers e-mail", "Follow-up needed", "Met at the fair"),
@@ -145,6 +164,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="at the end drop the PostgreSQL schema, or delete the SQLite file if this run created it",
     )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"the workloads to measure, comma-separated (default: all, {','.join(WORKLOADS)}); all are verified",
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed for the generated data")
     parser.add_argument("--loadgen-run", help=argparse.SUPPRESS)  # internal: the Python load generator's process
     args = parser.parse_args(argv)
@@ -156,6 +180,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.activities = args.contacts * 5
     if min(args.contacts, args.organizations, args.connections, args.keys, args.rounds) < 1 or args.seconds <= 0:
         parser.error("--contacts, --organizations, --connections, --keys and --rounds must be >= 1, --seconds > 0")
+    args.workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown or not args.workloads:
+        parser.error(f"--workloads: unknown {unknown}; choose from {', '.join(WORKLOADS)}")
     if args.organizations < 20 or args.contacts < 300:
         parser.error("the workloads need at least 20 organizations and 300 contacts")
     args.default_sqlite = args.database_url == f"sqlite:///{default_sqlite}"
@@ -213,6 +241,7 @@ class Prepared:
     counts: dict[str, int]
     mid_contact: int  # the list workload starts after it
     one_contact: int  # the one-contact workload reads it: in the middle, with an organization
+    updated: list[int]  # the contacts the update workload retitles
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -267,7 +296,7 @@ async def prepare(args: argparse.Namespace, url: str) -> Prepared:
         one = await kith.db.execute(
             "SELECT MIN(id) AS id FROM contact WHERE id > {} AND organization IS NOT NULL AND deleted_at IS NULL", mid
         )
-        return Prepared(user_id, keys, kith.secret, counts, mid, int(one[0]["id"]), took)
+        return Prepared(user_id, keys, kith.secret, counts, mid, int(one[0]["id"]), ids[-UPDATED:], took)
     finally:
         await kith.close()
 
@@ -443,15 +472,16 @@ setup = function(thread)
   table.insert(threads, thread)
 end
 local keys = {%(keys)s}
-local body = [==[%(body)s]==]
+local bodies = {%(bodies)s}
 local n = #keys
+local m = #bodies
 local headers = {}
 headers["Content-Type"] = "application/json"
 sent = 0
 request = function()
   sent = sent + 1
   headers["Authorization"] = keys[sent %% n + 1]
-  return wrk.format("POST", nil, headers, body)
+  return wrk.format("POST", nil, headers, bodies[sent %% m + 1])
 end
 done = function(summary, latency, requests)
   local q = {}
@@ -476,7 +506,8 @@ def quantiles_us(latencies: list[float]) -> list[float]:
 async def python_load(config: dict[str, Any]) -> dict[str, Any]:
     """The Python load generator: ``connections`` closed-loop clients on keep-alive
     connections, rotating through the keys, for ``seconds``."""
-    connections, keys, body = config["connections"], config["keys"], config["body"].encode()
+    connections, keys = config["connections"], config["keys"]
+    bodies = [text.encode() for text in config["bodies"]]
     latencies: list[float] = []
     errors = status_errors = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -491,7 +522,7 @@ async def python_load(config: dict[str, Any]) -> dict[str, Any]:
                 headers = {"Authorization": keys[turn % len(keys)], "Content-Type": "application/json"}
                 began = time.perf_counter()
                 try:
-                    response = await client.post(config["url"], content=body, headers=headers)
+                    response = await client.post(config["url"], content=bodies[turn % len(bodies)], headers=headers)
                 except httpx.HTTPError:
                     errors += 1
                     continue
@@ -520,20 +551,26 @@ class Load:
         self.pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
         self.connections = connections
         self.keys = [f"Bearer {key}" for key in keys]
-        self._scripts: dict[bytes, Path] = {}
+        self._scripts: dict[tuple[bytes, ...], Path] = {}
 
-    def _script(self, body: bytes) -> Path:
-        if body not in self._scripts:
-            text = body.decode()
-            assert "]==]" not in text
+    def _script(self, bodies: tuple[bytes, ...]) -> Path:
+        if bodies not in self._scripts:
+            texts = [body.decode() for body in bodies]
+            assert not any("]==]" in text for text in texts)
             path = self.workdir / f"load{len(self._scripts)}.lua"
             path.write_text(
-                LUA % {"keys": ", ".join(f'"{k}"' for k in self.keys), "body": text, "quantiles": QUANTILES}
+                LUA
+                % {
+                    "keys": ", ".join(f'"{k}"' for k in self.keys),
+                    "bodies": ", ".join(f"[==[{text}]==]" for text in texts),
+                    "quantiles": QUANTILES,
+                }
             )
-            self._scripts[body] = path
-        return self._scripts[body]
+            self._scripts[bodies] = path
+        return self._scripts[bodies]
 
-    def run(self, url: str, body: bytes, seconds: float) -> dict[str, Any]:
+    def run(self, url: str, bodies: tuple[bytes, ...], seconds: float) -> dict[str, Any]:
+        """Load ``url`` for ``seconds``, each request the next of ``bodies`` (in turn)."""
         if self.kind == "wrk":
             argv = [
                 "wrk",
@@ -543,7 +580,7 @@ class Load:
                 "--timeout",
                 "30s",
                 "-s",
-                str(self._script(body)),
+                str(self._script(bodies)),
                 f"{url}/graphql",
             ]
         else:
@@ -552,7 +589,7 @@ class Load:
                 json.dumps(
                     {
                         "url": f"{url}/graphql",
-                        "body": body.decode(),
+                        "bodies": [body.decode() for body in bodies],
                         "seconds": seconds,
                         "connections": self.connections,
                         "keys": self.keys,
@@ -589,12 +626,16 @@ def post(url: str, key: str, payload: bytes) -> dict[str, Any]:
     return result
 
 
-def without_cursors(value: Any) -> Any:
+def without_keys(value: Any, keys: tuple[str, ...]) -> Any:
     if isinstance(value, dict):
-        return {k: without_cursors(v) for k, v in value.items() if k not in ("endCursor", "cursor")}
+        return {k: without_keys(v, keys) for k, v in value.items() if k not in keys}
     if isinstance(value, list):
-        return [without_cursors(v) for v in value]
+        return [without_keys(v, keys) for v in value]
     return value
+
+
+def without_cursors(value: Any) -> Any:
+    return without_keys(value, ("endCursor", "cursor"))
 
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
@@ -631,6 +672,14 @@ def check_shape(name: str, data: dict[str, Any]) -> str | None:
         return None
     if name == "one":
         return None if data["contact"] and data["contact"]["organization"] else "no contact, or no organization"
+    if name == "create":
+        created = data["createContact"]
+        ok = not created["errors"] and created["contact"] and created["contact"]["lastName"] == NEW_CONTACT["lastName"]
+        return None if ok else f"not created: {created}"
+    if name == "update":
+        updated = data["updateContact"]
+        ok = not updated["errors"] and updated["contact"] and updated["contact"]["title"] == TITLES[0]
+        return None if ok else f"not updated: {updated}"
     edges = data["contacts"]["edges"]
     if len(edges) != 50 or any(e["node"]["customFields"]["tier"] != 3 for e in edges):
         return "not 50 contacts of tier 3"
@@ -649,7 +698,11 @@ def verify(
         after = kith.report()
         sql[name] = after["recent"][-(after["count"] - before) :] if after["count"] > before else []
         theirs = post(floor.url, key, floor_body)
-        problem = check_shape(name, mine["data"]) or first_difference(without_cursors(mine), without_cursors(theirs))
+        if name in WRITES:  # a new row each (its own id); the same row written twice (one version apart)
+            mine_cmp, theirs_cmp = (without_keys(r, ("id", "version")) for r in (mine, theirs))
+        else:
+            mine_cmp, theirs_cmp = without_cursors(mine), without_cursors(theirs)
+        problem = check_shape(name, mine["data"]) or first_difference(mine_cmp, theirs_cmp)
         if problem:
             raise SystemExit(f"verify {name}: {problem}")
         sizes[name] = len(orjson.dumps(mine))
@@ -710,21 +763,21 @@ class Tally:
 
 async def measure(
     servers: dict[str, Server],
-    bodies: dict[str, dict[str, bytes]],
+    bodies: dict[str, dict[str, tuple[bytes, ...]]],
     load: Load,
     args: argparse.Namespace,
     backends: Backends | None,
 ) -> dict[str, dict[str, Tally]]:
     """Each server and workload for ``seconds`` in ``rounds`` interleaved slices, after a
     two-second warm-up each, so load from elsewhere on the machine falls on all alike."""
-    tallies = {w: {s: Tally() for s in servers} for w in WORKLOADS}
-    for workload in WORKLOADS:
+    tallies = {w: {s: Tally() for s in servers} for w in args.workloads}
+    for workload in args.workloads:
         for name, server in servers.items():
             load.run(server.url, bodies[workload][name], 2)
             server.drain()
     slice_seconds = args.seconds / args.rounds
     for round_ in range(args.rounds):
-        for workload in WORKLOADS:
+        for workload in args.workloads:
             for name, server in servers.items():
                 db_before = await backends.cpu(server.pid) if backends else {}
                 statements, cpu = server.statements(), server.cpu()
@@ -801,6 +854,7 @@ def cpus() -> tuple[int | None, int | None]:
 
 
 def report(engine: str, tallies: dict[str, dict[str, Tally]], postgres: bool) -> dict[str, dict[str, Any]]:
+    """Prints the table of the measured workloads (numbered as in WORKLOADS)."""
     results: dict[str, dict[str, Any]] = {}
     header = (
         f"{'workload':<40} {'floor CPU':>9} {'Kith CPU':>9} {'Kith/':>6} {'floor':>8} {'Kith':>7} "
@@ -817,6 +871,8 @@ def report(engine: str, tallies: dict[str, dict[str, Tally]], postgres: bool) ->
     print(header)
     print(units)
     for index, (workload, label) in enumerate(WORKLOADS.items(), 1):
+        if workload not in tallies:
+            continue
         floor, kith = (tallies[workload][s].result(postgres) for s in ("floor", "kith"))
         ratio = round(kith["cpu_ms"] / floor["cpu_ms"], 1) if floor["cpu_ms"] else None
         results[workload] = {
@@ -868,19 +924,31 @@ async def run(args: argparse.Namespace, url: str, engine: str, workdir: Path) ->
         cursor = kith_cursor["data"]["contacts"]["pageInfo"]["endCursor"]
         floor_cursor = make_cursor(prepared.secret.encode(), prepared.user_id, prepared.mid_contact)
         one = {"id": str(prepared.one_contact)}
+        same = {
+            "nested": (body(NESTED_QUERY),),
+            "one": (body(CONTACT_QUERY, one),),
+            "filtered": (body(FILTERED_QUERY),),
+            "create": (body(CREATE_MUTATION, {"input": NEW_CONTACT}),),
+            # each contact in turn, to one title and then the other: every update changes something
+            "update": tuple(
+                body(
+                    UPDATE_MUTATION,
+                    {"id": str(prepared.updated[k % UPDATED]), "input": {"title": TITLES[k // UPDATED]}},
+                )
+                for k in range(2 * UPDATED)
+            ),
+        }
         bodies = {
             "list": {
-                "kith": body(CONTACTS_PAGE_QUERY, {"after": cursor}),
-                "floor": body(CONTACTS_PAGE_QUERY, {"after": floor_cursor}),
+                "kith": (body(CONTACTS_PAGE_QUERY, {"after": cursor}),),
+                "floor": (body(CONTACTS_PAGE_QUERY, {"after": floor_cursor}),),
             },
-            "nested": {"kith": body(NESTED_QUERY), "floor": body(NESTED_QUERY)},
-            "one": {"kith": body(CONTACT_QUERY, one), "floor": body(CONTACT_QUERY, one)},
-            "filtered": {"kith": body(FILTERED_QUERY), "floor": body(FILTERED_QUERY)},
+            **{workload: {"kith": texts, "floor": texts} for workload, texts in same.items()},
         }
-        pairs = {w: (b["kith"], b["floor"]) for w, b in bodies.items()}
+        pairs = {w: (b["kith"][0], b["floor"][0]) for w, b in bodies.items()}
         sizes, kith_sql = verify(servers["kith"], servers["floor"], pairs, key)
         print(
-            "verified: Kith and the floor answer the four requests with the same rows and values "
+            f"verified: Kith and the floor answer the {len(WORKLOADS)} requests with the same rows and values "
             f"(response bytes: {sizes})",
             flush=True,
         )

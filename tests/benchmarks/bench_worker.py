@@ -284,7 +284,7 @@ async def run(args: argparse.Namespace, url: str) -> int:
               f"({len(ids) / cpu:.0f} contact events per CPU second)")  # fmt: skip
         print(f"ratio : floor / worker = {floor_rate / row_rate:.1f}x per outbox row, "
               f"{floor_rate / event_rate:.1f}x per contact event")  # fmt: skip
-        print(f"        {statements / len(ids):.1f} SQL statements per contact event; "
+        print(f"        {statements / len(ids):.3f} SQL statements per contact event; "
               f"runs: {', '.join(f'{k} {v}' for k, v in sorted(runs.items()))}")  # fmt: skip
         print(f"        succeeded per rule: {', '.join(f'{k} {v}' for k, v in sorted(by_rule.items()))}")
         print(json.dumps({
@@ -292,7 +292,7 @@ async def run(args: argparse.Namespace, url: str) -> int:
             "worker_rows_per_s": round(row_rate, 1), "worker_events_per_s": round(event_rate, 1),
             "worker_cpu_ms_per_event": round(cpu * 1000 / len(ids), 3),
             "ratio_per_row": round(floor_rate / row_rate, 2), "ratio_per_event": round(floor_rate / event_rate, 2),
-            "statements_per_event": round(statements / len(ids), 1), "runs": runs,
+            "statements_per_event": round(statements / len(ids), 3), "runs": runs,
         }))  # fmt: skip
         problems = []
         if set(statuses) != {"done"}:

@@ -1,9 +1,11 @@
-"""The floor of bench_http.py: the least work that answers its four GraphQL requests.
+"""The floor of bench_http.py: the least work that answers its GraphQL requests.
 
 A hand-written ASGI app, no framework: it checks ``Authorization: Bearer <key>`` with
 one dict lookup, recognises the request by its ``query`` text (one dict lookup), runs
-one hand-written SQL statement and serialises the rows with orjson into the same JSON
-Kith answers with.  It is served by ``uvicorn.run`` with the arguments ``kith serve``
+one hand-written SQL statement per read and serialises the rows with orjson into the same
+JSON Kith answers with.  The two writes (create a contact, change a contact's title)
+write what Kith's record service writes, in one transaction: the row, its audit row (the
+changes, old and new) and its outbox row (the event with the record as written).  It is served by ``uvicorn.run`` with the arguments ``kith serve``
 uses, so both servers run the same ASGI server with the same settings.
 
 Run by bench_http.py (``python http_floor.py --host H --port P``), configured by
@@ -27,6 +29,7 @@ not a benchmark, only a part of one (and pytest collects neither).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,6 +37,7 @@ import os
 import re
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -63,6 +67,18 @@ FILTERED_QUERY = (
     "query ByTier { contacts(first: 50, filter: {customFields: {tier: {eq: 3}}}) { edges { node { "
     "id firstName lastName customFields { tier score segment } } } } }"
 )
+
+
+CREATE_MUTATION = (
+    "mutation Create($input: ContactCreateInput!) { createContact(input: $input) { "
+    "contact { id firstName lastName emails title lifecycleStage version } errors { field message } } }"
+)
+UPDATE_MUTATION = (
+    "mutation Retitle($id: ID!, $input: ContactUpdateInput!) { updateContact(id: $id, input: $input) { "
+    "contact { id title version } errors { field message } } }"
+)
+#: the columns of a new contact the floor writes, and the fields of its answer
+CREATED_COLUMNS = ("first_name", "last_name", "emails", "title", "lifecycle_stage")
 
 
 def floor_binding(user_id: int) -> bytes:
@@ -160,8 +176,28 @@ class Sql:
             f"SELECT c.id, c.first_name, c.last_name, {custom} FROM contact c "
             f"WHERE {tier} = 3 AND {live} ORDER BY c.id LIMIT 50"
         )
+        now = "now()" if postgres else "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')"
+        self.insert = (
+            "INSERT INTO contact (first_name, last_name, emails, title, lifecycle_stage, phones, tags, custom, "
+            f"created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, '[]', '[]', '{{}}', {now}, {now}, 1) "
+            "RETURNING *"
+        )
+        self.old_title = "SELECT title FROM contact WHERE id = $1 AND deleted_at IS NULL" + (
+            " FOR UPDATE" if postgres else ""
+        )
+        self.retitle = (
+            f"UPDATE contact SET title = $2, version = version + 1, updated_at = {now} WHERE id = $1 RETURNING *"
+        )
+        self.audit = (
+            "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
+            f"VALUES ('contact', $1, $2, 'bench-floor', 'api', $3, {now})"
+        )
+        self.outbox = (
+            "INSERT INTO kith_outbox (event, entity, record_id, payload, idempotency_key, created_at, "
+            f"available_at, attempts, status, depth) VALUES ($1, 'contact', $2, $3, $4, {now}, {now}, 0, 'done', 0)"
+        )
         if not postgres:
-            for name in ("page", "nested", "one", "filtered"):
+            for name in ("page", "nested", "one", "filtered", "insert", "old_title", "retitle", "audit", "outbox"):
                 setattr(self, name, re.sub(r"\$(\d+)", r"?\1", getattr(self, name)))
 
     def json(self, text: str | None) -> Any:
@@ -184,6 +220,7 @@ class Database:
         self.statements = 0
         self._pool: Any = None
         self._sqlite: Any = None
+        self._writer = asyncio.Lock()  # SQLite: one transaction at a time on the one connection
 
     async def open(self) -> None:
         if self.postgres:
@@ -200,6 +237,8 @@ class Database:
             import aiosqlite
 
             self._sqlite = await aiosqlite.connect(self.url[len("sqlite:///") :], isolation_level=None)
+            self._sqlite.row_factory = aiosqlite.Row
+            await self._sqlite.execute("PRAGMA busy_timeout = 5000")
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -214,6 +253,28 @@ class Database:
                 return list(await conn.fetch(sql, *args))
         async with self._sqlite.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
+
+    async def write(self, statements: Callable[[Callable[..., Awaitable[list[Any]]]], Awaitable[Json | None]]) -> Any:
+        """Run ``statements`` (given a ``fetch(sql, *args)``) in one write transaction: on
+        PostgreSQL a pooled connection's transaction; on SQLite the one connection, one
+        writer at a time, ``BEGIN IMMEDIATE`` as Kith's writes."""
+        if self._pool is not None:
+            async with self._pool.acquire() as conn, conn.transaction():
+
+                async def fetch(sql: str, *args: Any) -> list[Any]:
+                    self.statements += 1
+                    return list(await conn.fetch(sql, *args))
+
+                return await statements(fetch)
+        async with self._writer:
+            await self._sqlite.execute("BEGIN IMMEDIATE")
+            try:
+                result = await statements(self.fetch)
+            except BaseException:
+                await self._sqlite.execute("ROLLBACK")
+                raise
+            await self._sqlite.execute("COMMIT")
+            return result
 
 
 # -- the app ---------------------------------------------------------------------------------------
@@ -231,6 +292,8 @@ class Floor:
             NESTED_QUERY: self.nested,
             CONTACT_QUERY: self.contact,
             FILTERED_QUERY: self.filtered,
+            CREATE_MUTATION: self.create,
+            UPDATE_MUTATION: self.update,
         }
 
     async def startup(self) -> None:
@@ -331,6 +394,70 @@ class Floor:
             {"node": {"id": str(r[0]), "firstName": r[1], "lastName": r[2], "customFields": custom(r, 3)}} for r in rows
         ]
         return {"contacts": {"edges": edges}}
+
+    def record(self, row: Any) -> Json:
+        """A written row as the outbox payload's record (JSON columns parsed)."""
+        record = dict(row)
+        for column in ("emails", "phones", "tags", "custom"):
+            if isinstance(record.get(column), str):
+                record[column] = orjson.loads(record[column])
+        return record
+
+    async def journal(self, fetch: Any, action: str, row: Any, changes: Json) -> None:
+        """The audit row and the outbox row of a change, as Kith's record service writes them."""
+        payload = {"record": self.record(row), "changed": sorted(changes), "changes": changes, "actor": "bench-floor"}
+        await fetch(self.sql.audit, row["id"], action, orjson.dumps(changes).decode())
+        await fetch(self.sql.outbox, f"contact.{action}d", row["id"], orjson.dumps(payload).decode(), uuid.uuid4().hex)
+
+    async def create(self, variables: Json, user_id: int) -> Json | None:
+        given = variables.get("input")
+        if not isinstance(given, dict) or not given.get("lastName"):
+            return None
+        values = (
+            given.get("firstName"),
+            given["lastName"],
+            orjson.dumps([str(e).strip().lower() for e in given.get("emails") or []]).decode(),
+            given.get("title"),
+            given.get("lifecycleStage") or "lead",
+        )
+
+        async def statements(fetch: Any) -> Json:
+            (row,) = await fetch(self.sql.insert, *values)
+            changes = {column: [None, row[column]] for column in CREATED_COLUMNS if row[column] is not None}
+            await self.journal(fetch, "create", row, changes)
+            return {
+                "id": str(row["id"]),
+                "firstName": row["first_name"],
+                "lastName": row["last_name"],
+                "emails": orjson.loads(row["emails"]),
+                "title": row["title"],
+                "lifecycleStage": row["lifecycle_stage"],
+                "version": row["version"],
+            }
+
+        contact = await self.db.write(statements)
+        return {"createContact": {"contact": contact, "errors": []}}
+
+    async def update(self, variables: Json, user_id: int) -> Json | None:
+        given = variables.get("input")
+        try:
+            wanted = int(variables["id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(given, dict) or set(given) != {"title"}:
+            return None
+        title = given["title"]
+
+        async def statements(fetch: Any) -> Json | None:
+            old = await fetch(self.sql.old_title, wanted)
+            if not old:
+                return None
+            (row,) = await fetch(self.sql.retitle, wanted, title)
+            await self.journal(fetch, "update", row, {"title": [old[0][0], title]})
+            return {"id": str(row["id"]), "title": row["title"], "version": row["version"]}
+
+        contact = await self.db.write(statements)
+        return {"updateContact": {"contact": contact, "errors": []}}
 
     async def __call__(self, scope: Json, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
