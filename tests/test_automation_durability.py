@@ -321,24 +321,22 @@ async def test_worker_killed_inside_a_batch_transaction_keeps_nothing_of_it(make
 # -- two workers, 10,000 events ------------------------------------------------------------------
 
 
-N_EVENTS = 10_000
+#: events per engine: SQLite lets one writer in at a time, so its two workers take turns
+#: (and the test keeps to a size that runs in seconds there)
+EVENTS = {"postgres": 10_000, "sqlite": 2_000}
 
 
 async def test_two_workers_process_10000_events_exactly_once(kith_engine, make_kith, kith_database_url, tmp_path):
-    if kith_engine != "postgres":
-        pytest.skip(
-            "PostgreSQL-only multi-process test: SQLite serialises writers, so two workers "
-            "cannot process a queue concurrently there (set KITH_TEST_DATABASE_URL)"
-        )
+    n_events = EVENTS[kith_engine]
     kith = await make_kith()
     await service.apply_rule(kith, welcome_rule())
     started = time.perf_counter()
-    ids = await create_contacts(kith, N_EVENTS)
+    ids = await create_contacts(kith, n_events)
     created = time.perf_counter() - started
-    assert await scalar(kith, "SELECT COUNT(*) AS n FROM kith_outbox WHERE status = 'pending'") == N_EVENTS
+    assert await scalar(kith, "SELECT COUNT(*) AS n FROM kith_outbox WHERE status = 'pending'") == n_events
 
     env = worker_env(kith_database_url, worker_poll_seconds=0.2)
-    total = 2 * N_EVENTS  # each contact event causes an activity.created event
+    total = 2 * n_events  # each contact event causes an activity.created event
 
     async def drained() -> bool:
         return await outbox_statuses(kith) == {"done": total}
@@ -356,23 +354,27 @@ async def test_two_workers_process_10000_events_exactly_once(kith_engine, make_k
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=15)
     processed = time.perf_counter() - started
-    print(f"\n10k events, 2 workers: created in {created:.1f}s, processed in {processed:.1f}s "
-          f"({N_EVENTS / processed:.0f} contact events/s, {total / processed:.0f} outbox rows/s)")  # fmt: skip
+    print(f"\n{n_events} events, 2 workers: created in {created:.1f}s, processed in {processed:.1f}s "
+          f"({n_events / processed:.0f} contact events/s, {total / processed:.0f} outbox rows/s)")  # fmt: skip
 
-    # Both workers took part (each claimed a real share of the contact events) ...
+    # Every contact event was claimed by a worker (on PostgreSQL both took a real share) ...
     shares = await kith.db.execute(
         "SELECT locked_by, COUNT(*) AS n FROM kith_outbox WHERE event = 'contact.created' GROUP BY locked_by"
     )
     by_worker = {r["locked_by"]: int(r["n"]) for r in shares}
-    assert len(by_worker) == 2 and None not in by_worker, by_worker
-    assert min(by_worker.values()) >= N_EVENTS // 10, by_worker
+    assert None not in by_worker, by_worker
+    if kith_engine == "postgres":  # claims side by side (SKIP LOCKED)
+        assert len(by_worker) == 2 and min(by_worker.values()) >= n_events // 10, by_worker
+    # On SQLite the two processes take the one write lock in turns, and the one that
+    # holds it often claims again first: the shares are not asserted there, only that
+    # two processes competing for the same file handle each event exactly once.
     # ... and every event was handled exactly once: one activity per contact, ...
     counts = (
         await kith.db.execute(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT subject_id) AS contacts FROM activity WHERE subject LIKE 'welcome %'"
         )
     )[0]
-    assert (int(counts["n"]), int(counts["contacts"])) == (N_EVENTS, N_EVENTS)
+    assert (int(counts["n"]), int(counts["contacts"])) == (n_events, n_events)
     missed = await scalar(
         kith,
         "SELECT COUNT(*) AS n FROM contact c WHERE NOT EXISTS "
@@ -386,7 +388,7 @@ async def test_two_workers_process_10000_events_exactly_once(kith_engine, make_k
             "SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS ok FROM kith_automation_run"
         )
     )[0]
-    assert (int(runs["n"]), int(runs["events"]), int(runs["ok"])) == (N_EVENTS, N_EVENTS, N_EVENTS)
+    assert (int(runs["n"]), int(runs["events"]), int(runs["ok"])) == (n_events, n_events, n_events)
     event_ids = await kith.db.execute(
         "SELECT COUNT(*) AS n FROM kith_outbox o WHERE o.event = 'contact.created' AND NOT EXISTS "
         "(SELECT 1 FROM kith_automation_run r WHERE r.event_id = o.id)"
@@ -397,4 +399,4 @@ async def test_two_workers_process_10000_events_exactly_once(kith_engine, make_k
         kith, "SELECT COUNT(*) AS n FROM kith_automation_run WHERE CAST(actions AS TEXT) LIKE '%already_done%'"
     )
     assert repeated == 0
-    assert len(ids) == N_EVENTS
+    assert len(ids) == n_events

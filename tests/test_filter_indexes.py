@@ -253,10 +253,17 @@ async def test_sorting_on_an_indexed_field_pages_through_the_index(crm, name):
 
 
 async def test_multi_select_contains_uses_its_gin_index_on_postgres(crm):
-    if not crm.db.dialect.is_postgres:
-        pytest.skip("SQLite has no index on the elements of a JSON array (the documented difference)")
-    plan = await explain(crm, await list_sql(crm, contacts(crm, {"customFields": {"interests": {"contains": "golf"}}})))
-    assert "kith_cf_contact_interests" in plan.indexes, plan.text
+    """On PostgreSQL through the field's GIN index.  SQLite cannot index the elements of
+    a JSON array (the documented difference): there the filter reads the rows, and finds
+    exactly the same contacts."""
+    request = contacts(crm, {"customFields": {"interests": {"contains": "golf"}}})
+    plan = await explain(crm, await list_sql(crm, request))
+    if crm.db.dialect.is_postgres:
+        assert "kith_cf_contact_interests" in plan.indexes, plan.text
+    else:
+        assert not any(name.startswith("kith_cf_contact_interests") for name in plan.indexes), plan.text
+    page = await crm.query.list(crm.db, request)
+    assert [int(row["id"]) for row in page.rows] == [i + 1 for i in range(0, ROWS, 100)][:50]
 
 
 async def test_a_filter_through_a_forward_relation_uses_both_indexes(crm):
@@ -317,10 +324,16 @@ async def test_built_in_columns_use_their_indexes(crm, filter_, order, index):
 
 
 async def test_an_email_lookup_uses_a_gin_index_on_postgres(crm):
-    if not crm.db.dialect.is_postgres:
-        pytest.skip("SQLite has no index on the elements of a JSON array (the documented difference)")
-    plan = await explain(crm, await list_sql(crm, contacts(crm, {"emails": {"contains": "p7@example.com"}})))
-    assert "contact_emails_gin" in plan.indexes, plan.text
+    """As for multi-select fields: the GIN index on PostgreSQL; on SQLite (no index on the
+    elements of a JSON array) a read of the rows that finds the same one contact."""
+    request = contacts(crm, {"emails": {"contains": "p7@example.com"}})
+    plan = await explain(crm, await list_sql(crm, request))
+    if crm.db.dialect.is_postgres:
+        assert "contact_emails_gin" in plan.indexes, plan.text
+    else:
+        assert "contact_emails_gin" not in plan.indexes, plan.text
+    page = await crm.query.list(crm.db, request)
+    assert [row["emails"] for row in page.rows] == [["p7@example.com"]]
 
 
 async def test_a_worker_claims_from_the_index_of_pending_rows_however_long_the_history(crm):

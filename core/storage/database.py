@@ -293,9 +293,8 @@ class Database:
                 async with self.engine.transaction():
                     yield
             else:
-                async with self._writer_turn():
-                    async with self._writer_transaction():
-                        yield
+                async with self._writer_turn(), self._writer_transaction():
+                    yield
         finally:
             _after_commit.reset(token)
         for callback in pending:
