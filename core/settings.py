@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         description="Answer reads of generated fields with one SQL statement that builds the JSON "
         "(off: every read goes through the general executor).",
     )
+    compiled_writes: bool = Field(
+        True,
+        description="Answer an admin's generated create and update mutations without the general executor "
+        "(off: every mutation goes through it).",
+    )
     rate_limit_per_minute: int = Field(
         1200, ge=0, description="Requests per minute per API key, session or address (0: no limit)."
     )

@@ -7,6 +7,9 @@ from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 from strawberry.utils.str_converters import to_camel_case
 
+from kith.core.entities import Entity, FieldKind
+from kith.core.errors import ValidationFailed
+
 
 def plain(value: Any) -> Any:
     """A filter or order input as a dict keyed by client-facing names; unset and null are dropped."""
@@ -39,3 +42,24 @@ def set_fields(value: Any) -> dict[str, Any]:
             item = item.value
         out[field.python_name] = item
     return out
+
+
+def record_values(entity: Entity, given: dict[str, Any]) -> dict[str, Any]:
+    """Mutation input (Python names) -> record service input (column names, ``custom``)."""
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "custom_fields":
+            values["custom"] = value or {}
+        elif key.endswith("_id") and key[:-3] in entity.fields and entity.fields[key[:-3]].kind is FieldKind.RELATION:
+            values[key[:-3]] = value
+        else:
+            values[key] = value
+    return values
+
+
+def record_id(value: Any) -> int:
+    """A mutation's ``id`` argument as a record id; refused (naming ``id``) when it is none."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed.single("id", "invalid", f"{value!r} is not a record id") from None

@@ -26,7 +26,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kith.core.customfields import FIELD_TYPES
-from kith.core.entities import Entity, FieldKind
+from kith.core.entities import Entity
 from kith.core.errors import ValidationFailed
 from kith.core.graphql.automations import AutomationMutations, AutomationQueries
 from kith.core.graphql.common import (
@@ -40,7 +40,8 @@ from kith.core.graphql.common import (
     UserError,
 )
 from kith.core.graphql.compiled.runner import CompiledReads
-from kith.core.graphql.convert import plain, set_fields
+from kith.core.graphql.compiled.writes import CompiledWrites, input_shapes
+from kith.core.graphql.convert import plain, record_id, record_values, set_fields
 from kith.core.graphql.cost import cost_rule
 from kith.core.graphql.entity_types import EntityTypes, build_entity_types
 from kith.core.graphql.errors import KithStrawberrySchema, is_client_error, mask
@@ -93,19 +94,6 @@ class ValidationErrorsNameTheField(SchemaExtension):
                     **(error.extensions or {}),
                     **user_input_error(original).extensions,  # type: ignore[dict-item]
                 }
-
-
-def record_values(entity: Entity, given: dict[str, Any]) -> dict[str, Any]:
-    """Mutation input (Python names) -> record service input (column names, ``custom``)."""
-    values: dict[str, Any] = {}
-    for key, value in given.items():
-        if key == "custom_fields":
-            values["custom"] = value or {}
-        elif key.endswith("_id") and key[:-3] in entity.fields and entity.fields[key[:-3]].kind is FieldKind.RELATION:
-            values[key[:-3]] = value
-        else:
-            values[key] = value
-    return values
 
 
 # -- generated root fields ---------------------------------------------------------------
@@ -301,7 +289,7 @@ def _update_field(t: EntityTypes) -> Any:
         ctx = info.context
         values = record_values(entity, set_fields(input))
         return await _write(
-            t, lambda: ctx.kith.records.update(entity.name, _id(id), values, ctx.actor, expected_version), ctx
+            t, lambda: ctx.kith.records.update(entity.name, record_id(id), values, ctx.actor, expected_version), ctx
         )
 
     return strawberry.mutation(
@@ -315,7 +303,8 @@ def _delete_field(t: EntityTypes) -> Any:
 
     async def resolve(info: Info, id: strawberry.ID, expected_version: Optional[int] = None) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
-        return await _write(t, lambda: ctx.kith.records.delete(entity.name, _id(id), ctx.actor, expected_version), ctx)
+        delete = ctx.kith.records.delete
+        return await _write(t, lambda: delete(entity.name, record_id(id), ctx.actor, expected_version), ctx)
 
     return strawberry.mutation(resolver=resolve, description=f"Delete a {entity.label} (it can be restored).")
 
@@ -325,16 +314,9 @@ def _restore_field(t: EntityTypes) -> Any:
 
     async def resolve(info: Info, id: strawberry.ID) -> t.payload:  # type: ignore[valid-type, name-defined]
         ctx = info.context
-        return await _write(t, lambda: ctx.kith.records.restore(entity.name, _id(id), ctx.actor), ctx)
+        return await _write(t, lambda: ctx.kith.records.restore(entity.name, record_id(id), ctx.actor), ctx)
 
     return strawberry.mutation(resolver=resolve, description=f"Bring back a deleted {entity.label}.")
-
-
-def _id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed.single("id", "invalid", f"{value!r} is not a record id") from None
 
 
 def _camel(name: str) -> str:
@@ -423,7 +405,7 @@ def _customer_view_type(types: dict[str, EntityTypes]) -> Any:
 
     async def resolve(info: Info, contact_id: strawberry.ID, timeline_size: int = 50) -> Optional[CustomerView]:
         ctx = info.context
-        record = await ctx.loader("contact").load(_id(contact_id))
+        record = await ctx.loader("contact").load(record_id(contact_id))
         if record is None:
             return None
         org = await ctx.loader("organization").load(record["organization"]) if record["organization"] else None
@@ -465,6 +447,8 @@ class KithSchema:
     types: dict[str, EntityTypes]
     #: reads of generated fields answered by one SQL statement (``kith.core.graphql.compiled``)
     compiled: CompiledReads
+    #: generated creates and updates answered without the general executor (``compiled.writes``)
+    writes: CompiledWrites
 
     def sdl(self) -> str:
         return self.strawberry.as_str() + "\n"
@@ -544,7 +528,8 @@ def build_schema(kith: "Kith") -> KithSchema:
         execution_context_class=execution_context_for(plans),
     )
     plans.update(_plain_field_plans(schema, types))
-    return KithSchema(schema, types, CompiledReads(kith, schema._schema, types, limit_rules))
+    reads = CompiledReads(kith, schema._schema, types, limit_rules)
+    return KithSchema(schema, types, reads, CompiledWrites(reads, plans, input_shapes(schema, types)))
 
 
 def _plain_field_plans(schema: strawberry.Schema, types: dict[str, EntityTypes]) -> dict[str, dict[str, Plan]]:

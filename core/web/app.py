@@ -129,6 +129,8 @@ async def execute(
     """
     context = await _context(kith, request, actor, principal, permissions)
     body = await _compiled(kith, query, variables, operation_name, context)
+    if body is None:
+        body = await _written(kith, query, variables, operation_name, context)
     if body is not None:
         answered: dict[str, Any] = orjson.loads(body)
         return answered
@@ -150,6 +152,8 @@ async def answer(
     path answered (``compiled=False``: the general executor answers, for comparing)."""
     context = await _context(kith, request, None, principal, permissions)
     body = await _compiled(kith, query, variables, operation_name, context) if compiled else None
+    if body is None and compiled:
+        body = await _written(kith, query, variables, operation_name, context)
     if body is None:
         body = response_bytes(await _general(kith, query, variables, operation_name, context))
     return body
@@ -189,6 +193,15 @@ async def _compiled(
     except Exception:  # a statement the database refused: the general executor answers (or reports) it
         log.exception("a compiled read failed; the general executor answers it")
         return None
+
+
+async def _written(
+    kith: Kith, query: str, variables: dict[str, Any] | None, operation_name: str | None, context: RequestContext
+) -> bytes | None:
+    """A generated create or update answered without the general executor, or None."""
+    if not kith.settings.compiled_writes:
+        return None
+    return await kith.schema.writes.answer(query, variables, operation_name, context)
 
 
 async def _general(

@@ -162,6 +162,16 @@ class CompiledReads:
             viewer.compiled_reads = cache
         return cache[1]
 
+    def document(self, query: str) -> Document | None:
+        """``query`` parsed and validated as the executor would (cached), or None when the
+        executor must answer it (it does not parse, or breaks a rule)."""
+        return self._document(query)
+
+    def variables(self, operation: OperationDefinitionNode, given: dict[str, Any]) -> dict[str, Any] | None:
+        """``given`` coerced to the operation's declared types, or None when the executor
+        would refuse one of them (and must be the one to say so)."""
+        return self._variables(operation, given)
+
     def _document(self, query: str) -> Document | None:
         cached = self.documents.get_recent(query)
         if cached is not Undefined:
