@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         ),
     )
     worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_gather_seconds: float = Field(
+        0.05,
+        ge=0,
+        description="After a batch that was not full, how long a worker lets events gather before it claims "
+        "again (at most worker_poll_seconds; 0: at once).",
+    )
     worker_lease_seconds: float = Field(
         30.0,
         gt=0,

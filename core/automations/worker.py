@@ -351,6 +351,7 @@ class Worker:
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         poll = self.kith.settings.worker_poll_seconds
+        gather = min(poll, self.kith.settings.worker_gather_seconds)
         log.info("worker %s started", self.name)
         while not stop.is_set():
             try:
@@ -359,7 +360,12 @@ class Worker:
             except Exception:
                 log.exception("worker %s: round failed; pausing", self.name)
                 handled = 0
-            if handled == 0:
+            # an empty queue: look again in ``poll``; a batch that was not full (events come
+            # in one by one, as the API writes them): let a few more gather first, so the
+            # batch's fixed statements and commit are shared by them rather than paid by
+            # each (on SQLite, in this very process)
+            pause = poll if handled == 0 else gather if handled < self.batch else 0.0
+            if pause:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
         log.info("worker %s stopped after %d events", self.name, self.processed)
