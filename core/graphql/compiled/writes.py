@@ -16,7 +16,9 @@ variables the executor would refuse, or a caller with limited permissions go to 
 general executor untouched.  Once the write is tried, a ``ValidationFailed`` becomes the
 payload's ``errors``, as in the resolver.  Any other exception means the record service
 rolled the write back (hooks after the commit never raise: ``refuse=False``), so the
-general executor runs the mutation again and reports it in its usual shape.
+general executor runs the mutation again and reports it in its usual shape.  That is
+why a mutation run inside a caller's transaction (in-process) is left to the executor:
+there a failed write is undone only with the caller's whole transaction.
 ``tests/test_compiled_writes.py`` compares both paths' answers and what they stored.
 """
 
@@ -123,6 +125,8 @@ class CompiledWrites:
         permissions = context.permissions
         if permissions is not None and not permissions.unrestricted:
             return None
+        if context.kith.db.in_transaction():
+            return None  # a failed write could not be undone alone, so it could not be tried again
         document = self.reads.document(query)
         if document is None:
             return None
