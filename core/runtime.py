@@ -61,6 +61,7 @@ class Kith:
         self.templates = TemplateRenderer(settings)
         self.auth = AuthService(self)
         self.schema_version = -1
+        self._reloading: asyncio.Lock | None = None  # refreshes that found a new version, in turn
         self._schema: KithSchema | None = None
         self._schema_built_for = -2
         self._last_check = 0.0
@@ -157,8 +158,13 @@ class Kith:
         return await sync_plugin_rules(self)
 
     async def reload(self) -> None:
-        """Re-read enabled plugins and definitions from the database and rebuild the registry."""
-        self.schema_version = await get_schema_version(self.db)
+        """Re-read enabled plugins and definitions from the database and rebuild the registry.
+
+        The new schema version is taken on last: a request that builds the GraphQL schema
+        while the definitions are still loading builds it for the old version, so it is
+        built again once they are loaded (taken first, that half-loaded schema was kept
+        as the new version's, until the next change)."""
+        version = await get_schema_version(self.db)
         self.plugins.activate(await self.enabled_plugins())
         registry = EntityRegistry()
         declared = self.plugins.call("kith_entities", critical=True)
@@ -183,6 +189,7 @@ class Kith:
         await self.custom_fields.load()
         self.automations.load_registries()
         self._last_check = time.monotonic()
+        self.schema_version = version
 
     def _refuse_entities(self, plugin_name: str, reason: str) -> None:
         log.error("plugin %s: its entities were refused: %s", plugin_name, reason)
@@ -247,8 +254,12 @@ class Kith:
         version, auth_version = await get_versions(self.db)
         self.auth.cache.observe(auth_version, now)
         if version != self.schema_version:
-            await self.reload()
-            return True
+            if self._reloading is None:
+                self._reloading = asyncio.Lock()
+            async with self._reloading:  # one reload at a time; the others wait for it
+                if version != self.schema_version:
+                    await self.reload()
+                    return True
         return False
 
     async def keep_fresh(self, stop: asyncio.Event) -> None:
