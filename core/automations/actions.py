@@ -126,6 +126,17 @@ class ActionType:
 # -- values by client-facing name -> record service input -------------------------------
 
 
+def toggled_tags(tags: list[str] | None, tag: str, adding: bool) -> list[str] | None:
+    """``tags`` with ``tag`` added (or removed), or None when that changes nothing."""
+    current = list(tags or [])
+    if adding and tag not in current:
+        return [*current, tag]
+    if not adding and tag in current:
+        current.remove(tag)
+        return current
+    return None
+
+
 def to_record_input(
     kith: Kith, entity: Entity, values: Mapping[str, Any], path: str
 ) -> tuple[dict[str, Any], list[FieldError]]:
@@ -250,13 +261,9 @@ def _tag_action(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[
         tag = str(await ctx.render(params.tag))
         # read the tags inside this transaction: another rule may have changed them
         current = await ctx.runtime.records.get(ctx.entity.name, ctx.record["id"])
-        tags = list(current.get("tags") or [])
-        if adding and tag not in tags:
-            tags.append(tag)
-        elif not adding and tag in tags:
-            tags.remove(tag)
-        else:
-            return {"tags": tags, "changed": False}
+        tags = toggled_tags(current.get("tags"), tag, adding)
+        if tags is None:
+            return {"tags": list(current.get("tags") or []), "changed": False}
         await ctx.runtime.records.update(ctx.entity.name, ctx.record["id"], {"tags": tags}, ctx.actor)
         return {"tags": tags, "changed": True}
 

@@ -69,6 +69,7 @@ from kith.core.automations.actions import (
     Wait,
     core_actions,
     to_record_input,
+    toggled_tags,
 )
 from kith.core.automations.engine import RUN_JOB, AutomationEngine, _event_view, _json
 from kith.core.automations.rules import Rule
@@ -213,13 +214,9 @@ def _plan_tag(adding: bool) -> Callable[[ActionContext, TagParams], Awaitable[Pl
 
         def change(current: Record) -> dict[str, Any] | None:
             # the tags as stored when the write is made, inside the batch's transaction
-            tags = list(current.get("tags") or [])
-            if adding and tag not in tags:
-                tags.append(tag)
-            elif not adding and tag in tags:
-                tags.remove(tag)
-            else:
-                outcome.update(tags=tags, changed=False)
+            tags = toggled_tags(current.get("tags"), tag, adding)
+            if tags is None:
+                outcome.update(tags=list(current.get("tags") or []), changed=False)
                 return None
             outcome.update(tags=tags, changed=True)
             return {"tags": tags}

@@ -29,7 +29,7 @@ from kith.core.records.field_names import CUSTOM, client_name
 from kith.core.records.validation import check_needs_one_of, graphql_name, validate_input
 from kith.core.storage.database import Database
 from kith.core.storage.meta import USER_TABLE
-from kith.core.storage.outbox import automation_depth, current_depth
+from kith.core.storage.outbox import QUEUE_COLUMNS, automation_depth, current_depth
 
 if TYPE_CHECKING:
     from kith.core.customfields.store import CustomFieldStore
@@ -98,18 +98,6 @@ AUDIT_COLUMNS = (
     ("source", "VARCHAR"),
     ("changes", "JSON"),
     ("at", "TIMESTAMPTZ"),
-)
-OUTBOX_COLUMNS = (
-    ("event", "VARCHAR"),
-    ("entity", "VARCHAR"),
-    ("record_id", "BIGINT"),
-    ("payload", "JSON"),
-    ("idempotency_key", "VARCHAR"),
-    ("created_at", "TIMESTAMPTZ"),
-    ("available_at", "TIMESTAMPTZ"),
-    ("attempts", "INTEGER"),
-    ("status", "VARCHAR"),
-    ("depth", "INTEGER"),
 )
 
 
@@ -437,7 +425,7 @@ class RecordService:
         if self.kith is not None and any(item.entity.tablename == USER_TABLE for item in announced):
             await self.kith.auth.changed()  # as _journal does: cached sign-ins depend on users
         await self.db.insert_rows("kith_audit", AUDIT_COLUMNS, audits)
-        await self.db.insert_rows("kith_outbox", OUTBOX_COLUMNS, events)
+        await self.db.insert_rows("kith_outbox", QUEUE_COLUMNS, events)
         for item in announced:
             hook = "kith_after_create" if item.before is None else "kith_after_update"
             await self._after_commit(hook, item.change, item.depth)
@@ -784,7 +772,7 @@ class RecordService:
     def _journal_rows(
         self, entity: Entity, change: Change, now: dt.datetime, depth: int | None = None
     ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The audit row and the outbox row of a change (``AUDIT_COLUMNS``, ``OUTBOX_COLUMNS``)."""
+        """The audit row and the outbox row of a change (``AUDIT_COLUMNS``, the outbox's ``QUEUE_COLUMNS``)."""
         assert change.record_id is not None
         _note_write(entity.name, change.record_id)
         changes = {k: list(v) for k, v in change.changed.items()}
