@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kith.core.entities import Entity
     from kith.core.graphql.generated import GraphQLTypes
     from kith.core.plugins.context import PluginContext
+    from kith.core.plugins.jobs import Job
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Change
@@ -203,6 +204,17 @@ def kith_automation_rules() -> list[dict[str, Any]]:
 
     They are stored when the plugin is enabled, unless a rule of that name exists;
     ``enabled`` in the definition says whether they start enabled.
+    """
+
+
+@hookspec
+def kith_jobs() -> list[Job]:
+    """Return the jobs this plugin schedules for later (``Job(name, handler)``).
+
+    Called at start and when a plugin is enabled.  The plugin queues runs with
+    ``await context.schedule(name, key=..., at=...)``; a worker calls
+    ``await handler(context, run)`` as the system once ``at`` has come, retrying a
+    handler that raises.  Names are unique across plugins (prefix them with yours).
     """
 
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from kith.core.money import to_minor as to_minor_units
     from kith.core.plugins.context import PluginContext, PluginDatabase, Records
     from kith.core.plugins.dispatch import entity_hook
+    from kith.core.plugins.jobs import Job, JobRun
     from kith.core.plugins.manifest import Migration, Plugin
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
@@ -96,6 +97,8 @@ _EXPORTS: dict[str, str] = {
     "FieldSpec": "kith.core.entities",
     "Grant": "kith.core.security.roles",
     "GraphQLTypes": "kith.core.graphql.generated",
+    "Job": "kith.core.plugins.jobs",
+    "JobRun": "kith.core.plugins.jobs",
     "KithError": "kith.core.errors",
     "Migration": "kith.core.plugins.manifest",
     "Money": "kith.core.customfields",
@@ -165,6 +168,8 @@ __all__ = [
     "FieldSpec",
     "Grant",
     "GraphQLTypes",
+    "Job",
+    "JobRun",
     "KithError",
     "Migration",
     "Money",

@@ -76,6 +76,7 @@ from kith.core.automations.rules import Rule
 from kith.core.automations.sandbox import is_substitution
 from kith.core.entities import Entity
 from kith.core.errors import ValidationFailed
+from kith.core.plugins.jobs import JOB_PREFIX
 from kith.core.records.change import Actor
 from kith.core.records.encoding import decode_row, dumps, jsonable
 from kith.core.records.service import Record, RecordWrite, track_writes
@@ -124,8 +125,9 @@ class Batching:
     def firing(self, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Rule]] | None:
         """The payload of ``row`` (None: not read, no rule needed it) and the rules it
         fires, in order, when the batch path can take it; else None."""
-        if row["event"] == RUN_JOB or int(row.get("claims") or 0) > 1:
-            return None  # jobs (retries, waits, deliveries, schedules) and second claims: one at a time
+        if row["event"] == RUN_JOB or row["event"].startswith(JOB_PREFIX) or int(row.get("claims") or 0) > 1:
+            # jobs (retries, waits, deliveries, schedules, plugin jobs) and second claims: one at a time
+            return None
         event = row["event"]
         candidates = self._by_event.get(event)
         if not candidates:

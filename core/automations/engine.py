@@ -27,6 +27,8 @@ from kith.core.automations import templates, visibility
 from kith.core.automations.actions import ActionContext, ActionType, Wait, core_actions
 from kith.core.automations.rules import Rule, check_rule
 from kith.core.errors import KithError, ValidationFailed
+from kith.core.plugins import jobs
+from kith.core.plugins.jobs import Job
 from kith.core.records.change import Actor
 from kith.core.records.encoding import dumps, jsonable, loads
 from kith.core.storage.meta import get_meta, set_meta
@@ -75,6 +77,8 @@ class AutomationEngine:
         self.actions: dict[str, ActionType] = {}
         self.events: dict[str, DomainEvent] = {}
         self.functions: dict[str, Any] = {}
+        #: plugin jobs by name (``kith_jobs``)
+        self.jobs: dict[str, Job] = {}
         self._rules: list[Rule] = []
         self._rules_version: int | None = None
         #: (name, event patterns) of enabled webhook subscriptions; None: read again
@@ -100,6 +104,7 @@ class AutomationEngine:
             for _plugin, registered in self.kith.plugins.call("kith_automation_functions")
             for name, fn in registered.items()
         }
+        self.jobs = jobs.collect(self.kith)
         self._rules_version = None  # re-check rules against the new registries
 
     async def rules(self, *, refresh: bool = True, version: int | None = None) -> list[Rule]:
@@ -151,6 +156,9 @@ class AutomationEngine:
         payload = _json(row["payload"])
         if event == RUN_JOB:
             await self._run_job(row, payload)
+            return
+        if event.startswith(jobs.JOB_PREFIX):
+            await jobs.run(self.kith, row, payload)
             return
         from kith.core.automations.webhooks import subscriptions_for
 

@@ -36,6 +36,7 @@ REGISTRATION_HOOKS = frozenset(
         "kith_automation_events",
         "kith_automation_functions",
         "kith_automation_rules",
+        "kith_jobs",
     }
 )
 #: hooks called while Kith serves (writes, views, privacy, demo data): they may be async,

@@ -11,6 +11,7 @@ insides without breaking plugins.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -386,6 +387,24 @@ class PluginContext:
         the worker runs the rules listening for it.  Declare the event with
         ``kith_automation_events`` so rules can name it."""
         await self._kith.automations.emit(event, entity, record_id, dict(payload or {}))
+
+    async def schedule(
+        self,
+        job: str,
+        *,
+        key: str,
+        at: dt.datetime | None = None,
+        payload: Mapping[str, Any] | None = None,
+        entity: str = "",
+        record_id: int | None = None,
+    ) -> bool:
+        """Queue a run of the plugin job ``job`` (declared with ``kith_jobs``) for ``at``
+        (now when None), in the current transaction.  ``key`` makes it idempotent: a
+        run with the same key is queued once, and this returns False for the repeats.
+        The worker runs it once its time has come; see ``kith.sdk.Job``."""
+        from kith.core.plugins import jobs
+
+        return await jobs.schedule(self._kith, job, key=key, at=at, payload=payload, entity=entity, record_id=record_id)
 
     def choices(self, entity: str, field: str) -> tuple[str, ...]:
         """The values ``entity.field`` may take (an activity's ``kind``: the core's and
