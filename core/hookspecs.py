@@ -136,6 +136,18 @@ def kith_before_delete(change: Change) -> Awaitable[None] | None:
 
 
 @hookspec
+def kith_after_write(change: Change) -> Awaitable[None] | None:
+    """Called inside the write's transaction right after the row was written, for every
+    create, update, delete and restore (``change.action`` says which; ``change.after`` is
+    the stored record, with its id on a create).
+
+    For what needs the new record's id and must commit with it (a ticket's first
+    message, the start of its SLA clocks); raising ``ValidationFailed`` rolls the whole
+    write back.  An update that changed nothing does not call it.
+    """
+
+
+@hookspec
 def kith_after_create(change: Change) -> Awaitable[None] | None:
     """Called after the insert committed; ``change.after`` is the stored record.
 

@@ -46,6 +46,7 @@ LIFECYCLE_HOOKS = frozenset(
         "kith_after_create",
         "kith_after_update",
         "kith_after_delete",
+        "kith_after_write",
     }
 )
 

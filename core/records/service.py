@@ -175,6 +175,7 @@ class RecordService:
             change.after = record
             change.changed = self._diff(entity, {}, record, creating=True)
             await self._journal(entity, change)
+            await self._after_write(change)
             await self._after_commit("kith_after_create", change)
         return record
 
@@ -219,6 +220,7 @@ class RecordService:
             change.changed = self._diff(entity, before, record)
             if change.changed:
                 await self._journal(entity, change)
+                await self._after_write(change)
                 await self._after_commit("kith_after_update", change)
         return record
 
@@ -427,6 +429,8 @@ class RecordService:
         await self.db.insert_rows("kith_audit", AUDIT_COLUMNS, audits)
         await self.db.insert_rows("kith_outbox", QUEUE_COLUMNS, events)
         for item in announced:
+            with _at_depth(item.depth):
+                await self._after_write(item.change)
             hook = "kith_after_create" if item.before is None else "kith_after_update"
             await self._after_commit(hook, item.change, item.depth)
 
@@ -550,6 +554,11 @@ class RecordService:
             return {**data, field: user_id}
         return data
 
+    async def _after_write(self, change: Change) -> None:
+        """``kith_after_write``, inside the write's transaction (a refusal rolls it back)."""
+        if self._listened("kith_after_write"):
+            await self.plugins.call_async("kith_after_write", refuse=True, change=change)
+
     async def _after_commit(self, hook: str, change: Change, depth: int | None = None) -> None:
         if not self._listened(hook):
             return  # no plugin implements it: nothing to call after the commit
@@ -588,6 +597,7 @@ class RecordService:
             change.after = record
             change.changed = {"deletedAt": (jsonable(before["deleted_at"]), jsonable(record["deleted_at"]))}
             await self._journal(entity, change)
+            await self._after_write(change)
             await self._after_commit("kith_after_delete" if deleting else "kith_after_update", change)
         return record
 

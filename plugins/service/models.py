@@ -1,0 +1,177 @@
+"""The service plugin's tables: tickets and their conversation, the statuses a ticket
+moves through, routing (agents, team queues) and SLAs (business calendars, policies,
+and each record's clocks with the history they are computed from)."""
+
+from __future__ import annotations
+
+from piccolo.columns import JSON, BigInt, Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+from kith.sdk import Contact, Organization, RecordColumns, Team, User
+
+#: what a status means to the clocks and to reports; admins add statuses in any of them
+STATUS_CATEGORIES = ("new", "open", "waiting_on_customer", "waiting_on_third_party", "solved", "closed")
+#: categories in which a ticket is done (no response is owed, the resolution clock stops)
+DONE_CATEGORIES = ("solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = ("email", "api", "web", "phone", "social")
+TICKET_TYPES = ("question", "incident", "problem", "task")
+MESSAGE_KINDS = ("reply", "note")
+DIRECTIONS = ("inbound", "outbound")
+ROUTING_STRATEGIES = ("manual", "round_robin", "least_open", "skills")
+SLA_TARGETS = ("first_response", "next_response", "resolution")
+
+
+class TicketStatus(RecordColumns, Table, tablename="service_ticket_status"):
+    name = Varchar(length=80, unique=True)
+    category = Varchar(length=30, default="open")
+    #: every SLA clock of a ticket stops while it is in this status
+    pauses_sla = Boolean(default=False)
+    position = Integer(default=0)
+
+
+class Ticket(RecordColumns, Table, tablename="service_ticket"):
+    number = Varchar(length=20, unique=True, null=True, default=None)  # "T-00042", shown in mail subjects
+    subject = Varchar(length=300)
+    requester = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.set_null)
+    organization = ForeignKey(references=Organization, null=True, default=None, on_delete=OnDelete.set_null)
+    channel = Varchar(length=20, default="api")
+    priority = Varchar(length=10, default="normal")
+    type = Varchar(length=20, null=True, default=None)
+    status = ForeignKey(references=TicketStatus, null=True, default=None, on_delete=OnDelete.set_null)
+    #: the status's category, kept with the ticket so queues and counts filter on one column
+    status_category = Varchar(length=30, default="new")
+    assignee = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.set_null)
+    tags = JSON(default="[]")
+    #: the skills an agent needs to be given this ticket by skills routing
+    skills = JSON(default="[]")
+    assigned_at = Timestamptz(null=True, default=None)
+    first_response_at = Timestamptz(null=True, default=None)
+    last_customer_message_at = Timestamptz(null=True, default=None)
+    last_agent_reply_at = Timestamptz(null=True, default=None)
+    solved_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    #: the SLA, as of the last change: the earliest deadline still running, and a summary
+    sla_policy = Varchar(length=120, null=True, default=None)
+    sla_due_at = Timestamptz(null=True, default=None)
+    sla_state = Varchar(length=20, null=True, default=None)
+    #: figures for reports, in working seconds of the policy's calendar
+    first_response_seconds = BigInt(null=True, default=None)
+    resolution_seconds = BigInt(null=True, default=None)
+    paused_seconds = BigInt(null=True, default=None)
+    merged_into = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
+    split_from = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
+    #: a secret that threads replies whose mail provider rewrote the Message-IDs
+    thread_token = Varchar(length=32, null=True, default=None, index=True)
+
+
+class TicketMessage(RecordColumns, Table, tablename="service_ticket_message"):
+    """One entry of a ticket's conversation: a public reply (inbound from the requester,
+    outbound from an agent) or an internal note."""
+
+    ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.cascade)
+    kind = Varchar(length=10, default="reply")
+    direction = Varchar(length=10, default="outbound")
+    author = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+    author_contact = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.set_null)
+    body = Text(default="")
+    #: the whole text as received, quotes included (``body`` is the reply above the quote)
+    full_body = Text(null=True, default=None)
+    #: [{"file": id, "name": ..., "content_type": ..., "size": ...}]
+    attachments = JSON(default="[]")
+    message_id = Varchar(length=300, null=True, default=None, index=True)
+    #: a message forwarded here from a merged ticket keeps where it came from
+    origin_ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.set_null)
+    #: outbound mail: queued, sent, suppressed (by the loop rules) or none (not mailed)
+    delivery = Varchar(length=20, null=True, default=None)
+
+
+class AgentProfile(RecordColumns, Table, tablename="service_agent"):
+    """How routing sees an agent: available or not, how many open tickets they take,
+    their skills and the teams whose queues they work."""
+
+    user = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.cascade, unique=True)
+    available = Boolean(default=True)
+    capacity = Integer(default=10)
+    skills = JSON(default="[]")
+    teams = JSON(default="[]")
+    last_assigned_at = Timestamptz(null=True, default=None)
+
+
+class TeamQueue(RecordColumns, Table, tablename="service_queue"):
+    """A team's queue of unassigned tickets and how it hands them out."""
+
+    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.cascade, unique=True)
+    strategy = Varchar(length=20, default="round_robin")
+    active = Boolean(default=True)
+
+
+class BusinessCalendar(RecordColumns, Table, tablename="service_calendar"):
+    name = Varchar(length=120, unique=True)
+    timezone = Varchar(length=64, default="UTC")
+    #: {"mon": [["09:00", "12:30"], ["13:30", "17:00"]], ...}
+    hours = JSON(default="{}")
+    #: [{"date": "2026-12-25", "name": "Christmas Day"}] (whole local days)
+    holidays = JSON(default="[]")
+
+
+class SlaPolicy(RecordColumns, Table, tablename="service_sla_policy"):
+    """Which records an SLA applies to (the first active policy, by position, whose
+    conditions hold) and its targets per priority, in working minutes."""
+
+    name = Varchar(length=120, unique=True)
+    entity = Varchar(length=60, default="ticket")
+    position = Integer(default=0)
+    active = Boolean(default=True)
+    conditions = JSON(default="{}")
+    calendar = ForeignKey(references=BusinessCalendar, null=True, default=None, on_delete=OnDelete.set_null)
+    #: {"urgent": {"first_response": 30, "next_response": 60, "resolution": 240}, "normal": {...}}
+    targets = JSON(default="{}")
+    warn_percent = Integer(default=80)
+    #: for records other than tickets, filters that say when the record counts as
+    #: answered, done or waiting ({"status": {"ne": "new"}}); tickets use their conversation
+    #: and status categories
+    responded_when = JSON(default="{}")
+    solved_when = JSON(default="{}")
+    paused_when = JSON(default="{}")
+
+
+class SlaEvent(Table, tablename="service_sla_event"):
+    """A record's history as the clocks see it; the clocks are computed from it anew
+    whenever it grows or a policy or calendar changes."""
+
+    id: Serial
+    entity = Varchar(length=60)
+    record_id = BigInt()
+    kind = Varchar(length=20)
+    at = Timestamptz()
+    paused = Boolean(default=False)
+    solved = Boolean(default=False)
+
+
+class SlaClock(Table, tablename="service_sla_clock"):
+    """One target of one record's SLA, as last computed."""
+
+    id: Serial
+    entity = Varchar(length=60)
+    record_id = BigInt()
+    policy = Varchar(length=120)
+    target = Varchar(length=20)
+    state = Varchar(length=12)
+    deadline = Timestamptz(null=True, default=None)
+    warning_at = Timestamptz(null=True, default=None)
+    elapsed_seconds = BigInt(default=0)
+    paused_seconds = BigInt(default=0)
+    met_at = Timestamptz(null=True, default=None)
+    breached_at = Timestamptz(null=True, default=None)
+    #: the deadline a warning / breach event was raised for (raised once per deadline)
+    warned_for = Timestamptz(null=True, default=None)
+    breached_for = Timestamptz(null=True, default=None)
+    computed_at = Timestamptz(null=True, default=None)
+
+
+TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage]
+ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
+SLA_TABLES: list[type[Table]] = [BusinessCalendar, SlaPolicy, SlaEvent, SlaClock]
