@@ -61,8 +61,10 @@ class Ticket(RecordColumns, Table, tablename="service_ticket"):
     first_response_seconds = BigInt(null=True, default=None)
     resolution_seconds = BigInt(null=True, default=None)
     paused_seconds = BigInt(null=True, default=None)
-    merged_into = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
-    split_from = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
+    merged_into: ForeignKey[Ticket] = ForeignKey(
+        references="self", null=True, default=None, on_delete=OnDelete.set_null
+    )
+    split_from: ForeignKey[Ticket] = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
     #: a secret that threads replies whose mail provider rewrote the Message-IDs
     thread_token = Varchar(length=32, null=True, default=None, index=True)
 

@@ -1,0 +1,76 @@
+"""The conversation of a ticket: who wrote a message, and what it does to the ticket.
+
+A message written by a signed-in user is theirs and outbound; inbound messages (the
+requester's mail) are written by the plugin's mail handling, as the system.  A public
+reply is a response for the SLA clocks and appears on the requester's timeline; an
+internal note is neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kith.plugins.service import tickets
+from kith.sdk import Change, ValidationFailed
+
+TIMELINE_KIND = "ticket_message"
+
+
+async def before_create(change: Change) -> None:
+    values = change.values
+    context = change.context
+    if not (values.get("body") or "").strip() and not values.get("attachments"):
+        raise ValidationFailed.single("body", "required", "write something, or attach a file")
+    ticket = await context.records.get("ticket", int(values["ticket"]))
+    if ticket is None:
+        raise ValidationFailed.single("ticketId", "not_found", "no such ticket")
+    if ticket.get("merged_into") is not None:
+        raise ValidationFailed.single(
+            "ticketId", "invalid", f"ticket {ticket['number']} was merged; write on the ticket it was merged into"
+        )
+    if change.actor.user_id is not None:
+        values["author"] = change.actor.user_id
+        values["direction"] = "outbound"
+    values.setdefault("direction", "outbound")
+    values.setdefault("kind", "reply")
+    if values["kind"] == "note" and values["direction"] == "inbound":
+        raise ValidationFailed.single("kind", "invalid", "a note is written by an agent, not received")
+
+
+async def after_write(change: Change) -> None:
+    """A new message moves its ticket: response times, reopening, the timeline."""
+    if change.action != "create":
+        return
+    message = change.after or {}
+    if message.get("kind") == "note":
+        return
+    context = change.context.as_plugin(keep_permissions=False)
+    ticket = await context.system.get("ticket", int(message["ticket"]))
+    if ticket is None:
+        return
+    at: dt.datetime = message["created_at"]
+    if message["direction"] == "outbound":
+        update: dict[str, Any] = {"last_agent_reply_at": at}
+        if ticket.get("first_response_at") is None:
+            update["first_response_at"] = at
+        if ticket["status_category"] == "new":
+            opened = await tickets.statuses.first_of("open")
+            if opened is not None:
+                update["status"] = opened["id"]
+        await context.records.update("ticket", ticket["id"], update)
+    else:
+        await context.records.update("ticket", ticket["id"], {"last_customer_message_at": at})
+        await tickets.reopen_for_customer(context, ticket)
+    if ticket.get("requester") is not None:
+        await context.system.create(
+            "activity",
+            {
+                "kind": TIMELINE_KIND,
+                "subject": f"[{ticket['number']}] {ticket['subject']}"[:300],
+                "body": message.get("body") or "",
+                "subject_type": "contact",
+                "subject_id": ticket["requester"],
+                "occurred_at": at,
+            },
+        )

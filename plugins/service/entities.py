@@ -1,0 +1,163 @@
+"""What the service plugin declares: its entities, and how each role may use them."""
+
+from __future__ import annotations
+
+from kith.plugins.service.models import (
+    CHANNELS,
+    DIRECTIONS,
+    MESSAGE_KINDS,
+    PRIORITIES,
+    ROUTING_STRATEGIES,
+    STATUS_CATEGORIES,
+    TICKET_TYPES,
+    AgentProfile,
+    BusinessCalendar,
+    SlaPolicy,
+    TeamQueue,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+)
+from kith.sdk import Entity, Grant, RoleDefinition
+
+#: fields the plugin keeps itself: the clocks, the conversation's times, numbering, threading
+TICKET_COMPUTED = (
+    "number",
+    "status_category",
+    "assigned_at",
+    "first_response_at",
+    "last_customer_message_at",
+    "last_agent_reply_at",
+    "solved_at",
+    "closed_at",
+    "sla_policy",
+    "sla_due_at",
+    "sla_state",
+    "first_response_seconds",
+    "resolution_seconds",
+    "paused_seconds",
+    "merged_into",
+    "split_from",
+    "thread_token",
+)
+
+
+def entities() -> list[Entity]:
+    return [
+        Entity(
+            "ticket_status",
+            TicketStatus,
+            label="Ticket status",
+            plural="ticket_statuses",
+            required=("name", "category"),
+            choices={"category": STATUS_CATEGORIES},
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "ticket",
+            Ticket,
+            required=("subject",),
+            searchable=("subject", "number"),
+            choices={"channel": CHANNELS, "priority": PRIORITIES, "type": TICKET_TYPES},
+            read_only=TICKET_COMPUTED,
+            reverse={"requester": "tickets", "organization": "tickets", "merged_into": None, "split_from": None},
+            owners=("assignee",),
+        ),
+        Entity(
+            "ticket_message",
+            TicketMessage,
+            label="Ticket message",
+            required=("ticket",),
+            choices={"kind": MESSAGE_KINDS, "direction": DIRECTIONS},
+            personal=("body", "full_body"),
+            read_only=("direction", "author", "author_contact", "full_body", "message_id", "origin_ticket", "delivery"),
+            reverse={"ticket": "messages", "origin_ticket": None, "author_contact": None},
+            owner_via="ticket",
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "agent_profile",
+            AgentProfile,
+            label="Agent",
+            required=("user",),
+            reverse={"user": None},
+            read_only=("last_assigned_at",),
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "team_queue",
+            TeamQueue,
+            label="Team queue",
+            required=("team",),
+            choices={"strategy": ROUTING_STRATEGIES},
+            reverse={"team": None},
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "business_calendar",
+            BusinessCalendar,
+            label="Business calendar",
+            required=("name",),
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "sla_policy",
+            SlaPolicy,
+            label="SLA policy",
+            plural="sla_policies",
+            required=("name",),
+            reverse={"calendar": "policies"},
+            timeline=False,
+            customizable=False,
+        ),
+    ]
+
+
+READ = Grant(actions=["read"])
+#: the service set-up that agents read and service admins change
+SETUP = ("ticket_status", "team_queue", "business_calendar", "sla_policy", "agent_profile")
+
+
+def roles() -> list[RoleDefinition]:
+    """Agents work tickets (all of them: a helpdesk shares its queue); team leads also
+    route and manage their team's agents; service admins own the set-up.  The core's
+    ``support_agent`` gets the agent's grants."""
+    agent = {
+        **{name: READ for name in SETUP},
+        "ticket": Grant(actions=["read", "create", "update"]),
+        "ticket_message": Grant(actions=["read", "create"]),
+        "contact": Grant(actions=["read", "create", "update"]),
+        "organization": Grant(actions=["read", "create", "update"]),
+        "activity": Grant(actions=["read", "create"]),
+        **{name: READ for name in ("user", "team", "tag")},
+    }
+    return [
+        RoleDefinition(name="agent", description="Works tickets: replies, notes, status, assignment.", grants=agent),
+        RoleDefinition(name="support_agent", grants=agent),
+        RoleDefinition(
+            name="team_lead",
+            description="An agent who also routes tickets and sets their team's agents' availability and capacity.",
+            grants={
+                **agent,
+                "ticket": Grant(actions=["read", "create", "update", "delete", "restore"]),
+                "agent_profile": Grant(actions=["read", "create", "update"]),
+                "team_queue": Grant(actions=["read", "update"]),
+            },
+        ),
+        RoleDefinition(
+            name="service_admin",
+            description="Runs the helpdesk: statuses, queues, calendars, SLA policies, agents, every ticket.",
+            grants={
+                **{
+                    name: Grant(actions=["read", "create", "update", "delete", "restore"])
+                    for name in (*SETUP, "ticket", "ticket_message")
+                },
+                "*": READ,
+            },
+        ),
+    ]
