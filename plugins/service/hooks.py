@@ -7,9 +7,9 @@ Lifecycle hooks are scoped to their entity with ``entity_hook``; the work is don
 
 from __future__ import annotations
 
-from kith.plugins.service import conversation, tickets
+from kith.plugins.service import conversation, routing, tickets
 from kith.plugins.service import entities as declarations
-from kith.sdk import Change, Entity, RoleDefinition, entity_hook, hookimpl
+from kith.sdk import Change, Entity, Job, RoleDefinition, entity_hook, hookimpl
 
 
 @hookimpl
@@ -45,3 +45,31 @@ async def message_before_create(change: Change) -> None:
 @entity_hook("kith_after_write", "ticket_message")
 async def message_after_write(change: Change) -> None:
     await conversation.after_write(change)
+
+
+@hookimpl
+def kith_jobs() -> list[Job]:
+    return [Job(routing.ROUTE_JOB, routing.run_job, "Hand a team's unassigned tickets to its agents")]
+
+
+@entity_hook("kith_after_write", "ticket")
+async def ticket_after_write(change: Change) -> None:
+    await tickets.after_write(change)
+
+
+@entity_hook("kith_after_write", "agent_profile")
+async def agent_after_write(change: Change) -> None:
+    """An agent with more room (available again, a higher capacity, a new team) may
+    take queued tickets now."""
+    after = change.after or {}
+    if change.action == "delete" or not after.get("available"):
+        return
+    for team in await routing.team_ids(after.get("teams") or []):
+        await routing.request(change.context, team, f"agent:{after['id']}:v{after['version']}")
+
+
+@entity_hook("kith_after_write", "team_queue")
+async def queue_after_write(change: Change) -> None:
+    after = change.after or {}
+    if change.action != "delete" and after.get("team") is not None:
+        await routing.request(change.context, int(after["team"]), f"queue:{after['id']}:v{after['version']}")

@@ -98,6 +98,7 @@ class AgentProfile(RecordColumns, Table, tablename="service_agent"):
     available = Boolean(default=True)
     capacity = Integer(default=10)
     skills = JSON(default="[]")
+    #: the names of the teams whose queues the agent works
     teams = JSON(default="[]")
     last_assigned_at = Timestamptz(null=True, default=None)
 

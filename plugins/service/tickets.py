@@ -81,3 +81,26 @@ async def reopen_for_customer(context: PluginContext, ticket: dict[str, Any]) ->
     status = await statuses.first_of("open")
     if status is not None:
         await context.as_plugin(keep_permissions=False).records.update("ticket", ticket["id"], {"status": status["id"]})
+
+
+async def after_write(change: Change) -> None:
+    """Queue routing when a ticket needs an agent, or when its agent has room again."""
+    from kith.plugins.service import routing
+
+    after = change.after or {}
+    before = change.before or {}
+    tag = f"ticket:{after['id']}:v{after['version']}"
+    waiting = after.get("assignee") is None and after.get("team") is not None and after.get("deleted_at") is None
+    if waiting and after["status_category"] not in DONE_CATEGORIES and after.get("merged_into") is None:
+        await routing.request(change.context, int(after["team"]), tag)
+    agent = before.get("assignee")
+    if agent is None:
+        return
+    freed = (
+        after.get("assignee") != agent
+        or (after["status_category"] in DONE_CATEGORIES and before.get("status_category") not in DONE_CATEGORIES)
+        or after.get("deleted_at") is not None
+    )
+    if freed:
+        for team in await routing.teams_of_agent(int(agent)):
+            await routing.request(change.context, team, tag)
