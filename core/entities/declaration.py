@@ -169,8 +169,11 @@ class Entity:
             kind = FieldKind.MONEY if name in self.money else _kind_of(column)
             target = None
             if isinstance(column, ForeignKey):
-                target = getattr(column._foreign_key_meta.resolved_references, "_kith_entity", None)
-                target = target or column._foreign_key_meta.resolved_references._meta.tablename
+                referenced = column._foreign_key_meta.resolved_references
+                # a relation to the entity's own table (a ticket merged into another) is
+                # named before the table learns its entity's name, at the end of this method
+                target = self.name if referenced is self.table else getattr(referenced, "_kith_entity", None)
+                target = target or referenced._meta.tablename
             max_length = getattr(column, "length", None) if isinstance(column, Varchar) else None
             self.fields[name] = FieldSpec(
                 name=name,

@@ -43,8 +43,8 @@ async def after_write(change: Change) -> None:
     if change.action != "create":
         return
     message = change.after or {}
-    if message.get("kind") == "note":
-        return
+    if message.get("kind") == "note" or message.get("origin_ticket") is not None:
+        return  # notes answer nobody; a merge's copies were counted on their own ticket
     context = change.context.as_plugin(keep_permissions=False)
     ticket = await context.system.get("ticket", int(message["ticket"]))
     if ticket is None:

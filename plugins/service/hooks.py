@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kith.plugins.service import conversation, routing, tickets
 from kith.plugins.service import entities as declarations
-from kith.sdk import Change, Entity, Job, RoleDefinition, entity_hook, hookimpl
+from kith.sdk import Change, Entity, GraphQLTypes, Job, RoleDefinition, entity_hook, hookimpl
 
 
 @hookimpl
@@ -20,6 +20,13 @@ def kith_entities() -> list[Entity]:
 @hookimpl
 def kith_roles() -> list[RoleDefinition]:
     return declarations.roles()
+
+
+@hookimpl
+def kith_graphql_mutations(types: GraphQLTypes) -> list[type]:
+    from kith.plugins.service.graphql import mutations
+
+    return [mutations(types)]
 
 
 @hookimpl

@@ -50,7 +50,8 @@ async def before_update(change: Change) -> None:
         status = await statuses.get(values["status"])
         if status is None:
             raise ValidationFailed.single("statusId", "not_found", "no such ticket status")
-        if before.get("merged_into") is not None and status["category"] not in DONE_CATEGORIES:
+        merged = values.get("merged_into", before.get("merged_into"))
+        if merged is not None and status["category"] not in DONE_CATEGORIES:
             raise ValidationFailed.single(
                 "statusId", "invalid", "this ticket was merged into another; unmerge it before reopening it"
             )

@@ -105,3 +105,57 @@ async def test_an_agent_sees_tickets_but_cannot_change_the_setup(service):
     )
     assert refused["data"]["createTicketStatus"]["errors"] == [{"code": "forbidden"}]
     assert await system_context(service).records.count("ticket_status") == 6
+
+
+MERGE = """mutation($sources: [ID!]!, $target: ID!) { mergeTickets(sourceIds: $sources, targetId: $target) {
+  ticket { number messages { body originTicket { number } } } errors { field code message } } }"""
+UNMERGE = """mutation($id: ID!) { unmergeTicket(id: $id) { ticket { number statusCategory mergedInto { number } }
+  errors { field message } } }"""
+SPLIT = """mutation($id: ID!, $messages: [ID!]!) { splitTicket(id: $id, messageIds: $messages, subject: "Second issue") {
+  ticket { number subject splitFrom { number } requester { firstName } messages { body } } errors { field message } } }"""
+
+
+async def new_ticket(gql, subject: str, **values) -> str:
+    created = await gql.query(CREATE, input={"subject": subject, **values})
+    return created["createTicket"]["ticket"]["id"]
+
+
+async def test_merge_forwards_the_conversation_and_can_be_undone(service):
+    gql = GraphQLClient(service)
+    survivor = await new_ticket(gql, "Printer")
+    duplicate = await new_ticket(gql, "Printer again")
+    await gql.query(REPLY, input={"ticketId": duplicate, "body": "same printer, 2nd floor"})
+    merged = (await gql.query(MERGE, sources=[duplicate], target=survivor))["mergeTickets"]
+    assert merged["errors"] == []
+    bodies = [(m["body"], (m["originTicket"] or {}).get("number")) for m in merged["ticket"]["messages"]]
+    assert ("same printer, 2nd floor", "T-00002") in bodies
+    assert ("T-00002 was merged into this ticket.", None) in bodies
+    source = (await gql.query(TICKET, id=duplicate))["ticket"]
+    assert source["statusCategory"] == "closed"
+    refused = await gql.query(REPLY, input={"ticketId": duplicate, "body": "hello?"})
+    assert refused["createTicketMessage"]["errors"][0]["field"] == "ticketId"
+    again = (await gql.query(MERGE, sources=[duplicate], target=survivor))["mergeTickets"]
+    assert again["errors"][0]["message"] == "T-00002 is merged already"
+    undone = (await gql.query(UNMERGE, id=duplicate))["unmergeTicket"]
+    assert undone["ticket"] == {"number": "T-00002", "statusCategory": "open", "mergedInto": None}
+    left = (await gql.query(TICKET, id=survivor))["ticket"]["messages"]
+    assert "same printer, 2nd floor" not in [m["body"] for m in left]
+    self_merge = (await gql.query(MERGE, sources=[survivor], target=survivor))["mergeTickets"]
+    assert self_merge["errors"][0]["field"] == "sourceIds"
+
+
+async def test_split_moves_chosen_messages_to_a_new_ticket(service):
+    gql = GraphQLClient(service)
+    ann = await make_contact(service, first_name="Ann")
+    ticket = await new_ticket(gql, "Two problems", requesterId=str(ann["id"]))
+    first = await gql.query(REPLY, input={"ticketId": ticket, "body": "about the invoice"})
+    await gql.query(REPLY, input={"ticketId": ticket, "body": "about the login"})
+    moved = first["createTicketMessage"]["ticketMessage"]["id"]
+    split = (await gql.query(SPLIT, id=ticket, messages=[moved]))["splitTicket"]
+    assert split["errors"] == []
+    new = split["ticket"]
+    assert new["subject"] == "Second issue" and new["splitFrom"] == {"number": "T-00001"}
+    assert new["requester"] == {"firstName": "Ann"}
+    assert [m["body"] for m in new["messages"]] == ["about the invoice", "Split off from T-00001."]
+    foreign = (await gql.query(SPLIT, id=ticket, messages=[moved]))["splitTicket"]
+    assert foreign["errors"][0]["field"] == "messageIds"

@@ -1,0 +1,74 @@
+"""The service plugin's own GraphQL: merging and splitting tickets, and routing a
+team's queue by hand.  Tickets, messages and the set-up have the generated API."""
+
+from typing import Any, Optional
+
+import strawberry
+from strawberry.types import Info
+
+from kith.plugins.service import merging, routing
+from kith.sdk import GraphQLTypes, UserError, ValidationFailed, context_from, require_permission
+
+
+def mutations(graphql: GraphQLTypes) -> type:
+    """The mutation class, made per schema: its payloads carry the generated ``Ticket``."""
+
+    @strawberry.type(description="The ticket a merge, unmerge or split left, and what went wrong.")
+    class TicketChangePayload:
+        errors: list[UserError]
+        ticket: Any = strawberry.field(graphql_type=Optional[graphql.node("ticket")], default=None)
+
+    @strawberry.type(description="One ticket routing gave to an agent.")
+    class TicketAssignment:
+        ticket_id: strawberry.ID
+        number: str
+        agent_id: strawberry.ID
+
+    @strawberry.type
+    class RouteTicketsPayload:
+        assignments: list[TicketAssignment]
+        errors: list[UserError]
+
+    async def _change(info: Info, work: Any) -> TicketChangePayload:
+        try:
+            record = await work(context_from(info))
+        except ValidationFailed as exc:
+            return TicketChangePayload(errors=[UserError.from_error(e) for e in exc.errors])
+        return TicketChangePayload(ticket=record, errors=[])
+
+    @strawberry.type
+    class ServiceMutations:
+        @strawberry.mutation(
+            description="Merge duplicate tickets into one: each is closed and points at the survivor, its "
+            "messages are copied there, and later mail to it lands there. Undo with unmergeTicket."
+        )
+        async def merge_tickets(
+            self, info: Info, source_ids: list[strawberry.ID], target_id: strawberry.ID
+        ) -> TicketChangePayload:
+            return await _change(info, lambda c: merging.merge(c, [int(i) for i in source_ids], int(target_id)))
+
+        @strawberry.mutation(description="Undo a merge: the copies leave the survivor and the ticket is open again.")
+        async def unmerge_ticket(self, info: Info, id: strawberry.ID) -> TicketChangePayload:
+            return await _change(info, lambda c: merging.unmerge(c, int(id)))
+
+        @strawberry.mutation(description="Move some messages of a ticket to a new ticket for the same requester.")
+        async def split_ticket(
+            self, info: Info, id: strawberry.ID, message_ids: list[strawberry.ID], subject: Optional[str] = None
+        ) -> TicketChangePayload:
+            return await _change(info, lambda c: merging.split(c, int(id), [int(m) for m in message_ids], subject))
+
+        @strawberry.mutation(description="Hand a team's unassigned tickets to its available agents now.")
+        async def route_tickets(self, info: Info, team_id: strawberry.ID) -> RouteTicketsPayload:
+            require_permission(info, "team_queue", "update")
+            made = await routing.route_team(context_from(info), int(team_id))
+            return RouteTicketsPayload(
+                assignments=[
+                    TicketAssignment(
+                        ticket_id=strawberry.ID(str(a.ticket)), number=a.number, agent_id=strawberry.ID(str(a.agent))
+                    )
+                    for a in made
+                ],
+                errors=[],
+            )
+
+    return ServiceMutations
