@@ -41,8 +41,8 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 _UTC = dt.UTC
 
 
-class CalendarSpecError(ValidationFailed, ValueError):
-    """A calendar (or an iCalendar file) was refused; each error names its field.
+class SlaSpecError(ValidationFailed, ValueError):
+    """A calendar, an iCalendar file or a set of targets was refused; each error names its field.
 
     A ``ValidationFailed`` so the plugin's API can hand the errors to a client as they are,
     and a ``ValueError`` for code that uses the math on its own.
@@ -203,7 +203,7 @@ class BusinessCalendar:
         found_holidays = _check_holidays(holidays, problems)
         found_closures = _check_closures(closures, problems)
         if problems or zone is None:
-            raise CalendarSpecError(problems)
+            raise SlaSpecError(problems)
         self._zone = zone
         self._hours = week
         self._holidays = found_holidays

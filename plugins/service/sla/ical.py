@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
-from kith.plugins.service.sla.calendar import CalendarSpecError, Closure, Holiday
+from kith.plugins.service.sla.calendar import Closure, Holiday, SlaSpecError
 from kith.sdk import FieldError
 
 
@@ -43,7 +43,7 @@ def read_ical(data: bytes | str, *, start: dt.date, end: dt.date, timezone: str 
     """The holidays and closures of ``data`` that fall in ``[start, end)``.
 
     ``timezone`` is the business calendar's zone: timed events become closures in its
-    wall-clock time.  A file that is not iCalendar raises ``CalendarSpecError`` naming
+    wall-clock time.  A file that is not iCalendar raises ``SlaSpecError`` naming
     the field ``ical``.
     """
     zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
@@ -51,7 +51,7 @@ def read_ical(data: bytes | str, *, start: dt.date, end: dt.date, timezone: str 
         calendar = icalendar.Calendar.from_ical(data)
         events = recurring_ical_events.of(calendar).between(start, end)
     except ValueError as error:  # icalendar's and recurring-ical-events' parse errors are ValueErrors
-        raise CalendarSpecError([FieldError("ical", "invalid", f"not a readable iCalendar file: {error}")]) from None
+        raise SlaSpecError([FieldError("ical", "invalid", f"not a readable iCalendar file: {error}")]) from None
     holidays: set[Holiday] = set()
     closures: set[Closure] = set()
     for event in events:

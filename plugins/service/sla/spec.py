@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from kith.plugins.service.sla.calendar import (
     MINUTES_PER_DAY,
     WEEKDAYS,
-    CalendarSpecError,
     Closure,
     Holiday,
+    SlaSpecError,
     _check_closures,
     _check_hours,
     _check_zone,
@@ -123,7 +123,7 @@ def calendar_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
     try:
         parsed = _CalendarSpec.model_validate(spec)
     except ValidationError as error:
-        raise CalendarSpecError(
+        raise SlaSpecError(
             [FieldError(_path(e["loc"]), e["type"], e["msg"]) for e in error.errors(include_url=False)]
         ) from None
     problems: list[FieldError] = []
@@ -134,7 +134,7 @@ def calendar_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
         _check_zone(parsed.timezone, problems)
         _check_hours(week, problems)
         _check_closures(closures, problems)
-        raise CalendarSpecError(problems)
+        raise SlaSpecError(problems)
     return {
         "timezone": parsed.timezone,
         "hours": {day: [interval for interval in intervals if interval] for day, intervals in week.items()},
