@@ -15,12 +15,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 HOUR = 3600
 
 
-def at(zone: ZoneInfo, *parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=zone)  # type: ignore[misc]
+def at(zone: dt.tzinfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=zone)
 
 
-def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return at(UTC, year, month, day, hour, minute)
 
 
 def calendar(zone: str, **hours: list[str]) -> BusinessCalendar:

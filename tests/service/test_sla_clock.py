@@ -139,7 +139,7 @@ def test_agent_in_another_time_zone() -> None:
     clock = sla_clock(history, targets=Targets(first_response=8 * HOUR), calendar=OFFICE, now=b(2, 18))
     first = clock.first_response
     assert (first.state, first.met_at) == ("met", b(2, 15))
-    assert first.met_at.tzinfo is UTC
+    assert first.met_at is not None and first.met_at.tzinfo is UTC
     assert clock.first_response_time == 5 * HOUR
     # a customer writing from Tokyo at their 23:00 is Berlin's 16:00
     tokyo = dt.datetime(2025, 6, 2, 23, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -267,6 +267,10 @@ def test_met_exactly_at_the_deadline_is_on_time() -> None:
     assert (clock.first_response.state, clock.first_response.breached_at) == ("met", None)
     no_reply = sla_clock(history[:1], targets=Targets(first_response=2 * HOUR), calendar=OFFICE, now=b(2, 11))
     assert no_reply.first_response.state == "breached"
+    # solved with no time to spare, then reopened: over its goal again at once
+    solved = [created(b(2, 9)), Event.status(b(2, 11), solved=True), Event.status(b(2, 14))]
+    reopened = sla_clock(solved, targets=Targets(resolution=2 * HOUR), calendar=OFFICE, now=b(2, 15))
+    assert (reopened.resolution.state, reopened.resolution.breached_at) == ("breached", b(2, 14))
 
 
 def test_warning_at_80_percent() -> None:
@@ -305,3 +309,18 @@ def test_events_after_now_are_ignored_and_nothing_is_remembered() -> None:
     assert as_of_ten.first_response.state == "running"
     assert sla_clock(history, targets=targets, calendar=OFFICE, now=b(2, 10)) == as_of_ten
     assert sla_clock(reversed(history), targets=targets, calendar=OFFICE, now=b(2, 10)) == as_of_ten
+
+
+def test_reopen_before_any_reply_resumes_the_first_response() -> None:
+    targets = Targets(first_response=3 * HOUR, next_response=HOUR)
+    history = [
+        created(b(2, 9)),
+        Event.status(b(2, 10), solved=True),  # closed without a word
+        Event.customer_message(b(3, 9)),
+        Event.status(b(3, 9)),
+    ]
+    clock = sla_clock(history, targets=targets, calendar=OFFICE, now=b(3, 10))
+    # an hour on Monday before it was closed, an hour this morning: one hour left
+    assert (clock.first_response.state, clock.first_response.elapsed) == ("running", 2 * HOUR)
+    assert clock.first_response.deadline == b(3, 11)
+    assert clock.next_response.state == "not_due"  # the first response comes first

@@ -84,3 +84,5 @@ def test_a_file_that_is_not_icalendar_names_the_field() -> None:
     with pytest.raises(SlaSpecError, match=r"^ical: not a readable iCalendar file") as caught:
         read_ical("this is not a calendar", start=dt.date(2025, 1, 1), end=dt.date(2026, 1, 1), timezone="UTC")
     assert caught.value.errors[0].field == "ical"
+    with pytest.raises(SlaSpecError, match=r"^timezone: unknown time zone 'Europe/Atlantis'"):
+        read_ical(ics(), start=dt.date(2025, 1, 1), end=dt.date(2026, 1, 1), timezone="Europe/Atlantis")

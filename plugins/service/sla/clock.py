@@ -195,8 +195,13 @@ class _Cycle:
     ended: bool = False  # stopped being due without being met (the ticket was solved)
 
 
-def _seconds(value: float | None) -> dt.timedelta | None:
-    return None if value is None else dt.timedelta(seconds=value)
+def _cycle(name: TargetName, started_at: dt.datetime, goal: float | None, warn_at: float | None) -> _Cycle:
+    return _Cycle(
+        name,
+        started_at,
+        goal=None if goal is None else dt.timedelta(seconds=goal),
+        warn=None if goal is None or warn_at is None else dt.timedelta(seconds=goal * warn_at),
+    )
 
 
 @dataclass
@@ -221,9 +226,14 @@ class _Replay:
         owed = [self.resolution]
         if not self.replied:
             owed.append(self.first)
-        if self.cycles and self.cycles[-1].met_at is None and not self.cycles[-1].ended:
-            owed.append(self.cycles[-1])
+        if (waiting := self.open_next()) is not None:
+            owed.append(waiting)
         return owed
+
+    def open_next(self) -> _Cycle | None:
+        """The next-response cycle still waiting for a reply, if any (never while solved)."""
+        last = self.cycles[-1] if self.cycles else None
+        return last if last is not None and last.met_at is None and not last.ended else None
 
     def advance(self, start: dt.datetime, end: dt.datetime) -> None:
         owed = self.owed()
@@ -282,36 +292,26 @@ class _Replay:
         if event.kind == "customer_message":
             if self.solved:
                 self.wrote_while_solved = True
-            elif self.replied and not (self.cycles and self.cycles[-1].met_at is None and not self.cycles[-1].ended):
+            elif self.replied and self.open_next() is None:
                 self.start_next(at)
         elif event.kind == "agent_reply":
             if not self.replied:
                 self.met(self.first, at)
                 self.replied = True
-            elif self.cycles and self.cycles[-1] in self.owed():
-                self.met(self.cycles[-1], at)
+            elif (waiting := self.open_next()) is not None:
+                self.met(waiting, at)
             self.wrote_while_solved = False
         elif event.kind == "status":
             self.change_status(event, at)
 
     def start_next(self, at: dt.datetime) -> None:
-        self.cycles.append(
-            _Cycle(
-                "next_response",
-                at,
-                _seconds(self.targets.next_response),
-                self.warning(self.targets.next_response),
-            )
-        )
-
-    def warning(self, goal: float | None) -> dt.timedelta | None:
-        return None if goal is None or self.warn_at is None else dt.timedelta(seconds=goal * self.warn_at)
+        self.cycles.append(_cycle("next_response", at, self.targets.next_response, self.warn_at))
 
     def change_status(self, event: Event, at: dt.datetime) -> None:
         if event.solved and not self.solved:
             self.met(self.resolution, at)
-            if self.cycles and self.cycles[-1] in self.owed():
-                self.cycles[-1].ended = True
+            if (waiting := self.open_next()) is not None:
+                waiting.ended = True
             self.wrote_while_solved = False
         reopened = self.solved and not event.solved
         self.solved, self.paused = event.solved, event.paused
@@ -388,11 +388,9 @@ def sla_clock(
         calendar,
         targets,
         warn_at,
-        first=_Cycle("first_response", created, _seconds(targets.first_response), None),
-        resolution=_Cycle("resolution", created, _seconds(targets.resolution), None),
+        first=_cycle("first_response", created, targets.first_response, warn_at),
+        resolution=_cycle("resolution", created, targets.resolution, warn_at),
     )
-    replay.first.warn = replay.warning(targets.first_response)
-    replay.resolution.warn = replay.warning(targets.resolution)
     at = created
     for event in events[1:]:
         moment = event.at.astimezone(_UTC)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
-from kith.plugins.service.sla.calendar import Closure, Holiday, SlaSpecError
+from kith.plugins.service.sla.calendar import Closure, Holiday, SlaSpecError, _check_zone
 from kith.sdk import FieldError
 
 
@@ -46,7 +46,10 @@ def read_ical(data: bytes | str, *, start: dt.date, end: dt.date, timezone: str 
     wall-clock time.  A file that is not iCalendar raises ``SlaSpecError`` naming
     the field ``ical``.
     """
-    zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    problems: list[FieldError] = []
+    zone = _check_zone(timezone, problems)
+    if zone is None:
+        raise SlaSpecError(problems)
     try:
         calendar = icalendar.Calendar.from_ical(data)
         events = recurring_ical_events.of(calendar).between(start, end)
