@@ -16,6 +16,7 @@ from typing import Any
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.entities import Entity, FieldKind, FieldSpec
 from kith.core.errors import FieldError, ValidationFailed
+from kith.core.storage import json_text
 from kith.core.validation.text import NUL_MESSAGE, nul_path
 
 
@@ -41,6 +42,8 @@ def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
             and not isinstance(value, bool)
         ):
             value = str(value)  # a number for a text field its normaliser reads (a percent: 19)
+        elif spec.normaliser is not None and isinstance(value, Mapping | list):
+            value = json_text.dumps(value)  # a structure for a JSON text field its normaliser checks
         if not isinstance(value, str):
             raise ValueError("must be text")
         value = value.strip()

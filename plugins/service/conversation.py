@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from kith.plugins.service import tickets
+from kith.plugins.service.sla import engine
 from kith.sdk import Change, ValidationFailed
 
 TIMELINE_KIND = "ticket_message"
@@ -50,6 +51,8 @@ async def after_write(change: Change) -> None:
     if ticket is None:
         return
     at: dt.datetime = message["created_at"]
+    kind = "agent_reply" if message["direction"] == "outbound" else "customer_message"
+    await engine.record_event("ticket", ticket["id"], kind, at)
     if message["direction"] == "outbound":
         update: dict[str, Any] = {"last_agent_reply_at": at}
         if ticket.get("first_response_at") is None:

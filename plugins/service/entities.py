@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from kith.plugins.service.models import (
     CHANNELS,
     DIRECTIONS,
@@ -11,7 +15,7 @@ from kith.plugins.service.models import (
     STATUS_CATEGORIES,
     TICKET_TYPES,
     AgentProfile,
-    BusinessCalendar,
+    Calendar,
     SlaPolicy,
     TeamQueue,
     Ticket,
@@ -19,6 +23,25 @@ from kith.plugins.service.models import (
     TicketStatus,
 )
 from kith.sdk import Entity, Grant, RoleDefinition
+
+
+def _json_text(kind: type) -> Callable[[Any, Any], str]:
+    """A normaliser for a field holding JSON text: the API takes an object (or a list)
+    or its JSON, and it is stored as compact JSON; the before-hooks check its meaning."""
+
+    def normalise(value: Any, region: Any) -> str:
+        try:
+            parsed = json.loads(value) if value else kind()
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON: {exc.msg}") from exc
+        if not isinstance(parsed, kind):
+            raise ValueError(f"must be a JSON {'object' if kind is dict else 'list'}")
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+
+    return normalise
+
+
+OBJECT, LIST = _json_text(dict), _json_text(list)
 
 #: fields the plugin keeps itself: the clocks, the conversation's times, numbering, threading
 TICKET_COMPUTED = (
@@ -99,9 +122,10 @@ def entities() -> list[Entity]:
         ),
         Entity(
             "business_calendar",
-            BusinessCalendar,
+            Calendar,
             label="Business calendar",
             required=("name",),
+            normalisers={"hours": OBJECT, "holidays": LIST, "closures": LIST},
             timeline=False,
             customizable=False,
         ),
@@ -111,6 +135,9 @@ def entities() -> list[Entity]:
             label="SLA policy",
             plural="sla_policies",
             required=("name",),
+            normalisers={
+                name: OBJECT for name in ("conditions", "targets", "responded_when", "solved_when", "paused_when")
+            },
             reverse={"calendar": "policies"},
             timeline=False,
             customizable=False,

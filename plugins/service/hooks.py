@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from kith.plugins.service import conversation, routing, tickets
 from kith.plugins.service import entities as declarations
-from kith.sdk import Change, Entity, GraphQLTypes, Job, RoleDefinition, entity_hook, hookimpl
+from kith.plugins.service.sla import engine as sla
+from kith.plugins.service.sla import setup
+from kith.sdk import Change, DomainEvent, Entity, GraphQLTypes, Job, RoleDefinition, entity_hook, hookimpl
 
 
 @hookimpl
@@ -56,7 +58,46 @@ async def message_after_write(change: Change) -> None:
 
 @hookimpl
 def kith_jobs() -> list[Job]:
-    return [Job(routing.ROUTE_JOB, routing.run_job, "Hand a team's unassigned tickets to its agents")]
+    return [
+        Job(routing.ROUTE_JOB, routing.run_job, "Hand a team's unassigned tickets to its agents"),
+        Job(sla.CHECK_JOB, sla.run_check, "Raise the SLA warnings and breaches that have come due"),
+        Job(sla.RECOMPUTE_JOB, sla.run_recompute, "Recompute open records' SLA clocks after a policy or calendar edit"),
+    ]
+
+
+@entity_hook("kith_before_create", "sla_policy")
+async def policy_before_create(change: Change) -> None:
+    await setup.policy_before_write(change)
+
+
+@entity_hook("kith_before_update", "sla_policy")
+async def policy_before_update(change: Change) -> None:
+    await setup.policy_before_write(change)
+
+
+@entity_hook("kith_before_create", "business_calendar")
+def calendar_before_create(change: Change) -> None:
+    setup.calendar_before_write(change)
+
+
+@entity_hook("kith_before_update", "business_calendar")
+def calendar_before_update(change: Change) -> None:
+    setup.calendar_before_write(change)
+
+
+@entity_hook("kith_after_write", "sla_policy")
+async def policy_after_write(change: Change) -> None:
+    await sla.setup_changed(change.context, "policy", change.after or {})
+
+
+@entity_hook("kith_after_write", "business_calendar")
+async def calendar_after_write(change: Change) -> None:
+    await sla.setup_changed(change.context, "calendar", change.after or {})
+
+
+@hookimpl
+def kith_automation_events() -> list[DomainEvent]:
+    return sla.domain_events()
 
 
 @entity_hook("kith_after_write", "ticket")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES, SlaClock, SlaEvent, TicketStatus
+from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES, SlaEvent, SlaStatus, TicketStatus
 from kith.plugins.service.statuses import DEFAULT_STATUSES
 from kith.sdk import Migration, initial_migration
 
@@ -36,7 +36,7 @@ async def _indexes(db: Any) -> None:
 
     await Ticket.create_index([Ticket.status_category, Ticket.team, Ticket.assignee], if_not_exists=True)
     await SlaEvent.create_index([SlaEvent.entity, SlaEvent.record_id, SlaEvent.at], if_not_exists=True)
-    await SlaClock.create_index([SlaClock.entity, SlaClock.record_id], if_not_exists=True)
+    await SlaStatus.create_index([SlaStatus.entity, SlaStatus.record_id], if_not_exists=True)
 
 
 MIGRATIONS = [

@@ -111,13 +111,20 @@ class TeamQueue(RecordColumns, Table, tablename="service_queue"):
     active = Boolean(default=True)
 
 
-class BusinessCalendar(RecordColumns, Table, tablename="service_calendar"):
+class Calendar(RecordColumns, Table, tablename="service_calendar"):
+    """A business calendar, in the spec format of ``sla.spec`` (docs/service-sla.md).
+
+    Its structured parts (like a policy's) are JSON text, checked and normalised on
+    every write (``sla.setup``): the API takes them as JSON strings."""
+
     name = Varchar(length=120, unique=True)
     timezone = Varchar(length=64, default="UTC")
-    #: {"mon": [["09:00", "12:30"], ["13:30", "17:00"]], ...}
-    hours = JSON(default="{}")
-    #: [{"date": "2026-12-25", "name": "Christmas Day"}] (whole local days)
-    holidays = JSON(default="[]")
+    #: {"mon": ["09:00-12:30", "13:30-17:00"], ...}; a day left out is closed
+    hours = Text(default="{}")
+    #: ["2026-12-25", {"date": "2026-12-26", "name": "Boxing Day"}] (whole local days)
+    holidays = Text(default="[]")
+    #: [{"start": "2026-12-24T12:00", "end": "2026-12-25T00:00", "name": "Christmas Eve"}]
+    closures = Text(default="[]")
 
 
 class SlaPolicy(RecordColumns, Table, tablename="service_sla_policy"):
@@ -128,17 +135,17 @@ class SlaPolicy(RecordColumns, Table, tablename="service_sla_policy"):
     entity = Varchar(length=60, default="ticket")
     position = Integer(default=0)
     active = Boolean(default=True)
-    conditions = JSON(default="{}")
-    calendar = ForeignKey(references=BusinessCalendar, null=True, default=None, on_delete=OnDelete.set_null)
+    conditions = Text(default="{}")
+    calendar = ForeignKey(references=Calendar, null=True, default=None, on_delete=OnDelete.set_null)
     #: {"urgent": {"first_response": 30, "next_response": 60, "resolution": 240}, "normal": {...}}
-    targets = JSON(default="{}")
+    targets = Text(default="{}")
     warn_percent = Integer(default=80)
     #: for records other than tickets, filters that say when the record counts as
     #: answered, done or waiting ({"status": {"ne": "new"}}); tickets use their conversation
     #: and status categories
-    responded_when = JSON(default="{}")
-    solved_when = JSON(default="{}")
-    paused_when = JSON(default="{}")
+    responded_when = Text(default="{}")
+    solved_when = Text(default="{}")
+    paused_when = Text(default="{}")
 
 
 class SlaEvent(Table, tablename="service_sla_event"):
@@ -154,7 +161,7 @@ class SlaEvent(Table, tablename="service_sla_event"):
     solved = Boolean(default=False)
 
 
-class SlaClock(Table, tablename="service_sla_clock"):
+class SlaStatus(Table, tablename="service_sla_status"):
     """One target of one record's SLA, as last computed."""
 
     id: Serial
@@ -177,4 +184,4 @@ class SlaClock(Table, tablename="service_sla_clock"):
 
 TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage]
 ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
-SLA_TABLES: list[type[Table]] = [BusinessCalendar, SlaPolicy, SlaEvent, SlaClock]
+SLA_TABLES: list[type[Table]] = [Calendar, SlaPolicy, SlaEvent, SlaStatus]

@@ -84,12 +84,35 @@ async def reopen_for_customer(context: PluginContext, ticket: dict[str, Any]) ->
         await context.as_plugin(keep_permissions=False).records.update("ticket", ticket["id"], {"status": status["id"]})
 
 
+#: the ticket fields the SLA engine writes (by their GraphQL names): a change of only
+#: these is its own summary, not a reason to compute the clocks again
+SLA_SUMMARY = frozenset(
+    {"slaPolicy", "slaDueAt", "slaState", "firstResponseSeconds", "resolutionSeconds", "pausedSeconds"}
+)
+
+
 async def after_write(change: Change) -> None:
-    """Queue routing when a ticket needs an agent, or when its agent has room again."""
+    """Keep the SLA clocks current, and queue routing when a ticket needs an agent or
+    its agent has room again."""
     from kith.plugins.service import routing
+    from kith.plugins.service.sla import engine
 
     after = change.after or {}
     before = change.before or {}
+    if change.changed and set(change.changed) <= SLA_SUMMARY:
+        return
+    if change.action == "update" and after.get("status") != before.get("status"):
+        status = await statuses.get(after.get("status"))
+        await engine.record_event(
+            "ticket",
+            after["id"],
+            "status",
+            after["updated_at"],
+            paused=bool(status and status["pauses_sla"]),
+            solved=after["status_category"] in DONE_CATEGORIES,
+        )
+    if change.action != "delete":
+        await engine.refresh(change.context, "ticket", after)
     tag = f"ticket:{after['id']}:v{after['version']}"
     waiting = after.get("assignee") is None and after.get("team") is not None and after.get("deleted_at") is None
     if waiting and after["status_category"] not in DONE_CATEGORIES and after.get("merged_into") is None:
