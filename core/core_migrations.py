@@ -227,9 +227,7 @@ async def _mail(db: Database) -> None:
 
     await db.create_tables([*MAIL_TABLES, FileRow])
     await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_mail_inbound_status" ON "kith_mail_inbound" (status, id)')
-    await db.run_ddl(
-        'CREATE INDEX IF NOT EXISTS "kith_mail_auto_send_scope" ON "kith_mail_auto_send" (scope, sent_at)'
-    )
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_mail_auto_send_scope" ON "kith_mail_auto_send" (scope, sent_at)')
 
 
 CORE_MIGRATIONS = [

@@ -168,7 +168,8 @@ class Settings(BaseSettings):
     )
     # -- mail (docs/mail.md) ------------------------------------------------------------
     mail_from: str | None = Field(
-        None, description="The From address of mail Kith sends when the sender names none, e.g. 'Acme <crm@acme.example>'."
+        None,
+        description="The From address of mail Kith sends when the sender names none, e.g. 'Acme <crm@acme.example>'.",
     )
     mail_domain: str | None = Field(
         None, description="The domain of the Message-IDs Kith makes; unset: mail_from's domain, else this host's name."
@@ -217,7 +218,6 @@ class Settings(BaseSettings):
         None, description="A folder to move each stored message to; unset: it is marked seen and stays."
     )
     imap_timeout_seconds: float = Field(30.0, gt=0)
-
 
     @field_validator(
         "plugins",

@@ -96,10 +96,10 @@ class Complaint:
 def _report_parts(message: EmailMessage, report_type: str) -> list[Message] | None:
     if message.get_content_type() != "multipart/report":
         return None
-    if (message.get_param("report-type") or "").lower() != report_type:
+    if str(message.get_param("report-type") or "").lower() != report_type:
         return None
     payload = message.get_payload()
-    return payload if isinstance(payload, list) else None
+    return [part for part in payload if isinstance(part, Message)] if isinstance(payload, list) else None
 
 
 def _blocks(part: Message) -> list[Message]:
@@ -180,9 +180,7 @@ def parse_dsn(message: EmailMessage) -> Bounce | None:
         status = _status(block.get("Status")) or ("4.0.0" if action == "delayed" else "5.0.0")
         diagnostic = block.get("Diagnostic-Code")
         recipients.append(
-            BouncedRecipient(
-                _field_address(final), action, status, _after_type(diagnostic) if diagnostic else None
-            )
+            BouncedRecipient(_field_address(final), action, status, _after_type(diagnostic) if diagnostic else None)
         )
     if not recipients:
         return None
@@ -199,7 +197,8 @@ def parse_daemon_prose(message: EmailMessage, sender: str | None, text: str, aut
     recipients: list[BouncedRecipient] = []
     seen: set[str] = set()
     # the human-readable part only: the returned copy's own addresses are not the failures
-    head = re.split(r"^-{2,}.*(?:original message|returned message|below this line).*$", text, 1, re.I | re.M)[0]
+    cut = re.compile(r"^-{2,}.*(?:original message|returned message|below this line).*$", re.I | re.M)
+    head = cut.split(text, maxsplit=1)[0]
     for line_number, line in enumerate(lines := head.splitlines()):
         for address in _ADDRESS.findall(line):
             key = address.lower()

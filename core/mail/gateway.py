@@ -42,7 +42,7 @@ class GatewayHandler:
     ) -> str:
         domain = address.rpartition("@")[2].lower()
         if self.domains and domain not in self.domains:
-            return "550 5.1.1 <%s>: this gateway takes no mail for that domain" % address
+            return f"550 5.1.1 <{address}>: this gateway takes no mail for that domain"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

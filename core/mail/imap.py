@@ -14,12 +14,12 @@ addressed by UID, so another client changing the folder meanwhile does not shift
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import logging
-import re
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kith.core.errors import KithError
 from kith.core.mail.inbound import receive
@@ -50,7 +50,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _check(response: tuple[str, list[object]], what: str) -> list[object]:
+def _check(response: tuple[str, list[Any]], what: str) -> list[Any]:
     status, data = response
     if status != "OK":
         detail = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
@@ -84,19 +84,19 @@ class Mailbox:
         _check(self.client.select(_quote(settings.imap_folder)), f"SELECT {settings.imap_folder}")
         self.can_move = "MOVE" in self.client.capabilities
 
-    def unseen(self) -> list[bytes]:
+    def unseen(self) -> list[str]:
         data = _check(self.client.uid("SEARCH", "UNSEEN"), "SEARCH")
         first = data[0] if data else b""
-        return first.split() if isinstance(first, bytes) else []
+        return [uid.decode() for uid in first.split()] if isinstance(first, bytes) else []
 
-    def read(self, uid: bytes) -> bytes | None:
+    def read(self, uid: str) -> bytes | None:
         data = _check(self.client.uid("FETCH", uid, "(BODY.PEEK[])"), "FETCH")
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1]
         return None  # expunged by another client meanwhile
 
-    def done(self, uid: bytes) -> None:
+    def done(self, uid: str) -> None:
         """Mark a stored message seen, or move it to ``imap_move_to``."""
         target = self.settings.imap_move_to
         if not target:
@@ -109,10 +109,8 @@ class Mailbox:
             _check(self.client.expunge(), "EXPUNGE")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             self.client.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
 
 
 async def fetch_once(kith: Kith) -> Fetched:
@@ -128,7 +126,7 @@ async def fetch_once(kith: Kith) -> Fetched:
             try:
                 stored = await receive(kith, raw, source="imap")
             except Exception:
-                log.exception("%s: message UID %s could not be stored; it stays unseen", mailbox.where, _text(uid))
+                log.exception("%s: message UID %s could not be stored; it stays unseen", mailbox.where, uid)
                 fetched.failed += 1
                 continue
             fetched.stored += stored.new
@@ -138,6 +136,3 @@ async def fetch_once(kith: Kith) -> Fetched:
         await asyncio.to_thread(mailbox.close)
     return fetched
 
-
-def _text(uid: bytes) -> str:
-    return re.sub(r"[^0-9]", "", uid.decode(errors="replace"))

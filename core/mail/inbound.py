@@ -88,7 +88,7 @@ async def receive(
     async with db.write_transaction():
         rows = await db.fetch(
             QueryString(
-                "INSERT INTO kith_mail_inbound (dedupe_key, message_id, sha256, raw, size, source, envelope_from, "
+                "INSERT INTO kith_mail_inbound (dedupe_key, message_id, sha256, data, size, source, envelope_from, "
                 "envelope_to, from_address, subject, automatic, status, attempts, received_at) VALUES "
                 "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'received', 0, {}) "
                 "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
@@ -156,7 +156,7 @@ def _message(kith: Kith, row: Any) -> InboundMail:
 
         envelope_to = json.loads(envelope_to)
     return InboundMail(
-        bytes(row["raw"]),
+        bytes(row["data"]),
         id=int(row["id"]),
         source=row["source"],
         envelope_from=row["envelope_from"],

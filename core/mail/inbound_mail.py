@@ -309,6 +309,7 @@ def _leaves(part: Message) -> Iterator[Message]:
     if part.is_multipart() and part.get_content_maintype() == "multipart":
         payload = part.get_payload()
         for child in payload if isinstance(payload, list) else []:
-            yield from _leaves(child)
+            if isinstance(child, Message):
+                yield from _leaves(child)
         return
     yield part

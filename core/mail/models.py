@@ -16,7 +16,8 @@ class MailInbound(Table, tablename="kith_mail_inbound"):
     dedupe_key = Varchar(length=64, unique=True)
     message_id = Varchar(length=998, null=True, default=None, index=True)
     sha256 = Varchar(length=64)
-    raw = Bytea()
+    #: the message exactly as received
+    data = Bytea()
     size = Integer(default=0)
     source = Varchar(length=20)  # smtp, lmtp, pipe, imap
     envelope_from = Text(null=True, default=None)
@@ -46,7 +47,8 @@ class MailOutbound(Table, tablename="kith_mail_outbound"):
     subject = Text(default="")
     in_reply_to = Text(null=True, default=None)
     loop_keys = JSON(default="[]")
-    raw = Bytea()
+    #: the message as composed, delivered as it is on every attempt
+    data = Bytea()
     actor = Varchar(length=200, default="system")
     reason = Text(null=True, default=None)  # why it was suppressed
     error = Text(null=True, default=None)  # the last delivery error

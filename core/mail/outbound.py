@@ -29,7 +29,6 @@ import logging
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
@@ -198,7 +197,7 @@ class Mail:
             rows = await db.fetch(
                 QueryString(
                     "INSERT INTO kith_mail_outbound (message_id, status, automatic, sender, recipients, subject, "
-                    "in_reply_to, loop_keys, raw, actor, reason, attempts, created_at) VALUES "
+                    "in_reply_to, loop_keys, data, actor, reason, attempts, created_at) VALUES "
                     "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}) RETURNING id",
                     message_id,
                     status,
@@ -216,7 +215,9 @@ class Mail:
             )
             outbound_id = int(rows[0]["id"])
             if not reason:
-                await enqueue(db, SEND_JOB, record_id=outbound_id, payload={"id": outbound_id}, key=f"{SEND_JOB}:{message_id}")
+                await enqueue(
+                    db, SEND_JOB, record_id=outbound_id, payload={"id": outbound_id}, key=f"{SEND_JOB}:{message_id}"
+                )
                 if automatic:
                     scopes = [f"address:{a.lower()}" for a in recipients] + [f"key:{k}" for k in loop_keys]
                     await db.insert_rows(
@@ -299,7 +300,9 @@ class Mail:
         for scope, cap, name in caps:
             count = await self._kith.db.fetch_value(
                 QueryString(
-                    "SELECT COUNT(*) AS n FROM kith_mail_auto_send WHERE scope = {} AND sent_at > {}", scope[:400], since
+                    "SELECT COUNT(*) AS n FROM kith_mail_auto_send WHERE scope = {} AND sent_at > {}",
+                    scope[:400],
+                    since,
                 )
             )
             if int(count or 0) >= cap:
@@ -351,7 +354,7 @@ async def smtp_deliver(settings: Settings, sender: str, recipients: list[str], r
         username=settings.smtp_username,
         password=settings.smtp_password,
         use_tls=settings.smtp_security == "tls",
-        start_tls=True if settings.smtp_security == "starttls" else False,
+        start_tls=settings.smtp_security == "starttls",
         timeout=settings.smtp_timeout_seconds,
     )
     try:
@@ -380,7 +383,7 @@ async def deliver_job(kith: Kith, row: dict[str, Any], payload: dict[str, Any]) 
     outbound_id = int(payload["id"])
     mail = await db.fetch_one(
         QueryString(
-            "SELECT id, message_id, status, sender, recipients, raw FROM kith_mail_outbound WHERE id = {}", outbound_id
+            "SELECT id, message_id, status, sender, recipients, data FROM kith_mail_outbound WHERE id = {}", outbound_id
         )
     )
     if mail is None or mail["status"] in ("sent", "suppressed"):
@@ -392,7 +395,7 @@ async def deliver_job(kith: Kith, row: dict[str, Any], payload: dict[str, Any]) 
         recipients = json.loads(recipients)
     now = dt.datetime.now(dt.UTC)
     try:
-        answer = await smtp_deliver(kith.settings, mail["sender"], list(recipients), bytes(mail["raw"]))
+        answer = await smtp_deliver(kith.settings, mail["sender"], list(recipients), bytes(mail["data"]))
     except (TemporaryFailure, PermanentFailure) as exc:
         attempt = int(row.get("attempts") or 0) + 1
         final = isinstance(exc, PermanentFailure) or attempt >= kith.settings.smtp_max_attempts
