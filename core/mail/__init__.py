@@ -5,17 +5,17 @@ Plugins reach it through ``kith.sdk``; docs/mail.md describes it end to end.
 """
 
 from kith.core.mail.bounces import Bounce, BouncedRecipient, Complaint
-from kith.core.mail.inbound_mail import Address, Attachment, InboundMail
+from kith.core.mail.inbound_mail import InboundMail, MailAddress, MailAttachment
 from kith.core.mail.outbound import Mail, MailSuppressed, OutboundMail, SentMail
 
 __all__ = [
-    "Address",
-    "Attachment",
     "Bounce",
     "BouncedRecipient",
     "Complaint",
     "InboundMail",
     "Mail",
+    "MailAddress",
+    "MailAttachment",
     "MailSuppressed",
     "OutboundMail",
     "SentMail",

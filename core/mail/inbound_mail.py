@@ -28,7 +28,7 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
 @dataclass(frozen=True)
-class Address:
+class MailAddress:
     """A display name and an address (``Ann Example``, ``ann@example.com``)."""
 
     name: str
@@ -41,7 +41,7 @@ class Address:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class MailAttachment:
     """A file that came with a message: an attachment, or an inline image (``inline``
     with its ``content_id``, the ``cid:`` the HTML body refers to).  ``file_id`` is its id
     in the file store once the message has been offered to plugins (``context.files``)."""
@@ -135,7 +135,7 @@ class InboundMail:
         assert isinstance(parsed, EmailMessage)
         self.message: EmailMessage = parsed
         self.text, self.html, self._body_parts = self._bodies()
-        self.attachments: list[Attachment] = list(self._attachments())
+        self.attachments: list[MailAttachment] = list(self._attachments())
 
     @classmethod
     def parse(cls, raw: bytes, **options: Any) -> InboundMail:
@@ -170,25 +170,25 @@ class InboundMail:
         except Exception:  # one unreadable header: every header as it was written
             return [(name, str(value)) for name, value in self.message.raw_items()]
 
-    def _addresses(self, *names: str) -> list[Address]:
+    def _addresses(self, *names: str) -> list[MailAddress]:
         values = [value for name in names for value in self.header_all(name)]
-        return [Address(n, a) for n, a in getaddresses(values) if a]
+        return [MailAddress(n, a) for n, a in getaddresses(values) if a]
 
     @property
-    def from_address(self) -> Address | None:
+    def from_address(self) -> MailAddress | None:
         found = self._addresses("From")
         return found[0] if found else None
 
     @property
-    def to(self) -> list[Address]:
+    def to(self) -> list[MailAddress]:
         return self._addresses("To")
 
     @property
-    def cc(self) -> list[Address]:
+    def cc(self) -> list[MailAddress]:
         return self._addresses("Cc")
 
     @property
-    def reply_to(self) -> list[Address]:
+    def reply_to(self) -> list[MailAddress]:
         """Where replies go: ``Reply-To`` when given, else the sender."""
         given = self._addresses("Reply-To")
         sender = self.from_address
@@ -242,13 +242,13 @@ class InboundMail:
             text = ""
         return text, html, used
 
-    def _attachments(self) -> Iterator[Attachment]:
+    def _attachments(self) -> Iterator[MailAttachment]:
         for part in _leaves(self.message):
             if id(part) in self._body_parts:
                 continue
             content_id = part.get("Content-ID")
             disposition = part.get_content_disposition()
-            yield Attachment(
+            yield MailAttachment(
                 filename=part.get_filename(),
                 content_type=part.get_content_type(),
                 data=_bytes_of(part),
