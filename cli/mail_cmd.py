@@ -10,10 +10,6 @@ import sys
 from typing import Any
 
 import click
-from rich.table import Table
-
-from kith.cli.common import console, open_kith, run, settings_from, with_kith
-from kith.core.runtime import Kith
 
 #: sysexits.h: what an MTA's pipe reads as "bounce it" and "try again later"
 EX_DATAERR = 65
@@ -34,6 +30,7 @@ def mail_group() -> None:
 @click.pass_context
 def gateway_command(ctx: click.Context, host: str | None, port: int | None, lmtp: bool) -> None:
     """Receive mail over SMTP or LMTP, storing each message before answering 250."""
+    from kith.cli.common import console, open_kith, run
     from kith.core.mail.gateway import start_gateway
 
     async def body() -> None:
@@ -69,13 +66,13 @@ def receive_command(ctx: click.Context, sender: str | None, recipients: tuple[st
         click.echo("Error: no message on standard input", err=True)
         ctx.exit(EX_DATAERR)
 
+    # only what storing needs (not the CLI's full Kith): an MTA runs this once per message
+    from kith.core.mail.inbound import MailTooLarge, mail_store, receive
+    from kith.core.settings import load_settings
+
     async def body() -> Any:
-        from kith.core.mail.inbound import receive
-
-        async with open_kith(ctx) as kith:
-            return await receive(kith, raw, source="pipe", envelope_from=sender, envelope_to=recipients)
-
-    from kith.core.mail.inbound import MailTooLarge
+        async with mail_store(load_settings()) as store:
+            return await receive(store, raw, source="pipe", envelope_from=sender, envelope_to=recipients)
 
     try:
         stored = asyncio.run(body())
@@ -95,6 +92,7 @@ def receive_command(ctx: click.Context, sender: str | None, recipients: tuple[st
 @click.pass_context
 def fetch_command(ctx: click.Context, once: bool, every: float | None) -> None:
     """Store the unseen messages of an IMAP mailbox, then mark them seen (or move them)."""
+    from kith.cli.common import console, open_kith, run, settings_from
     from kith.core.mail.imap import fetch_once
 
     if once and every is not None:
@@ -134,41 +132,55 @@ def fetch_command(ctx: click.Context, once: bool, every: float | None) -> None:
 @mail_group.command("list")
 @click.option("--outbound", is_flag=True, help="Mail sent (or suppressed) rather than received.")
 @click.option("--limit", type=int, default=20, show_default=True, help="How many, newest first.")
-@with_kith
-async def list_command(kith: Kith, outbound: bool, limit: int) -> None:
+@click.pass_context
+def list_command(ctx: click.Context, outbound: bool, limit: int) -> None:
     """The newest messages received (who claimed them) or sent (delivered, failed, suppressed)."""
-    db = kith.db
+    from kith.cli.common import console, open_kith, run
+
+    async def body() -> Any:
+        async with open_kith(ctx) as kith:
+            return _table(await _rows(kith.db, outbound, limit), outbound)
+
+    console.print(run(body()))
+
+
+async def _rows(db: Any, outbound: bool, limit: int) -> list[Any]:
     if outbound:
-        rows = await db.execute(
+        return await db.execute(
             "SELECT id, created_at, recipients, subject, status, automatic, reason, error, response "
             "FROM kith_mail_outbound ORDER BY id DESC LIMIT {}",
             limit,
         )
+    return await db.execute(
+        "SELECT id, received_at, from_address, subject, source, status, claimed_by, claim, error, automatic "
+        "FROM kith_mail_inbound ORDER BY id DESC LIMIT {}",
+        limit,
+    )
+
+
+def _table(rows: list[Any], outbound: bool) -> Any:
+    import json
+
+    from rich.table import Table
+
+    if outbound:
         table = Table("id", "queued", "to", "subject", "status", "automatic", "detail", title="Mail sent")
         for row in rows:
             recipients = row["recipients"]
-            if isinstance(recipients, str):
-                import json
-
-                recipients = json.loads(recipients)
+            recipients = json.loads(recipients) if isinstance(recipients, str) else recipients
             detail = row["reason"] or row["error"] or row["response"] or ""
             table.add_row(
                 str(row["id"]), str(row["created_at"])[:19], ", ".join(recipients), row["subject"] or "",
                 row["status"], "yes" if row["automatic"] else "", detail,
             )  # fmt: skip
-    else:
-        rows = await db.execute(
-            "SELECT id, received_at, from_address, subject, source, status, claimed_by, claim, error, automatic "
-            "FROM kith_mail_inbound ORDER BY id DESC LIMIT {}",
-            limit,
-        )
-        table = Table("id", "received", "from", "subject", "via", "status", "detail", title="Mail received")
-        for row in rows:
-            detail = (f"{row['claimed_by']}: {row['claim']}" if row["claim"] else row["error"]) or ""
-            if row["automatic"]:
-                detail = f"{detail} (automatic: {row['automatic']})".strip()
-            table.add_row(
-                str(row["id"]), str(row["received_at"])[:19], row["from_address"] or "", row["subject"] or "",
-                row["source"], row["status"], detail,
-            )  # fmt: skip
-    console.print(table)
+        return table
+    table = Table("id", "received", "from", "subject", "via", "status", "detail", title="Mail received")
+    for row in rows:
+        detail = (f"{row['claimed_by']}: {row['claim']}" if row["claim"] else row["error"]) or ""
+        if row["automatic"]:
+            detail = f"{detail} (automatic: {row['automatic']})".strip()
+        table.add_row(
+            str(row["id"]), str(row["received_at"])[:19], row["from_address"] or "", row["subject"] or "",
+            row["source"], row["status"], detail,
+        )  # fmt: skip
+    return table

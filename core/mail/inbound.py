@@ -22,9 +22,10 @@ import datetime as dt
 import hashlib
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from piccolo.querystring import QueryString
 
@@ -37,6 +38,8 @@ from kith.core.storage.outbox import enqueue
 
 if TYPE_CHECKING:
     from kith.core.runtime import Kith
+    from kith.core.settings import Settings
+    from kith.core.storage.database import Database
 
 log = logging.getLogger("kith.mail")
 
@@ -59,6 +62,37 @@ class Received:
     new: bool
 
 
+class MailStore(Protocol):
+    """What storing a message needs: settings and the database (a running ``Kith`` is
+    one; ``mail_store`` opens just these, for a process that only stores)."""
+
+    settings: Settings
+    db: Database
+
+
+@dataclass
+class _Store:
+    settings: Settings
+    db: Database
+
+
+@asynccontextmanager
+async def mail_store(settings: Settings) -> AsyncIterator[MailStore]:
+    """The database alone, migrated, without plugins or definitions: ``kith mail
+    receive`` runs once per message, so it starts in a fraction of a full Kith's time."""
+    from kith.core.core_migrations import CORE_MIGRATIONS
+    from kith.core.storage.database import Database
+    from kith.core.storage.migrations import migrate
+
+    db = Database(settings.database_url)
+    await db.connect()
+    try:
+        await migrate(db, "core", CORE_MIGRATIONS)
+        yield _Store(settings, db)
+    finally:
+        await db.close()
+
+
 def dedupe_key(message_id: str | None, raw: bytes) -> tuple[str, str]:
     """(key, sha256 of ``raw``): the key is the same for a redelivery of the same
     message, and differs for another message that reuses a Message-ID."""
@@ -67,7 +101,7 @@ def dedupe_key(message_id: str | None, raw: bytes) -> tuple[str, str]:
 
 
 async def receive(
-    kith: Kith,
+    kith: MailStore,
     raw: bytes,
     *,
     source: str,
