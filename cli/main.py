@@ -62,6 +62,10 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
     "gdpr": LazyCommand("kith.cli.gdpr_cmd:gdpr_group", "Personal data requests: export, erasure and consent records."),
     "init": LazyCommand("kith.cli.db_cmd:init_command", "Create kith.toml here (if missing) and set the database up."),
     "keys": LazyCommand("kith.cli.users_cmd:keys_group", "API keys: create (shown once), list, revoke."),
+    "mail": LazyCommand(
+        "kith.cli.mail_cmd:mail_group",
+        "Mail in and out: the SMTP/LMTP gateway, the MTA pipe, IMAP fetching, and the log.",
+    ),
     "migrate": LazyCommand(
         "kith.cli.db_cmd:migrate_command", "Apply pending migrations of the core and every enabled plugin."
     ),

@@ -219,6 +219,17 @@ async def rebuild_custom_field_indexes(db: Database) -> None:
                 await db.run_ddl(statement)
 
 
+async def _mail(db: Database) -> None:
+    """The mail service (docs/mail.md): messages received and sent, the automatic-mail
+    counts behind the loop caps, and the file store their attachments live in."""
+    from kith.core.files import FileRow
+    from kith.core.mail.models import MAIL_TABLES
+
+    await db.create_tables([*MAIL_TABLES, FileRow])
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_mail_inbound_status" ON "kith_mail_inbound" (status, id)')
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_mail_auto_send_scope" ON "kith_mail_auto_send" (scope, sent_at)')
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -232,4 +243,5 @@ CORE_MIGRATIONS = [
     Migration("0010_drop_rate_limits", _drop_rate_limits, "rate limits counted in memory or Redis, not here"),
     Migration("0011_read_indexes", _read_indexes, "indexes for owners, stages, newest first, e-mails; custom fields"),
     Migration("0012_outbox_queue_indexes", _outbox_queue_indexes, "queue indexes of pending rows and dead letters"),
+    Migration("0013_mail", _mail, "mail received and sent, automatic-mail caps, the file store"),
 ]

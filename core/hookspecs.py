@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kith.core.customfields import CustomFieldSpec
     from kith.core.entities import Entity
     from kith.core.graphql.generated import GraphQLTypes
+    from kith.core.mail.inbound_mail import InboundMail
     from kith.core.plugins.context import PluginContext
     from kith.core.plugins.jobs import Job
     from kith.core.privacy.erasure import Erasure
@@ -292,4 +293,24 @@ def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> Await
     or ``None``.  Sections of an entity the viewer may not read are dropped by the core;
     ``context.records`` reads as the viewer, so the items are the ones they may see.
     Called once per ``customerView`` query, so fetch with one query, not one per item.
+    """
+
+
+# -- mail (runtime; implementations may be async) -------------------------------------
+
+
+@hookspec
+def kith_mail_received(context: PluginContext, message: InboundMail) -> Awaitable[str | None] | str | None:
+    """Offered every inbound message (``InboundMail``), once it is stored; return a claim
+    naming what it became (``"ticket:42"``) to take it, or ``None`` to leave it.
+
+    Called by the worker, one implementation at a time in pluggy's order, until one
+    claims the message: later ones are not offered it (``tryfirst=True`` to see bounces
+    before a catch-all, ``trylast=True`` for a catch-all).  All of it runs in one write
+    transaction, each implementation in a savepoint of its own: what one writes (records,
+    ``context.files``, ``context.mail.send``) commits with the recorded claim, and one that
+    raises is logged by name, its writes undone, and the next one is offered the message.
+    If none claimed it and one raised, the message is offered again later (with backoff),
+    then dead-lettered.  ``message.attachments`` are in the file store already
+    (``file_id``).  ``context`` acts as the system (``mail``).  See docs/mail.md.
     """

@@ -166,8 +166,68 @@ class Settings(BaseSettings):
         1.0,
         description="Seconds between checks for a schema change made by another process.",
     )
+    # -- mail (docs/mail.md) ------------------------------------------------------------
+    mail_from: str | None = Field(
+        None,
+        description="The From address of mail Kith sends when the sender names none, e.g. 'Acme <crm@acme.example>'.",
+    )
+    mail_domain: str | None = Field(
+        None, description="The domain of the Message-IDs Kith makes; unset: mail_from's domain, else this host's name."
+    )
+    mail_max_size: int = Field(
+        25 * 1024 * 1024, ge=1024, description="The largest inbound message accepted, in bytes (gateway and pipe)."
+    )
+    mail_gateway_host: str = Field("127.0.0.1", description="Where `kith mail gateway` listens.")
+    mail_gateway_port: int = Field(2525, ge=1, le=65535, description="The port `kith mail gateway` listens on.")
+    mail_gateway_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recipient domains the gateway accepts (comma-separated); empty: every recipient.",
+    )
+    mail_reply_languages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["en", "de", "fr", "es", "nl", "it"],
+        description="Languages whose mail clients' quote headers ('On ... wrote:', 'Am ... schrieb') end "
+        "the new text of a reply.",
+    )
+    mail_auto_reply_per_address: int = Field(
+        10, ge=1, description="Automatic mails to one address within mail_auto_reply_window_seconds."
+    )
+    mail_auto_reply_per_loop_key: int = Field(
+        5, ge=1, description="Automatic mails for one loop key (a ticket) within mail_auto_reply_window_seconds."
+    )
+    mail_auto_reply_window_seconds: float = Field(
+        86400.0, gt=0, description="The window the automatic-mail caps count over."
+    )
+    smtp_host: str | None = Field(None, description="The SMTP server outgoing mail is delivered through.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (upgrade after connecting), tls (TLS from the start, port 465) or none."
+    )
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_max_attempts: int = Field(
+        10, ge=1, description="Delivery attempts of one mail before it is marked failed (and dead-lettered)."
+    )
+    imap_host: str | None = Field(None, description="The IMAP server `kith mail fetch` reads a mailbox from.")
+    imap_port: int | None = Field(None, ge=1, le=65535, description="Unset: 993 with tls, else 143.")
+    imap_username: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_move_to: str | None = Field(
+        None, description="A folder to move each stored message to; unset: it is marked seen and stays."
+    )
+    imap_timeout_seconds: float = Field(30.0, gt=0)
 
-    @field_validator("plugins", "extra_plugins", "extra_distributions", "outbound_allow", mode="before")
+    @field_validator(
+        "plugins",
+        "extra_plugins",
+        "extra_distributions",
+        "outbound_allow",
+        "mail_gateway_domains",
+        "mail_reply_languages",
+        mode="before",
+    )
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -71,7 +71,7 @@ from kith.core.automations.actions import (
     to_record_input,
     toggled_tags,
 )
-from kith.core.automations.engine import RUN_JOB, AutomationEngine, _event_view, _json
+from kith.core.automations.engine import INTERNAL_JOBS, RUN_JOB, AutomationEngine, _event_view, _json
 from kith.core.automations.rules import Rule
 from kith.core.automations.sandbox import is_substitution
 from kith.core.entities import Entity
@@ -125,9 +125,11 @@ class Batching:
     def firing(self, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Rule]] | None:
         """The payload of ``row`` (None: not read, no rule needed it) and the rules it
         fires, in order, when the batch path can take it; else None."""
-        if row["event"] == RUN_JOB or row["event"].startswith(JOB_PREFIX) or int(row.get("claims") or 0) > 1:
-            # jobs (retries, waits, deliveries, schedules, plugin jobs) and second claims: one at a time
-            return None
+        event_name = row["event"]
+        if event_name == RUN_JOB or event_name in INTERNAL_JOBS or event_name.startswith(JOB_PREFIX):
+            return None  # jobs (retries, waits, deliveries, schedules, mail, plugin jobs): one at a time
+        if int(row.get("claims") or 0) > 1:
+            return None  # a second claim (after a crash): one at a time
         event = row["event"]
         candidates = self._by_event.get(event)
         if not candidates:

@@ -14,6 +14,7 @@ it stops at ``automation_max_depth`` with a recorded error.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import random
 import time
@@ -54,6 +55,13 @@ RUN_COLUMNS = (
     ("duration_ms", "INTEGER"),
 )
 RULES_VERSION = "rules_version"
+#: the core's own jobs the worker runs (event -> "module:function" taking (kith, row,
+#: payload)), ahead of rules and webhooks: they are work, not events anyone subscribes to.
+#: A job raises ``RetryJob`` (start -1) to be tried again later, ``DeadLetter`` to give up.
+INTERNAL_JOBS = {
+    "kith.mail.received": "kith.core.mail.inbound:dispatch_job",
+    "kith.mail.send": "kith.core.mail.outbound:deliver_job",
+}
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,11 @@ class AutomationEngine:
             return
         if event.startswith(jobs.JOB_PREFIX):
             await jobs.run(self.kith, row, payload)
+            return
+        job = INTERNAL_JOBS.get(event)
+        if job is not None:
+            module, _, function = job.partition(":")
+            await getattr(importlib.import_module(module), function)(self.kith, row, payload)
             return
         from kith.core.automations.webhooks import subscriptions_for
 

@@ -47,6 +47,7 @@ RUNTIME_HOOKS = LIFECYCLE_HOOKS | {
     "kith_erase_personal_data",
     "kith_demo_data",
     "kith_customer_view",
+    "kith_mail_received",
 }
 
 

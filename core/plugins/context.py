@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from piccolo.table import Table
 
     from kith.core.entities import Entity
+    from kith.core.files import Files
+    from kith.core.mail.outbound import Mail
     from kith.core.runtime import Kith
 
 Record = dict[str, Any]
@@ -294,7 +296,7 @@ class PluginContext:
     itself, unrestricted, for what a plugin maintains on its own account (a score, a
     counter).  ``settings(Model)`` is the plugin's settings, ``emit`` raises a domain
     event, ``db`` holds the few engine-dependent database operations and ``log`` is a
-    logger.
+    logger; ``mail`` sends mail and reads what came in, ``files`` is the file store.
     """
 
     def __init__(self, kith: Kith, actor: Actor = SYSTEM) -> None:
@@ -309,6 +311,22 @@ class PluginContext:
         """Records as the system: no scope, no hidden fields, no permission checks;
         the audit names the caller's surface with ``system`` as the actor."""
         return self.as_system().records
+
+    @property
+    def mail(self) -> Mail:
+        """Send mail (``await context.mail.send(OutboundMail(...))``) and read received
+        messages (``await context.mail.inbound(id)``): see docs/mail.md."""
+        from kith.core.mail.outbound import Mail
+
+        return Mail(self._kith, self.actor)
+
+    @property
+    def files(self) -> Files:
+        """The file store: ``await context.files.store(data, name=..., content_type=...)``
+        returns a ``StoredFile`` whose ``id`` you keep; ``await context.files.read(id)``."""
+        from kith.core.files import Files
+
+        return Files(self._kith.db)
 
     @property
     def user_id(self) -> int | None:

@@ -206,6 +206,19 @@ class PluginManager:
                 self.deactivate_plugin(plugin)
         return record.pairs(results)
 
+    def pending(self, hook_name: str, **kwargs: Any) -> list[dispatch.Pending]:
+        """A runtime hook's implementations as calls not made yet, in pluggy's order, for
+        a caller that runs each itself (``kith_mail_received`` runs each in a savepoint of
+        its own and stops at the first claim); it reports a failure with ``report``."""
+        if hook_name not in compatibility.RUNTIME_HOOKS:
+            raise PluginError(f"{hook_name} is a registration hook: call it with call")
+        calls: list[dispatch.Pending] = getattr(self.pm.hook, hook_name)(**kwargs)
+        return calls
+
+    def report(self, plugin: str, hook: str, error: BaseException | str) -> None:
+        """Log a plugin's failure in a hook with its name (and traceback) and record it."""
+        self._report(plugin, hook, error)
+
     async def call_async(self, hook_name: str, *, refuse: bool, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a runtime hook through pluggy, then run and await its implementations here,
         one at a time in pluggy's order: the one place Kith awaits hook results.

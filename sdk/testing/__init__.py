@@ -20,6 +20,7 @@ from kith.sdk.testing.client import GraphQLClient, GraphQLErrors
 from kith.sdk.testing.contexts import acting_as, system_context
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
+from kith.sdk.testing.mail import deliver_mail, outgoing_mail
 from kith.sdk.testing.throwaway import throwaway_plugin
 from kith.sdk.testing.worker import run_worker_until_idle
 
@@ -28,6 +29,7 @@ __all__ = [
     "GraphQLClient",
     "GraphQLErrors",
     "acting_as",
+    "deliver_mail",
     "disable_plugin",
     "enable_plugin",
     "engines",
@@ -39,6 +41,7 @@ __all__ = [
     "make_contact",
     "make_organization",
     "make_user",
+    "outgoing_mail",
     "purge_plugin",
     "run_scheduled_rule",
     "run_worker_until_idle",
