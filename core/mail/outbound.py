@@ -156,6 +156,13 @@ class Mail:
         self._kith = kith
         self._actor = actor
 
+    @property
+    def configured(self) -> bool:
+        """Whether mail can be composed without a ``from_address`` of its own (the
+        ``mail_from`` setting is set): a plugin that mails as a side effect (a ticket's
+        replies) checks this rather than failing the write that caused it."""
+        return bool(self._kith.settings.mail_from)
+
     async def send(
         self,
         mail: OutboundMail,

@@ -7,6 +7,7 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 
 from kith.plugins.service.migrations import MIGRATIONS
 from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES
+from kith.plugins.service.settings import ServiceSettings
 from kith.sdk import Plugin
 
 plugin = Plugin(
@@ -17,4 +18,5 @@ plugin = Plugin(
     tables=[*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES],
     migrations=MIGRATIONS,
     source="kith.plugins.service",
+    settings=ServiceSettings,
 )

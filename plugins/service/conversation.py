@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.plugins.service import tickets
+from kith.plugins.service import mailroom, tickets
 from kith.plugins.service.sla import engine
 from kith.sdk import Change, ValidationFailed
 
@@ -21,8 +21,8 @@ TIMELINE_KIND = "ticket_message"
 async def before_create(change: Change) -> None:
     values = change.values
     context = change.context
-    if not (values.get("body") or "").strip() and not values.get("attachments"):
-        raise ValidationFailed.single("body", "required", "write something, or attach a file")
+    if not (values.get("body") or "").strip() and values.get("direction") != "inbound":
+        raise ValidationFailed.single("body", "required", "write something")
     ticket = await context.records.get("ticket", int(values["ticket"]))
     if ticket is None:
         raise ValidationFailed.single("ticketId", "not_found", "no such ticket")
@@ -37,6 +37,10 @@ async def before_create(change: Change) -> None:
     values.setdefault("kind", "reply")
     if values["kind"] == "note" and values["direction"] == "inbound":
         raise ValidationFailed.single("kind", "invalid", "a note is written by an agent, not received")
+    if values["kind"] == "auto" and change.actor.user_id is not None:
+        raise ValidationFailed.single(
+            "kind", "invalid", "automatic messages are the plugin's own; write a reply or a note"
+        )
 
 
 async def after_write(change: Change) -> None:
@@ -44,8 +48,8 @@ async def after_write(change: Change) -> None:
     if change.action != "create":
         return
     message = change.after or {}
-    if message.get("kind") == "note" or message.get("origin_ticket") is not None:
-        return  # notes answer nobody; a merge's copies were counted on their own ticket
+    if message.get("kind") in ("note", "auto") or message.get("origin_ticket") is not None:
+        return  # notes and acknowledgements answer nobody; a merge's copies were counted on their own ticket
     context = change.context.as_plugin(keep_permissions=False)
     ticket = await context.system.get("ticket", int(message["ticket"]))
     if ticket is None:
@@ -62,6 +66,8 @@ async def after_write(change: Change) -> None:
             if opened is not None:
                 update["status"] = opened["id"]
         await context.records.update("ticket", ticket["id"], update)
+        if message.get("message_id") is None:  # written here, not a copy of mail sent elsewhere
+            await mailroom.mail_reply(change.context, message, ticket)
     else:
         await context.records.update("ticket", ticket["id"], {"last_customer_message_at": at})
         await tickets.reopen_for_customer(context, ticket)

@@ -7,11 +7,22 @@ Lifecycle hooks are scoped to their entity with ``entity_hook``; the work is don
 
 from __future__ import annotations
 
-from kith.plugins.service import conversation, routing, tickets
+from kith.plugins.service import conversation, mailroom, routing, tickets
 from kith.plugins.service import entities as declarations
 from kith.plugins.service.sla import engine as sla
 from kith.plugins.service.sla import setup
-from kith.sdk import Change, DomainEvent, Entity, GraphQLTypes, Job, RoleDefinition, entity_hook, hookimpl
+from kith.sdk import (
+    Change,
+    DomainEvent,
+    Entity,
+    GraphQLTypes,
+    InboundMail,
+    Job,
+    PluginContext,
+    RoleDefinition,
+    entity_hook,
+    hookimpl,
+)
 
 
 @hookimpl
@@ -29,6 +40,13 @@ def kith_graphql_mutations(types: GraphQLTypes) -> list[type]:
     from kith.plugins.service.graphql import mutations
 
     return [mutations(types)]
+
+
+@hookimpl(trylast=True)
+async def kith_mail_received(context: PluginContext, message: InboundMail) -> str | None:
+    """Mail to the helpdesk's addresses becomes tickets and replies (see ``mailroom``);
+    last in line, so a plugin that wants bounces or other mail first gets it."""
+    return await mailroom.received(context, message)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from typing import Any
 from kith.plugins.service import statuses
 from kith.sdk import PluginContext, ValidationFailed
 
-_COPIED = ("kind", "direction", "author", "author_contact", "body", "full_body", "attachments", "message_id")
+_COPIED = ("kind", "direction", "author", "author_contact", "body", "full_body", "message_id")
 
 
 async def _ticket(context: PluginContext, ticket_id: int, field: str) -> dict[str, Any]:
@@ -54,7 +54,10 @@ async def merge(context: PluginContext, source_ids: Sequence[int], target_id: in
                 "ticket_message", {"ticketId": {"eq": source_id}}, order_by=[{"id": "ASC"}]
             ):
                 copy = {k: message.get(k) for k in _COPIED}
-                await plugin.create("ticket_message", {**copy, "ticket": target_id, "origin_ticket": source_id})
+                made = await plugin.create("ticket_message", {**copy, "ticket": target_id, "origin_ticket": source_id})
+                for attachment in await plugin.list("ticket_attachment", {"messageId": {"eq": message["id"]}}):
+                    kept = {k: attachment[k] for k in ("file", "name", "content_type", "size", "inline")}
+                    await plugin.create("ticket_attachment", {**kept, "message": made["id"]})
             await _note(context, source_id, f"Merged into {target['number']}.")
             await trusted.update("ticket", source_id, {"merged_into": target_id, "status": closed["id"]})
             await _note(context, target_id, f"{source['number']} was merged into this ticket.")

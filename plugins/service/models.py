@@ -17,7 +17,8 @@ DONE_CATEGORIES = ("solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CHANNELS = ("email", "api", "web", "phone", "social")
 TICKET_TYPES = ("question", "incident", "problem", "task")
-MESSAGE_KINDS = ("reply", "note")
+#: "auto": mail the plugin sent by itself (an acknowledgement): not a response, not on the timeline
+MESSAGE_KINDS = ("reply", "note", "auto")
 DIRECTIONS = ("inbound", "outbound")
 ROUTING_STRATEGIES = ("manual", "round_robin", "least_open", "skills")
 SLA_TARGETS = ("first_response", "next_response", "resolution")
@@ -81,13 +82,22 @@ class TicketMessage(RecordColumns, Table, tablename="service_ticket_message"):
     body = Text(default="")
     #: the whole text as received, quotes included (``body`` is the reply above the quote)
     full_body = Text(null=True, default=None)
-    #: [{"file": id, "name": ..., "content_type": ..., "size": ...}]
-    attachments = JSON(default="[]")
     message_id = Varchar(length=300, null=True, default=None, index=True)
     #: a message forwarded here from a merged ticket keeps where it came from
     origin_ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.set_null)
     #: outbound mail: queued, sent, suppressed (by the loop rules) or none (not mailed)
     delivery = Varchar(length=20, null=True, default=None)
+
+
+class TicketAttachment(RecordColumns, Table, tablename="service_ticket_attachment"):
+    """A file that came with (or was sent in) a message; the bytes are in the core's file store."""
+
+    message = ForeignKey(references=TicketMessage, null=True, default=None, on_delete=OnDelete.cascade)
+    file = BigInt()
+    name = Varchar(length=255, default="")
+    content_type = Varchar(length=120, default="application/octet-stream")
+    size = BigInt(default=0)
+    inline = Boolean(default=False)
 
 
 class AgentProfile(RecordColumns, Table, tablename="service_agent"):
@@ -182,6 +192,6 @@ class SlaStatus(Table, tablename="service_sla_status"):
     computed_at = Timestamptz(null=True, default=None)
 
 
-TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage]
+TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage, TicketAttachment]
 ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
 SLA_TABLES: list[type[Table]] = [Calendar, SlaPolicy, SlaEvent, SlaStatus]

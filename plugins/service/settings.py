@@ -1,0 +1,28 @@
+"""The service plugin's settings: a ``[plugin.service]`` table in kith.toml (or
+``KITH_PLUGIN='{"service": {...}}'``), read with ``context.settings(ServiceSettings)``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kith.sdk import PluginContext
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, not ignored
+
+    #: the addresses whose mail becomes tickets (``support@acme.example``); empty: all mail
+    #: no other plugin claims
+    addresses: list[str] = Field(default_factory=list)
+    #: answer a new ticket's first mail with an automatic acknowledgement (RFC 3834 rules apply)
+    acknowledge: bool = True
+    #: the acknowledgement's text; ``{number}`` and ``{subject}`` are filled in
+    acknowledgement: str = (
+        "We have received your request and opened ticket {number}: {subject}.\nReply to this message to add to it."
+    )
+    #: the team new mail tickets join (its queue routes them); empty: none
+    mail_team: str = ""
+
+
+def service_settings(context: PluginContext) -> ServiceSettings:
+    return context.settings(ServiceSettings)
