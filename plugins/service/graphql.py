@@ -1,12 +1,14 @@
 """The service plugin's own GraphQL: merging and splitting tickets, and routing a
 team's queue by hand.  Tickets, messages and the set-up have the generated API."""
 
+import datetime
 from typing import Any, Optional
 
 import strawberry
 from strawberry.types import Info
 
 from kith.plugins.service import merging, routing
+from kith.plugins.service.models import SlaStatus
 from kith.sdk import GraphQLTypes, UserError, ValidationFailed, context_from, require_permission
 
 
@@ -72,3 +74,45 @@ def mutations(graphql: GraphQLTypes) -> type:
             )
 
     return ServiceMutations
+
+
+@strawberry.type(description="One SLA target of a record, as last computed (times in UTC).")
+class SlaTarget:
+    policy: str
+    target: str = strawberry.field(description="first_response, next_response or resolution")
+    state: str = strawberry.field(description="running, paused, met, breached or not_due")
+    deadline: Optional[datetime.datetime]
+    warning_at: Optional[datetime.datetime]
+    elapsed_seconds: int = strawberry.field(description="Working seconds used.")
+    paused_seconds: int
+    met_at: Optional[datetime.datetime]
+    breached_at: Optional[datetime.datetime]
+
+
+@strawberry.type
+class ServiceQueries:
+    @strawberry.field(
+        description="The SLA targets of any record with a policy (a ticket, a lead, a deal), if you may read it."
+    )
+    async def sla_targets(self, info: Info, entity: str, id: strawberry.ID) -> list[SlaTarget]:
+        context = context_from(info)
+        if entity not in context.entity_names():
+            raise ValidationFailed.single("entity", "invalid", f"no entity named {entity!r}")
+        if await context.records.get(entity, int(id)) is None:
+            return []  # not there, or not theirs to see: the same answer
+        rows = await SlaStatus.select().where((SlaStatus.entity == entity) & (SlaStatus.record_id == int(id)))
+        order = {"first_response": 0, "next_response": 1, "resolution": 2}
+        return [
+            SlaTarget(
+                policy=row["policy"],
+                target=row["target"],
+                state=row["state"],
+                deadline=row["deadline"],
+                warning_at=row["warning_at"],
+                elapsed_seconds=int(row["elapsed_seconds"]),
+                paused_seconds=int(row["paused_seconds"]),
+                met_at=row["met_at"],
+                breached_at=row["breached_at"],
+            )
+            for row in sorted(rows, key=lambda r: order.get(r["target"], 9))
+        ]

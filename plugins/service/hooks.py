@@ -36,6 +36,13 @@ def kith_roles() -> list[RoleDefinition]:
 
 
 @hookimpl
+def kith_graphql_queries() -> list[type]:
+    from kith.plugins.service.graphql import ServiceQueries
+
+    return [ServiceQueries]
+
+
+@hookimpl
 def kith_graphql_mutations(types: GraphQLTypes) -> list[type]:
     from kith.plugins.service.graphql import mutations
 
@@ -101,6 +108,13 @@ def calendar_before_create(change: Change) -> None:
 @entity_hook("kith_before_update", "business_calendar")
 def calendar_before_update(change: Change) -> None:
     setup.calendar_before_write(change)
+
+
+@hookimpl
+async def kith_after_write(change: Change) -> None:
+    """SLAs on any entity: a record of an entity with a policy moves its clocks."""
+    if change.after is not None:
+        await sla.record_written(change.context, change.entity, change.action, change.after)
 
 
 @entity_hook("kith_after_write", "sla_policy")

@@ -12,7 +12,7 @@ import pytest
 
 from kith.core.automations.worker import Worker
 from kith.sdk import apply_rule
-from kith.sdk.testing import run_worker_until_idle, system_context
+from kith.sdk.testing import GraphQLClient, make_user, run_worker_until_idle, system_context
 
 
 @pytest.fixture
@@ -118,3 +118,39 @@ async def test_editing_a_policy_recomputes_open_tickets(service):
     await run_worker_until_idle(service)
     after = (await records.get("ticket", ticket["id"]))["sla_due_at"]
     assert before - after == dt.timedelta(minutes=540)
+
+
+SLA_TARGETS = """query($entity: String!, $id: ID!) { slaTargets(entity: $entity, id: $id) {
+  policy target state deadline metAt breachedAt } }"""
+
+
+async def test_an_sla_on_another_entity_follows_its_filters(service):
+    from kith.plugins.service.sla import engine
+
+    records = system_context(service).records
+    await records.create(
+        "sla_policy",
+        {
+            "name": "Call new leads",
+            "entity": "contact",
+            "conditions": {"lifecycleStage": {"eq": "lead"}},
+            "responded_when": {"title": {"isNull": False}},
+            "targets": {"default": {"first_response": 1 / 60}},
+        },
+    )
+    engine.forget_policies()
+    lead = await records.create("contact", {"first_name": "Lea", "lifecycle_stage": "lead"})
+    customer = await records.create("contact", {"first_name": "Cy", "lifecycle_stage": "customer"})
+    gql = GraphQLClient(service)
+    (target,) = (await gql.query(SLA_TARGETS, entity="contact", id=str(lead["id"])))["slaTargets"]
+    assert (target["policy"], target["target"], target["state"]) == ("Call new leads", "first_response", "running")
+    assert (await gql.query(SLA_TARGETS, entity="contact", id=str(customer["id"])))["slaTargets"] == []
+    await asyncio.sleep(1.1)  # past the deadline: the worker (not running here) would check now
+    await engine.refresh(system_context(service), "contact", await records.get("contact", lead["id"]))
+    assert [row["record_id"] for row in await events(service, "contact.sla_breached")] == [lead["id"]]
+    await records.update("contact", lead["id"], {"title": "called back"})
+    (met,) = (await gql.query(SLA_TARGETS, entity="contact", id=str(lead["id"])))["slaTargets"]
+    assert met["state"] == "met" and met["breachedAt"] is not None  # met, but late
+    rep = await make_user(service, roles=["sales_rep"])
+    as_rep = await GraphQLClient.as_user(service, rep["id"])
+    assert (await as_rep.query(SLA_TARGETS, entity="contact", id=str(lead["id"])))["slaTargets"] == []  # not hers

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -282,6 +283,75 @@ def _open_filter(entity: str) -> dict[str, Any]:
     return {"statusCategory": {"notIn": ["solved", "closed"]}} if entity == "ticket" else {}
 
 
+# -- SLAs on records other than tickets ---------------------------------------------------
+
+#: (when read, the entities other than tickets that have a policy); read again after
+#: ``POLICY_CACHE_SECONDS``, or at once in the process that changed a policy
+_policy_entities: tuple[float, frozenset[str]] = (0.0, frozenset())
+POLICY_CACHE_SECONDS = 5.0
+
+
+def forget_policies() -> None:
+    global _policy_entities
+    _policy_entities = (0.0, frozenset())
+
+
+async def entities_with_policies() -> frozenset[str]:
+    global _policy_entities
+    read_at, names = _policy_entities
+    if time.monotonic() - read_at > POLICY_CACHE_SECONDS:
+        rows = await SlaPolicy.select(SlaPolicy.entity).where(
+            (SlaPolicy.active == True) & SlaPolicy.deleted_at.is_null()  # noqa: E712
+        )
+        names = frozenset(str(row["entity"]) for row in rows) - {"ticket"}
+        _policy_entities = (time.monotonic(), names)
+    return names
+
+
+async def _holds(context: PluginContext, entity: str, record_id: int, condition: Any) -> bool:
+    condition = _json(condition, {})
+    if not condition:
+        return False
+    return bool(await context.system.count(entity, {"and": [{"id": {"eq": record_id}}, condition]}))
+
+
+async def _last_flags(entity: str, record_id: int) -> tuple[bool, bool, bool]:
+    """(answered, paused, solved) as the record's history last recorded them."""
+    rows = await (
+        SlaEvent.select(SlaEvent.kind, SlaEvent.paused, SlaEvent.solved)
+        .where((SlaEvent.entity == entity) & (SlaEvent.record_id == record_id))
+        .order_by(SlaEvent.at, SlaEvent.id)
+    )
+    answered = any(row["kind"] == "agent_reply" for row in rows)
+    status = [row for row in rows if row["kind"] == "status"]
+    last = status[-1] if status else {"paused": False, "solved": False}
+    return answered, bool(last["paused"]), bool(last["solved"])
+
+
+async def record_written(context: PluginContext, entity: str, action: str, record: Mapping[str, Any]) -> None:
+    """A record of an entity with a policy changed: turn what its policy's
+    ``respondedWhen``, ``pausedWhen`` and ``solvedWhen`` filters say about it now into
+    history, then refresh its clocks.  A lead's "first contact" is a policy on leads
+    whose ``respondedWhen`` is ``{"status": {"ne": "new"}}``."""
+    if entity == "ticket" or entity not in await entities_with_policies():
+        return
+    record_id = int(record["id"])
+    if action == "delete":
+        await SlaStatus.delete().where((SlaStatus.entity == entity) & (SlaStatus.record_id == record_id))
+        return
+    policy = await policy_for(context, entity, record_id)
+    if policy is not None:
+        now = dt.datetime.now(dt.UTC)
+        answered, paused, solved = await _last_flags(entity, record_id)
+        if not answered and await _holds(context, entity, record_id, policy["responded_when"]):
+            await record_event(entity, record_id, "agent_reply", now)
+        now_paused = await _holds(context, entity, record_id, policy["paused_when"])
+        now_solved = await _holds(context, entity, record_id, policy["solved_when"])
+        if (now_paused, now_solved) != (paused, solved):
+            await record_event(entity, record_id, "status", now, paused=now_paused, solved=now_solved)
+    await refresh(context, entity, record)
+
+
 async def policies_any() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await SlaPolicy.select(SlaPolicy.entity).where(SlaPolicy.deleted_at.is_null())
     return rows
@@ -295,6 +365,7 @@ async def run_recompute(context: PluginContext, run: JobRun) -> None:
 
 async def setup_changed(context: PluginContext, what: str, record: Mapping[str, Any]) -> None:
     """A policy or calendar changed: recompute the clocks it may move, soon, in a job."""
+    forget_policies()
     entity = record.get("entity") if what == "policy" else None
     await context.schedule(
         RECOMPUTE_JOB,
