@@ -6,7 +6,7 @@ Written only against ``kith.sdk``, like any third-party plugin.  Enable it with
 """
 
 from kith.plugins.service.migrations import MIGRATIONS
-from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES
+from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES, TOOL_TABLES
 from kith.plugins.service.settings import ServiceSettings
 from kith.sdk import Plugin
 
@@ -15,7 +15,7 @@ plugin = Plugin(
     version="0.1.0",
     summary="Tickets from email, SLAs on business calendars, routing, knowledge base, satisfaction.",
     hooks="kith.plugins.service.hooks",
-    tables=[*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES],
+    tables=[*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES, *TOOL_TABLES],
     migrations=MIGRATIONS,
     source="kith.plugins.service",
     settings=ServiceSettings,

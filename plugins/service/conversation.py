@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from kith.plugins.service import mailroom, tickets
+from kith.plugins.service.models import TicketMessage
 from kith.plugins.service.sla import engine
 from kith.sdk import Change, ValidationFailed
 
@@ -30,6 +31,8 @@ async def before_create(change: Change) -> None:
         raise ValidationFailed.single(
             "ticketId", "invalid", f"ticket {ticket['number']} was merged; write on the ticket it was merged into"
         )
+    if values.get("seen_message") is not None:
+        await _refuse_collision(change, ticket, int(values["seen_message"]))
     if change.actor.user_id is not None:
         values["author"] = change.actor.user_id
         values["direction"] = "outbound"
@@ -41,6 +44,38 @@ async def before_create(change: Change) -> None:
         raise ValidationFailed.single(
             "kind", "invalid", "automatic messages are the plugin's own; write a reply or a note"
         )
+
+
+async def _refuse_collision(change: Change, ticket: dict[str, Any], seen: int) -> None:
+    """Someone else wrote on the ticket since the newest message the writer had seen:
+    refuse, naming who, so they read it before they send (send again with that one)."""
+    newer = await (
+        TicketMessage.select(TicketMessage.id, TicketMessage.author)
+        .where(
+            (TicketMessage.ticket == ticket["id"])
+            & (TicketMessage.id > seen)
+            & TicketMessage.kind.is_in(["reply", "note"])
+            & TicketMessage.deleted_at.is_null()
+        )
+        .order_by(TicketMessage.id)
+    )
+    others = [m for m in newer if m["author"] is None or m["author"] != change.actor.user_id]
+    if not others:
+        return
+    who = []
+    for message in others:
+        if message.get("author") is not None:
+            user = await change.context.system.get("user", int(message["author"]))
+            who.append((user or {}).get("name") or "an agent")
+        else:
+            who.append("the customer")
+    names = ", ".join(dict.fromkeys(who))
+    raise ValidationFailed.single(
+        "seenMessageId",
+        "collision",
+        f"{len(others)} new message(s) on {ticket['number']} since you started writing, from {names}: "
+        f"read them, then send again with seenMessageId {others[-1]['id']}",
+    )
 
 
 async def after_write(change: Change) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from kith.plugins.service.models import (
     CHANNELS,
     DIRECTIONS,
+    MACRO_SCOPES,
     MESSAGE_KINDS,
     PRIORITIES,
     ROUTING_STRATEGIES,
@@ -16,6 +17,8 @@ from kith.plugins.service.models import (
     TICKET_TYPES,
     AgentProfile,
     Calendar,
+    CannedReply,
+    Macro,
     SlaPolicy,
     TeamQueue,
     Ticket,
@@ -96,8 +99,31 @@ def entities() -> list[Entity]:
             choices={"kind": MESSAGE_KINDS, "direction": DIRECTIONS},
             personal=("body", "full_body"),
             read_only=("direction", "author", "author_contact", "full_body", "message_id", "origin_ticket", "delivery"),
-            reverse={"ticket": "messages", "origin_ticket": None, "author_contact": None},
+            reverse={"ticket": "messages", "origin_ticket": None, "author_contact": None, "seen_message": None},
             owner_via="ticket",
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "macro",
+            Macro,
+            required=("name", "actions"),
+            searchable=("name",),
+            choices={"scope": MACRO_SCOPES},
+            normalisers={"actions": LIST},
+            reverse={"team": None, "owner": None},
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "canned_reply",
+            CannedReply,
+            label="Canned reply",
+            plural="canned_replies",
+            required=("name", "body"),
+            searchable=("name", "body"),
+            choices={"scope": MACRO_SCOPES},
+            reverse={"team": None, "owner": None},
             timeline=False,
             customizable=False,
         ),
@@ -160,7 +186,15 @@ def entities() -> list[Entity]:
 
 READ = Grant(actions=["read"])
 #: the service set-up that agents read and service admins change
-SETUP = ("ticket_status", "team_queue", "business_calendar", "sla_policy", "agent_profile")
+SETUP = (
+    "ticket_status",
+    "team_queue",
+    "business_calendar",
+    "sla_policy",
+    "agent_profile",
+    "macro",
+    "canned_reply",
+)
 
 
 def roles() -> list[RoleDefinition]:
@@ -188,6 +222,8 @@ def roles() -> list[RoleDefinition]:
                 "ticket": Grant(actions=["read", "create", "update", "delete", "restore"]),
                 "agent_profile": Grant(actions=["read", "create", "update"]),
                 "team_queue": Grant(actions=["read", "update"]),
+                "macro": Grant(actions=["read", "create", "update", "delete", "restore"]),
+                "canned_reply": Grant(actions=["read", "create", "update", "delete", "restore"]),
             },
         ),
         RoleDefinition(

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import strawberry
 from strawberry.types import Info
 
-from kith.plugins.service import merging, routing
+from kith.plugins.service import merging, routing, tools
 from kith.plugins.service.models import SlaStatus
 from kith.sdk import GraphQLTypes, UserError, ValidationFailed, context_from, require_permission
 
@@ -29,6 +29,11 @@ def mutations(graphql: GraphQLTypes) -> type:
     @strawberry.type
     class RouteTicketsPayload:
         assignments: list[TicketAssignment]
+        errors: list[UserError]
+
+    @strawberry.type
+    class RenderedReplyPayload:
+        text: Optional[str]
         errors: list[UserError]
 
     async def _change(info: Info, work: Any) -> TicketChangePayload:
@@ -58,6 +63,27 @@ def mutations(graphql: GraphQLTypes) -> type:
             self, info: Info, id: strawberry.ID, message_ids: list[strawberry.ID], subject: Optional[str] = None
         ) -> TicketChangePayload:
             return await _change(info, lambda c: merging.split(c, int(id), [int(m) for m in message_ids], subject))
+
+        @strawberry.mutation(
+            description="Apply a macro to a ticket: its steps (status, priority, assignment, tags, a templated "
+            "reply or note) run as you, all or nothing."
+        )
+        async def apply_macro(
+            self, info: Info, macro_id: strawberry.ID, ticket_id: strawberry.ID
+        ) -> TicketChangePayload:
+            return await _change(info, lambda c: tools.apply_macro(c, int(macro_id), int(ticket_id)))
+
+        @strawberry.mutation(
+            description="A canned reply's text for a ticket, its template filled in (nothing is sent)."
+        )
+        async def render_canned_reply(
+            self, info: Info, id: strawberry.ID, ticket_id: strawberry.ID
+        ) -> RenderedReplyPayload:
+            try:
+                text = await tools.render_canned(context_from(info), int(id), int(ticket_id))
+            except ValidationFailed as exc:
+                return RenderedReplyPayload(text=None, errors=[UserError.from_error(e) for e in exc.errors])
+            return RenderedReplyPayload(text=text, errors=[])
 
         @strawberry.mutation(description="Hand a team's unassigned tickets to its available agents now.")
         async def route_tickets(self, info: Info, team_id: strawberry.ID) -> RouteTicketsPayload:

@@ -7,7 +7,7 @@ Lifecycle hooks are scoped to their entity with ``entity_hook``; the work is don
 
 from __future__ import annotations
 
-from kith.plugins.service import conversation, mailroom, routing, tickets
+from kith.plugins.service import conversation, mailroom, routing, tickets, tools
 from kith.plugins.service import entities as declarations
 from kith.plugins.service.sla import engine as sla
 from kith.plugins.service.sla import setup
@@ -108,6 +108,24 @@ def calendar_before_create(change: Change) -> None:
 @entity_hook("kith_before_update", "business_calendar")
 def calendar_before_update(change: Change) -> None:
     setup.calendar_before_write(change)
+
+
+@entity_hook("kith_before_create", "macro", "canned_reply")
+def tool_before_create(change: Change) -> None:
+    _check_tool(change)
+
+
+@entity_hook("kith_before_update", "macro", "canned_reply")
+def tool_before_update(change: Change) -> None:
+    _check_tool(change)
+
+
+def _check_tool(change: Change) -> None:
+    tools.check_scope(change)
+    if change.entity == "macro" and "actions" in change.values:
+        tools.check_steps(change.values["actions"])
+    if change.entity == "canned_reply" and "body" in change.values:
+        tools.check_body(change.values["body"])
 
 
 @hookimpl

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kith.plugins.service.models import ROUTING_TABLES, SLA_TABLES, TICKET_TABLES, SlaEvent, SlaStatus, TicketStatus
+from kith.plugins.service.models import (
+    ROUTING_TABLES,
+    SLA_TABLES,
+    TICKET_TABLES,
+    TOOL_TABLES,
+    SlaEvent,
+    SlaStatus,
+    TicketStatus,
+)
 from kith.plugins.service.statuses import DEFAULT_STATUSES
 from kith.sdk import Migration, initial_migration
 
@@ -27,7 +35,7 @@ async def _default_statuses(db: Any) -> None:
 async def _indexes(db: Any) -> None:
     """An index on every relation column (reverse lists, relation filters and owner
     scopes look records up by it), and on what queues, clocks and threading look up."""
-    tables = [*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES]
+    tables = [*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES, *TOOL_TABLES]
     db.bind(tables)
     for table in tables:
         for column in table._meta.foreign_key_columns:
@@ -40,7 +48,7 @@ async def _indexes(db: Any) -> None:
 
 
 MIGRATIONS = [
-    initial_migration(*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES),
+    initial_migration(*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES, *TOOL_TABLES),
     Migration("0002_default_statuses", _default_statuses, "the ticket statuses a helpdesk starts with"),
     Migration("0003_indexes", _indexes, "indexes on relations, queues, clocks"),
 ]

@@ -87,6 +87,36 @@ class TicketMessage(RecordColumns, Table, tablename="service_ticket_message"):
     origin_ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.set_null)
     #: outbound mail: queued, sent, suppressed (by the loop rules) or none (not mailed)
     delivery = Varchar(length=20, null=True, default=None)
+    #: the newest message the writer had seen: a reply written while someone else answered
+    #: is refused as a collision until they have read it
+    seen_message: ForeignKey[TicketMessage] = ForeignKey(
+        references="self", null=True, default=None, on_delete=OnDelete.set_null
+    )
+
+
+MACRO_SCOPES = ("global", "team", "personal")
+
+
+class Macro(RecordColumns, Table, tablename="service_macro"):
+    """Several actions an agent applies to a ticket at once, as themselves."""
+
+    name = Varchar(length=120)
+    scope = Varchar(length=10, default="global")
+    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.cascade)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.cascade)
+    #: JSON list of steps: {"status": "Solved"}, {"priority": "high"}, {"assign": "me"},
+    #: {"add_tags": ["vip"]}, {"reply": "template"}, {"note": "template"}
+    actions = Text(default="[]")
+
+
+class CannedReply(RecordColumns, Table, tablename="service_canned_reply"):
+    """A reply agents start from; its body is a template (``{{ requester.first_name }}``)."""
+
+    name = Varchar(length=120)
+    scope = Varchar(length=10, default="global")
+    team = ForeignKey(references=Team, null=True, default=None, on_delete=OnDelete.cascade)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.cascade)
+    body = Text(default="")
 
 
 class TicketAttachment(RecordColumns, Table, tablename="service_ticket_attachment"):
@@ -194,4 +224,5 @@ class SlaStatus(Table, tablename="service_sla_status"):
 
 TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage, TicketAttachment]
 ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
+TOOL_TABLES: list[type[Table]] = [Macro, CannedReply]
 SLA_TABLES: list[type[Table]] = [Calendar, SlaPolicy, SlaEvent, SlaStatus]

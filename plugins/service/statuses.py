@@ -40,3 +40,12 @@ async def first_of(category: str) -> dict[str, Any] | None:
         .first()
     )
     return row
+
+
+async def named(name: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        await TicketStatus.select(*_COLUMNS)
+        .where((TicketStatus.name == name) & TicketStatus.deleted_at.is_null())
+        .first()
+    )
+    return row
