@@ -87,7 +87,7 @@ async def test_the_gateway_stores_before_it_answers_and_plugins_get_the_message(
     assert later is not None and later.attachments[0].file_id == message.attachments[0].file_id
 
 
-async def test_lmtp_answers_once_per_recipient(make_kith) -> None:  # type: ignore[no-untyped-def]
+async def test_lmtp_answers_once_per_recipient_and_a_null_sender_marks_it_automatic(make_kith) -> None:  # type: ignore[no-untyped-def]
     kith = await make_kith()
     server, port = await gateway(kith, lmtp=True)
     try:
@@ -103,7 +103,7 @@ async def test_lmtp_answers_once_per_recipient(make_kith) -> None:  # type: igno
 
         assert (await reader.readline()).startswith(b"220")
         assert (await say(b"LHLO client.example\r\n"))[-1].startswith(b"250 ")
-        assert (await say(b"MAIL FROM:<ann@client.example>\r\n"))[0].startswith(b"250")
+        assert (await say(b"MAIL FROM:<>\r\n"))[0].startswith(b"250")
         assert (await say(b"RCPT TO:<support@acme.example>\r\n"))[0].startswith(b"250")
         assert (await say(b"RCPT TO:<sales@acme.example>\r\n"))[0].startswith(b"250")
         assert (await say(b"DATA\r\n"))[0].startswith(b"354")
@@ -116,7 +116,8 @@ async def test_lmtp_answers_once_per_recipient(make_kith) -> None:  # type: igno
         server.close()
         await server.wait_closed()
     (row,) = await inbound_rows(kith)
-    assert row["source"] == "lmtp"
+    assert (row["source"], row["envelope_from"]) == ("lmtp", "")
+    assert row["automatic"] == "empty envelope sender (Return-Path: <>)"
 
 
 async def test_a_message_that_cannot_be_stored_is_refused_with_451(make_kith, monkeypatch) -> None:  # type: ignore[no-untyped-def]

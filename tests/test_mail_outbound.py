@@ -5,11 +5,12 @@ rules and the caps."""
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 
 import pytest
 from mail_servers import CaptureHandler, smtp_server, smtp_settings
 
+from kith.core.automations.worker import Worker
 from kith.sdk import InboundMail, MailSuppressed, OutboundMail
 from kith.sdk.testing import run_worker_until_idle, system_context
 
@@ -106,15 +107,17 @@ async def test_mail_sent_in_a_transaction_that_rolls_back_is_never_sent(make_kit
 async def test_a_temporary_refusal_is_retried_and_a_permanent_one_gives_up(make_kith) -> None:  # type: ignore[no-untyped-def]
     handler = CaptureHandler(answers=["451 4.3.0 Try again later"])
     async with smtp_server(handler) as port:
-        slow_retry = {"automation_retry_base_seconds": 0.2, "automation_retry_max_seconds": 0.2}
-        kith = await make_kith(**{**smtp_settings(port), **slow_retry})
+        minute = {"automation_retry_base_seconds": 60, "automation_retry_max_seconds": 60}
+        kith = await make_kith(**{**smtp_settings(port), **minute})
         context = system_context(kith)
         later = await context.mail.send(OutboundMail(to="ann@client.example", subject="later", text="t"))
-        await run_worker_until_idle(kith)
+        worker = Worker(kith)
+        await worker.run_until_idle()
         waiting = await outbound(kith, later.message_id)
         assert waiting["status"] == "queued" and waiting["error"].startswith("451") and waiting["attempts"] == 1
-        await asyncio.sleep(0.25)  # the retry is due after the (test-sized) backoff
-        await run_worker_until_idle(kith)
+        in_two_minutes = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+        worker.clock = lambda: in_two_minutes  # the retry is due after the backoff (at most a minute)
+        await worker.run_until_idle()
         assert (await outbound(kith, later.message_id))["status"] == "sent"
 
         handler.answers.append("550 5.1.1 No such user")
@@ -132,7 +135,9 @@ async def test_a_temporary_refusal_is_retried_and_a_permanent_one_gives_up(make_
 async def test_an_unreachable_server_keeps_the_mail_queued(make_kith) -> None:  # type: ignore[no-untyped-def]
     async with smtp_server(CaptureHandler()) as port:
         pass  # closed again: nothing listens on that port now
-    kith = await make_kith(**{**smtp_settings(port), "automation_retry_base_seconds": 60})
+    kith = await make_kith(
+        **{**smtp_settings(port), "automation_retry_base_seconds": 60, "automation_retry_max_seconds": 60}
+    )
     sent = await system_context(kith).mail.send(OutboundMail(to="ann@client.example", subject="s", text="t"))
     await run_worker_until_idle(kith)
     status = await outbound(kith, sent.message_id)
@@ -219,12 +224,14 @@ async def test_caps_per_address_and_per_loop_key_hold_automatic_mail_but_never_a
 
 async def test_caps_count_only_within_the_window(make_kith) -> None:  # type: ignore[no-untyped-def]
     kith = await make_kith(
-        mail_from="support@acme.example", mail_auto_reply_per_address=1, mail_auto_reply_window_seconds=0.2
+        mail_from="support@acme.example", mail_auto_reply_per_address=1, mail_auto_reply_window_seconds=3600
     )
     mail = system_context(kith).mail
     auto = OutboundMail(to="ann@x.example", subject="s", text="t")
     assert [(await mail.send(auto, automatic=True)).status for _ in range(2)] == ["queued", "suppressed"]
-    await asyncio.sleep(0.25)
+    # the mail that counted was sent two hours ago: outside the hour, it no longer counts
+    two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    await kith.db.execute("UPDATE kith_mail_auto_send SET sent_at = {}", two_hours_ago)
     assert (await mail.send(auto, automatic=True)).status == "queued"
 
 

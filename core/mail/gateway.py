@@ -54,7 +54,7 @@ class GatewayHandler:
                 self.kith,
                 data,
                 source="lmtp" if self.lmtp else "smtp",
-                envelope_from=envelope.mail_from or "",
+                envelope_from=(envelope.mail_from or "").strip("<>"),  # MAIL FROM:<> -> ""
                 envelope_to=list(envelope.rcpt_tos),
             )
         except MailTooLarge as exc:

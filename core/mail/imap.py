@@ -135,4 +135,3 @@ async def fetch_once(kith: Kith) -> Fetched:
     finally:
         await asyncio.to_thread(mailbox.close)
     return fetched
-
