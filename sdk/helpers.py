@@ -38,6 +38,19 @@ def initial_migration(*tables: type[Table], name: str = "0001_initial") -> Migra
     return Migration(name, forwards, f"create {', '.join(t._meta.tablename for t in tables)}")
 
 
+def fulltext_index(name: str, table: type[Table], *columns: str) -> Migration:
+    """A migration that indexes ``columns`` of ``table`` for full-text search
+    (``context.db.search_text``): a GIN index on PostgreSQL, an FTS5 table kept current
+    by triggers on SQLite.  Rows already there are indexed."""
+
+    async def forwards(db: Database) -> None:
+        from kith.core.storage import fulltext
+
+        await fulltext.create_index(db, table._meta.tablename, columns)
+
+    return Migration(name, forwards, f"full-text index on {table._meta.tablename} ({', '.join(columns)})")
+
+
 def add_columns(name: str, table: type[Table], *columns: str) -> Migration:
     """A migration that adds ``columns`` (declared on ``table``) to an existing table.
 

@@ -277,6 +277,19 @@ class PluginDatabase:
         last = next((int(digits) for digits in numbers if digits.isdigit()), 0)
         return f"{prefix}{last + 1:0{width}d}"
 
+    async def search_text(
+        self, table: type[Table], columns: Sequence[str], text: str, *, match: str = "all", limit: int = 20
+    ) -> list[int]:
+        """Ids of ``table``'s rows whose ``columns`` match the words of ``text``, best first
+        (``match="any"``: any word, ranked).  The columns need a ``fulltext_index``
+        migration.  PostgreSQL full-text search or SQLite FTS5; read the records by id
+        afterwards (``records.list(entity, {"id": {"in": ids}})``) so the caller's
+        visibility applies."""
+        from kith.core.storage import fulltext
+
+        how: fulltext.Match = "any" if match == "any" else "all"
+        return await fulltext.search(self._db, table._meta.tablename, columns, text, match=how, limit=limit)
+
     async def serialise(self, key: str) -> None:
         """Let one transaction at a time past this point for ``key`` (numbering a
         series, for example), until the transaction ends."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kith.plugins.service.models import (
+    ARTICLE_STATUSES,
     CHANNELS,
     DIRECTIONS,
     MACRO_SCOPES,
@@ -18,6 +19,8 @@ from kith.plugins.service.models import (
     AgentProfile,
     Calendar,
     CannedReply,
+    KbArticle,
+    KbCategory,
     Macro,
     SlaPolicy,
     TeamQueue,
@@ -128,6 +131,26 @@ def entities() -> list[Entity]:
             customizable=False,
         ),
         Entity(
+            "kb_category",
+            KbCategory,
+            label="Knowledge base category",
+            plural="kb_categories",
+            required=("name",),
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
+            "kb_article",
+            KbArticle,
+            label="Knowledge base article",
+            required=("title",),
+            searchable=("title",),
+            choices={"status": ARTICLE_STATUSES},
+            read_only=("published_at",),
+            reverse={"category": "articles", "owner": None},
+            timeline=False,
+        ),
+        Entity(
             "ticket_attachment",
             TicketAttachment,
             label="Ticket attachment",
@@ -194,6 +217,8 @@ SETUP = (
     "agent_profile",
     "macro",
     "canned_reply",
+    "kb_category",
+    "kb_article",
 )
 
 
@@ -224,6 +249,8 @@ def roles() -> list[RoleDefinition]:
                 "team_queue": Grant(actions=["read", "update"]),
                 "macro": Grant(actions=["read", "create", "update", "delete", "restore"]),
                 "canned_reply": Grant(actions=["read", "create", "update", "delete", "restore"]),
+                "kb_category": Grant(actions=["read", "create", "update", "delete", "restore"]),
+                "kb_article": Grant(actions=["read", "create", "update", "delete", "restore"]),
             },
         ),
         RoleDefinition(

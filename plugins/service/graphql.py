@@ -7,7 +7,7 @@ from typing import Any, Optional
 import strawberry
 from strawberry.types import Info
 
-from kith.plugins.service import merging, routing, tools
+from kith.plugins.service import knowledge, merging, routing, tools
 from kith.plugins.service.models import SlaStatus
 from kith.sdk import GraphQLTypes, UserError, ValidationFailed, context_from, require_permission
 
@@ -142,3 +142,31 @@ class ServiceQueries:
             )
             for row in sorted(rows, key=lambda r: order.get(r["target"], 9))
         ]
+
+
+def knowledge_queries(graphql: GraphQLTypes) -> type:
+    """Searching the knowledge base, made per schema: it returns the generated ``KbArticle``."""
+
+    @strawberry.type
+    class KnowledgeQueries:
+        @strawberry.field(
+            graphql_type=graphql.list_of("kb_article"),
+            description="Articles matching all the words of text, best first (PostgreSQL full-text search "
+            "or SQLite FTS5); drafts too, for who may read them.",
+        )
+        async def search_articles(self, info: Info, text: str, locale: Optional[str] = None, first: int = 10) -> Any:
+            require_permission(info, "kb_article", "read")
+            return await knowledge.search(context_from(info), text, locale=locale, first=min(first, 100))
+
+        @strawberry.field(
+            graphql_type=graphql.list_of("kb_article"),
+            description="Published articles that may answer a ticket, from its subject and the customer's words.",
+        )
+        async def suggested_articles(self, info: Info, ticket_id: strawberry.ID, first: int = 5) -> Any:
+            require_permission(info, "kb_article", "read")
+            try:
+                return await knowledge.suggest(context_from(info), int(ticket_id), min(first, 20))
+            except ValidationFailed:
+                return []
+
+    return KnowledgeQueries

@@ -7,7 +7,9 @@ Lifecycle hooks are scoped to their entity with ``entity_hook``; the work is don
 
 from __future__ import annotations
 
-from kith.plugins.service import conversation, mailroom, routing, tickets, tools
+from typing import Any
+
+from kith.plugins.service import conversation, knowledge, mailroom, routing, tickets, tools
 from kith.plugins.service import entities as declarations
 from kith.plugins.service.sla import engine as sla
 from kith.plugins.service.sla import setup
@@ -36,10 +38,10 @@ def kith_roles() -> list[RoleDefinition]:
 
 
 @hookimpl
-def kith_graphql_queries() -> list[type]:
-    from kith.plugins.service.graphql import ServiceQueries
+def kith_graphql_queries(types: GraphQLTypes) -> list[type]:
+    from kith.plugins.service.graphql import ServiceQueries, knowledge_queries
 
-    return [ServiceQueries]
+    return [ServiceQueries, knowledge_queries(types)]
 
 
 @hookimpl
@@ -126,6 +128,21 @@ def _check_tool(change: Change) -> None:
         tools.check_steps(change.values["actions"])
     if change.entity == "canned_reply" and "body" in change.values:
         tools.check_body(change.values["body"])
+
+
+@entity_hook("kith_before_create", "kb_article")
+def article_before_create(change: Change) -> None:
+    knowledge.before_write(change)
+
+
+@entity_hook("kith_before_update", "kb_article")
+def article_before_update(change: Change) -> None:
+    knowledge.before_write(change)
+
+
+@hookimpl
+def kith_routes() -> list[Any]:
+    return list(knowledge.ROUTES)
 
 
 @hookimpl

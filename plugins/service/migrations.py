@@ -10,12 +10,13 @@ from kith.plugins.service.models import (
     SLA_TABLES,
     TICKET_TABLES,
     TOOL_TABLES,
+    KbArticle,
     SlaEvent,
     SlaStatus,
     TicketStatus,
 )
 from kith.plugins.service.statuses import DEFAULT_STATUSES
-from kith.sdk import Migration, initial_migration
+from kith.sdk import Migration, fulltext_index, initial_migration
 
 
 async def _default_statuses(db: Any) -> None:
@@ -51,4 +52,5 @@ MIGRATIONS = [
     initial_migration(*TICKET_TABLES, *ROUTING_TABLES, *SLA_TABLES, *TOOL_TABLES),
     Migration("0002_default_statuses", _default_statuses, "the ticket statuses a helpdesk starts with"),
     Migration("0003_indexes", _indexes, "indexes on relations, queues, clocks"),
+    fulltext_index("0004_article_search", KbArticle, "title", "body"),
 ]

@@ -119,6 +119,30 @@ class CannedReply(RecordColumns, Table, tablename="service_canned_reply"):
     body = Text(default="")
 
 
+ARTICLE_STATUSES = ("draft", "published", "archived")
+
+
+class KbCategory(RecordColumns, Table, tablename="service_kb_category"):
+    name = Varchar(length=120)
+    description = Text(null=True, default=None)
+    position = Integer(default=0)
+
+
+class KbArticle(RecordColumns, Table, tablename="service_kb_article"):
+    """A knowledge-base article in one locale; translations are articles of their own
+    with the same ``slug``.  Only published ones are public."""
+
+    title = Varchar(length=200)
+    body = Text(default="")
+    slug = Varchar(length=120, index=True)
+    locale = Varchar(length=10, default="en")
+    status = Varchar(length=10, default="draft")
+    category = ForeignKey(references=KbCategory, null=True, default=None, on_delete=OnDelete.set_null)
+    tags = JSON(default="[]")
+    published_at = Timestamptz(null=True, default=None)
+    owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+
+
 class TicketAttachment(RecordColumns, Table, tablename="service_ticket_attachment"):
     """A file that came with (or was sent in) a message; the bytes are in the core's file store."""
 
@@ -224,5 +248,5 @@ class SlaStatus(Table, tablename="service_sla_status"):
 
 TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage, TicketAttachment]
 ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
-TOOL_TABLES: list[type[Table]] = [Macro, CannedReply]
+TOOL_TABLES: list[type[Table]] = [Macro, CannedReply, KbCategory, KbArticle]
 SLA_TABLES: list[type[Table]] = [Calendar, SlaPolicy, SlaEvent, SlaStatus]
