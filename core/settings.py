@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = Field(
+        None,
+        description="The address people reach Kith at (https://crm.acme.example), for links in mail; "
+        "unset: http://<host>:<port>.",
+    )
     mode: Literal["development", "production"] = "development"
     secret_key: str | None = Field(
         None,

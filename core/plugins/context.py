@@ -12,6 +12,8 @@ insides without breaking plugins.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -436,6 +438,25 @@ class PluginContext:
         from kith.core.plugins import jobs
 
         return await jobs.schedule(self._kith, job, key=key, at=at, payload=payload, entity=entity, record_id=record_id)
+
+    def sign(self, purpose: str, value: str) -> str:
+        """A signature of ``value`` for ``purpose`` with the installation's secret (an
+        HMAC-SHA256, hex): put it in a link (a survey, an unsubscribe) and check it with
+        ``verify`` when the link comes back, so nobody can make such a link up.  A
+        different ``purpose`` gives a different signature for the same value."""
+        message = f"{purpose}\x00{value}".encode()
+        return hmac.new(self._kith.secret.encode(), message, hashlib.sha256).hexdigest()
+
+    def verify(self, purpose: str, value: str, signature: str) -> bool:
+        """Whether ``signature`` is ``sign(purpose, value)`` (compared in constant time)."""
+        return hmac.compare_digest(self.sign(purpose, value), signature or "")
+
+    def public_url(self, path: str = "/") -> str:
+        """The absolute address of ``path`` on this Kith (the ``public_url`` setting, else
+        ``http://host:port``), for links in mail."""
+        settings = self._kith.settings
+        base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        return base + "/" + path.lstrip("/")
 
     def choices(self, entity: str, field: str) -> tuple[str, ...]:
         """The values ``entity.field`` may take (an activity's ``kind``: the core's and

@@ -15,6 +15,8 @@ from kith.plugins.service.models import (
     PRIORITIES,
     ROUTING_STRATEGIES,
     STATUS_CATEGORIES,
+    SURVEY_KINDS,
+    SURVEY_STATUSES,
     TICKET_TYPES,
     AgentProfile,
     Calendar,
@@ -23,6 +25,7 @@ from kith.plugins.service.models import (
     KbCategory,
     Macro,
     SlaPolicy,
+    Survey,
     TeamQueue,
     Ticket,
     TicketAttachment,
@@ -69,6 +72,7 @@ TICKET_COMPUTED = (
     "merged_into",
     "split_from",
     "thread_token",
+    "satisfaction",
 )
 
 
@@ -151,6 +155,18 @@ def entities() -> list[Entity]:
             timeline=False,
         ),
         Entity(
+            "survey",
+            Survey,
+            label="Satisfaction survey",
+            choices={"kind": SURVEY_KINDS, "status": SURVEY_STATUSES},
+            personal=("comment",),
+            reverse={"ticket": "surveys", "contact": "surveys"},
+            owner_via="ticket",
+            mutations=False,
+            timeline=False,
+            customizable=False,
+        ),
+        Entity(
             "ticket_attachment",
             TicketAttachment,
             label="Ticket attachment",
@@ -231,6 +247,7 @@ def roles() -> list[RoleDefinition]:
         "ticket": Grant(actions=["read", "create", "update"]),
         "ticket_message": Grant(actions=["read", "create"]),
         "ticket_attachment": READ,
+        "survey": READ,
         "contact": Grant(actions=["read", "create", "update"]),
         "organization": Grant(actions=["read", "create", "update"]),
         "activity": Grant(actions=["read", "create"]),

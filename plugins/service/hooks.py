@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kith.plugins.service import conversation, knowledge, mailroom, routing, tickets, tools
+from kith.plugins.service import conversation, knowledge, mailroom, routing, satisfaction, tickets, tools
 from kith.plugins.service import entities as declarations
 from kith.plugins.service.sla import engine as sla
 from kith.plugins.service.sla import setup
@@ -89,6 +89,8 @@ def kith_jobs() -> list[Job]:
         Job(routing.ROUTE_JOB, routing.run_job, "Hand a team's unassigned tickets to its agents"),
         Job(sla.CHECK_JOB, sla.run_check, "Raise the SLA warnings and breaches that have come due"),
         Job(sla.RECOMPUTE_JOB, sla.run_recompute, "Recompute open records' SLA clocks after a policy or calendar edit"),
+        Job(satisfaction.SEND_JOB, satisfaction.run_send, "Send a solved ticket's satisfaction survey"),
+        Job(satisfaction.REMIND_JOB, satisfaction.run_remind, "Remind a requester of an unanswered survey"),
     ]
 
 
@@ -142,7 +144,7 @@ def article_before_update(change: Change) -> None:
 
 @hookimpl
 def kith_routes() -> list[Any]:
-    return list(knowledge.ROUTES)
+    return [*knowledge.ROUTES, *satisfaction.ROUTES]
 
 
 @hookimpl
@@ -164,7 +166,7 @@ async def calendar_after_write(change: Change) -> None:
 
 @hookimpl
 def kith_automation_events() -> list[DomainEvent]:
-    return sla.domain_events()
+    return [*sla.domain_events(), *satisfaction.events()]
 
 
 @entity_hook("kith_after_write", "ticket")

@@ -66,6 +66,8 @@ class Ticket(RecordColumns, Table, tablename="service_ticket"):
         references="self", null=True, default=None, on_delete=OnDelete.set_null
     )
     split_from: ForeignKey[Ticket] = ForeignKey(references="self", null=True, default=None, on_delete=OnDelete.set_null)
+    #: the requester's answer to the satisfaction survey after it was solved (1-5)
+    satisfaction = Integer(null=True, default=None)
     #: a secret that threads replies whose mail provider rewrote the Message-IDs
     thread_token = Varchar(length=32, null=True, default=None, index=True)
 
@@ -141,6 +143,27 @@ class KbArticle(RecordColumns, Table, tablename="service_kb_article"):
     tags = JSON(default="[]")
     published_at = Timestamptz(null=True, default=None)
     owner = ForeignKey(references=User, null=True, default=None, on_delete=OnDelete.set_null)
+
+
+SURVEY_KINDS = ("csat", "nps")
+SURVEY_STATUSES = ("sent", "answered", "expired")
+
+
+class Survey(RecordColumns, Table, tablename="service_survey"):
+    """A satisfaction question asked by mail: CSAT (1-5) after a ticket is solved, or NPS
+    (0-10) of a contact.  The link carries a one-time token; only its hash is kept."""
+
+    kind = Varchar(length=4, default="csat")
+    ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.set_null)
+    contact = ForeignKey(references=Contact, null=True, default=None, on_delete=OnDelete.set_null)
+    status = Varchar(length=10, default="sent")
+    score = Integer(null=True, default=None)
+    comment = Text(null=True, default=None)
+    token_hash = Varchar(length=64, unique=True)
+    sent_at = Timestamptz(null=True, default=None)
+    reminded_at = Timestamptz(null=True, default=None)
+    answered_at = Timestamptz(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
 
 
 class TicketAttachment(RecordColumns, Table, tablename="service_ticket_attachment"):
@@ -248,5 +271,5 @@ class SlaStatus(Table, tablename="service_sla_status"):
 
 TICKET_TABLES: list[type[Table]] = [TicketStatus, Ticket, TicketMessage, TicketAttachment]
 ROUTING_TABLES: list[type[Table]] = [AgentProfile, TeamQueue]
-TOOL_TABLES: list[type[Table]] = [Macro, CannedReply, KbCategory, KbArticle]
+TOOL_TABLES: list[type[Table]] = [Macro, CannedReply, KbCategory, KbArticle, Survey]
 SLA_TABLES: list[type[Table]] = [Calendar, SlaPolicy, SlaEvent, SlaStatus]

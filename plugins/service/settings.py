@@ -22,6 +22,13 @@ class ServiceSettings(BaseModel):
     )
     #: the team new mail tickets join (its queue routes them); empty: none
     mail_team: str = ""
+    #: ask the requester how it went (1-5) when a ticket is solved, this many minutes later
+    #: (a reopen in between cancels it); None: never
+    csat_after_minutes: float | None = Field(default=0, ge=0)
+    #: remind once this many days after a survey went unanswered; None: never
+    survey_reminder_days: float | None = Field(default=3, gt=0)
+    #: a survey's link works this many days
+    survey_valid_days: float = Field(default=14, gt=0)
 
 
 def service_settings(context: PluginContext) -> ServiceSettings:

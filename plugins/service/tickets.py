@@ -113,6 +113,10 @@ async def after_write(change: Change) -> None:
         )
     if change.action != "delete":
         await engine.refresh(change.context, "ticket", after)
+    if after["status_category"] == "solved" and before.get("status_category") not in DONE_CATEGORIES:
+        from kith.plugins.service import satisfaction
+
+        await satisfaction.ticket_solved(change.context, after)
     tag = f"ticket:{after['id']}:v{after['version']}"
     waiting = after.get("assignee") is None and after.get("team") is not None and after.get("deleted_at") is None
     if waiting and after["status_category"] not in DONE_CATEGORIES and after.get("merged_into") is None:
