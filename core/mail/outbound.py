@@ -393,7 +393,7 @@ async def deliver_job(kith: Kith, row: dict[str, Any], payload: dict[str, Any]) 
             "SELECT id, message_id, status, sender, recipients, data FROM kith_mail_outbound WHERE id = {}", outbound_id
         )
     )
-    if mail is None or mail["status"] in ("sent", "suppressed"):
+    if mail is None or mail["status"] in ("sent", "suppressed", "erased"):
         return
     recipients = mail["recipients"]
     if isinstance(recipients, str):

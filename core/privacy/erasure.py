@@ -16,6 +16,7 @@ erased), so concurrent editors, integrations and rules see that it changed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -86,6 +87,10 @@ def _parse(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+#: what an erased file keeps: its row, so references to it still resolve, and nothing else
+ERASED_FILE: dict[str, Any] = {"data": b"", "size": 0, "name": "[erased]", "sha256": hashlib.sha256(b"").hexdigest()}
+
+
 class Erasure:
     """The erasure of one person, as a plugin's ``kith_erase_personal_data`` sees it.
 
@@ -154,6 +159,18 @@ class Erasure:
                 sets = {c: None for c in columns if row[c] is not None}
                 if sets:
                     await self.write_row(table, int(row["id"]), sets)
+                    changed += 1
+        return changed
+
+    async def erase_files(self, ids: Iterable[int]) -> int:
+        """Empty files of the core's file store (an attachment the person sent or got):
+        the bytes, the name and the hash go, the row stays so references still resolve."""
+        changed = 0
+        for chunk in chunks(sorted({int(i) for i in ids})):
+            rows = await self.kith.db.execute(f"SELECT id, size FROM kith_file WHERE id IN ({marks(chunk)})", *chunk)
+            for row in rows:
+                if row["size"]:
+                    await self.write_row("kith_file", int(row["id"]), ERASED_FILE)
                     changed += 1
         return changed
 

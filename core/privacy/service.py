@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core.errors import ValidationFailed
+from kith.core.mail.erasure import erase_mail
 from kith.core.plugins.context import PluginContext
 from kith.core.privacy.erasure import Erasure, ErasureReport, erase_records, learn_values, load, scrub_journals
 from kith.core.privacy.scrub import ERASED
@@ -165,6 +166,7 @@ async def erase_person(kith: Kith, contact_id: int) -> ErasureReport:
                 )
             )
         await erase_records(erasure, loaded)
+        await erase_mail(erasure)
         await kith.plugins.call_async(
             "kith_erase_personal_data", refuse=True, context=PluginContext(kith), contact=contact, erasure=erasure
         )

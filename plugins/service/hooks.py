@@ -9,17 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from kith.plugins.service import conversation, knowledge, mailroom, routing, satisfaction, tickets, tools
+import click
+
+from kith.plugins.service import (
+    automations,
+    conversation,
+    knowledge,
+    mailroom,
+    privacy,
+    routing,
+    satisfaction,
+    tickets,
+    tools,
+)
 from kith.plugins.service import entities as declarations
 from kith.plugins.service.sla import engine as sla
 from kith.plugins.service.sla import setup
 from kith.sdk import (
     Change,
+    CustomerViewSection,
     DomainEvent,
     Entity,
+    Erasure,
     GraphQLTypes,
     InboundMail,
     Job,
+    PersonalRecords,
     PluginContext,
     RoleDefinition,
     entity_hook,
@@ -81,6 +96,52 @@ async def message_before_create(change: Change) -> None:
 @entity_hook("kith_after_write", "ticket_message")
 async def message_after_write(change: Change) -> None:
     await conversation.after_write(change)
+
+
+@hookimpl
+async def kith_personal_data(context: PluginContext, contact: dict[str, Any]) -> PersonalRecords | None:
+    """The person's tickets, the messages on them and those they wrote, attachments, surveys."""
+    return await privacy.personal_records(context, contact)
+
+
+@hookimpl
+async def kith_erase_personal_data(context: PluginContext, contact: dict[str, Any], erasure: Erasure) -> None:
+    await privacy.erase(context, contact, erasure)
+
+
+@hookimpl
+async def kith_customer_view(context: PluginContext, contact: dict[str, Any]) -> CustomerViewSection:
+    """The person's tickets, newest first, within what the viewer may read."""
+    rows = await context.records.list(
+        "ticket", {"requesterId": {"eq": contact["id"]}}, order_by=[{"createdAt": "DESC"}], first=100
+    )
+    items = [
+        {
+            "id": row["id"],
+            "number": row["number"],
+            "subject": row["subject"],
+            "status": row["status_category"],
+            "priority": row["priority"],
+            "satisfaction": row.get("satisfaction"),
+            "slaState": row.get("sla_state"),
+        }
+        for row in rows
+    ]
+    return CustomerViewSection("Tickets", items, entity="ticket")
+
+
+@hookimpl
+async def kith_demo_data(context: PluginContext, seed: int) -> dict[str, int]:
+    from kith.plugins.service.demo import load
+
+    return await load(context, seed)
+
+
+@hookimpl
+def kith_cli_commands() -> list[click.Command]:
+    from kith.plugins.service.cli import service_group
+
+    return [service_group]
 
 
 @hookimpl
@@ -162,6 +223,16 @@ async def policy_after_write(change: Change) -> None:
 @entity_hook("kith_after_write", "business_calendar")
 async def calendar_after_write(change: Change) -> None:
     await sla.setup_changed(change.context, "calendar", change.after or {})
+
+
+@hookimpl
+def kith_automation_functions() -> dict[str, Any]:
+    return dict(automations.FUNCTIONS)
+
+
+@hookimpl
+def kith_automation_rules() -> list[dict[str, Any]]:
+    return automations.rules()
 
 
 @hookimpl

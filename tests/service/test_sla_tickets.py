@@ -11,7 +11,6 @@ import time
 import pytest
 
 from kith.core.automations.worker import Worker
-from kith.sdk import apply_rule
 from kith.sdk.testing import GraphQLClient, make_user, run_worker_until_idle, system_context
 
 
@@ -76,18 +75,10 @@ async def test_the_clock_pauses_while_waiting_on_the_customer(service):
     assert solved["sla_due_at"] is None and solved["sla_state"] == "met"
 
 
-async def test_a_breach_is_raised_at_its_deadline_by_the_worker_and_rules_act_on_it(service):
+async def test_a_breach_is_raised_at_its_deadline_by_the_worker_and_the_shipped_rule_escalates(service):
     records = system_context(service).records
     await records.create("sla_policy", {"name": "Fast", "targets": {"default": {"first_response": 2 / 60}}})
-    await apply_rule(
-        service,
-        {
-            "name": "escalate-breaches",
-            "enabled": True,
-            "trigger": {"event": "sla.breached"},
-            "actions": [{"update_fields": {"values": {"priority": "urgent"}}}],
-        },
-    )
+    # the plugin ships service.escalate-sla-breach: a breached ticket becomes urgent
     ticket = await records.create("ticket", {"subject": "Tick tock"})
     created = time.monotonic()
     stop = asyncio.Event()
