@@ -144,6 +144,43 @@ def list_command(ctx: click.Context, outbound: bool, limit: int) -> None:
     console.print(run(body()))
 
 
+@mail_group.command("show")
+@click.argument("message_id", type=int)
+@click.option("--outbound", is_flag=True, help="A mail sent (or suppressed) rather than received.")
+@click.pass_context
+def show_command(ctx: click.Context, message_id: int, outbound: bool) -> None:
+    """One stored message, headers and text as it was received or sent (ids from `kith mail list`)."""
+    from kith.cli.common import open_kith, run
+
+    table = "kith_mail_outbound" if outbound else "kith_mail_inbound"
+
+    async def body() -> Any:
+        async with open_kith(ctx) as kith:
+            return await kith.db.execute(f"SELECT data FROM {table} WHERE id = {{}}", message_id)
+
+    rows = run(body())
+    if not rows:
+        raise click.ClickException(f"no {'outbound' if outbound else 'inbound'} message {message_id}")
+    click.echo(_readable(bytes(rows[0]["data"])))
+
+
+def _readable(raw: bytes) -> str:
+    """A message's headers and its text part (attachments named, not dumped)."""
+    from email import message_from_bytes
+    from email.message import EmailMessage
+    from email.policy import default
+
+    message = message_from_bytes(raw, policy=default)
+    if not isinstance(message, EmailMessage):
+        return raw.decode("utf-8", "replace")
+    lines = [f"{name}: {value}" for name, value in message.items() if name.lower() != "content-type"]
+    body = message.get_body(("plain", "html"))
+    text = body.get_content() if body is not None else ""
+    names = [part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
+    attached = [f"[attachment: {name}]" for name in names]
+    return "\n".join([*lines, "", text.rstrip(), *attached])
+
+
 async def _rows(db: Any, outbound: bool, limit: int) -> list[Any]:
     if outbound:
         return await db.execute(

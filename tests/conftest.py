@@ -27,3 +27,16 @@ async def admin_key(kith_database_url):  # type: ignore[no-untyped-def]
     finally:
         await kith.close()
     return key
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for ``pytest-xdist --dist loadgroup``: one group per test file (a
+    file's tests share module state, as with ``--dist loadfile``), except the docs'
+    blocks, grouped per page: test_docs.py alone takes minutes, and one worker
+    running all of it would finish long after the others."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        block = getattr(getattr(item, "callspec", None), "params", {}).get("block")
+        doc = getattr(block, "doc", None)
+        group = f"{path}:{doc}" if path.endswith("test_docs.py") and doc else path
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -176,7 +176,7 @@ async def received(context: PluginContext, message: InboundMail) -> str | None:
                 "body": f"A follow-up of {follow_up_of['number']}, which is closed.",
             },
         )
-    if created and service_settings(context).acknowledge:
+    if created and service_settings(context).acknowledge and context.mail.configured:
         await _acknowledge(context, message, await context.system.get("ticket", ticket["id"]) or ticket)
     return f"ticket:{ticket['id']}"
 

@@ -1,18 +1,23 @@
-"""Fresh databases for tests: a SQLite file, or a PostgreSQL schema of its own.
+"""Fresh databases for tests: a SQLite file, or a PostgreSQL database of its own.
 
 PostgreSQL tests run when ``KITH_TEST_DATABASE_URL`` is set.  Each test gets a new
-schema in that database (cheap to create and drop), so tests never see each other's
-rows and can run against a shared server.
+database on that server (dropped afterwards), so tests never see each other's rows, can
+run against a shared server, and can start from a copy of a migrated template
+(``templates``).  A role that may not create databases gets a schema of its own in the
+configured database instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from kith.sdk.testing.templates import TEMPLATES, admin, new_test_database_name, with_database
 
 ENV_VAR = "KITH_TEST_DATABASE_URL"
 
@@ -49,17 +54,41 @@ def check_postgres() -> str | None:
 
 
 @contextmanager
-def fresh_database_url(engine: str, directory: Path) -> Iterator[str]:
-    """A URL of an empty database on ``engine``; dropped afterwards."""
+def fresh_database_url(engine: str, directory: Path, *, migrated: bool = False) -> Iterator[str]:
+    """A URL of an empty database on ``engine``; dropped afterwards.  ``migrated``: on
+    PostgreSQL, a copy of the core's migrated template instead, when it can be (the
+    test's ``make_kith`` then has nothing to migrate but its plugins)."""
     if engine == "sqlite":
         yield f"sqlite:///{directory / 'kith-test.sqlite3'}"
         return
     base = postgres_url()
     if base is None:
         raise RuntimeError(f"{ENV_VAR} is not set")
+    if can_create_databases():
+        name = new_test_database_name()
+        url = with_database(base, name)
+        if migrated and os.environ.get("KITH_TEST_TEMPLATES", "1") != "0":
+            asyncio.run(TEMPLATES.create_from_core(url))
+        else:
+            asyncio.run(admin(base, f'CREATE DATABASE "{name}" TEMPLATE template0'))
+        try:
+            yield url
+        finally:
+            TEMPLATES.cloned.pop(url, None)
+            asyncio.run(admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
     schema = "kith_t_" + uuid.uuid4().hex[:16]
     asyncio.run(_admin(base, f'CREATE SCHEMA "{schema}"'))
     try:
         yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
     finally:
         asyncio.run(_admin(base, f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@functools.cache
+def can_create_databases() -> bool:
+    """Whether the configured role may create databases (each test then gets one)."""
+    base = postgres_url()
+    if base is None or "schema=" in base:
+        return False  # a URL naming a schema asks for schemas
+    return bool(asyncio.run(admin(base, "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")))

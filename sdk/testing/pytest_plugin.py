@@ -42,9 +42,15 @@ def kith_engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def kith_database_url(kith_engine: str, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database on this test's engine, dropped afterwards."""
-    with fresh_database_url(kith_engine, tmp_path) as url:
+def kith_database_url(kith_engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of an empty database on this test's engine, dropped afterwards.
+
+    A test that opens Kith with ``make_kith`` and does not use the URL (or ``kith_cli``)
+    itself gets, on PostgreSQL, a copy of the core's migrated template instead: what its
+    ``make_kith`` would make of the empty one, without the migrations (``templates``)."""
+    direct = set(getattr(getattr(request.node, "_fixtureinfo", None), "argnames", ()) or ())
+    migrated = "make_kith" in request.fixturenames and not ({"kith_database_url", "kith_cli"} & direct)
+    with fresh_database_url(kith_engine, tmp_path, migrated=migrated) as url:
         yield url
 
 
@@ -61,10 +67,14 @@ if pytest_asyncio is not None:
         from kith.core.plugins import lifecycle
         from kith.core.runtime import Kith
         from kith.core.settings import load_settings
+        from kith.sdk.testing.templates import STRUCTURAL, TEMPLATES
 
         opened: list[Any] = []
 
         async def factory(plugins: Any = (), enable: Any = (), **overrides: Any) -> Any:
+            if not opened and not (STRUCTURAL & set(overrides)):
+                # the test's first Kith on its own empty database: copy a migrated one
+                await TEMPLATES.prepare(kith_database_url, () if plugins else tuple(enable))
             settings = load_settings(**{"database_url": kith_database_url, **overrides})
             kith = await Kith.open(settings, plugins=plugins)
             opened.append(kith)

@@ -137,3 +137,13 @@ async def test_the_shipped_close_rule_closes_only_tickets_still_solved(service):
         assert (await automations.close_ticket(ctx))["closed"] is closes
     assert (await records.get("ticket", done["id"]))["status_category"] == "closed"
     assert (await records.get("ticket", reopened["id"]))["status_category"] == "new"
+
+
+def test_kith_mail_show_prints_a_stored_message(kith_cli):
+    raw = "From: ann@client.example\r\nTo: help@acme.example\r\nSubject: Hello there\r\n\r\nA short question.\r\n"
+    assert kith_cli("mail", "receive", input=raw).exit_code == 0
+    shown = kith_cli("mail", "show", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "Subject: Hello there" in shown.output and "A short question." in shown.output
+    missing = kith_cli("mail", "show", "7", "--outbound")
+    assert missing.exit_code != 0 and "no outbound message 7" in missing.output
