@@ -153,6 +153,7 @@ def test_demo_creates_realistic_data(kith_cli):
     assert result.exit_code == 0, result.output
     assert "60 contacts" in result.output and "20 organizations" in result.output
     assert "Enabled plugin sales" in result.output and "deals" in result.output
+    assert "Enabled plugin service" in result.output and re.search(r"24\s+tickets", result.output)
     again = kith_cli("demo", "--no-serve", "--contacts", "60")
     assert "already there" in again.output
 
