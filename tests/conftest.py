@@ -40,3 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         doc = getattr(block, "doc", None)
         group = f"{path}:{doc}" if path.endswith("test_docs.py") and doc else path
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # registered here too, so that a run without xdist (-p no:xdist) accepts the marker
+    config.addinivalue_line("markers", "xdist_group(name): run with the other tests of this group")
