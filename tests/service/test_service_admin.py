@@ -18,6 +18,7 @@ from kith.sdk.testing import (
     erase_personal_data,
     export_personal_data,
     make_contact,
+    make_user,
     outgoing_mail,
     system_context,
 )
@@ -147,3 +148,15 @@ def test_kith_mail_show_prints_a_stored_message(kith_cli):
     assert "Subject: Hello there" in shown.output and "A short question." in shown.output
     missing = kith_cli("mail", "show", "7", "--outbound")
     assert missing.exit_code != 0 and "no outbound message 7" in missing.output
+
+
+async def test_the_customer_view_leaves_tickets_out_for_who_may_not_read_them(service):
+    rep = await make_user(service, roles=["sales_rep"])
+    ann = await make_contact(service, first_name="Ann", owner=rep["id"])  # hers to see, her tickets are not
+    await system_context(service).records.create("ticket", {"subject": "Printer", "requester": ann["id"]})
+    as_rep = await GraphQLClient.as_user(service, rep["id"])
+    view = await as_rep.execute(
+        "query($id: ID!) { customerView(contactId: $id) { sections { title } } }", {"id": str(ann["id"])}
+    )
+    assert not view.get("errors") and view["data"]["customerView"] is not None
+    assert "Tickets" not in [s["title"] for s in view["data"]["customerView"]["sections"]]
