@@ -1,4 +1,4 @@
-"""``kith export``: records to CSV or JSON lines, optionally as a given user sees them."""
+"""``kith export``: records to CSV, JSON Lines or XLSX, optionally as a given user sees them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, TextIO
 import click
 
 from kith.cli.common import KithCliError, console, with_kith
-from kith.core.records import export
+from kith.core.records.export import Export, to_csv, to_jsonl
+from kith.core.records.export_xlsx import write_xlsx
 from kith.core.runtime import Kith
 from kith.core.security.permissions import permissions_for
 
@@ -18,16 +19,21 @@ from kith.core.security.permissions import permissions_for
 @click.command("export")
 @click.argument("entity")
 @click.option("--filter", "filter_", help="Only records matching this filter (JSON, the GraphQL filter language).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), default="csv", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
 @click.option("--as", "as_user", help="Export only what this user (email) may read: their scope, no hidden fields.")
 @with_kith
 async def export_command(
     kith: Kith, entity: str, filter_: str | None, fmt: str, output: Path | None, as_user: str | None
 ) -> None:
-    """Export the records of ENTITY (custom fields as customFields.<name> columns)."""
+    """Export the records of ENTITY (custom fields as customFields.<name> columns).
+
+    Records are read and written a page at a time, so a million of them take no more
+    memory than a few hundred.  XLSX needs --output (it is a binary file)."""
     if entity not in kith.entities:
         raise KithCliError(f"unknown entity {entity!r} (known: {', '.join(e.name for e in kith.entities)})")
+    if fmt == "xlsx" and output is None:
+        raise KithCliError("--format xlsx writes a binary file: give one with --output/-o, e.g. -o contacts.xlsx")
     conditions: Any = None
     if filter_:
         try:
@@ -40,24 +46,23 @@ async def export_command(
         if user is None:
             raise KithCliError(f"no user with email {as_user!r}")
         permissions = await permissions_for(kith, await kith.auth.principal_for_user(int(user["id"]), "cli"))
-    rows = export.records(kith, entity, conditions, permissions)
-    sink: TextIO = _open(output) if output else sys.stdout
-    count = 0
-    try:
-        if fmt == "csv":
-            async for chunk in export.to_csv(rows):
-                sink.write(chunk)
-                count += 1
-        else:
-            async for row in rows:
-                sink.write(json.dumps(row) + "\n")
-                count += 1
-    finally:
-        if output:
-            sink.close()
+    export = await Export.open(kith, entity, conditions, permissions)
+    if fmt == "xlsx":
+        assert output is not None
+        count = await write_xlsx(export, output)
+    else:
+        sink: TextIO = output.open("w", newline="") if output else sys.stdout
+        try:
+            count = await _write_text(export, fmt, sink)
+        finally:
+            if output:
+                sink.close()
     if output:
         console.print(f"Exported {count} {entity} record(s) to {output}")
 
 
-def _open(path: Path) -> TextIO:
-    return path.open("w", newline="")
+async def _write_text(export: Export, fmt: str, sink: TextIO) -> int:
+    """CSV or JSON Lines, a page per write; returns the number of records."""
+    async for chunk in to_csv(export) if fmt == "csv" else to_jsonl(export):
+        sink.write(chunk)
+    return export.count

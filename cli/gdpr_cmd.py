@@ -68,21 +68,23 @@ async def erase(kith: Kith, contact_id: int, yes: bool, as_json: bool) -> None:
 @click.option("--purpose", required=True, help="What for, e.g. newsletter.")
 @click.option("--source", required=True, help="Where it was given, e.g. signup-form.")
 @click.option("--wording", "wording_version", required=True, help="Version of the text agreed to.")
+@click.option("--channel", default="email", show_default=True, help="How they may be reached for it: email, sms …")
 @with_kith
-async def consent(kith: Kith, contact_id: int, purpose: str, source: str, wording_version: str) -> None:
+async def consent(kith: Kith, contact_id: int, purpose: str, source: str, wording_version: str, channel: str) -> None:
     """Record a consent given by CONTACT_ID."""
-    await service.record_consent(kith, contact_id, purpose, source, wording_version)
-    console.print(f"Recorded consent of contact {contact_id} to {purpose}")
+    await service.record_consent(kith, contact_id, purpose, source, wording_version, channel)
+    console.print(f"Recorded consent of contact {contact_id} to {purpose} by {channel}")
 
 
 @gdpr_group.command("withdraw")
 @click.argument("contact_id", type=int)
 @click.argument("purpose")
+@click.option("--channel", default="email", show_default=True, help="The channel the consent was for.")
 @with_kith
-async def withdraw(kith: Kith, contact_id: int, purpose: str) -> None:
+async def withdraw(kith: Kith, contact_id: int, purpose: str, channel: str) -> None:
     """Record that CONTACT_ID withdrew consent to PURPOSE."""
-    await service.withdraw_consent(kith, contact_id, purpose)
-    console.print(f"Contact {contact_id} withdrew consent to {purpose}")
+    await service.withdraw_consent(kith, contact_id, purpose, channel)
+    console.print(f"Contact {contact_id} withdrew consent to {purpose} by {channel}")
 
 
 @gdpr_group.command("consents")
@@ -90,10 +92,13 @@ async def withdraw(kith: Kith, contact_id: int, purpose: str) -> None:
 @with_kith
 async def list_consents(kith: Kith, contact_id: int) -> None:
     """The consent records of CONTACT_ID."""
-    table = Table("purpose", "source", "wording", "granted", "withdrawn", title=f"Consents of contact {contact_id}")
+    table = Table(
+        "purpose", "channel", "source", "wording", "granted", "withdrawn", title=f"Consents of contact {contact_id}"
+    )
     for row in await service.consents(kith, contact_id):
         table.add_row(
             row["purpose"],
+            row["channel"],
             row["source"],
             row["wording_version"],
             str(row["granted_at"])[:19],

@@ -51,6 +51,10 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
     "demo": LazyCommand(
         "kith.cli.server_cmd:demo_command", "Fill the database with realistic demo data, then serve it."
     ),
+    "duplicates": LazyCommand(
+        "kith.cli.duplicates_cmd:duplicates_group",
+        "Find duplicate records: scan, list the review queue, dismiss pairs.",
+    ),
     "export": LazyCommand(
         "kith.cli.export_cmd:export_command",
         "Export the records of ENTITY (custom fields as customFields.<name> columns).",
@@ -60,6 +64,10 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
         "Add, list, index, rename and remove custom fields (the server picks changes up live).",
     ),
     "gdpr": LazyCommand("kith.cli.gdpr_cmd:gdpr_group", "Personal data requests: export, erasure and consent records."),
+    "import": LazyCommand(
+        "kith.cli.import_cmd:import_command",
+        "Import FILE (CSV, or XLSX) into ENTITY: each row validated and written like a record typed in by hand.",
+    ),
     "init": LazyCommand("kith.cli.db_cmd:init_command", "Create kith.toml here (if missing) and set the database up."),
     "keys": LazyCommand("kith.cli.users_cmd:keys_group", "API keys: create (shown once), list, revoke."),
     "mail": LazyCommand(

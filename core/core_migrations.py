@@ -230,6 +230,37 @@ async def _mail(db: Database) -> None:
     await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_mail_auto_send_scope" ON "kith_mail_auto_send" (scope, sent_at)')
 
 
+async def _consent_channel(db: Database) -> None:
+    """Consent per purpose *and* channel: the records so far were all given for mail."""
+    await add_columns_if_missing(db, "kith_consent", {"channel": "VARCHAR(40) NOT NULL DEFAULT 'email'"})
+    await db.run_ddl(
+        'CREATE INDEX IF NOT EXISTS "kith_consent_purpose" ON "kith_consent" (contact_id, purpose, channel)'
+    )
+
+
+async def _duplicates(db: Database) -> None:
+    """The duplicate review queue (docs/duplicates.md): one row per pair of records, the
+    lower id first, so a rescan finds the row it wrote before; read by entity and status,
+    highest score first."""
+    from kith.core.duplicates.store import TABLE, DuplicateCandidateRow
+
+    await db.create_tables([DuplicateCandidateRow])
+    await db.run_ddl(f'CREATE UNIQUE INDEX IF NOT EXISTS "{TABLE}_pair" ON "{TABLE}" (entity, record_a, record_b)')
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{TABLE}_queue" ON "{TABLE}" (entity, status, score DESC, id)')
+
+
+async def _imports(db: Database) -> None:
+    """Imports (docs/import.md): runs that resume where they stopped, a result per line
+    read back in line order, mappings saved by name."""
+    from kith.core.imports.models import IMPORT_TABLES
+
+    await db.create_tables(list(IMPORT_TABLES))
+    await db.run_ddl('CREATE INDEX IF NOT EXISTS "kith_import_result_lines" ON "kith_import_result" (run, line)')
+    await db.run_ddl(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "kith_import_mapping_name" ON "kith_import_mapping" (entity, name)'
+    )
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -244,4 +275,7 @@ CORE_MIGRATIONS = [
     Migration("0011_read_indexes", _read_indexes, "indexes for owners, stages, newest first, e-mails; custom fields"),
     Migration("0012_outbox_queue_indexes", _outbox_queue_indexes, "queue indexes of pending rows and dead letters"),
     Migration("0013_mail", _mail, "mail received and sent, automatic-mail caps, the file store"),
+    Migration("0014_consent_channel", _consent_channel, "consents per purpose and channel"),
+    Migration("0015_duplicates", _duplicates, "the duplicate review queue"),
+    Migration("0016_imports", _imports, "import runs, their results per line, saved column mappings"),
 ]

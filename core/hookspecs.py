@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kith.core.automations.actions import ActionType
     from kith.core.automations.engine import DomainEvent
     from kith.core.customfields import CustomFieldSpec
+    from kith.core.duplicates import DuplicateRule
     from kith.core.entities import Entity
     from kith.core.graphql.generated import GraphQLTypes
     from kith.core.mail.inbound_mail import InboundMail
@@ -177,6 +178,20 @@ def kith_roles() -> list[RoleDefinition]:
     ``sales_rep``), grants for entities it does not mention yet are added — so a plugin
     says what its own entities need for each built-in role, and never overrides an
     admin's choices.  Applied when the plugin is enabled.
+    """
+
+
+# -- duplicates (registration) ------------------------------------------------------------
+
+
+@hookspec
+def kith_duplicate_rules() -> list[DuplicateRule]:
+    """Return duplicate rules (``DuplicateRule``) for this plugin's entities or the core's.
+
+    Each says when two records of an entity may be the same: ``exact`` on a normalised
+    value (email, phone, domain, text) or ``fuzzy`` on names, with a threshold and a
+    weight.  ``kith duplicates scan`` and ``find_duplicates_of`` use them with the core's;
+    a rule named like an existing one replaces it.  Only enabled plugins' rules apply.
     """
 
 

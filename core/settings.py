@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -213,6 +213,17 @@ class Settings(BaseSettings):
     smtp_max_attempts: int = Field(
         10, ge=1, description="Delivery attempts of one mail before it is marked failed (and dead-lettered)."
     )
+    dkim_domain: str | None = Field(
+        None,
+        description="The domain (d=) outgoing mail is DKIM-signed as; with dkim_selector and a key, all mail is signed",
+    )
+    dkim_selector: str | None = Field(
+        None, description="The DKIM selector: the public key is the TXT record <selector>._domainkey.<dkim_domain>."
+    )
+    dkim_private_key: str | None = Field(
+        None, description="The RSA private key that signs, as PEM text (or use dkim_private_key_file)."
+    )
+    dkim_private_key_file: str | None = Field(None, description="A file holding the DKIM private key as PEM.")
     imap_host: str | None = Field(None, description="The IMAP server `kith mail fetch` reads a mailbox from.")
     imap_port: int | None = Field(None, ge=1, le=65535, description="Unset: 993 with tls, else 143.")
     imap_username: str | None = None
@@ -257,6 +268,15 @@ class Settings(BaseSettings):
         for entry in value:
             parse_allow_entry(entry)  # a ValueError names the entry and the reason
         return value
+
+    @model_validator(mode="after")
+    def _check_dkim(self) -> Settings:
+        """A DKIM key that cannot sign fails here, naming the setting, not at the first mail."""
+        if self.dkim_domain or self.dkim_selector or self.dkim_private_key or self.dkim_private_key_file:
+            from kith.core.mail.dkim_signing import check_dkim_settings
+
+            check_dkim_settings(self)  # a DkimKeyError (a ValueError) names the setting
+        return self
 
     plugin: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -322,6 +342,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])} (KITH_{str(err['loc'][0]).upper()}): {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")  # a check of several fields names them itself
             for err in exc.errors()
         )
         raise KithError(f"invalid settings: {problems}") from None

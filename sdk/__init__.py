@@ -41,16 +41,19 @@ if TYPE_CHECKING:
     from kith.core.customfields import FIELD_TYPES, CustomField, CustomFieldSpec, Money
     from kith.core.distributions import Distribution
     from kith.core.distributions import install as install_distribution
+    from kith.core.duplicates.rules import DuplicateRule
     from kith.core.entities import Entity, FieldKind, FieldSpec
     from kith.core.errors import FieldError, KithError, NotFound, PluginError, ValidationFailed, VersionConflict
     from kith.core.files import Files, StoredFile
     from kith.core.graphql.common import UserError
     from kith.core.graphql.generated import GraphQLTypes
-    from kith.core.hookspecs import hookimpl
+    from kith.core.hookspecs import hookimpl, hookspec
     from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
     from kith.core.mail import (
         Bounce,
         BouncedRecipient,
+        BulkResult,
+        BulkSender,
         Complaint,
         InboundMail,
         Mail,
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
         MailAttachment,
         MailSuppressed,
         OutboundMail,
+        RecipientResult,
         SentMail,
     )
     from kith.core.models import Activity, Contact, Organization, RecordColumns, Tag, Team, User
@@ -65,13 +69,14 @@ if TYPE_CHECKING:
     from kith.core.money import exponent as currency_exponent
     from kith.core.money import from_minor as from_minor_units
     from kith.core.money import to_minor as to_minor_units
-    from kith.core.plugins.context import PluginContext, PluginDatabase, Records
+    from kith.core.plugins.context import PluginContext, PluginDatabase, Records, Selected
     from kith.core.plugins.dispatch import entity_hook
     from kith.core.plugins.jobs import Job, JobRun
     from kith.core.plugins.manifest import Migration, Plugin
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Actor, Change
+    from kith.core.records.filters import parse_duration, uses_relative_time
     from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
     from kith.core.security.roles import Grant, RoleDefinition
     from kith.core.settings import Settings, load_settings
@@ -80,9 +85,11 @@ if TYPE_CHECKING:
     from kith.sdk.helpers import (
         CustomerViewSection,
         add_columns,
+        add_index,
         context_from,
         fulltext_index,
         initial_migration,
+        rate_limit,
         read_records,
         require_permission,
     )
@@ -95,6 +102,8 @@ _EXPORTS: dict[str, str] = {
     "Actor": "kith.core.records.change",
     "Bounce": "kith.core.mail",
     "BouncedRecipient": "kith.core.mail",
+    "BulkResult": "kith.core.mail",
+    "BulkSender": "kith.core.mail",
     "Change": "kith.core.records.change",
     "Complaint": "kith.core.mail",
     "Contact": "kith.core.models",
@@ -106,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "CustomerViewSection": "kith.sdk.helpers",
     "Distribution": "kith.core.distributions",
     "DomainEvent": "kith.core.automations.engine",
+    "DuplicateRule": "kith.core.duplicates.rules",
     "Entity": "kith.core.entities",
     "Erasure": "kith.core.privacy.erasure",
     "FIELD_TYPES": "kith.core.customfields",
@@ -128,6 +138,7 @@ _EXPORTS: dict[str, str] = {
     "NotFound": "kith.core.errors",
     "Organization": "kith.core.models",
     "OutboundMail": "kith.core.mail",
+    "RecipientResult": "kith.core.mail",
     "OutboundRefused": "kith.core.security.outbound",
     "Params": "kith.core.automations.actions",
     "PersonalRecords": "kith.core.privacy.ties",
@@ -138,6 +149,7 @@ _EXPORTS: dict[str, str] = {
     "RecordColumns": "kith.core.models",
     "Records": "kith.core.plugins.context",
     "RoleDefinition": "kith.core.security.roles",
+    "Selected": "kith.core.plugins.context",
     "SentMail": "kith.core.mail",
     "Settings": "kith.core.settings",
     "StoredFile": "kith.core.files",
@@ -148,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "ValidationFailed": "kith.core.errors",
     "VersionConflict": "kith.core.errors",
     "add_columns": "kith.sdk.helpers",
+    "add_index": "kith.sdk.helpers",
     "apply_rule": "kith.core.automations.service",
     "check_currency": "kith.core.money",
     "check_outbound_url": "kith.core.security.outbound",
@@ -157,6 +170,7 @@ _EXPORTS: dict[str, str] = {
     "from_minor_units": "kith.core.money:from_minor",
     "fulltext_index": "kith.sdk.helpers",
     "hookimpl": "kith.core.hookspecs",
+    "hookspec": "kith.core.hookspecs",
     "initial_migration": "kith.sdk.helpers",
     "install_distribution": "kith.core.distributions:install",
     "load_settings": "kith.core.settings",
@@ -166,9 +180,12 @@ _EXPORTS: dict[str, str] = {
     "normalise_url": "kith.core.validation.contact_data",
     "outbound_client": "kith.core.security.outbound",
     "read_csv": "kith.core.imports",
+    "rate_limit": "kith.sdk.helpers",
     "read_records": "kith.sdk.helpers",
+    "parse_duration": "kith.core.records.filters",
     "require_permission": "kith.sdk.helpers",
     "to_minor_units": "kith.core.money:to_minor",
+    "uses_relative_time": "kith.core.records.filters",
     "with_context": "kith.sdk.commands",
 }
 
@@ -180,6 +197,8 @@ __all__ = [
     "Actor",
     "Bounce",
     "BouncedRecipient",
+    "BulkResult",
+    "BulkSender",
     "Change",
     "Complaint",
     "Contact",
@@ -191,6 +210,7 @@ __all__ = [
     "CustomerViewSection",
     "Distribution",
     "DomainEvent",
+    "DuplicateRule",
     "Entity",
     "Erasure",
     "FieldError",
@@ -219,9 +239,11 @@ __all__ = [
     "PluginContext",
     "PluginDatabase",
     "PluginError",
+    "RecipientResult",
     "RecordColumns",
     "Records",
     "RoleDefinition",
+    "Selected",
     "SentMail",
     "Settings",
     "StoredFile",
@@ -232,6 +254,7 @@ __all__ = [
     "ValidationFailed",
     "VersionConflict",
     "add_columns",
+    "add_index",
     "apply_rule",
     "check_currency",
     "check_outbound_url",
@@ -241,6 +264,7 @@ __all__ = [
     "from_minor_units",
     "fulltext_index",
     "hookimpl",
+    "hookspec",
     "initial_migration",
     "install_distribution",
     "load_settings",
@@ -249,10 +273,13 @@ __all__ = [
     "normalise_phone",
     "normalise_url",
     "outbound_client",
+    "parse_duration",
+    "rate_limit",
     "read_csv",
     "read_records",
     "require_permission",
     "to_minor_units",
+    "uses_relative_time",
     "with_context",
 ]
 

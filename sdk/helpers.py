@@ -72,6 +72,23 @@ def add_columns(name: str, table: type[Table], *columns: str) -> Migration:
     return Migration(name, forwards, f"add {', '.join(columns)} to {table._meta.tablename}")
 
 
+def add_index(name: str, table: type[Table], *columns: str, unique: bool = False) -> Migration:
+    """A migration that indexes ``columns`` of ``table`` together (``unique``: no two
+    rows share the values, e.g. one membership per segment and contact), named
+    ``<table>_<columns>``; an index already there is left alone."""
+
+    async def forwards(db: Database) -> None:
+        tablename = table._meta.tablename
+        index = f"{tablename}_{'_'.join(columns)}"
+        listed = ", ".join(f'"{c}"' for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        await db.run_ddl(f'CREATE {kind} IF NOT EXISTS "{index}" ON "{tablename}" ({listed})')
+
+    return Migration(
+        name, forwards, f"{'unique ' if unique else ''}index on {table._meta.tablename} ({', '.join(columns)})"
+    )
+
+
 def require_permission(info: Any, entity: str, action: str) -> None:
     """Refuse a plugin's own resolver to a caller whose roles do not allow ``action`` on
     ``entity`` (a ``forbidden`` error, as the generated fields give)."""
@@ -112,3 +129,28 @@ async def read_records(
     require_permission(info, entity, "read")
     first = max(0, min(first, info.context.kith.settings.max_page_size))
     return await context_from(info).records.list(entity, filter, order_by=order_by, first=first, search=search)
+
+
+async def rate_limit(request: Any, bucket: str, limit: int, *, window: int = 60) -> float | None:
+    """Count one use of ``bucket`` (``"myplugin.form:<key>:<address>"``) by a plugin
+    route's ``request``: None while there have been at most ``limit`` uses in the
+    current ``window`` (seconds, starting at the bucket's first use), else the seconds
+    until the window ends (answer ``429`` with ``Retry-After``).
+
+    Counted where the core counts requests (``rate_limit_store``: this process's
+    memory, or Redis shared by every API process), never in the database; with the
+    core's limit off (``rate_limit_per_minute = 0``) in this process's memory.  When
+    Redis cannot be reached the use is let through, as the core's limit does."""
+    from kith.core.web.rate_limits import MemoryCounter
+
+    state = request.app.state
+    counter = getattr(state, "rate_counter", None)
+    if counter is None:
+        counter = getattr(state, "plugin_rate_counter", None)
+        if counter is None:
+            counter = state.plugin_rate_counter = MemoryCounter()
+    counted = await counter.hit("plugin:" + bucket, window)
+    if counted is None:
+        return None
+    count, left = counted
+    return None if count <= limit else max(left, 1.0)

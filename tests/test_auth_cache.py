@@ -5,9 +5,11 @@ when another process (a second Kith, the CLI) makes it."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -182,17 +184,23 @@ async def test_a_change_made_in_this_process_is_refused_at_once(make_kith: Any) 
         assert gone.status_code == 401 and gone.json()["errors"][0]["message"] == "this user is not active"
 
 
-async def test_a_cached_key_or_token_is_refused_once_it_expires(make_kith: Any) -> None:
-    # nothing changes in the database when a credential expires: the cached expiry decides
+async def test_a_cached_key_or_token_is_refused_once_it_expires(make_kith: Any, monkeypatch: Any) -> None:
+    # nothing changes in the database when a credential expires: the cached expiry decides.
+    # The clocks move instead of the test sleeping, so a slow machine cannot expire the key early.
+    from kith.core.security import auth as auth_module
+
     kith = await make_kith(auth_check_interval=3600)
     bot = await make_user(kith, email="bot@example.com", roles=["read_only"])
-    key, _ = await kith.auth.create_key(bot["id"], "short", expires_in_days=2 / 86400)  # two seconds
+    key, _ = await kith.auth.create_key(bot["id"], "short", expires_in_days=1)
     async with web_client(kith) as client:
         assert (await client.post("/graphql", json=ME, headers=bearer(key))).status_code == 200
         async with count_statements() as counter:
             assert (await client.post("/graphql", json=ME, headers=bearer(key))).status_code == 200
         assert counter.statements == []  # answered from the cache
-        await asyncio.sleep(2.1)
+        later = dt.timedelta(days=1, seconds=1)
+        real_now, real_time = auth_module._now, time.time
+        monkeypatch.setattr(auth_module, "_now", lambda: real_now() + later)
+        monkeypatch.setattr(auth_module, "time", SimpleNamespace(time=lambda: real_time() + later.total_seconds()))
         refused = await client.post("/graphql", json=ME, headers=bearer(key))
         assert refused.status_code == 401 and refused.json()["errors"][0]["message"] == "the API key has expired"
     audit = await kith.db.execute("SELECT changes FROM kith_audit WHERE action = 'api_key_refused'")

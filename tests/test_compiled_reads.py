@@ -447,7 +447,7 @@ async def test_plugin_entities_and_money_answer_the_same_bytes(make_kith: Any) -
         "expectedClose closedAt stage { name } organization { name } } } pageInfo { endCursor } } }",
         "{ organizations { nodes { name deals(first: 5) { name amount { currency amount __typename } } } } }",
         '{ dealsAggregate(groupBy: ["stage"]) { key count } }',
-        '{ deals(filter: {amount: {amount: {gte: 10}}}) { totalCount nodes { name } } }',
+        "{ deals(filter: {amount: {amount: {gte: 10}}}) { totalCount nodes { name } } }",
     ]
     for query in queries:
         served = kith.schema.compiled.served

@@ -8,8 +8,8 @@ import pytest
 
 from kith.core.errors import PluginError
 from kith.core.plugins import lifecycle
-from kith.sdk import Plugin, hookimpl
-from kith.sdk.testing import GraphQLClient, make_contact
+from kith.sdk import Plugin, hookimpl, hookspec
+from kith.sdk.testing import GraphQLClient, make_contact, system_context
 from kith_test_plugins import loyalty
 
 CARD = """
@@ -294,6 +294,50 @@ async def test_a_plugin_that_cannot_work_is_refused_at_enable_time_saying_what_t
         await lifecycle.enable(kith, manifest.name)
     assert message in str(refused.value)
     assert manifest.name not in kith.plugins.active and manifest.name not in await kith.enabled_plugins()
+
+
+class _OfferedHooks:
+    @staticmethod
+    @hookspec
+    def offering_things(kind):
+        """What an add-on contributes."""
+
+
+class _BadlyNamedSpec:
+    @staticmethod
+    @hookspec
+    def things(kind):
+        """Not named after its plugin."""
+
+
+class _AddOn:
+    @hookimpl
+    def offering_things(self, kind):
+        return [f"{kind} from the add-on"]
+
+
+class _BrokenAddOn:
+    @hookimpl
+    def offering_things(self, kind):
+        raise RuntimeError("the add-on is broken")
+
+
+async def test_extension_hooks_reach_only_plugins_that_depend_on_their_offerer(make_kith):
+    offering = Plugin(name="offering", version="1", hookspecs=_OfferedHooks)
+    addon = Plugin(name="addon", version="1", hooks=_AddOn(), depends=("offering",))
+    broken = Plugin(name="broken", version="1", hooks=_BrokenAddOn(), depends=("offering",))
+    stray = Plugin(name="stray", version="1", hooks=_AddOn())  # implements it without depending on it
+    misnamed = Plugin(name="misnamed", version="1", hookspecs=_BadlyNamedSpec)
+    kith = await make_kith(plugins=[offering, addon, broken, stray, misnamed], enable=["offering", "addon", "broken"])
+    context = system_context(kith)
+    assert context.extensions("offering_things", kind="widgets") == [("addon", ["widgets from the add-on"])]
+    assert any(f.plugin == "broken" and "the add-on is broken" in f.error for f in kith.plugins.failures)
+    with pytest.raises(PluginError, match="offering_thing is not an extension hook of an enabled plugin"):
+        context.extensions("offering_thing", kind="widgets")
+    with pytest.raises(PluginError, match="offering_things is not a Kith hook"):
+        await lifecycle.enable(kith, "stray")
+    with pytest.raises(PluginError, match="extension hook things must be named misnamed_…"):
+        await lifecycle.enable(kith, "misnamed")
 
 
 async def test_a_compatible_plugin_enables(make_kith):

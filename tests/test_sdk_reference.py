@@ -27,6 +27,7 @@ MODULES: tuple[ModuleType, ...] = (kith.sdk, kith.sdk.testing)
 #: exported values that cannot have a docstring of their own, and why
 NO_DOCSTRING = {
     ("kith.sdk", "hookimpl"): "an instance of pluggy's HookimplMarker; its __doc__ is the class's",
+    ("kith.sdk", "hookspec"): "an instance of pluggy's HookspecMarker; its __doc__ is the class's",
     ("kith.sdk", "FIELD_TYPES"): "a dict (custom field type name -> FieldType); a dict has no docstring",
     ("kith.sdk.testing", "ENV_VAR"): "a str constant (the name of an environment variable)",
 }

@@ -160,6 +160,11 @@ class Entity:
     def __post_init__(self) -> None:
         self.label = self.label or self.name.replace("_", " ").title()
         self.plural = self.plural or self.name + "s"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.plural):
+            raise ValueError(
+                f"entity {self.name}: plural={self.plural!r} names its GraphQL list, so it is written like a "
+                "name: lower-case letters, digits and '_' ('social_identities'); the label is for people"
+            )
         self.fields = {}
         currency_columns = set(self.money.values())
         for column in self.table._meta.columns:

@@ -105,6 +105,15 @@ class DateFilter:
     gt: Optional[datetime.date] = None
     gte: Optional[datetime.date] = None
     is_null: Optional[bool] = None
+    within_last: Optional[str] = strawberry.field(
+        default=None, description="From this long ago up to now: an ISO 8601 duration such as P30D."
+    )
+    within_next: Optional[str] = strawberry.field(
+        default=None, description="From now up to this far ahead: an ISO 8601 duration such as P7D."
+    )
+    older_than: Optional[str] = strawberry.field(
+        default=None, description="Before this long ago: an ISO 8601 duration such as P1Y."
+    )
 
 
 @strawberry.input
@@ -118,6 +127,15 @@ class DateTimeFilter:
     gt: Optional[datetime.datetime] = None
     gte: Optional[datetime.datetime] = None
     is_null: Optional[bool] = None
+    within_last: Optional[str] = strawberry.field(
+        default=None, description="From this long ago up to now: an ISO 8601 duration such as P30D."
+    )
+    within_next: Optional[str] = strawberry.field(
+        default=None, description="From now up to this far ahead: an ISO 8601 duration such as P7D."
+    )
+    older_than: Optional[str] = strawberry.field(
+        default=None, description="Before this long ago: an ISO 8601 duration such as P1Y."
+    )
 
 
 @strawberry.input

@@ -261,6 +261,14 @@ def _add_reverse_lists(kith: "Kith", all_types: dict[str, EntityTypes]) -> None:
         target.columns[item.name] = {"id"}
         target.filter.__annotations__[py] = Optional[_list_filter(child)]
         setattr(target.filter, py, strawberry.field(name=item.name, default=None))
+    activity = all_types.get("activity")
+    if activity is None:
+        return
+    for t in all_types.values():
+        # ``timeline: {some: {...}}``: records by what happened on their timeline
+        if t.entity.timeline and "timeline" not in t.entity.fields and t.entity.name != "activity":
+            t.filter.__annotations__["timeline_filter"] = Optional[_list_filter(activity)]
+            t.filter.timeline_filter = strawberry.field(name="timeline", default=None)
 
 
 def _list_filter(child: EntityTypes) -> Any:

@@ -26,6 +26,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kith.core.customfields import FIELD_TYPES
+from kith.core.duplicates.graphql import DuplicateMutations, DuplicateQueries
 from kith.core.entities import Entity
 from kith.core.errors import ValidationFailed
 from kith.core.graphql.automations import AutomationMutations, AutomationQueries
@@ -474,13 +475,21 @@ def build_schema(kith: "Kith") -> KithSchema:
     CoreQuery = strawberry.type(type("CoreQuery", (), query_ns))
     CoreMutation = strawberry.type(type("CoreMutation", (), mutation_ns))
 
-    query_types: list[type] = [CoreQuery, CustomFieldQueries, AutomationQueries, SecurityQueries, PrivacyQueries]
+    query_types: list[type] = [
+        CoreQuery,
+        CustomFieldQueries,
+        AutomationQueries,
+        SecurityQueries,
+        PrivacyQueries,
+        DuplicateQueries,
+    ]
     mutation_types: list[type] = [
         CoreMutation,
         CustomFieldMutations,
         AutomationMutations,
         SecurityMutations,
         PrivacyMutations,
+        DuplicateMutations,
     ]
     generated = GraphQLTypes(types)  # plugins build their fields on this schema's entity types
     for _plugin, contributed in kith.plugins.call("kith_graphql_queries", types=generated):

@@ -213,6 +213,7 @@ async def _admin_change(info: Info, change: Any) -> SecurityPayload:
 class ConsentRecord:
     id: strawberry.ID
     purpose: str
+    channel: str = strawberry.field(description="How the person may be reached for it: email, sms, phone …")
     source: str
     wording_version: str
     granted_at: Optional[datetime.datetime]
@@ -249,6 +250,7 @@ class PrivacyQueries:
             ConsentRecord(
                 id=strawberry.ID(str(c["id"])),
                 purpose=c["purpose"],
+                channel=c["channel"],
                 source=c["source"],
                 wording_version=c["wording_version"],
                 granted_at=c["granted_at"],
@@ -287,24 +289,36 @@ class PrivacyMutations:
         erased = strawberry.scalars.JSON(report.counts())
         return PersonalDataPayload(document=None, erased=erased, scrubbed=scrubbed, errors=[])
 
-    @strawberry.mutation(description="Record a consent (needs update on the contact).")
+    @strawberry.mutation(
+        description="Record a consent to a purpose by a channel (default email); needs update on the contact."
+    )
     async def record_consent(
-        self, info: Info, contact_id: strawberry.ID, purpose: str, source: str, wording_version: str
+        self,
+        info: Info,
+        contact_id: strawberry.ID,
+        purpose: str,
+        source: str,
+        wording_version: str,
+        channel: str = "email",
     ) -> SecurityPayload:
         from kith.core.privacy import service
 
         return await _consent_change(
             info,
             contact_id,
-            lambda kith: service.record_consent(kith, int(contact_id), purpose, source, wording_version),
+            lambda kith: service.record_consent(kith, int(contact_id), purpose, source, wording_version, channel),
         )
 
-    @strawberry.mutation(description="Withdraw a consent (needs update on the contact).")
-    async def withdraw_consent(self, info: Info, contact_id: strawberry.ID, purpose: str) -> SecurityPayload:
+    @strawberry.mutation(
+        description="Withdraw a consent to a purpose by a channel (default email); needs update on the contact."
+    )
+    async def withdraw_consent(
+        self, info: Info, contact_id: strawberry.ID, purpose: str, channel: str = "email"
+    ) -> SecurityPayload:
         from kith.core.privacy import service
 
         return await _consent_change(
-            info, contact_id, lambda kith: service.withdraw_consent(kith, int(contact_id), purpose)
+            info, contact_id, lambda kith: service.withdraw_consent(kith, int(contact_id), purpose, channel)
         )
 
 

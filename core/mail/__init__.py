@@ -5,12 +5,15 @@ Plugins reach it through ``kith.sdk``; docs/mail.md describes it end to end.
 """
 
 from kith.core.mail.bounces import Bounce, BouncedRecipient, Complaint
+from kith.core.mail.bulk import BulkResult, BulkSender, RecipientResult
 from kith.core.mail.inbound_mail import InboundMail, MailAddress, MailAttachment
 from kith.core.mail.outbound import Mail, MailSuppressed, OutboundMail, SentMail
 
 __all__ = [
     "Bounce",
     "BouncedRecipient",
+    "BulkResult",
+    "BulkSender",
     "Complaint",
     "InboundMail",
     "Mail",
@@ -18,5 +21,6 @@ __all__ = [
     "MailAttachment",
     "MailSuppressed",
     "OutboundMail",
+    "RecipientResult",
     "SentMail",
 ]

@@ -27,10 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any
 
@@ -39,16 +39,26 @@ from piccolo.querystring import QueryString
 from kith.core.errors import KithError
 from kith.core.files import read_file
 from kith.core.mail.automatic import is_daemon_address, is_noreply_address
+from kith.core.mail.dkim_signing import dkim_signer
 from kith.core.mail.inbound_mail import InboundMail
 from kith.core.records.change import SYSTEM, Actor
 from kith.core.storage.json_text import dumps
 from kith.core.storage.outbox import enqueue
 
 if TYPE_CHECKING:
+    import aiosmtplib
+
+    from kith.core.mail.bulk import BulkResult, BulkSender
     from kith.core.runtime import Kith
     from kith.core.settings import Settings
 
 log = logging.getLogger("kith.mail")
+
+#: how mail is written to the wire: CRLF, and headers folded only past RFC 5322's 998
+#: characters. At the default 78 a header with one long token (``List-Unsubscribe:
+#: <https://…/token>``) is written as an RFC 2047 encoded word, which mail programs do
+#: not decode in that header: the one-click button would not work.
+WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 SEND_JOB = "kith.mail.send"
 #: headers the composer writes itself; ``OutboundMail.headers`` may not set them
@@ -214,7 +224,7 @@ class Mail:
                     mail.subject,
                     mail.in_reply_to,
                     dumps(list(loop_keys)),
-                    message.as_bytes(policy=SMTP_POLICY),
+                    message.as_bytes(policy=WIRE_POLICY),
                     self._actor.name[:200],
                     reason,
                     now,
@@ -238,6 +248,57 @@ class Mail:
             if raise_if_suppressed:
                 raise MailSuppressed(reason, sent)
         return sent
+
+    def dkim_record(self) -> tuple[str, str] | None:
+        """The DNS TXT record receivers check Kith's DKIM signatures with, as ``(name,
+        value)``: publish it before signing. None when the ``dkim_*`` settings are unset."""
+        signer = dkim_signer(self._kith.settings)
+        return (signer.dns_name, signer.dns_record) if signer is not None else None
+
+    def dkim_sign(self, message: EmailMessage | bytes) -> bytes:
+        """``message`` as Kith puts it on the wire: its bytes (CRLF line ends), with a
+        DKIM signature in front when the ``dkim_*`` settings are set.  For a plugin that
+        hands mail to a service of its own; ``send`` and ``bulk`` sign by themselves."""
+        raw = message.as_bytes(policy=WIRE_POLICY) if isinstance(message, EmailMessage) else message
+        signer = dkim_signer(self._kith.settings)
+        return signer.sign(raw) if signer is not None else raw
+
+    async def compose(self, mail: OutboundMail) -> EmailMessage:
+        """``mail`` as ``send`` would compose it (From from ``mail_from``, a ``Date``, a
+        ``Message-ID`` in ``mail_domain`` unless ``mail.message_id`` is given, text with an
+        HTML alternative, attachments), without storing or sending it: for ``bulk``."""
+        sender = mail.from_address or self._kith.settings.mail_from
+        if not sender:
+            raise KithError("mail has no From address: set mail_from (KITH_MAIL_FROM) or give from_address")
+        if mail.bcc:
+            raise KithError("bcc: a composed message carries no Bcc; give those addresses to bulk's recipients")
+        return await self._compose(mail, sender, automatic=False, answering=False)
+
+    def bulk(
+        self,
+        *,
+        rate_per_second: float | None = None,
+        connections: int = 1,
+        envelope_from: str | None = None,
+        on_result: Callable[[BulkResult], Awaitable[None]] | None = None,
+        queue_size: int = 100,
+        signing_processes: int = 0,
+    ) -> BulkSender:
+        """A ``BulkSender`` for ``async with``: delivers many composed messages over
+        ``connections`` kept-open SMTP connections at ``rate_per_second``, DKIM-signed when
+        configured, each with a ``BulkResult`` (docs/mail.md, "Bulk sending").  Nothing is
+        stored: the caller records the results."""
+        from kith.core.mail.bulk import BulkSender
+
+        return BulkSender(
+            self._kith.settings,
+            rate_per_second=rate_per_second,
+            connections=connections,
+            envelope_from=envelope_from,
+            on_result=on_result,
+            queue_size=queue_size,
+            signing_processes=signing_processes,
+        )
 
     async def _compose(self, mail: OutboundMail, sender: str, *, automatic: bool, answering: bool) -> EmailMessage:
         settings = self._kith.settings
@@ -348,14 +409,12 @@ class PermanentFailure(Exception):
     """The server refused for good."""
 
 
-async def smtp_deliver(settings: Settings, sender: str, recipients: list[str], raw: bytes) -> str:
-    """Hand one message to the configured SMTP server; returns its answer (and the
-    recipients it refused, if it took the message for the others)."""
+def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
+    """An ``aiosmtplib.SMTP`` client (not yet connected) for the ``smtp_*`` settings: the
+    one place both the worker's deliveries and the bulk sender take it from."""
     import aiosmtplib
 
-    if not settings.smtp_host:
-        raise TemporaryFailure("smtp_host is not set: outgoing mail waits until it is")
-    client = aiosmtplib.SMTP(
+    return aiosmtplib.SMTP(
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         username=settings.smtp_username,
@@ -364,6 +423,20 @@ async def smtp_deliver(settings: Settings, sender: str, recipients: list[str], r
         start_tls=settings.smtp_security == "starttls",
         timeout=settings.smtp_timeout_seconds,
     )
+
+
+async def smtp_deliver(settings: Settings, sender: str, recipients: list[str], raw: bytes) -> str:
+    """Hand one message to the configured SMTP server, DKIM-signed when the ``dkim_*``
+    settings are set; returns its answer (and the recipients it refused, if it took the
+    message for the others)."""
+    import aiosmtplib
+
+    if not settings.smtp_host:
+        raise TemporaryFailure("smtp_host is not set: outgoing mail waits until it is")
+    signer = dkim_signer(settings)
+    if signer is not None:  # signed at each attempt: the stored bytes stay the ones composed
+        raw = signer.sign(raw)
+    client = smtp_client(settings)
     try:
         async with client:
             refused, answer = await client.sendmail(sender, recipients, raw)

@@ -32,6 +32,7 @@ REGISTRATION_HOOKS = frozenset(
         "kith_cli_commands",
         "kith_routes",
         "kith_roles",
+        "kith_duplicate_rules",
         "kith_automation_actions",
         "kith_automation_events",
         "kith_automation_functions",
@@ -60,6 +61,50 @@ def _spec_arguments() -> dict[str, list[str]]:
 
 
 SPECS = _spec_arguments()
+#: the marker pluggy's ``HookspecMarker("kith")`` puts on a hookspec function
+SPEC_MARK = "kith_spec"
+
+
+def extension_specs(plugin: Plugin) -> dict[str, list[str]]:
+    """The extension hooks ``plugin`` offers (``hookspecs``), by name, with their
+    arguments: only functions marked ``@hookspec``."""
+    module = plugin.spec_module()
+    if module is None:
+        return {}
+    found = {}
+    for name in dir(module):
+        function = getattr(module, name, None)
+        if inspect.isroutine(function) and hasattr(function, SPEC_MARK):
+            found[name] = list(inspect.signature(function).parameters)
+    return found
+
+
+def extension_problems(plugin: Plugin) -> list[str]:
+    """An extension hook must carry its plugin's name (``social_connectors``), so two
+    plugins cannot offer one hook name and a Kith hook name is never shadowed."""
+    try:
+        names = extension_specs(plugin)
+    except ImportError as exc:
+        return [f"its hookspecs module cannot be imported ({type(exc).__name__}: {exc})"]
+    return [
+        f"extension hook {name} must be named {plugin.name}_…, after the plugin that offers it"
+        for name in names
+        if not name.startswith(f"{plugin.name}_")
+    ]
+
+
+def offered_to(plugin: Plugin, available: Mapping[str, Plugin]) -> dict[str, list[str]]:
+    """The extension hooks ``plugin`` may implement: its own and those of the plugins it
+    depends on (a hook of a plugin it does not depend on might never be there)."""
+    found: dict[str, list[str]] = {}
+    for name in (plugin.name, *plugin.depends):
+        owner = plugin if name == plugin.name else available.get(name)
+        if owner is not None:
+            try:
+                found.update(extension_specs(owner))
+            except ImportError:
+                continue  # reported when that plugin is checked
+    return found
 
 
 def version_problem(plugin: Plugin, kith_version: str = __version__) -> str | None:
@@ -90,8 +135,10 @@ def dependency_problems(plugin: Plugin, available: Mapping[str, Plugin]) -> list
     ]
 
 
-def hook_problems(hooks: Any) -> list[str]:
-    """Hooks that Kith would never call, or would call wrongly."""
+def hook_problems(hooks: Any, extensions: Mapping[str, list[str]] | None = None) -> list[str]:
+    """Hooks that Kith would never call, or would call wrongly; ``extensions``: the
+    plugins' extension hooks the plugin may implement (``offered_to``)."""
+    specs = {**SPECS, **(extensions or {})}
     problems = []
     for attribute in sorted(dir(hooks)):
         function = getattr(hooks, attribute, None)
@@ -105,22 +152,21 @@ def hook_problems(hooks: Any) -> list[str]:
             continue
         hook = (opts or {}).get("specname") or attribute
         label = attribute if hook == attribute else f"{attribute} (for {hook})"
-        if hook not in SPECS:
+        if hook not in specs:
             if marked:
-                near = difflib.get_close_matches(hook, SPECS, n=1)
+                near = difflib.get_close_matches(hook, specs, n=1)
                 hint = f"; did you mean {near[0]}?" if near else " (see docs/hooks.md for the hooks)"
                 problems.append(f"{label} is not a Kith hook{hint}")
             continue
         if not marked:
             problems.append(f"{attribute} is not marked @hookimpl (from kith.sdk), so Kith would never call it")
             continue
-        problems += _argument_problems(label, hook, function)
+        problems += _argument_problems(label, hook, function, specs[hook])
         problems += _marker_problems(label, hook, function, opts or {})
     return problems
 
 
-def _argument_problems(label: str, hook: str, function: Any) -> list[str]:
-    wanted = SPECS[hook]
+def _argument_problems(label: str, hook: str, function: Any, wanted: list[str]) -> list[str]:
     try:
         parameters = [
             p
@@ -203,4 +249,4 @@ def problems(plugin: Plugin, available: Mapping[str, Plugin], kith_version: str 
     except Exception as exc:
         found.append(f"its hooks module fails to import: {type(exc).__name__}: {exc}")
         return found
-    return found + hook_problems(hooks)
+    return found + extension_problems(plugin) + hook_problems(hooks, offered_to(plugin, available))

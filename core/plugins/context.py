@@ -17,6 +17,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from piccolo.querystring import QueryString
@@ -224,6 +225,15 @@ class Records:
         return self._visible(self._entity(entity), record) or {}
 
 
+@dataclass(frozen=True)
+class Selected:
+    """What ``keep_selection`` changed: the ids of the records whose rows it added and
+    removed."""
+
+    added: list[int]
+    removed: list[int]
+
+
 class PluginDatabase:
     """The database operations whose SQL differs between SQLite and PostgreSQL.
 
@@ -234,6 +244,7 @@ class PluginDatabase:
 
     def __init__(self, kith: Kith) -> None:
         self._db = kith.db
+        self._kith = kith
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -291,6 +302,90 @@ class PluginDatabase:
 
         how: fulltext.Match = "any" if match == "any" else "all"
         return await fulltext.search(self._db, table._meta.tablename, columns, text, match=how, limit=limit)
+
+    def check_filter(self, entity: str, filter_: Mapping[str, Any] | None, *, path: str = "filter") -> None:
+        """Refuse a filter (a segment's definition, a policy's conditions) that would not
+        run: ``ValidationFailed`` naming the field under ``path``
+        (``definition.customFields.tier``), before it is saved."""
+        self._selection(entity, filter_, path=path)
+
+    def _selection(
+        self, entity: str, filter_: Mapping[str, Any] | None, *, path: str = "filter", live: bool = True
+    ) -> QueryString:
+        """``SELECT t.id FROM <entity's table> t`` for the live records ``filter_``
+        matches, read as the system (callers show people what they read again through
+        ``records``, so their visibility applies)."""
+        from kith.core.errors import FieldError, ValidationFailed
+        from kith.core.records.filters import FilterCompiler
+
+        target = self._kith.entities.get(entity)
+        try:
+            where = FilterCompiler(self._kith.query.ctx).compile(target, filter_ or {}, "t")
+        except ValidationFailed as failed:
+            raise ValidationFailed(
+                [FieldError(path + (e.field or "").removeprefix("filter"), e.code, e.message) for e in failed.errors]
+            ) from None
+        alive = self._db.dialect.live("t") if live else "1 = 1"
+        return QueryString(f'SELECT t.id FROM "{target.tablename}" t WHERE {alive} AND {{}}', where)
+
+    async def keep_selection(
+        self,
+        table: type[Table],
+        *,
+        fixed: Mapping[str, Any],
+        member: str,
+        entity: str,
+        filter_: Mapping[str, Any] | None,
+        within: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+        path: str = "filter",
+    ) -> Selected:
+        """Make ``table``'s rows with the ``fixed`` column values (``{"segment": 3}``)
+        hold exactly one row per live ``entity`` record that ``filter_`` matches, by its
+        id in column ``member``: rows are added for records that match and removed for
+        records that no longer do (only rows with ``values`` too, so rows a person added
+        by hand with other values stay).  With ``within`` (another filter) only those
+        records are looked at: following one write costs what that write touched.
+
+        Two set-wise statements, whatever the number of records, with no row passing
+        through Python: how a plugin keeps something derived from records (a segment's
+        members) at a million records.  Call it inside the transaction that should
+        include it.  ``table`` must have a unique index on the fixed columns and
+        ``member`` (``add_index(..., unique=True)``): it is what keeps a record from
+        getting two rows."""
+        now = dt.datetime.now(dt.UTC)
+        name = table._meta.tablename
+        matching = self._selection(entity, filter_, path=path)
+        scope = member_scope = QueryString("1 = 1")
+        if within is not None:
+            scope = QueryString("s.id IN ({})", self._selection(entity, within))
+            # deleted records too: a record just deleted is what leaves
+            member_scope = QueryString(f'm."{member}" IN ({{}})', self._selection(entity, within, live=False))
+        columns = {**fixed, **(values or {})}
+        if {"created_at", "updated_at"} <= {c._meta.db_column_name for c in table._meta.columns}:
+            columns = {**columns, "created_at": now, "updated_at": now}
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("{}" for _ in columns)
+        kept = " AND ".join(f'm."{c}" = {{}}' for c in {**fixed, **(values or {})})
+        async with self._db.write_transaction():
+            # the unique index on (fixed columns, member) skips those already there: an
+            # index probe per row, whatever the planner thinks of the tables' sizes (a
+            # NOT EXISTS here could be planned as a scan of the table being filled)
+            added = await self._db.fetch(
+                QueryString(
+                    f'INSERT INTO "{name}" ({names}, "{member}") SELECT {marks}, s.id FROM ({{}}) s WHERE {{}} '
+                    f'ON CONFLICT DO NOTHING RETURNING "{member}" AS id',
+                    *columns.values(), matching, scope,
+                )
+            )  # fmt: skip
+            removed = await self._db.fetch(
+                QueryString(
+                    f'DELETE FROM "{name}" WHERE id IN (SELECT m.id FROM "{name}" m WHERE {kept} AND {{}} '
+                    f'AND NOT EXISTS (SELECT 1 FROM ({{}}) s WHERE s.id = m."{member}")) RETURNING "{member}" AS id',
+                    *fixed.values(), *(values or {}).values(), member_scope, matching,
+                )
+            )  # fmt: skip
+        return Selected(sorted(int(r["id"]) for r in added), sorted(int(r["id"]) for r in removed))
 
     async def serialise(self, key: str) -> None:
         """Let one transaction at a time past this point for ``key`` (numbering a
@@ -451,6 +546,57 @@ class PluginContext:
         """Whether ``signature`` is ``sign(purpose, value)`` (compared in constant time)."""
         return hmac.compare_digest(self.sign(purpose, value), signature or "")
 
+    async def record_consent(
+        self, contact_id: int, purpose: str, *, source: str, wording_version: str, channel: str = "email"
+    ) -> int:
+        """Record the contact's consent to ``purpose`` by ``channel`` (the core's consent
+        records, ``kith gdpr consents``), in the current transaction: a plugin keeping its
+        own state about it (a subscription) writes both or neither.  The caller must be
+        allowed to update the contact; a missing value is an error naming its field."""
+        from kith.core.privacy import service
+
+        await self.require("contact", "update", contact_id)
+        return await service.record_consent(self._kith, int(contact_id), purpose, source, wording_version, channel)
+
+    async def withdraw_consent(self, contact_id: int, purpose: str, *, channel: str = "email") -> int:
+        """Record that the contact withdrew ``purpose`` by ``channel``; returns how many
+        consent records it closed (0 when none was active: withdrawing is idempotent)."""
+        from kith.core.privacy import service
+
+        await self.require("contact", "update", contact_id)
+        return await service.withdraw_consent(self._kith, int(contact_id), purpose, channel, missing_ok=True)
+
+    async def consents(self, contact_id: int) -> list[dict[str, Any]]:
+        """The contact's consent records, given and withdrawn, oldest first (``purpose``,
+        ``channel``, ``source``, ``wording_version``, ``granted_at``, ``withdrawn_at``);
+        the caller must be allowed to read the contact."""
+        from kith.core.privacy import service
+
+        await self.require("contact", "read", contact_id)
+        return await service.consents(self._kith, int(contact_id))
+
+    def http_client(self, **options: Any) -> Any:
+        """An ``httpx.AsyncClient`` for calls out of Kith (a webhook, a platform's API)
+        that refuses internal addresses unless the ``outbound_allow`` setting names them
+        (``kith.sdk.outbound_client`` with this Kith's settings); ``options`` go to httpx."""
+        from kith.core.security.outbound import outbound_client
+
+        return outbound_client(self._kith.settings, **options)
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL to be saved for later calls (``OutboundRefused``) when its host is
+        an internal address the ``outbound_allow`` setting does not name."""
+        from kith.core.security.outbound import check_outbound_url
+
+        check_outbound_url(url, self._kith.settings)
+
+    @property
+    def in_production(self) -> bool:
+        """Whether this installation runs with ``mode = "production"``: where a plugin may
+        fall back to a development convenience (a key derived from the installation's
+        secret) only outside production."""
+        return self._kith.settings.mode == "production"
+
     def public_url(self, path: str = "/") -> str:
         """The absolute address of ``path`` on this Kith (the ``public_url`` setting, else
         ``http://host:port``), for links in mail."""
@@ -464,9 +610,30 @@ class PluginContext:
         spec = self._kith.entities.get(entity).fields.get(field)
         return tuple(spec.choices or ()) if spec is not None else ()
 
+    def custom_field_names(self, entity: str) -> list[str]:
+        """The names of ``entity``'s custom fields (``tier``), for a plugin that lets
+        people pick which of them something may set (a web form's fields)."""
+        return [field.name for field in self._kith.custom_fields.for_entity(entity)]
+
+    def extensions(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook``, an extension hook a plugin offers to the plugins that depend on
+        it (``Plugin(hookspecs=...)``: the social plugin's ``social_connectors``), and
+        return what each implementation gave, as (plugin name, result) pairs, in pluggy's
+        order.  One that raises is logged with its plugin's name and left out, so one
+        broken add-on does not take the offering plugin down.  Synchronous: extension
+        hooks declare things (connectors, analyzers); do the work in what they return."""
+        return self._kith.plugins.call_extension(hook, **kwargs)
+
     def entity_names(self) -> list[str]:
         """The entities of this Kith (core and enabled plugins)."""
         return [entity.name for entity in self._kith.entities]
+
+    def relations(self, entity: str) -> dict[str, str]:
+        """``entity``'s relation fields (by column name) and the entity each points at:
+        ``relations("deal")`` holds ``{"contact": "contact", "organization": …}``.  For
+        plugins that keep something derived from records (a segment's members) and must
+        know which writes reach it."""
+        return {spec.name: spec.target for spec in self._kith.entities.get(entity).relation_fields() if spec.target}
 
 
 def runtime_of(context: PluginContext) -> Kith:

@@ -108,6 +108,8 @@ class PluginManager:
         self.load_errors = dict(load_errors or {})
         self.failures: list[HookFailure] = []
         self.active: list[str] = []
+        #: the extension hooks the enabled plugins offer (``Plugin.hookspecs``)
+        self.extensions: set[str] = set()
         self._calls: list[dispatch.CallRecord] = []
         self.pm = self._new_pm()
 
@@ -142,6 +144,12 @@ class PluginManager:
                 self._fail(name, "activate", "; ".join(refusals))
                 continue
             accepted.append(name)
+        self.extensions = set()
+        for name in accepted:  # every extension hook is known before any plugin implementing one registers
+            module = self.available[name].spec_module()
+            if module is not None:
+                self.pm.add_hookspecs(module)
+                self.extensions |= set(compatibility.extension_specs(self.available[name]))
         for name in reversed(accepted):
             try:
                 self.pm.register(self._stand_in(name), name=name)
@@ -204,6 +212,21 @@ class PluginManager:
         if critical:
             for plugin in dict.fromkeys(record.failed):
                 self.deactivate_plugin(plugin)
+        return record.pairs(results)
+
+    def call_extension(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call an extension hook an enabled plugin offers (``Plugin.hookspecs``), as
+        ``call`` does a registration hook: (plugin name, result) pairs, a plugin that
+        raises logged, recorded and skipped.  A hook no enabled plugin offers is an error
+        (a misspelt name would otherwise quietly return nothing)."""
+        if hook_name not in self.extensions:
+            raise PluginError(f"{hook_name} is not an extension hook of an enabled plugin")
+        record = dispatch.CallRecord()
+        self._calls.append(record)
+        try:
+            results = getattr(self.pm.hook, hook_name)(**kwargs)
+        finally:
+            self._calls.pop()
         return record.pairs(results)
 
     def pending(self, hook_name: str, **kwargs: Any) -> list[dispatch.Pending]:

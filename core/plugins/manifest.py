@@ -30,7 +30,9 @@ class Plugin:
     a PEP 440 range (``">=0.1,<1"``): another Kith refuses to enable it, saying why;
     ``settings`` the pydantic model of its settings; ``glue`` marks a plugin that only
     joins the plugins it depends on, so it follows them: enabled when they all are,
-    disabled before any of them is.
+    disabled before any of them is; ``hookspecs`` the module (or import path) of the
+    hooks this plugin offers to plugins that depend on it (its extension points,
+    ``@hookspec`` functions named ``<plugin>_…``), called with ``context.extensions``.
     """
 
     name: str
@@ -49,6 +51,14 @@ class Plugin:
     #: glue between the plugins it ``depends`` on: enabled as soon as all of them are,
     #: disabled first when one of them is disabled
     glue: bool = False
+    #: the hooks this plugin offers to the plugins that depend on it (see docs/hooks.md)
+    hookspecs: ModuleType | type | str | None = None
+
+    def spec_module(self) -> ModuleType | type | None:
+        """The module (or class) of this plugin's extension hookspecs, imported on first use."""
+        if isinstance(self.hookspecs, str):
+            self.hookspecs = importlib.import_module(self.hookspecs)
+        return self.hookspecs
 
     def hook_object(self) -> object:
         """The object registered with pluggy (imported lazily, so listing is cheap)."""

@@ -9,6 +9,9 @@ from piccolo.table import Table
 class Consent(Table, tablename="kith_consent"):
     contact_id = BigInt(index=True)
     purpose = Varchar(length=120)  # e.g. newsletter, phone-calls, profiling
+    #: how the person may be reached for it: email, sms, phone, post … (a consent to a
+    #: newsletter by mail is not one to it by text message)
+    channel = Varchar(length=40, default="email")
     source = Varchar(length=120)  # where it was given: signup-form, phone, import …
     wording_version = Varchar(length=40)  # which text the person agreed to
     granted_at = Timestamptz(null=True, default=None)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from piccolo.querystring import QueryString
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from kith.core.customfields import FIELD_TYPES, CustomField
 from kith.core.customfields.sql import TEXT_KINDS, value_kind, value_sql
@@ -33,13 +35,45 @@ TIMESTAMPS = {"createdAt": "created_at", "updatedAt": "updated_at"}
 
 COMPARISONS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
+#: Operators on dates and times relative to now, each taking an ISO 8601 duration
+#: (``P30D``, ``PT2H``): ``withinLast`` (from that long ago up to now), ``withinNext``
+#: (from now up to that far ahead) and ``olderThan`` (before that long ago).  A filter
+#: with one means something else tomorrow: ``uses_relative_time`` tells who keeps a
+#: result (a segment's members) that it must be checked again as time passes.
+RELATIVE = ("withinLast", "withinNext", "olderThan")
+
+_DURATION: TypeAdapter[dt.timedelta] = TypeAdapter(dt.timedelta)
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """An ISO 8601 duration (``P30D``, ``P2W``, ``PT90M``), positive."""
+    if not isinstance(value, str) or not value.upper().startswith("P"):
+        raise ValueError("must be an ISO 8601 duration such as P30D or PT2H")
+    try:
+        duration = _DURATION.validate_python(value.upper())
+    except PydanticValidationError:
+        raise ValueError("must be an ISO 8601 duration such as P30D or PT2H") from None
+    if duration <= dt.timedelta(0):
+        raise ValueError("must be a positive duration")
+    return duration
+
+
+def uses_relative_time(filter_: Any) -> bool:
+    """Whether a filter has a ``withinLast`` / ``withinNext`` / ``olderThan`` anywhere."""
+    if isinstance(filter_, Mapping):
+        return any(key in RELATIVE or uses_relative_time(value) for key, value in filter_.items())
+    if isinstance(filter_, list | tuple):
+        return any(uses_relative_time(item) for item in filter_)
+    return False
+
+
 #: Which operators each kind of value accepts.
 OPERATORS: dict[str, tuple[str, ...]] = {
     "string": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "contains", "startsWith", "isNull"),
     "int": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
     "decimal": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
-    "date": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
-    "datetime": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull"),
+    "date": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull", *RELATIVE),
+    "datetime": ("eq", "ne", "in", "notIn", "lt", "lte", "gt", "gte", "isNull", *RELATIVE),
     "bool": ("eq", "ne", "isNull"),
     "id": ("eq", "ne", "in", "notIn", "isNull"),
     "string_list": ("contains", "isNull"),
@@ -106,6 +140,8 @@ class FilterContext:
     custom_fields: Callable[[str], list[CustomField]]
     dialect: Dialect
     region: str = "US"
+    #: what "now" is for the relative operators (tests move it to simulate time passing)
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
 def _int64(value: int) -> int:
@@ -238,6 +274,9 @@ class FilterCompiler:
                 parts.append(self._relation(relations[key], value, alias, where, errors, hidden))
             elif (reverse := self._reverse_list(entity, key)) is not None:
                 parts.append(self._some_or_none(*reverse, value, alias, where, errors))
+            elif key == "timeline" and entity.timeline and key not in builtin:
+                activity = self.ctx.entities.get("activity")
+                parts.append(self._some_or_none(activity, None, value, alias, where, errors, timeline_of=entity))
             elif key in builtin:
                 operand = _mask(builtin_operand(entity, builtin[key], alias), hidden)
                 parts.append(self._leaf(operand, value, where, errors))
@@ -338,11 +377,20 @@ class FilterCompiler:
         return None if found is None else (found.child, found.column)
 
     def _some_or_none(
-        self, child: Entity, column: str, node: Any, alias: str, path: str, errors: list[FieldError]
+        self,
+        child: Entity,
+        column: str | None,
+        node: Any,
+        alias: str,
+        path: str,
+        errors: list[FieldError],
+        timeline_of: Entity | None = None,
     ) -> QueryString:
         """``{some: {...}}`` / ``{none: {...}}`` on the records pointing at this one: an
         ``EXISTS`` over the children the viewer may read, each read as them (a child they
-        may not read, or a link hidden from them, is no child at all)."""
+        may not read, or a link hidden from them, is no child at all).  With
+        ``timeline_of`` the children are the record's timeline (activities attached by
+        ``subject_type`` / ``subject_id``), e.g. "had a call in the last 30 days"."""
         if not isinstance(node, Mapping) or not node or set(node) - {"some", "none"}:
             errors.append(FieldError(path, "invalid", "use {some: {...}} or {none: {...}}"))
             return QueryString("1 = 1")
@@ -356,13 +404,20 @@ class FilterCompiler:
             scope = self.viewer.predicate(child, "read", c) if self.viewer is not None else None
             if scope is not None:
                 inner = QueryString("({} AND {})", scope, inner)
-            link = f'{c}."{column}"'
-            if self._hidden(child, column):
-                link = masked(link)
+            if timeline_of is not None:
+                # the timeline's index is on (subject_type, subject_id)
+                kind = timeline_of.name.replace("'", "")
+                joined = f"{c}.subject_type = '{kind}' AND {c}.subject_id = {alias}.id"
+            else:
+                assert column is not None
+                link = f'{c}."{column}"'
+                if self._hidden(child, column):
+                    link = masked(link)
+                joined = f"{link} = {alias}.id"
             # the children are found by the foreign key's index; the rest is checked on them
             dialect = self.ctx.dialect
             exists = QueryString(
-                f'EXISTS (SELECT 1 FROM "{child.tablename}" {c} WHERE {link} = {alias}.id '
+                f'EXISTS (SELECT 1 FROM "{child.tablename}" {c} WHERE {joined} '
                 f"AND {dialect.live(c)} AND {dialect.checked_only('{}')})",
                 inner,
             )
@@ -373,6 +428,24 @@ class FilterCompiler:
 
     def _hidden(self, entity: Entity, name: str) -> bool:
         return self.viewer is not None and self.viewer.is_hidden(entity, name)
+
+    def _relative(self, operand: Operand, op: str, raw: Any, expr: str, compared: str, param: str) -> QueryString:
+        """``withinLast`` / ``withinNext`` / ``olderThan``: a range around now, bound as
+        values of the field's own kind (a date field counts whole days)."""
+        duration = parse_duration(raw)
+        now = self.ctx.clock().astimezone(dt.UTC)
+        if operand.kind == "date":
+            today = now.date()
+            bounds: tuple[Any, ...] = (today, today - dt.timedelta(days=duration.days or 1))
+            if op == "withinNext":
+                bounds = (today, today + dt.timedelta(days=duration.days or 1))
+        else:
+            bounds = (now, now - duration) if op != "withinNext" else (now, now + duration)
+        here, there = (operand.convert(bound.isoformat()) for bound in bounds)
+        if op == "olderThan":
+            return QueryString(f"({expr} IS NOT NULL AND {compared} < {param})", there)
+        low, high = (there, here) if op == "withinLast" else (here, there)
+        return QueryString(f"({expr} IS NOT NULL AND {compared} >= {param} AND {compared} <= {param})", low, high)
 
     def _leaf(self, operand: Operand, ops: Any, path: str, errors: list[FieldError]) -> QueryString:
         if not isinstance(ops, Mapping):
@@ -441,6 +514,8 @@ class FilterCompiler:
                     # a missing list is FALSE here and TRUE under ``not``, as on SQLite.
                     contains = dialect.json_array_contains(expr, value)
                     parts.append(QueryString(f"({expr} IS NOT NULL AND {{}})", contains))
+                elif op in RELATIVE:
+                    parts.append(self._relative(operand, op, raw, expr, compared, param))
                 elif op in ("contains", "startsWith"):
                     if not isinstance(raw, str):
                         raise ValueError("must be text")

@@ -114,6 +114,13 @@ def _coerce_builtin(spec: FieldSpec, value: Any, region: str) -> Any:
     return value
 
 
+def normalise_value(spec: FieldSpec, value: Any, region: str) -> Any:
+    """``value`` as the field stores it (checked and normalised: ``Ann@Example.com`` is
+    ``ann@example.com``); raises ``ValueError``.  For comparing a value from outside
+    (an import's natural key) with stored ones."""
+    return _coerce_builtin(spec, value, region)
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 

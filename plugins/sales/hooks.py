@@ -20,6 +20,7 @@ from kith.sdk import (
     Change,
     CustomerViewSection,
     DomainEvent,
+    DuplicateRule,
     Entity,
     FieldError,
     PersonalRecords,
@@ -53,6 +54,17 @@ def kith_entities() -> list[Entity]:
 @hookimpl
 def kith_roles() -> list[RoleDefinition]:
     return declarations.roles()
+
+
+@hookimpl
+def kith_duplicate_rules() -> list[DuplicateRule]:
+    """Leads cannot share an email (refused on write), so a double has another address:
+    a similar name at the same company domain (a work and a personal address)."""
+    return [
+        DuplicateRule(
+            "lead.name_and_domain", "lead", "fuzzy", ("first_name", "last_name"), 85, 0.95, "person_name", ("domain",)
+        )
+    ]
 
 
 @hookimpl

@@ -224,7 +224,10 @@ async def mail_reply(context: PluginContext, message: dict[str, Any], ticket: di
     if ticket.get("requester") is None:
         return
     if not context.mail.configured:
-        context.log.warning("ticket %s: reply not mailed, mail_from is not set", ticket["number"])
+        # Marked on the message, where the agent sees it, rather than logged per reply.
+        await context.as_plugin(keep_permissions=False, name="mail").system.update(
+            "ticket_message", message["id"], {"delivery": "unconfigured"}
+        )
         return
     requester = await context.system.get("contact", int(ticket["requester"]))
     emails = (requester or {}).get("emails") or []

@@ -87,7 +87,8 @@ class TicketMessage(RecordColumns, Table, tablename="service_ticket_message"):
     message_id = Varchar(length=300, null=True, default=None, index=True)
     #: a message forwarded here from a merged ticket keeps where it came from
     origin_ticket = ForeignKey(references=Ticket, null=True, default=None, on_delete=OnDelete.set_null)
-    #: outbound mail: queued, sent, suppressed (by the loop rules) or none (not mailed)
+    #: outbound mail: queued, sent, suppressed (by the loop rules), unconfigured (no
+    #: ``mail_from`` set, so not mailed) or none (nothing to mail)
     delivery = Varchar(length=20, null=True, default=None)
     #: the newest message the writer had seen: a reply written while someone else answered
     #: is refused as a collision until they have read it

@@ -21,6 +21,7 @@ from kith.sdk.testing.contexts import acting_as, system_context
 from kith.sdk.testing.engines import ENV_VAR, engines, fresh_database_url
 from kith.sdk.testing.factories import make_activity, make_contact, make_organization, make_user
 from kith.sdk.testing.mail import deliver_mail, outgoing_mail
+from kith.sdk.testing.smtp import smtp_sink
 from kith.sdk.testing.throwaway import throwaway_plugin
 from kith.sdk.testing.worker import run_worker_until_idle
 
@@ -45,6 +46,7 @@ __all__ = [
     "purge_plugin",
     "run_scheduled_rule",
     "run_worker_until_idle",
+    "smtp_sink",
     "system_context",
     "throwaway_plugin",
     "web_client",

@@ -61,6 +61,7 @@ def app_with(limiter: str) -> Litestar:
 
 async def cpu_per_request(app: Any, requests: int, history: int) -> float:
     """CPU microseconds per request of ``app`` (called as plain ASGI) after ``history`` requests."""
+
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"{}", "more_body": False}
 

@@ -159,3 +159,19 @@ async def test_split_moves_chosen_messages_to_a_new_ticket(service):
     assert [m["body"] for m in new["messages"]] == ["about the invoice", "Split off from T-00001."]
     foreign = (await gql.query(SPLIT, id=ticket, messages=[moved]))["splitTicket"]
     assert foreign["errors"][0]["field"] == "messageIds"
+
+
+async def test_a_reply_is_marked_unmailed_where_outgoing_mail_is_not_set_up(service):
+    """Without ``mail_from`` a reply cannot reach the requester: the message says so to
+    the agent instead of pretending it was sent."""
+    ann = await make_contact(service, first_name="Ann", emails=["ann@example.com"])
+    gql = GraphQLClient(service)
+    created = await gql.query(CREATE, input={"subject": "Help", "requesterId": str(ann["id"])})
+    ticket_id = created["createTicket"]["ticket"]["id"]
+    await gql.query(REPLY, input={"ticketId": ticket_id, "body": "On it"})
+    await gql.query(REPLY, input={"ticketId": ticket_id, "body": "just a note", "kind": "note"})
+    ticket = await gql.query("query($id: ID!) { ticket(id: $id) { messages { kind delivery } } }", id=ticket_id)
+    assert ticket["ticket"]["messages"] == [
+        {"kind": "reply", "delivery": "unconfigured"},
+        {"kind": "note", "delivery": None},
+    ]

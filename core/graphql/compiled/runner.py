@@ -43,6 +43,7 @@ from graphql import (
 from kith.core.graphql.compiled.compiler import CompiledRead, Compiler, CursorFix, NotCompilable, Slot
 from kith.core.graphql.compiled.split import remaining_document
 from kith.core.graphql.record_id import id_problems, record_id_problem
+from kith.core.records.filters import RELATIVE, uses_relative_time
 from kith.core.validation.text import nul_path
 
 if TYPE_CHECKING:
@@ -122,12 +123,18 @@ class CompiledReads:
         if shape is Undefined:
             shape = Shape()
             shapes.put((query, operation_name), shape)
-        read = shape.reads.get_recent(shape.key(variables))
-        if read is Undefined:
+        # a filter relative to now (``withinLast`` …) binds the time it was compiled at
+        moving = any(op in query for op in RELATIVE) or uses_relative_time(variables)
+        cached = Undefined if moving else shape.reads.get_recent(shape.key(variables))
+        read: Any
+        if cached is Undefined:
             read = self._compile(query, document, operation, variables, viewer)
-            if read is not GENERAL:
-                shape.slots = read.slots
-            shape.reads.put(shape.key(variables), read)
+            if not moving:
+                if read is not GENERAL:
+                    shape.slots = read.slots
+                shape.reads.put(shape.key(variables), read)
+        else:
+            read = cached
         if read is GENERAL:
             return None
         args = read.args

@@ -25,10 +25,11 @@ MOVE = """mutation($id: ID!, $input: AppointmentUpdateInput!) {
 UPCOMING = "{ upcomingAppointments { id startsAt contact { firstName } therapist { name } } }"
 
 
-def at(days: float, hour: int = 10) -> dt.datetime:
-    """A moment ``days`` from today, on the hour (UTC)."""
-    day = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return day + dt.timedelta(days=days)
+def at(days: float) -> dt.datetime:
+    """A moment ``days`` from the next whole hour (UTC): relative to now, not to a time
+    of day, so "half a day ahead" is ahead whenever the test runs."""
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    return hour + dt.timedelta(days=days)
 
 
 def iso(moment: dt.datetime) -> str:

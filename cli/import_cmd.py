@@ -1,0 +1,149 @@
+"""``kith import``: a CSV or XLSX file into any entity, with a dry run, a per-line report
+and runs that resume where they stopped."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kith.cli.common import KithCliError, console, with_kith
+from kith.core.errors import ValidationFailed
+from kith.core.imports import mapping as mappings
+from kith.core.imports import runner
+from kith.core.imports.sources import open_source
+from kith.core.records.change import Actor
+from kith.core.runtime import Kith
+from kith.core.security.permissions import permissions_for
+
+#: problems printed after a run (the --report file has every line)
+SHOWN = 50
+
+
+@click.command("import")
+@click.argument("entity")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--map", "maps", multiple=True, metavar="HEADER=FIELD",
+              help="Map a column to a field (firstName, customFields.tier, organization.domain, owner.email; "
+              "empty: leave it out). Repeatable; unmapped headers are suggested.")  # fmt: skip
+@click.option("--mapping-name", help="Use the mapping saved under this name, and save this run's under it.")
+@click.option("--show-mapping", is_flag=True, help="Print the mapping that would be used, and stop.")
+@click.option("--mode", type=click.Choice(runner.MODES), default="create", show_default=True)
+@click.option("--key", help="The field rows are matched to records by (email, domain, id). Needed for update "
+              "and upsert; in create, a row matching a record is a duplicate "
+              "(default: the entity's natural key).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Check every row as a real run would, and write nothing.")
+@click.option("--as", "as_user", help="Import as this user (email): their permissions and scope apply.")
+@click.option("--encoding", default="utf-8", show_default=True, help="The CSV file's encoding.")
+@click.option("--sheet", help="The workbook's sheet (default: the first).")
+@click.option("--time-zone", default="UTC", show_default=True, help="The zone of dates and times without an offset.")
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="Write every line's result to this CSV."
+)
+@click.option("--chunk", default=runner.CHUNK, show_default=True, type=click.IntRange(1, 50_000),
+              help="Rows written per transaction (and per resume point).")  # fmt: skip
+@with_kith
+async def import_command(
+    kith: Kith, entity: str, file: Path, maps: tuple[str, ...], mapping_name: str | None, show_mapping: bool,
+    mode: str, key: str | None, dry_run: bool, as_user: str | None, encoding: str, sheet: str | None,
+    time_zone: str, report: Path | None, chunk: int,
+) -> None:  # fmt: skip
+    """Import FILE (CSV, or XLSX) into ENTITY: each row validated and written like a record
+    typed in by hand. Running the same command again after a crash or Ctrl-C resumes
+    where it stopped."""
+    actor = await _actor(kith, as_user)
+    given = _given(maps)
+    try:
+        if show_mapping or given:
+            chosen = await _mapping(kith, entity, file, given, mapping_name, encoding, sheet)
+            if show_mapping:
+                for header, target in chosen.items():
+                    console.print(f"{header} -> {target or '(left out)'}", markup=False, highlight=False)
+                return
+        else:
+            chosen = None
+        request = runner.ImportRequest(
+            entity, file, chosen, mapping_name, mode, key, dry_run, encoding, sheet, time_zone
+        )  # fmt: skip
+        run_id = await runner.start(kith, request, actor)
+        stored = await runner.run(kith, run_id, actor, chunk=chunk, on_chunk=_progress(file))
+    except ValidationFailed as exc:
+        raise KithCliError("; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in exc.errors)) from None
+    problems = await runner.results(kith, run_id, problems_only=True)
+    what = "would be" if dry_run else "were"
+    console.print(
+        f"Import {run_id} of {file.name} into {entity}{' (dry run: nothing written)' if dry_run else ''}: "
+        f"{stored['created']} {what} created, {stored['updated']} updated, {stored['skipped']} skipped, "
+        f"{stored['failed']} failed",
+        markup=False, highlight=False,
+    )  # fmt: skip
+    for problem in problems[:SHOWN]:
+        reasons = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in problem["errors"])
+        console.print(f"line {problem['line']}: {problem['status']}: {reasons}", markup=False, highlight=False)
+    if len(problems) > SHOWN:
+        console.print(f"… and {len(problems) - SHOWN} more (--report FILE lists every line)")
+    if report is not None:
+        await _report(kith, run_id, report)
+        console.print(f"Wrote every line's result to {report}", markup=False, highlight=False)
+
+
+def _given(maps: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in maps:
+        header, sep, target = item.partition("=")
+        if not sep:
+            raise KithCliError(f"--map {item!r}: write HEADER=FIELD (FIELD empty to leave the column out)")
+        out[header.strip()] = target.strip()
+    return out
+
+
+async def _mapping(
+    kith: Kith, entity: str, file: Path, given: dict[str, str], name: str | None, encoding: str, sheet: str | None
+) -> dict[str, str]:
+    """The suggested mapping (or the saved one), with the --map choices over it."""
+    if entity not in kith.entities:
+        raise ValidationFailed.single("entity", "unknown", f"no entity {entity!r}")
+    source = open_source(file, encoding=encoding, sheet=sheet)
+    saved = await runner.load_mapping(kith, entity, name) if name else None
+    chosen = mappings.suggest(kith, kith.entities.get(entity), source.headers, saved)
+    for header in given:
+        if header not in source.headers:
+            raise ValidationFailed.single(header, "unknown", f"the file has no column {header!r}")
+    return {**chosen, **given}
+
+
+async def _actor(kith: Kith, as_user: str | None) -> Actor:
+    if as_user is None:
+        return Actor(name="kith import", source="system")
+    user = await kith.auth.user_by_email(as_user)
+    if user is None:
+        raise KithCliError(f"no user with email {as_user!r}")
+    permissions = await permissions_for(kith, await kith.auth.principal_for_user(int(user["id"]), "cli"))
+    return Actor(name=str(user["email"]), source="import", user_id=int(user["id"]), permissions=permissions)
+
+
+def _progress(file: Path) -> Any:
+    """Lines done, on one line that updates itself (a terminal only: scripts get the summary)."""
+    if not sys.stderr.isatty():
+        return None
+    total = max(sum(1 for _ in file.open("rb")) - 1, 1) if file.suffix.lower() == ".csv" else None
+
+    def show(stored: dict[str, Any]) -> None:
+        done = int(stored["next_line"]) - 2
+        share = f" ({min(done / total, 1):.0%})" if total else ""
+        click.echo(f"\r{done:,} lines{share}, {stored['failed']:,} failed", nl=stored["status"] == "done", err=True)
+
+    return show
+
+
+async def _report(kith: Kith, run_id: int, path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "status", "recordId", "errors"])
+        for row in await runner.results(kith, run_id):
+            errors = json.dumps(row["errors"]) if row["errors"] else ""
+            writer.writerow([row["line"], row["status"], row["record_id"] or "", errors])

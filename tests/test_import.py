@@ -1,0 +1,317 @@
+"""Importing files into any entity: every bad row reported by line with its reasons, the
+same by a dry run as by the real run; good rows written like rows typed in by hand;
+runs that resume without writing a row twice; upserts; workbooks; the importer's scope."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kith.core.errors import ValidationFailed
+from kith.core.imports import runner
+from kith.core.records.change import Actor
+from kith.core.security.permissions import permissions_for
+from kith.core.security.roles import RoleDefinition, save_role
+from kith.sdk.testing import make_contact, make_organization, make_user, system_context, throwaway_plugin
+
+SYSTEM = Actor(name="test import", source="system")
+
+
+def write_csv(path: Path, rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+async def imported(kith: Any, path: Path, actor: Actor = SYSTEM, **options: Any) -> tuple[dict[str, Any], list]:
+    chunk = options.pop("chunk", runner.CHUNK)
+    run_id = await runner.start(kith, runner.ImportRequest("contact", path, **options), actor)
+    stored = await runner.run(kith, run_id, actor, chunk=chunk)
+    return stored, await runner.results(kith, run_id)
+
+
+def kith_before_create(change):
+    """The guard plugin's hook: a row a hook refuses is reported like a row the entity refuses."""
+    if (change.values.get("first_name") or "") == "Mallory":
+        raise ValidationFailed.single("firstName", "refused", "Mallory may not be imported")
+
+
+BAD_FILE = [
+    ["First name", "Last name", "Email", "Company", "Lifecycle stage", "Birthday", "Newsletter"],
+    ["Ann", "Lee", "ann@example.com", "acme.com", "customer", "1990-04-01", "yes"],  # 2: good
+    ["Bob", "Brown", "not-an-email", "", "", "", ""],  # 3: a bad e-mail
+    ["Cy", "Cole", "cy@example.com", "Nowhere Ltd", "", "", ""],  # 4: no such organization
+    ["Di", "Dunn", "di@example.com", "Twins", "", "", ""],  # 5: two organizations have that name
+    ["Ed", "Eng", "ed@example.com", "", "boss", "", ""],  # 6: not a stage
+    ["Flo", "Finn", "flo@example.com", "", "", "01/04/1990", ""],  # 7: not a date
+    ["Gus", "Gray", "gus@example.com", "", "", "", "maybe"],  # 8: not yes or no
+    ["Hal", "Hart", "ANN@EXAMPLE.COM", "", "", "", ""],  # 9: Ann's e-mail: a duplicate
+    ["Ida", "Ives", "ida@example.com", "", "", "", "no", "extra"],  # 10: one value too many
+    ["Mallory", "Moss", "mallory@example.com", "", "", "", ""],  # 11: a hook refuses her
+    ["Jo", "Judd", "jo@example.com", "Globex", "lead", "", "no"],  # 12: good
+    ["", "", "", "", "", "", ""],  # 13: empty: not a row
+    ["Kim", "", "kim@example.com", "", "", "", ""],  # 14: good
+    ["Lou", "Lane", "lou@existing.example", "", "", "", ""],  # 15: a contact has that e-mail already
+]
+
+
+async def bad_file_kith(make_kith, tmp_path):
+    kith = await make_kith(plugins=[throwaway_plugin("guard", kith_before_create)], enable=["guard"])
+    context = system_context(kith)
+    await context.records.create("organization", {"name": "Acme", "domain": "acme.com"})
+    await context.records.create("organization", {"name": "Globex"})
+    await context.records.create("organization", {"name": "Twins"})
+    await context.records.create("organization", {"name": "Twins", "domain": "twins.example"})
+    await make_contact(kith, first_name="Lou", emails=["lou@existing.example"])
+    await kith.custom_fields.add("contact", "birthday", "date")
+    await kith.custom_fields.add("contact", "newsletter", "boolean")
+    return kith, write_csv(tmp_path / "people.csv", BAD_FILE)
+
+
+def problems(results: list[dict[str, Any]]) -> list[tuple[int, str, list[str]]]:
+    return [(r["line"], r["status"], [e["field"] for e in r["errors"]]) for r in results if r["status"] != "created"]
+
+
+async def test_a_dry_run_reports_every_error_the_real_run_hits_and_the_real_run_writes_the_good_rows(
+    make_kith, tmp_path
+):
+    kith, path = await bad_file_kith(make_kith, tmp_path)
+    before = await system_context(kith).records.count("contact")
+    dry, dry_results = await imported(kith, path, dry_run=True, chunk=4)
+    assert await system_context(kith).records.count("contact") == before  # nothing written
+    real, real_results = await imported(kith, path, chunk=4)
+    expected = [
+        (3, "failed", ["emails"]),
+        (4, "failed", ["organizationId"]),
+        (5, "failed", ["organizationId"]),
+        (6, "failed", ["lifecycleStage"]),
+        (7, "failed", ["customFields.birthday"]),
+        (8, "failed", ["customFields.newsletter"]),
+        (9, "skipped", ["emails"]),
+        (10, "failed", [None]),
+        (11, "failed", ["firstName"]),
+        (15, "skipped", ["emails"]),
+    ]
+    assert problems(real_results) == expected
+    strip = [{k: v for k, v in r.items() if k not in ("id", "run", "record_id")} for r in real_results]
+    assert [{k: v for k, v in r.items() if k not in ("id", "run", "record_id")} for r in dry_results] == strip
+    assert (dry["created"], dry["skipped"], dry["failed"]) == (real["created"], real["skipped"], real["failed"])
+    assert (real["created"], real["skipped"], real["failed"]) == (3, 2, 8)
+    by_line = {r["line"]: r for r in real_results}
+    assert by_line[5]["errors"][0]["message"] == "2 organization records have the name 'Twins': name it by id"
+    assert by_line[10]["errors"][0]["message"] == "has 8 values, but the header names 7 columns"
+    contacts = await system_context(kith).records.list("contact", order_by=[{"id": "ASC"}], first=50)
+    assert [c["first_name"] for c in contacts] == ["Lou", "Ann", "Jo", "Kim"]  # the good rows and nothing else
+    ann = contacts[1]
+    assert ann["emails"] == ["ann@example.com"] and ann["custom"] == {"birthday": "1990-04-01", "newsletter": True}
+    acme = await system_context(kith).records.first("organization", {"domain": {"eq": "acme.com"}})
+    assert ann["organization"] == acme["id"] and ann["lifecycle_stage"] == "customer"
+    audit = await kith.db.execute("SELECT COUNT(*) AS n FROM kith_audit WHERE entity = 'contact' AND action = 'create'")
+    assert audit[0]["n"] == 4  # Lou, and the three imported: each audited as a write by hand
+    events = await kith.db.execute("SELECT COUNT(*) AS n FROM kith_outbox WHERE event = 'contact.created'")
+    assert events[0]["n"] == 4
+
+
+async def test_a_run_stopped_half_way_resumes_where_it_stopped_and_writes_nothing_twice(make_kith, tmp_path):
+    kith = await make_kith()
+    rows = [["first_name", "email"]] + [[f"P{n}", f"p{n}@example.com"] for n in range(25)]
+    path = write_csv(tmp_path / "many.csv", rows)
+    run_id = await runner.start(kith, runner.ImportRequest("contact", path), SYSTEM)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_two_chunks(stored):
+        if stored["next_line"] > 8:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        await runner.run(kith, run_id, SYSTEM, chunk=4, on_chunk=stop_after_two_chunks)
+    assert await system_context(kith).records.count("contact") == 8
+    other = runner.ImportRequest("contact", path, mapping={"first_name": "firstName", "email": ""})
+    assert await runner.start(kith, other, SYSTEM) != run_id  # another mapping is another import
+    again = await runner.start(kith, runner.ImportRequest("contact", path), SYSTEM)
+    assert again == run_id  # the same file, entity, mapping and person: the run goes on
+    stored = await runner.run(kith, again, SYSTEM, chunk=4)
+    assert (stored["status"], stored["created"], stored["failed"], stored["skipped"]) == ("done", 25, 0, 0)
+    assert await system_context(kith).records.count("contact") == 25
+    lines = [r["line"] for r in await runner.results(kith, run_id)]
+    assert lines == list(range(2, 27))  # each line once
+    path.write_text(path.read_text() + "Extra,extra@example.com\n")
+    with pytest.raises(ValidationFailed) as changed:
+        await runner.run(kith, run_id, SYSTEM)
+    assert changed.value.errors[0].field == "file"
+
+
+async def test_upsert_by_email_updates_adds_emails_and_creates_the_rest(make_kith, tmp_path):
+    kith = await make_kith()
+    ann = await make_contact(kith, first_name="Ann", last_name="Lee", emails=["ann@example.com"], title="CTO")
+    path = write_csv(tmp_path / "upsert.csv", [
+        ["email", "first_name", "title", "phones"],
+        ["ann@example.com; ann@home.example", "Annie", "", ""],
+        ["new@example.com", "Neu", "Buyer", "+44 20 7946 0958"],
+        ["new@example.com", "", "Head buyer", ""],
+    ])  # fmt: skip
+    stored, results = await imported(kith, path, mode="upsert", key="email")
+    assert [(r["line"], r["status"]) for r in results] == [(2, "updated"), (3, "created"), (4, "updated")]
+    assert (stored["created"], stored["updated"]) == (1, 2)
+    after = await system_context(kith).records.get("contact", ann["id"])
+    assert (after["first_name"], after["title"]) == ("Annie", "CTO")  # an empty cell leaves the field alone
+    assert after["emails"] == ["ann@example.com", "ann@home.example"]
+    neu = await system_context(kith).records.get("contact", results[1]["record_id"])
+    assert (neu["first_name"], neu["title"], neu["phones"]) == ("Neu", "Head buyer", ["+442079460958"])
+    missing = write_csv(tmp_path / "update.csv", [["email", "title"], ["nobody@example.com", "x"]])
+    _stored, results = await imported(kith, missing, mode="update", key="email")
+    assert problems(results) == [(2, "failed", ["emails"])]
+    assert results[0]["errors"][0]["message"] == "no contact has this email"
+    with pytest.raises(ValidationFailed) as no_key:
+        await runner.start(kith, runner.ImportRequest("contact", missing, mode="update"), SYSTEM)
+    assert no_key.value.errors[0].field == "key"
+
+
+async def test_a_workbook_imports_its_numbers_dates_and_text(make_kith, tmp_path):
+    from openpyxl import Workbook
+
+    kith = await make_kith()
+    await kith.custom_fields.add("contact", "visits", "integer")
+    await kith.custom_fields.add("contact", "met_on", "date")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["First name", "Email", "Visits", "Met on", "Postal code"])
+    sheet.append(["Ann", "ann@example.com", 3, dt.datetime(2026, 3, 2), 4471])
+    sheet.append(["Bob", "bob@example.com", "many", None, None])
+    book.save(tmp_path / "people.xlsx")
+    mapping = {"First name": "firstName", "Email": "emails", "Visits": "customFields.visits",
+               "Met on": "customFields.met_on", "Postal code": "postalCode"}  # fmt: skip
+    _stored, results = await imported(kith, tmp_path / "people.xlsx", mapping=mapping)
+    assert problems(results) == [(3, "failed", ["customFields.visits"])]
+    (ann,) = await system_context(kith).records.list("contact")
+    assert ann["custom"] == {"visits": 3, "met_on": "2026-03-02"} and ann["postal_code"] == "4471"
+
+
+async def test_an_importer_links_and_matches_only_what_they_may_read(make_kith, tmp_path):
+    kith = await make_kith()
+    rep = await make_user(kith, email="rep@example.com")
+    other = await make_user(kith, email="other@example.com")
+    await save_role(kith, RoleDefinition(name="own_contacts", description="", grants={
+        "contact": {"actions": ["read", "create", "update"], "scope": "own"},
+        "organization": {"actions": ["read"], "scope": "own"},
+        "user": {"actions": ["read"], "scope": "all"},
+    }))  # fmt: skip
+    await kith.auth.grant_role(rep["id"], "own_contacts")
+    await make_organization(kith, name="Mine", domain="mine.example", owner=rep["id"])
+    await make_organization(kith, name="Theirs", domain="theirs.example", owner=other["id"])
+    await make_contact(kith, first_name="Hidden", emails=["hidden@example.com"], owner=other["id"])
+    principal = await kith.auth.principal_for_user(rep["id"], "cli")
+    actor = Actor(name="rep@example.com", source="import", user_id=rep["id"],
+                  permissions=await permissions_for(kith, principal))  # fmt: skip
+    path = write_csv(tmp_path / "rep.csv", [
+        ["first_name", "email", "company"],
+        ["Ann", "ann@example.com", "mine.example"],
+        ["Bea", "bea@example.com", "theirs.example"],
+        ["Cy", "cy@example.com", ""],
+    ])  # fmt: skip
+    _stored, results = await imported(kith, path, actor)
+    assert problems(results) == [(3, "failed", ["organizationId"])]  # an organization they cannot see
+    made = await system_context(kith).records.list("contact", {"ownerId": {"eq": rep["id"]}}, order_by=[{"id": "ASC"}])
+    assert [c["first_name"] for c in made] == ["Ann", "Cy"]  # theirs by default
+    update = write_csv(tmp_path / "update.csv", [["email", "title"], ["hidden@example.com", "Spy"]])
+    _stored, results = await imported(kith, update, actor, mode="update", key="email")
+    assert results[0]["errors"][0]["message"] == "no contact has this email"  # not "it exists, but is not yours"
+    reader = await make_user(kith, email="reader@example.com")
+    await save_role(kith, RoleDefinition(name="reader", description="", grants={"contact": {"actions": ["read"]}}))
+    await kith.auth.grant_role(reader["id"], "reader")
+    reader_actor = Actor(name="reader", source="import", user_id=reader["id"],
+                         permissions=await permissions_for(kith, await kith.auth.principal_for_user(reader["id"], "cli")))  # fmt: skip
+    with pytest.raises(ValidationFailed) as refused:
+        await runner.start(kith, runner.ImportRequest("contact", path), reader_actor)
+    assert refused.value.errors[0].code == "forbidden"
+
+
+def test_the_command_suggests_a_mapping_saves_it_and_reports_every_line(kith_cli, tmp_path):
+    path = write_csv(tmp_path / "fair.csv", [
+        ["Vorname", "E-Mail", "Firma", "Notiz"],
+        ["Ann", "ann@example.com", "", "met at the booth"],
+        ["Bob", "bob@", "", ""],
+    ])  # fmt: skip
+    shown = kith_cli("import", "contact", str(path), "--show-mapping")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines() == [
+        "Vorname -> (left out)", "E-Mail -> emails", "Firma -> (left out)", "Notiz -> (left out)"
+    ]  # fmt: skip
+    bad = kith_cli("import", "contact", str(path), "--map", "Vorname=nickname")
+    assert bad.exit_code == 1 and "Vorname: contact has no field 'nickname'" in bad.output
+    report = tmp_path / "report.csv"
+    done = kith_cli("import", "contact", str(path), "--map", "Vorname=firstName", "--map", "Firma=organization",
+                    "--mapping-name", "trade fair", "--report", str(report))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[:2] == [
+        "Import 1 of fair.csv into contact: 1 were created, 0 updated, 0 skipped, 1 failed",
+        "line 3: failed: emails: item 1: 'bob@' is not a valid email address: There must be something after the @-sign.",
+    ]
+    lines = list(csv.DictReader(report.open()))
+    assert [(r["line"], r["status"]) for r in lines] == [("2", "created"), ("3", "failed")]
+    assert json.loads(lines[1]["errors"])[0]["field"] == "emails"
+    again = kith_cli("import", "contact", str(path), "--mapping-name", "trade fair", "--show-mapping")
+    assert again.output.splitlines()[0] == "Vorname -> firstName"  # the saved mapping, for the next file
+
+
+def test_the_cached_email_path_agrees_with_email_validator_everywhere():
+    """normalise_email checks a plain address's domain once per domain (imports repeat
+    domains): it must accept, refuse and normalise exactly as the library does."""
+    import random
+    import string
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from kith.core.validation.contact_data import normalise_email
+
+    cases = ["Ann@Example.com", "a.b+c@sub.EXAMPLE.co.uk", "x@localhost", "x@test", "a..b@x.com", ".a@x.com",
+             "a@x..com", "a@-x.com", "a@x", "o'neil@x.com", "a@münchen.de", "ünï@x.com", "a@xn--mnchen-3ya.de",
+             "a@[1.2.3.4]", '"q"@x.com', "a@example.invalid", "a@x.local", " A@X.COM ", "a@x.123", "a@x_y.com",
+             "a" * 65 + "@x.com", "a@" + "b" * 64 + ".com", "a@b@c.com", "@x.com", "a@", "a b@x.com"]  # fmt: skip
+    rng = random.Random(5)
+    alphabet = string.ascii_letters + string.digits + ".-_+@!#"
+    endings = ["@x.com", "@a.b", "@co", ".com", "", "@x-.com", "@-x.com", "@x.c0m", "@Mixed.Case.ORG"]
+    cases += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))) + rng.choice(endings) for _ in range(3000)
+    ]
+
+    def library(text: str) -> str | None:
+        try:
+            return validate_email(text.strip(), check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            return None
+
+    def ours(text: str) -> str | None:
+        try:
+            return normalise_email(text)
+        except ValueError:
+            return None
+
+    assert [c for c in cases if library(c) != ours(c)] == []
+
+
+async def test_an_importer_cannot_learn_a_field_hidden_from_them_by_matching_on_it(make_kith, tmp_path):
+    kith = await make_kith()
+    clerk = await make_user(kith, email="clerk@example.com")
+    grants = {"contact": {"actions": ["read", "create", "update"], "hidden": ["emails"]}}
+    await save_role(kith, RoleDefinition(name="no_emails", description="", grants=grants))
+    await kith.auth.grant_role(clerk["id"], "no_emails")
+    await make_contact(kith, first_name="Secret", emails=["secret@example.com"])
+    permissions = await permissions_for(kith, await kith.auth.principal_for_user(clerk["id"], "cli"))
+    actor = Actor(name="clerk@example.com", source="import", user_id=clerk["id"], permissions=permissions)
+    path = write_csv(tmp_path / "probe.csv", [["first_name", "email"], ["Probe", "secret@example.com"]])
+    with pytest.raises(ValidationFailed) as refused:
+        await runner.start(kith, runner.ImportRequest("contact", path, mode="upsert", key="email"), actor)
+    assert (refused.value.errors[0].field, refused.value.errors[0].code) == ("key", "hidden")
+    _stored, results = await imported(kith, path, actor)
+    # they may not set a field hidden from them either: refused for that, never "skipped: it exists"
+    assert [(r["line"], r["status"], r["errors"]) for r in results] == [
+        (2, "failed", [{"field": "emails", "message": "you may not change this field"}])
+    ]
