@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from kith.cli.common import KithCliError, console, with_kith
+from kith.cli.import_progress import progress_bar
 from kith.core.errors import ValidationFailed
 from kith.core.imports import mapping as mappings
 from kith.core.imports import runner
+from kith.core.imports.duplicate_check import CHOICES
 from kith.core.imports.sources import open_source
 from kith.core.records.change import Actor
 from kith.core.runtime import Kith
@@ -36,6 +36,12 @@ SHOWN = 50
 @click.option("--key", help="The field rows are matched to records by (email, domain, id). Needed for update "
               "and upsert; in create, a row matching a record is a duplicate "
               "(default: the entity's natural key).")  # fmt: skip
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="Give FIELD (as --map names it: source, owner.email) this value in rows whose own cell is "
+              "empty. Repeatable.")  # fmt: skip
+@click.option("--duplicates", type=click.Choice(CHOICES), default="off", show_default=True,
+              help="Check rows about to be created against the entity's duplicate rules (fuzzy names too): "
+              "skip a likely duplicate, or flag it (create it and queue the pair for review).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Check every row as a real run would, and write nothing.")
 @click.option("--as", "as_user", help="Import as this user (email): their permissions and scope apply.")
 @click.option("--encoding", default="utf-8", show_default=True, help="The CSV file's encoding.")
@@ -49,14 +55,15 @@ SHOWN = 50
 @with_kith
 async def import_command(
     kith: Kith, entity: str, file: Path, maps: tuple[str, ...], mapping_name: str | None, show_mapping: bool,
-    mode: str, key: str | None, dry_run: bool, as_user: str | None, encoding: str, sheet: str | None,
-    time_zone: str, report: Path | None, chunk: int,
+    mode: str, key: str | None, sets: tuple[str, ...], duplicates: str, dry_run: bool, as_user: str | None,
+    encoding: str, sheet: str | None, time_zone: str, report: Path | None, chunk: int,
 ) -> None:  # fmt: skip
     """Import FILE (CSV, or XLSX) into ENTITY: each row validated and written like a record
     typed in by hand. Running the same command again after a crash or Ctrl-C resumes
     where it stopped."""
     actor = await _actor(kith, as_user)
-    given = _given(maps)
+    given = _given(maps, "--map", "HEADER=FIELD (FIELD empty to leave the column out)")
+    defaults = _given(sets, "--set", "FIELD=VALUE")
     try:
         if show_mapping or given:
             chosen = await _mapping(kith, entity, file, given, mapping_name, encoding, sheet)
@@ -67,10 +74,11 @@ async def import_command(
         else:
             chosen = None
         request = runner.ImportRequest(
-            entity, file, chosen, mapping_name, mode, key, dry_run, encoding, sheet, time_zone
+            entity, file, chosen, mapping_name, mode, key, dry_run, encoding, sheet, time_zone, defaults, duplicates
         )  # fmt: skip
         run_id = await runner.start(kith, request, actor)
-        stored = await runner.run(kith, run_id, actor, chunk=chunk, on_chunk=_progress(file))
+        with progress_bar(file, sheet) as on_chunk:
+            stored = await runner.run(kith, run_id, actor, chunk=chunk, on_chunk=on_chunk)
     except ValidationFailed as exc:
         raise KithCliError("; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in exc.errors)) from None
     problems = await runner.results(kith, run_id, problems_only=True)
@@ -91,13 +99,13 @@ async def import_command(
         console.print(f"Wrote every line's result to {report}", markup=False, highlight=False)
 
 
-def _given(maps: tuple[str, ...]) -> dict[str, str]:
+def _given(items: tuple[str, ...], option: str, form: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for item in maps:
-        header, sep, target = item.partition("=")
+    for item in items:
+        name, sep, value = item.partition("=")
         if not sep:
-            raise KithCliError(f"--map {item!r}: write HEADER=FIELD (FIELD empty to leave the column out)")
-        out[header.strip()] = target.strip()
+            raise KithCliError(f"{option} {item!r}: write {form}")
+        out[name.strip()] = value.strip()
     return out
 
 
@@ -124,20 +132,6 @@ async def _actor(kith: Kith, as_user: str | None) -> Actor:
         raise KithCliError(f"no user with email {as_user!r}")
     permissions = await permissions_for(kith, await kith.auth.principal_for_user(int(user["id"]), "cli"))
     return Actor(name=str(user["email"]), source="import", user_id=int(user["id"]), permissions=permissions)
-
-
-def _progress(file: Path) -> Any:
-    """Lines done, on one line that updates itself (a terminal only: scripts get the summary)."""
-    if not sys.stderr.isatty():
-        return None
-    total = max(sum(1 for _ in file.open("rb")) - 1, 1) if file.suffix.lower() == ".csv" else None
-
-    def show(stored: dict[str, Any]) -> None:
-        done = int(stored["next_line"]) - 2
-        share = f" ({min(done / total, 1):.0%})" if total else ""
-        click.echo(f"\r{done:,} lines{share}, {stored['failed']:,} failed", nl=stored["status"] == "done", err=True)
-
-    return show
 
 
 async def _report(kith: Kith, run_id: int, path: Path) -> None:

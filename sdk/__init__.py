@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from kith.core.graphql.generated import GraphQLTypes
     from kith.core.hookspecs import hookimpl, hookspec
     from kith.core.imports import CsvProblem, CsvRow, CsvTable, read_csv
+    from kith.core.imports.api import ImportOutcome
+    from kith.core.imports.runner import ImportRequest
     from kith.core.mail import (
         Bounce,
         BouncedRecipient,
@@ -180,6 +182,8 @@ _EXPORTS: dict[str, str] = {
     "normalise_url": "kith.core.validation.contact_data",
     "outbound_client": "kith.core.security.outbound",
     "read_csv": "kith.core.imports",
+    "ImportOutcome": "kith.core.imports.api",
+    "ImportRequest": "kith.core.imports.runner",
     "rate_limit": "kith.sdk.helpers",
     "read_records": "kith.sdk.helpers",
     "parse_duration": "kith.core.records.filters",
@@ -219,6 +223,8 @@ __all__ = [
     "Files",
     "Grant",
     "GraphQLTypes",
+    "ImportOutcome",
+    "ImportRequest",
     "InboundMail",
     "Job",
     "JobRun",

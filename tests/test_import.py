@@ -315,3 +315,74 @@ async def test_an_importer_cannot_learn_a_field_hidden_from_them_by_matching_on_
     assert [(r["line"], r["status"], r["errors"]) for r in results] == [
         (2, "failed", [{"field": "emails", "message": "you may not change this field"}])
     ]
+
+
+async def test_likely_duplicates_are_skipped_or_flagged_for_review_and_a_dry_run_says_so(make_kith, tmp_path):
+    kith = await make_kith()
+    acme = await system_context(kith).records.create("organization", {"name": "Acme", "domain": "acme.com"})
+    kate = await make_contact(kith, first_name="Katherine", last_name="Johnson", organization=acme["id"])
+    path = write_csv(tmp_path / "people.csv", [
+        ["First name", "Last name", "Company"],
+        ["Kate", "Johnson", "acme.com"],  # 2: Katherine at the same company, by her nickname
+        ["Brendan", "O'Neill", ""],  # 3
+        ["Brendan", "O'Neil", ""],  # 4: line 3 again, with a typo
+        ["Zoe", "Quinn", ""],  # 5: nobody like her
+    ])  # fmt: skip
+
+    dry, dry_results = await imported(kith, path, duplicates="skip", dry_run=True)
+    assert (dry["created"], dry["skipped"]) == (2, 2)
+    assert await system_context(kith).records.count("contact") == 1  # the dry run wrote nothing
+    stored, results = await imported(kith, path, duplicates="skip")
+    assert problems(dry_results) == problems(results) == [
+        (2, "skipped", ["firstName, lastName"]), (4, "skipped", ["firstName, lastName"])
+    ]  # fmt: skip
+    assert f"may be the same as contact {kate['id']}" in results[0]["errors"][0]["message"]
+    assert "may be the same as line 3" in results[2]["errors"][0]["message"]
+    assert (stored["created"], stored["skipped"]) == (2, 2)
+
+    flagged_file = write_csv(tmp_path / "again.csv", [["First name", "Last name"], ["Katie", "Johnson"], ["Zoe", "Quinn"]])
+    flagged, flag_results = await imported(kith, flagged_file, duplicates="flag")
+    assert flagged["created"] == 2  # flagged rows are created, and queued for review
+    queue = await kith.db.execute("SELECT record_a, record_b, status FROM kith_duplicate_candidate ORDER BY id")
+    pairs = {frozenset((row["record_a"], row["record_b"])) for row in queue}
+    new_zoe = flag_results[1]["record_id"]
+    old_zoe = next(r["record_id"] for r in results if r["line"] == 5)
+    assert frozenset((new_zoe, old_zoe)) in pairs and all(row["status"] == "open" for row in queue)
+    assert "may be the same as contact" in flag_results[1]["errors"][0]["message"]
+
+    with pytest.raises(ValidationFailed) as refused:
+        await imported(kith, path, duplicates="maybe")
+    assert refused.value.errors[0].field == "duplicates"
+
+
+async def test_defaults_fill_empty_cells_and_one_imported_event_reaches_rules(make_kith, tmp_path):
+    from kith.core.automations import service
+    from kith.core.automations.worker import Worker
+
+    kith = await make_kith()
+    owner = await make_user(kith, email="owner@example.com")
+    desk = await make_contact(kith, first_name="Import desk")
+    await service.apply_rule(kith, {
+        "name": "import-summary", "enabled": True, "trigger": {"event": "contact.imported"},
+        "actions": [{"create_record": {"entity": "activity", "values": {
+            "kind": "note", "subject": "{{ event.data.created }} contacts from {{ event.data.file }}",
+            "subjectType": "contact", "subjectId": desk["id"],
+        }}}],
+    })  # fmt: skip
+    path = write_csv(tmp_path / "fair.csv", [
+        ["First name", "Owner", "Lifecycle stage"],
+        ["Ann", "", ""],
+        ["Bob", "", "customer"],
+    ])  # fmt: skip
+    defaults = {"owner.email": "owner@example.com", "lifecycleStage": "lead"}
+    with pytest.raises(ValidationFailed) as refused:
+        await imported(kith, path, defaults={"nickname": "x"})
+    assert refused.value.errors[0].field == "defaults.nickname"
+    stored, results = await imported(kith, path, defaults=defaults)
+    assert stored["created"] == 2
+    ann, bob = [await kith.records.get("contact", r["record_id"]) for r in results]
+    assert (ann["owner"], ann["lifecycle_stage"]) == (owner["id"], "lead")  # the defaults, for empty cells
+    assert (bob["owner"], bob["lifecycle_stage"]) == (owner["id"], "customer")  # a cell wins over the default
+    await Worker(kith).run_until_idle()
+    notes = await kith.db.execute("SELECT subject FROM activity WHERE kind = 'note' AND deleted_at IS NULL")
+    assert [row["subject"] for row in notes] == ["2 contacts from fair.csv"]  # one event for the file

@@ -104,9 +104,14 @@ class AutomationEngine:
             for action in contributed:
                 actions[action.name] = ActionType(**{**action.__dict__, "plugin": plugin})
         self.actions = actions
-        self.events = {
-            e.name: e for _plugin, declared in self.kith.plugins.call("kith_automation_events") for e in declared
-        }
+        # every entity can be imported: one event per finished import, for rules that
+        # want to act once per file rather than once per record (core/imports/runner.py)
+        imported = [
+            DomainEvent(f"{e.name}.imported", e.name, f"An import of {e.name} records finished (one event per file).")
+            for e in self.kith.entities
+        ]
+        declared = [e for _plugin, events in self.kith.plugins.call("kith_automation_events") for e in events]
+        self.events = {e.name: e for e in [*imported, *declared]}
         self.functions = {
             name: fn
             for _plugin, registered in self.kith.plugins.call("kith_automation_functions")

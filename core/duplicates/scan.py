@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from piccolo.querystring import QueryString
@@ -57,6 +57,8 @@ class DuplicateMatch:
     record_id: int
     score: int
     rules: tuple[str, ...]
+    #: each matching rule's strength (similarity, 0-100), as the review queue keeps it
+    evidence: Mapping[str, float] = field(default_factory=dict)
 
 
 async def scan(
@@ -136,7 +138,7 @@ async def find_duplicates_of(
     where = kith.query.where(declared, None, extra=[narrow], viewer=viewer)
     items = [matcher.read(row) for row in await _read(kith, declared, matcher, where)]
     matches = [
-        DuplicateMatch(record_id, matcher.score(evidence), tuple(sorted(evidence)))
+        DuplicateMatch(record_id, matcher.score(evidence), tuple(sorted(evidence)), dict(evidence))
         for record_id, evidence in matcher.against(incoming, items).items()
     ]
     return sorted(matches, key=lambda match: (-match.score, match.record_id))

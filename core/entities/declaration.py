@@ -133,6 +133,10 @@ class Entity:
     money: Mapping[str, str] = field(default_factory=dict)
     customizable: bool = True
     timeline: bool = True
+    #: the fields that name a record in a file, tried in order (a lead: its ``email``):
+    #: what an import matches rows and relations by.  Empty: Kith's guess (unique
+    #: fields, else a name-like field; see ``kith.core.imports.keys``)
+    natural_keys: tuple[str, ...] = ()
     #: whether clients get create/update/delete/restore mutations (False: records are
     #: written by the plugin's own code, e.g. a history it keeps in its hooks)
     mutations: bool = True

@@ -142,7 +142,7 @@ def read_csv(
         if isinstance(record, CsvProblem):
             table.problems.append(record)
             continue
-        problem = _check(start, record, reader.position - start + 1, header, names, multiline)
+        problem = row_problem(start, record, reader.position - start + 1, header, names, multiline)
         if problem is not None:
             table.problems.append(problem)
             if reader.position > start:  # never let a refused row swallow the lines after it
@@ -162,15 +162,23 @@ def _decode(data: bytes, encoding: str) -> str:
         text = data.decode("utf-8-sig" if codec.name == "utf-8" else codec.name)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        # NUL bytes between the letters of a header: two bytes a character
-        likely = "it looks like UTF-16: utf-16" if b"\x00" in data[:200] else "often cp1252 or latin-1"
-        raise ValidationFailed.single(
-            "encoding",
-            "invalid",
-            f"the file is not {encoding} text: line {line}, byte {exc.start} of the file (0x{data[exc.start]:02X}) "
-            f"cannot be read ({exc.reason}); name the file's encoding ({likely})",
-        ) from None
+        raise undecodable_error(data, exc.start, line, exc.start, encoding, exc) from None
     return text.removeprefix("\ufeff")  # a BOM another encoding left in
+
+
+def undecodable_error(
+    data: bytes, at: int, line: int, offset: int, encoding: str, exc: UnicodeDecodeError
+) -> ValidationFailed:
+    """The refusal of a file that is not ``encoding`` text: where (``data[at]`` is the
+    byte at ``offset`` of the file, on ``line``), and the encoding it likely is."""
+    # NUL bytes between the letters of a header: two bytes a character
+    likely = "it looks like UTF-16: utf-16" if b"\x00" in data[:200] else "often cp1252 or latin-1"
+    return ValidationFailed.single(
+        "encoding",
+        "invalid",
+        f"the file is not {encoding} text: line {line}, byte {offset} of the file (0x{data[at]:02X}) "
+        f"cannot be read ({exc.reason}); name the file's encoding ({likely})",
+    )
 
 
 def _refuse_duplicates(header: list[str], names: list[str]) -> None:
@@ -183,7 +191,7 @@ def _refuse_duplicates(header: list[str], names: list[str]) -> None:
         seen[name] = raw.strip()
 
 
-def _check(
+def row_problem(
     start: int, record: list[str], span: int, header: list[str], names: list[str], multiline: set[str]
 ) -> CsvProblem | None:
     """Why the row ``record`` (read from ``span`` lines from ``start``) is refused, if it is."""
@@ -252,12 +260,12 @@ class _Records:
             except csv.Error as exc:
                 span = self._lines.position - start + 1
                 self.restart(start)
-                return start, CsvProblem(start, None, _reason(exc, span))
+                return start, CsvProblem(start, None, csv_reason(exc, span))
             if record:  # a blank line is no row
                 return start, record
 
 
-def _reason(exc: csv.Error, span: int) -> str:
+def csv_reason(exc: csv.Error, span: int) -> str:
     message = str(exc)
     limit = re.search(r"field larger than field limit \((\d+)\)", message)
     if limit:

@@ -35,6 +35,8 @@ LIST_BATCH = 25
 def natural_keys(entity: Entity) -> tuple[str, ...]:
     """How records of ``entity`` are named in a file: the known keys, else its unique
     fields, else a name-like field."""
+    if entity.natural_keys:
+        return entity.natural_keys
     if entity.name in NATURAL_KEYS:
         return NATURAL_KEYS[entity.name]
     unique = tuple(spec.name for spec in entity.fields.values() if spec.unique)

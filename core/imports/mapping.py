@@ -90,7 +90,17 @@ def suggest(kith: Kith, entity: Entity, headers: list[str], saved: Mapping[str, 
 
 
 def _guess(kith: Kith, entity: Entity, header: str) -> str:
-    name = ALIASES.get(column_name(header), column_name(header))
+    """The header's own name first (a lead has a ``company`` field), then what people
+    mean by it elsewhere (a contact's ``company`` is its organization)."""
+    own = column_name(header)
+    for name in dict.fromkeys((own, ALIASES.get(own, own))):
+        guess = _guess_name(kith, entity, name)
+        if guess:
+            return guess
+    return ""
+
+
+def _guess_name(kith: Kith, entity: Entity, name: str) -> str:
     head, _, key = name.partition(".")
     if not key and head.endswith("_currency"):
         money = entity.fields.get(head.removesuffix("_currency"))

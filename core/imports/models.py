@@ -17,6 +17,8 @@ class ImportRun(Table, tablename="kith_import_run"):
     mode = Varchar(length=10)  # create, update, upsert
     match_key = Varchar(length=80, null=True, default=None)
     mapping = Text()  # JSON: {header: target}
+    defaults = Text(default="{}")  # JSON: {target: text} for rows whose cell is empty
+    duplicates = Varchar(length=8, default="off")  # off, skip, flag: the check against likely duplicates
     file_name = Varchar(length=500)
     file_sha256 = Varchar(length=64)
     file_kind = Varchar(length=8)

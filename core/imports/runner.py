@@ -29,6 +29,7 @@ from kith.core.errors import FieldError, ValidationFailed
 from kith.core.imports import keys, mapping
 from kith.core.imports.convert import blank, convert
 from kith.core.imports.csv_file import CsvProblem
+from kith.core.imports.duplicate_check import DuplicateCheck, Likely, check_choice
 from kith.core.imports.models import IMPORT_TABLES, ImportMapping, ImportResult, ImportRun
 from kith.core.imports.sources import Row, Source, open_source
 from kith.core.privacy.service import prefetch_erased
@@ -51,7 +52,10 @@ class ImportRequest:
     """What a person asks for.  ``key`` is the field rows are matched to records by
     (``email``, ``domain``, ``id``; default: the entity's natural key, if it has one):
     ``update`` and ``upsert`` need it; in ``create`` a row matching a record is a
-    duplicate, skipped."""
+    duplicate, skipped.  ``defaults`` gives fields (as a mapping names them:
+    ``source``, ``owner.email``) a value, as a cell would, for rows whose own cell is
+    empty.  ``duplicates`` checks rows about to be created against the entity's
+    duplicate rules (``skip`` or ``flag``; see ``duplicate_check``)."""
 
     entity: str
     path: Path
@@ -63,6 +67,8 @@ class ImportRequest:
     encoding: str = "utf-8"
     sheet: str | None = None
     time_zone: str = "UTC"
+    defaults: Mapping[str, str] | None = None
+    duplicates: str = "off"
 
 
 @dataclass
@@ -99,6 +105,9 @@ async def start(kith: Kith, request: ImportRequest, actor: Actor) -> int:
     if request.mode not in MODES:
         raise ValidationFailed.single("mode", "invalid", f"must be one of: {', '.join(MODES)}")
     _zone(request.time_zone)
+    check_choice(kith, entity.name, request.duplicates)
+    defaults = {path: str(text) for path, text in (request.defaults or {}).items()}
+    default_targets(kith, entity, defaults)
     if actor.permissions is not None:
         for action in (
             ("create",)
@@ -128,7 +137,9 @@ async def start(kith: Kith, request: ImportRequest, actor: Actor) -> int:
         .where(ImportRun.dry_run == request.dry_run)
         .where(ImportRun.status == "running")
         .where(ImportRun.actor == actor.name)
-        .where(ImportRun.mapping == json.dumps(chosen))  # another mapping or key is another import
+        .where(ImportRun.mapping == json.dumps(chosen))  # another mapping, key or defaults is another import
+        .where(ImportRun.defaults == json.dumps(defaults, sort_keys=True))
+        .where(ImportRun.duplicates == request.duplicates)
         .where(ImportRun.match_key.is_null() if key is None else ImportRun.match_key == key)
         .order_by(ImportRun.id, ascending=False)
     )
@@ -139,12 +150,27 @@ async def start(kith: Kith, request: ImportRequest, actor: Actor) -> int:
     made = await ImportRun.insert(
         ImportRun(
             entity=entity.name, mode=request.mode, match_key=key, mapping=json.dumps(chosen),
+            defaults=json.dumps(defaults, sort_keys=True), duplicates=request.duplicates,
             file_name=str(request.path)[:500], file_sha256=source.sha256, file_kind=source.kind, sheet=request.sheet,
             encoding=request.encoding, time_zone=request.time_zone, dry_run=request.dry_run, status="running",
             next_line=2, user_id=actor.user_id, actor=actor.name[:200], created_at=now, updated_at=now,
         )
     ).returning(ImportRun.id)  # fmt: skip
     return int(made[0]["id"])
+
+
+def default_targets(kith: Kith, entity: Entity, defaults: Mapping[str, str]) -> list[tuple[mapping.Target, str]]:
+    """The targets ``defaults`` fill, with their text; every problem names its target."""
+    if not defaults:
+        return []
+    headers = [f"default {path}" for path in defaults]
+    try:
+        targets = mapping.parse(kith, entity, dict(zip(headers, defaults, strict=True)), headers)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            [FieldError(f"defaults.{(e.field or '').removeprefix('default ')}", e.code, e.message) for e in exc.errors]
+        ) from None
+    return [(target, defaults[target.header.removeprefix("default ")]) for target in targets]
 
 
 def _entity(kith: Kith, name: str) -> Entity:
@@ -214,7 +240,8 @@ async def run(
     entity = kith.entities.get(stored["entity"])
     job = _Chunks(kith, entity, stored, source, actor)
     batch: list[Row | CsvProblem] = []
-    for item in source.rows(int(stored["next_line"])):
+    multiline = [target.header for target in job.targets if target.kind == FieldKind.TEXT.value]
+    for item in source.rows(int(stored["next_line"]), multiline):
         batch.append(item)
         if len(batch) >= chunk:
             stored = await job.write(batch)
@@ -224,13 +251,30 @@ async def run(
     if batch:
         stored = await job.write(batch)
     now = dt.datetime.now(dt.UTC)
-    await ImportRun.update({ImportRun.status: "done", ImportRun.finished_at: now, ImportRun.updated_at: now}).where(
-        ImportRun.id == run_id
-    )
+    async with kith.db.write_transaction():
+        finished = (
+            await ImportRun.update({ImportRun.status: "done", ImportRun.finished_at: now, ImportRun.updated_at: now})
+            .where((ImportRun.id == run_id) & (ImportRun.status == "running"))
+            .returning(ImportRun.id)
+        )
+        if finished and not stored["dry_run"]:
+            await _announce(kith, entity, stored)
     stored = await _run_row(run_id)
     if on_chunk is not None:
         on_chunk(stored)
     return stored
+
+
+async def _announce(kith: Kith, entity: Entity, stored: Mapping[str, Any]) -> None:
+    """One ``<entity>.imported`` event per finished run, with the run's counts: what a
+    rule that wants to act once per import (a summary to the importer, a segment
+    refresh) triggers on, rather than on each record's own ``created`` event."""
+    payload = {
+        "run": int(stored["id"]), "file": Path(str(stored["file_name"])).name, "mode": stored["mode"],
+        "created": int(stored["created"]), "updated": int(stored["updated"]),
+        "skipped": int(stored["skipped"]), "failed": int(stored["failed"]), "by": stored["actor"],
+    }  # fmt: skip
+    await kith.automations.emit(f"{entity.name}.imported", entity.name, None, payload)
 
 
 async def _run_row(run_id: int) -> dict[str, Any]:
@@ -251,6 +295,9 @@ class _Chunks:
         self.viewer = actor.permissions
         self.trusted = actor.source in TRUSTED_SOURCES
         self.targets = mapping.parse(kith, entity, json.loads(stored["mapping"]), source.headers)
+        self.defaults = default_targets(kith, entity, json.loads(stored["defaults"] or "{}"))
+        self.check = DuplicateCheck(kith, entity, self.viewer) if stored["duplicates"] != "off" else None
+        self.on_duplicate = str(stored["duplicates"])
         self.zone = _zone(str(stored["time_zone"]))
         self.mode = str(stored["mode"])
         self.key = stored["match_key"]
@@ -359,8 +406,10 @@ class _Chunks:
         custom: dict[str, Any] = {}
         currencies: dict[str, str] = {}
         errors: list[FieldError] = []
-        for target in self.targets:
-            raw = cells.get(target.header)
+        filled = {target.path for target in self.targets if not blank(cells.get(target.header))}
+        given = [(target, cells.get(target.header)) for target in self.targets]
+        given += [(target, text) for target, text in self.defaults if target.path not in filled]
+        for target, raw in given:
             if blank(raw):
                 continue  # an empty cell leaves the field as it is
             if target.currency:
@@ -499,7 +548,16 @@ class _Chunks:
                 outcome = Outcome(row.line, "created")
                 write = RecordWrite(self.entity.name, checked, self.actor, checked=True)
             writes.append((outcome, write))
+        likely = await self._likely_duplicates(writes)
+        if self.on_duplicate == "skip":
+            skipped = [(o, w) for o, w in writes if o.line in likely]
+            for outcome, _write in skipped:
+                outcome.status, outcome.errors = "skipped", [self._duplicate_error(likely[outcome.line])]
+            outcomes.extend(outcome for outcome, _write in skipped)
+            writes = [(o, w) for o, w in writes if o.line not in likely]
         outcomes.extend(await self._write(writes))
+        if self.check is not None and self.on_duplicate == "flag":
+            await self._flag(writes, likely)
         if self.dry_run:
             keys_of = {row.line: row.keys for row in rows}
             for outcome, _write in writes:
@@ -507,6 +565,35 @@ class _Chunks:
                     outcome.record_id = None  # undone with the chunk
                     self.made.update(dict.fromkeys(keys_of[outcome.line], outcome.line))
         return outcomes
+
+    async def _likely_duplicates(self, writes: list[tuple[Outcome, RecordWrite]]) -> dict[int, Likely]:
+        """The rows about to be created that look like a record or an earlier row (by line)."""
+        if self.check is None:
+            return {}
+        creating = [(o.line, w.values) for o, w in writes if o.status == "created" and isinstance(w.values, Mapping)]
+        return await self.check.likely(creating)
+
+    def _duplicate_error(self, likely: Likely) -> FieldError:
+        rules = {rule.name: rule for rule in self.check.matcher.rules} if self.check is not None else {}
+        names = [name for rule in likely.rules if rule in rules for name in rules[rule].fields]
+        fields = ", ".join(dict.fromkeys(graphql_name(self.entity.fields[name]) for name in names)) or "row"
+        return FieldError(fields, "duplicate", likely.describe(self.entity.name))
+
+    async def _flag(self, writes: list[tuple[Outcome, RecordWrite]], likely: Mapping[int, Likely]) -> None:
+        """Created rows that look like another record go to the review queue, with it;
+        each keeps a note of it in its result."""
+        assert self.check is not None
+        by_line = {o.line: o.record_id for o, _ in writes if o.status == "created" and o.record_id is not None}
+        pairs: list[tuple[int, int, Likely]] = []
+        for outcome, _write in writes:
+            found = likely.get(outcome.line)
+            other = None if found is None else found.record_id or by_line.get(found.line or 0)
+            if found is None or outcome.record_id is None or other is None:
+                continue
+            pairs.append((outcome.record_id, other, found))
+            outcome.errors = [self._duplicate_error(found)]
+        if not self.dry_run:
+            await self.check.flag(pairs)
 
     def _key_names(self) -> tuple[str, str]:
         """The match field as errors name it (``emails``), and as a sentence does (``email``)."""
@@ -528,7 +615,9 @@ class _Chunks:
         except ValidationFailed as exc:
             if len(writes) == 1:
                 outcome = writes[0][0]
-                outcome.status, outcome.record_id, outcome.errors = "failed", None, list(exc.errors)
+                # a hook refusing a duplicate (a lead already in Kith) skips the row, as a key match does
+                status = "skipped" if all(e.code == "duplicate" for e in exc.errors) else "failed"
+                outcome.status, outcome.record_id, outcome.errors = status, None, list(exc.errors)
                 return [outcome]
             middle = len(writes) // 2
             return [*await self._write(writes[:middle]), *await self._write(writes[middle:])]

@@ -9,16 +9,16 @@ nothing in it can be trusted: undecodable bytes, no header, two headers alike.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kith.core.errors import ValidationFailed
-from kith.core.imports.csv_file import CsvProblem
-from kith.core.validation.text import NUL, NUL_MESSAGE
+from kith.core.imports.csv_file import CsvProblem, csv_reason, row_problem, undecodable_error
 
 #: one row as read: its line (the header is line 1) and its cells by header
 Row = tuple[int, dict[str, Any]]
@@ -36,11 +36,13 @@ class Source:
     encoding: str = "utf-8"
     sheet: str | None = None
 
-    def rows(self, from_line: int = 2) -> Iterator[Row | CsvProblem]:
-        """The rows whose line is ``from_line`` or later, in file order."""
+    def rows(self, from_line: int = 2, multiline: Collection[str] = ()) -> Iterator[Row | CsvProblem]:
+        """The rows whose line is ``from_line`` or later, in file order.  A CSV value
+        holding line breaks is refused (its closing quote is likely missing) unless its
+        column is in ``multiline`` (the columns mapped to long text)."""
         if self.kind == "xlsx":
             return _xlsx_rows(self, from_line)
-        return _csv_rows(self, from_line)
+        return _csv_rows(self, from_line, multiline)
 
 
 def open_source(path: Path | str, *, encoding: str = "utf-8", sheet: str | None = None) -> Source:
@@ -73,52 +75,104 @@ def _csv_headers(path: Path, encoding: str) -> list[str]:
     with _open_text(path, encoding) as handle:
         try:
             return next(csv.reader(handle), [])
-        except UnicodeDecodeError as exc:
-            raise _undecodable(encoding, 1, exc) from None
+        except UnicodeDecodeError:
+            raise _undecodable(path, encoding) from None
 
 
 def _open_text(path: Path, encoding: str) -> Any:
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        return path.open(encoding=codec, newline="")
+        codec = codecs.lookup(encoding).name
     except LookupError:
-        raise ValidationFailed.single("encoding", "unknown", f"{encoding!r} is not an encoding") from None
+        raise ValidationFailed.single("encoding", "unknown", f"{encoding!r} is not an encoding Python knows") from None
+    return path.open(encoding="utf-8-sig" if codec == "utf-8" else codec, newline="")
 
 
-def _undecodable(encoding: str, line: int, exc: UnicodeDecodeError) -> ValidationFailed:
-    why = f"line {line}: the bytes are not {encoding} text ({exc.reason}); give the file's encoding"
-    return ValidationFailed.single("encoding", "invalid", why)
+def _undecodable(path: Path, encoding: str) -> ValidationFailed:
+    """The same refusal ``read_csv`` gives, found again by reading the bytes (the text
+    reader that failed does not say where in the file it was): the line, the byte
+    offset and the byte that is not ``encoding`` text."""
+    decoder = codecs.getincrementaldecoder(codecs.lookup(encoding).name)()
+    offset = lines = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start, 0)
+                return undecodable_error(block, at, lines + block.count(b"\n", 0, at) + 1, offset + at, encoding, exc)
+            offset += len(block)
+            lines += block.count(b"\n")
+    return ValidationFailed.single("encoding", "invalid", f"the file is not {encoding} text")
 
 
-def _csv_rows(source: Source, from_line: int) -> Iterator[Row | CsvProblem]:
-    width = len(source.headers)
+class _StreamedLines:
+    """The file's lines, fed to ``csv.reader`` one at a time so the line a row starts on
+    is known, and reading can start again on the line after a row's first (a quote
+    never closed swallows the lines after it: they are read again as rows of their
+    own).  Only the lines of the row being read are kept."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.position = 0  # lines handed out so far
+        self.replay: list[str] = []
+        self.row_lines: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self.replay.pop() if self.replay else self.handle.readline()
+        if not line:
+            raise StopIteration
+        self.position += 1
+        self.row_lines.append(line)
+        return line
+
+    def next_row(self) -> None:
+        self.row_lines = []
+
+    def again_after_first(self) -> None:
+        """Hand out the lines of the row just read again, all but its first."""
+        again = self.row_lines[1:]
+        self.replay.extend(reversed(again))
+        self.position -= len(again)
+        self.row_lines = []
+
+
+def _csv_rows(source: Source, from_line: int, multiline: Collection[str]) -> Iterator[Row | CsvProblem]:
+    headers = source.headers
     with _open_text(source.path, source.encoding) as handle:
-        reader = csv.reader(handle, strict=True)
-        line = 1
+        lines = _StreamedLines(handle)
+        reader = csv.reader(lines, strict=True)
         try:
             next(reader, None)
             while True:
-                start = reader.line_num + 1
+                start = lines.position + 1
+                lines.next_row()
                 try:
                     record = next(reader)
                 except csv.Error as exc:
-                    line = reader.line_num
+                    span = lines.position - start + 1
+                    lines.again_after_first()
+                    reader = csv.reader(lines, strict=True)
                     if start >= from_line:
-                        yield CsvProblem(start, None, f"cannot be read: {exc}")
+                        yield CsvProblem(start, None, csv_reason(exc, span))
                     continue
                 except StopIteration:
                     return
-                line = reader.line_num
                 if start < from_line or not any(cell.strip() for cell in record):
                     continue
-                if len(record) != width:
-                    yield CsvProblem(start, None, f"has {len(record)} values, but the header names {width} columns")
-                elif any(NUL in cell for cell in record):
-                    yield CsvProblem(start, None, NUL_MESSAGE)
-                else:
-                    yield start, dict(zip(source.headers, record, strict=True))
-        except UnicodeDecodeError as exc:
-            raise _undecodable(source.encoding, line + 1, exc) from None
+                span = lines.position - start + 1
+                problem = row_problem(start, record, span, headers, headers, set(multiline))
+                if problem is None:
+                    yield start, dict(zip(headers, record, strict=True))
+                    continue
+                yield problem
+                if span > 1:  # never let a refused row swallow the lines after it
+                    lines.again_after_first()
+                    reader = csv.reader(lines, strict=True)
+        except UnicodeDecodeError:
+            raise _undecodable(source.path, source.encoding) from None
 
 
 def _xlsx_headers(path: Path, sheet: str | None) -> list[str]:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from kith.core.entities import Entity
     from kith.core.files import Files
+    from kith.core.imports.api import ImportOutcome
+    from kith.core.imports.runner import ImportRequest
     from kith.core.mail.outbound import Mail
     from kith.core.runtime import Kith
 
@@ -589,6 +591,24 @@ class PluginContext:
         from kith.core.security.outbound import check_outbound_url
 
         check_outbound_url(url, self._kith.settings)
+
+    async def import_file(self, request: ImportRequest, *, on_chunk: Any = None) -> ImportOutcome:
+        """Import a CSV or XLSX file into an entity as this context's actor: the engine
+        of ``kith import`` (mapping, validation, natural keys, dry run, duplicate check,
+        resuming an unfinished run of the same file), with each line's result.  A plugin's
+        own import command is this with its defaults (see ``docs/import.md``)."""
+        from kith.core.imports.api import import_file
+
+        return await import_file(self._kith, request, self.actor, on_chunk=on_chunk)
+
+    def suggest_import_mapping(self, entity: str, path: Any, *, encoding: str = "utf-8") -> dict[str, str]:
+        """The column mapping ``kith import`` would suggest for the file's headers
+        (``{header: target}``; ``""`` for a header that names no field)."""
+        from pathlib import Path
+
+        from kith.core.imports.api import suggested_mapping
+
+        return suggested_mapping(self._kith, entity, Path(path), encoding=encoding)
 
     @property
     def in_production(self) -> bool:

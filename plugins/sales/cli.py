@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -97,14 +96,14 @@ async def import_leads_command(
     too few values) are listed by line; the file is refused if it is not in ENCODING or
     has unknown columns (unless --skip-unknown-columns).
     """
-    from kith.plugins.sales.lead_import import import_leads, user_ids_by_email
+    from kith.plugins.sales.lead_import import import_leads
 
-    defaults: dict[str, Any] = {"source": source}
+    defaults: dict[str, str] = {"source": source or ""}
     if owner:
-        user = (await user_ids_by_email(context)).get(owner.lower())
-        if user is None:
+        found = await context.system.list("user", {"email": {"eq": owner.strip().lower()}}, first=1)
+        if not found:
             raise KithError(f"--owner: no user with the email {owner!r}")
-        defaults["owner"] = user
+        defaults["owner"] = str(found[0]["id"])
     try:
         report = await import_leads(
             context,

@@ -67,6 +67,7 @@ def entities() -> list[Entity]:
             Lead,
             searchable=("first_name", "last_name", "email", "company"),
             personal=("first_name", "last_name", "email", "phone", "title", "need"),
+            natural_keys=("email",),
             choices={"status": LEAD_STATUSES},
             normalisers={
                 "email": normalise_email,

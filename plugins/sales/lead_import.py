@@ -1,10 +1,15 @@
-"""Importing leads from CSV: each row through the record service (so it is normalised,
-validated, de-duplicated, audited and scored like a lead typed in by hand), with a
-report that names the line, the field and the reason of every row not imported.
+"""Importing leads: the core's import engine (``kith import lead``) with the sales team's
+habits as defaults — a source and an owner for rows that name none, leads already in
+Kith skipped and listed, and a report that names the line, the field and the reason of
+every row not imported.
 
-The file is read by the SDK's ``read_csv``, which refuses a file it cannot decode or
-whose headers are unknown, and reports broken rows (an unclosed quote, a NUL, a value
-too long, a wrong number of values) by line while the others are imported.
+A lead already in Kith, or twice in the file, is skipped three ways over: by its e-mail
+(the lead's natural key: a row repeating an address in the file or in Kith), by the
+engine's duplicate check with the plugin's lead rules (``kith_duplicate_rules``: a
+similar name at the same domain, among stored leads and earlier rows of the file), and
+by the plugin's ``before_create`` hook, which refuses a lead whose person is a lead or
+contact already (the hook sees stored records only, hence the check for the file's own
+rows).
 """
 
 from __future__ import annotations
@@ -13,79 +18,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from piccolo.columns import Text
-
-from kith.plugins.sales.models import Lead
-from kith.sdk import CsvProblem, PluginContext, ValidationFailed, read_csv
-
-#: columns a file may have (headers are matched ignoring case, spaces and camelCase)
-COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "title",
-    "company",
-    "domain",
-    "country",
-    "source",
-    "status",
-    "need",
-    "authority",
-    "decision_date",
-    "budget",
-    "budget_currency",
-    "owner",
-)
-TRUE = {"1", "true", "yes", "y"}
-FALSE = {"0", "false", "no", "n"}
+from kith.sdk import ImportOutcome, ImportRequest, PluginContext, ValidationFailed
 
 
 @dataclass
 class ImportReport:
+    """What an import of leads did, as the command prints it."""
+
     imported: list[int] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    #: headers of the file that name no column, skipped on request
+    #: headers of the file that name no field, skipped on request
     skipped_columns: list[str] = field(default_factory=list)
     #: every duplicate and refusal, in the order of the file's lines
     problems: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
-    def add(self, line: str, duplicate: bool = False) -> None:
-        (self.duplicates if duplicate else self.refused).append(line)
-        self.problems.append(line)
-
-
-class _RollBack(Exception):
-    """Ends a dry run's (or a failed all-or-nothing import's) transaction."""
-
-
-def _values(row: dict[str, str], owners: dict[str, int], defaults: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {k: v for k, v in defaults.items() if v is not None}
-    for key, raw in row.items():
-        text = (raw or "").strip()
-        if not text:
-            continue
-        if key == "authority":
-            if text.lower() not in TRUE | FALSE:
-                raise ValidationFailed.single("authority", "invalid", f"{text!r} is not yes or no")
-            values[key] = text.lower() in TRUE
-        elif key == "owner":
-            if text.lower() not in owners:
-                raise ValidationFailed.single("owner", "not_found", f"no user with the email {text!r}")
-            values[key] = owners[text.lower()]
-        elif key not in ("budget", "budget_currency"):
-            values[key] = text
-    if row.get("budget"):
-        values["budget"] = {"amount": row["budget"].strip(), "currency": (row.get("budget_currency") or "").strip()}
-    return values
+    @classmethod
+    def of(cls, outcome: ImportOutcome, skipped_columns: list[str]) -> ImportReport:
+        report = cls(skipped_columns=skipped_columns, dry_run=bool(outcome.run["dry_run"]))
+        for row in outcome.results:
+            if row["status"] == "created":
+                report.imported.append(int(row["record_id"] or 0))
+                continue
+            reasons = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in row["errors"])
+            line = f"line {row['line']}: {reasons}"
+            (report.duplicates if row["status"] == "skipped" else report.refused).append(line)
+            report.problems.append(line)
+        return report
 
 
 async def import_leads(
     context: PluginContext,
     path: Path,
     *,
-    defaults: dict[str, Any] | None = None,
+    defaults: dict[str, str] | None = None,
     dry_run: bool = False,
     all_or_nothing: bool = False,
     encoding: str = "utf-8",
@@ -93,35 +60,27 @@ async def import_leads(
 ) -> ImportReport:
     """Create a lead per row; duplicates and bad rows are reported, not imported.
 
-    With ``all_or_nothing`` one bad row (a duplicate included) imports nothing; with
-    ``dry_run`` nothing is written at all.  Raises ``ValidationFailed`` (field
-    ``encoding`` or ``columns``) for a file that cannot be read at all.
+    ``defaults`` fill empty cells (``{"source": "trade show", "owner.email": "…"}``).
+    With ``all_or_nothing`` the file is checked by a dry run first and imported only if
+    no row is refused or a duplicate; with ``dry_run`` nothing is written at all.
+    Raises ``ValidationFailed`` (field ``columns``, or the engine's ``encoding``/``file``)
+    for a file that cannot be imported at all.
     """
-    long_text = [name for name in COLUMNS if isinstance(Lead._meta.get_column_by_name(name), Text)]
-    table = read_csv(path, COLUMNS, long_text=long_text, encoding=encoding, skip_unknown_columns=skip_unknown_columns)
-    owners = await user_ids_by_email(context)
-    report = ImportReport(skipped_columns=table.skipped_columns)
-    try:
-        async with context.db.transaction():
-            for item in table.in_file_order():
-                if isinstance(item, CsvProblem):
-                    report.add(str(item))
-                    continue
-                try:
-                    async with context.db.savepoint():  # a bad row undoes itself only
-                        created = await context.records.create("lead", _values(item.values, owners, defaults or {}))
-                    report.imported.append(int(created["id"]))
-                except ValidationFailed as exc:
-                    is_duplicate = any(e.code == "duplicate" for e in exc.errors)
-                    for e in exc.errors:
-                        report.add(f"line {item.line}: {e.field or 'row'}: {e.message}", is_duplicate)
-            if dry_run or (all_or_nothing and report.problems):
-                raise _RollBack
-    except _RollBack:
-        pass
-    return report
+    suggested = context.suggest_import_mapping("lead", path, encoding=encoding)
+    unknown = [header for header, target in suggested.items() if not target]
+    if unknown and not skip_unknown_columns:
+        names = ", ".join(repr(header) for header in unknown)
+        raise ValidationFailed.single("columns", "unknown", f"unknown columns: {names}")
+    request = ImportRequest(
+        "lead", path, mapping=suggested, dry_run=dry_run or all_or_nothing, encoding=encoding,
+        defaults={k: v for k, v in (defaults or {}).items() if v}, duplicates="skip",
+    )  # fmt: skip
+    outcome = await context.import_file(request)
+    if all_or_nothing and not dry_run and not outcome.problems:
+        outcome = await context.import_file(_real(request))
+    return ImportReport.of(outcome, unknown)
 
 
-async def user_ids_by_email(context: PluginContext) -> dict[str, int]:
-    """Every user's id by their email, lowercased (whom a row's ``owner`` may name)."""
-    return {str(u["email"]).lower(): int(u["id"]) async for u in context.system.each("user") if u.get("email")}
+def _real(request: ImportRequest) -> ImportRequest:
+    values: dict[str, Any] = {**request.__dict__, "dry_run": False}
+    return ImportRequest(**values)
