@@ -46,7 +46,7 @@ async def export_command(
         if user is None:
             raise KithCliError(f"no user with email {as_user!r}")
         permissions = await permissions_for(kith, await kith.auth.principal_for_user(int(user["id"]), "cli"))
-    export = await Export.open(kith, entity, conditions, permissions)
+    export = await Export.open(kith, entity, conditions, permissions, audit=(as_user or "kith export", fmt))
     if fmt == "xlsx":
         assert output is not None
         count = await write_xlsx(export, output)

@@ -173,6 +173,13 @@ async def test_http_csv_is_the_cli_csv_of_the_same_user(make_kith: Any, kith_cli
     assert [r["firstName"] for r in rows] == ["N0", "N1", "N2", "N3", "N4"]
     assert rows[0]["lastName"] == 'Quote "and", comma'
     assert [r["customFields.tier"] for r in csv.DictReader(io.StringIO(filtered.text))] == ["3", "4"]
+    trail = await kith.db.execute("SELECT actor, changes FROM kith_audit WHERE action = 'export' ORDER BY id")
+    assert [(row["actor"], json.loads(row["changes"]) if isinstance(row["changes"], str) else row["changes"])
+            for row in trail] == [
+        ("ann@example.com", {"format": "csv", "filter": {}}),
+        ("ann@example.com", {"format": "csv", "filter": {"customFields": {"tier": {"gte": 3}}}}),
+        ("ann@example.com", {"format": "csv", "filter": {}}),  # the CLI's, --as ann
+    ]  # every export is in the audit trail: who, how filtered, as what  # fmt: skip
 
 
 async def test_an_export_with_no_records_still_has_its_header(make_kith: Any) -> None:
@@ -202,3 +209,29 @@ def test_the_cli_writes_xlsx_to_a_file_only(kith_cli: Any, tmp_path: Path) -> No
     (rows,) = sheet_rows(path).values()
     stage = rows[0].index("lifecycleStage")
     assert len(rows) > 1 and {row[stage] for row in rows[1:]} == {"customer"}
+
+
+async def test_a_csv_export_cannot_run_formulas_and_imports_back_as_it_was(kith: Any, tmp_path: Path) -> None:
+    from kith.core.imports import runner
+    from kith.core.records.change import Actor
+
+    sly = await make_contact(
+        kith, first_name='=HYPERLINK("http://evil.example","click")', last_name="@SUM(A1:A9)",
+        title="+cmd|' /C calc'!A0", phones=["+49 30 1234567"],
+    )  # fmt: skip
+    text = "".join([chunk async for chunk in export_module.to_csv(await Export.open(kith, "contact"))])
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["firstName"] == '\'=HYPERLINK("http://evil.example","click")'  # shown as text, never run
+    assert row["lastName"] == "'@SUM(A1:A9)" and row["title"] == "'+cmd|' /C calc'!A0"
+    assert json.loads(row["phones"]) == ["+49301234567"]  # a phone is no formula: left alone
+
+    path = tmp_path / "contacts.csv"
+    path.write_text(text)
+    system = Actor(name="test", source="system")
+    mapping = {"id": "id", "firstName": "firstName", "lastName": "lastName", "title": "title"}
+    request = runner.ImportRequest("contact", path, mapping, mode="update", key="id")
+    await runner.run(kith, await runner.start(kith, request, system), system)
+    again = await kith.records.get("contact", sly["id"])
+    assert (again["first_name"], again["last_name"], again["title"]) == (
+        '=HYPERLINK("http://evil.example","click")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0"
+    )  # fmt: skip

@@ -21,6 +21,14 @@ _LIST_SEPARATORS = re.compile(r"[;\n|]|,(?!\d{3})")
 _MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s*)?([-+]?[\d.,]+)\s*(?:([A-Za-z]{3}))?\s*$")
 
 
+def unguarded(text: str) -> str:
+    """``text`` without the ``'`` an export put before a value that starts like a
+    formula (``kith.core.records.export.guard_formula``)."""
+    if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        return text[1:]
+    return text
+
+
 def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -31,7 +39,7 @@ def convert(kind: str, value: Any, zone: ZoneInfo) -> Any:
     if kind in ("string", "text"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # a workbook's 4471.0 in a text column was typed as 4471
-        return value.strip() if isinstance(value, str) else str(value)
+        return unguarded(value.strip()) if isinstance(value, str) else str(value)
     if kind in ("int", "id", "relation"):
         if isinstance(value, float) and value.is_integer():
             return int(value)

@@ -15,12 +15,14 @@ import datetime as dt
 import decimal
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
+from piccolo.querystring import QueryString
 
-from kith.core.records.encoding import jsonable
+from kith.core.records.encoding import dumps, jsonable
 from kith.core.records.field_names import CUSTOM
 from kith.core.records.filters import Viewer
 from kith.core.records.query import ListRequest, Page
@@ -81,13 +83,22 @@ class Export:
         entity_name: str,
         filter_: Mapping[str, Any] | None = None,
         permissions: Exporter | None = None,
+        *,
+        audit: tuple[str, str] | None = None,
     ) -> Export:
-        """The export, its first page read (raises ``Forbidden`` or ``ValidationFailed``)."""
+        """The export, its first page read (raises ``Forbidden`` or ``ValidationFailed``).
+
+        ``audit`` — ``(who, format)`` — records the export in the audit trail once it is
+        allowed: data leaving Kith in bulk is what a data-protection officer asks about
+        (who took which records, filtered how, as what), whether or not the download
+        finished."""
         entity = kith.entity(entity_name)
         if permissions is not None:
             permissions.require(entity.name, "read")
         export = cls(kith, entity, filter_, permissions)
         export._first = await export._page(None)
+        if audit is not None:
+            await _audit(kith, entity.name, audit, filter_)
         return export
 
     async def _page(self, after: str | None) -> Page:
@@ -116,6 +127,17 @@ class Export:
             record["created_at"],
             record["updated_at"],
         ]
+
+
+async def _audit(kith: Kith, entity: str, audit: tuple[str, str], filter_: Mapping[str, Any] | None) -> None:
+    who, fmt = audit
+    await kith.db.fetch(
+        QueryString(
+            "INSERT INTO kith_audit (entity, record_id, action, actor, source, changes, at) "
+            "VALUES ({}, 0, 'export', {}, 'export', {}, {})",
+            entity, who[:200], dumps({"format": fmt, "filter": filter_ or {}}), dt.datetime.now(dt.UTC),
+        )
+    )  # fmt: skip
 
 
 async def records(
@@ -152,14 +174,36 @@ def json_text(value: Any) -> str:
         return json.dumps(jsonable(value), separators=(",", ":"))
 
 
+#: what a spreadsheet opening a CSV file reads as the start of a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: text starting with + or - that is a number or a phone, not a formula
+_NUMBER_LIKE = re.compile(r"[+-][\d\s().,/-]*")
+
+
+def guard_formula(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet will not run: a value that starts like a
+    formula (``=HYPERLINK(…)``, ``@SUM(…)``, ``+cmd|…``) gets a leading ``'``, which
+    spreadsheets show as text (OWASP's advice against CSV injection); a phone
+    (``+49 30 1234``) or a negative number stays as it is.  ``kith import`` takes the
+    quote off again (``kith.core.imports.convert``), so an export imports back as it was."""
+    if text.startswith(_FORMULA_START) and not _NUMBER_LIKE.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _csv_value(value: Any) -> Any:
+    if type(value) is str:
+        return guard_formula(value) if value.startswith(_FORMULA_START) else value
+    return value if type(value) in _CSV_AS_IS else csv_cell(value)
+
+
 async def to_csv(export: Export) -> AsyncIterator[str]:
     """CSV text (stdlib csv, so quoting is right): the header, then one chunk per page."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(export.columns)
     async for page in export.pages():
-        # most values are written as they are: csv_cell is called only for the others
-        writer.writerows([v if type(v) in _CSV_AS_IS else csv_cell(v) for v in row] for row in page)
+        writer.writerows([_csv_value(v) for v in row] for row in page)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

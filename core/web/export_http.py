@@ -55,7 +55,7 @@ async def export_records(request: Request[Any, Any, Any]) -> Response[Any] | Str
         return BadRequest(f"no entity named {entity!r} (known: {known})", 404, "NOT_FOUND").response()
     try:
         filter_ = _filter(request.query_params.get("filter"))
-        export = await Export.open(kith, entity, filter_, found.permissions)
+        export = await Export.open(kith, entity, filter_, found.permissions, audit=(found.principal.name, fmt))
     except BadRequest as exc:
         return exc.response()
     except Forbidden as exc:
