@@ -74,6 +74,10 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
         "kith.cli.mail_cmd:mail_group",
         "Mail in and out: the SMTP/LMTP gateway, the MTA pipe, IMAP fetching, and the log.",
     ),
+    "merge": LazyCommand(
+        "kith.cli.merge_cmd:merge_group",
+        "Merge duplicate records into one, field by field; list merges; undo one.",
+    ),
     "migrate": LazyCommand(
         "kith.cli.db_cmd:migrate_command", "Apply pending migrations of the core and every enabled plugin."
     ),
@@ -82,6 +86,10 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
     "plugins": LazyCommand(
         "kith.cli.plugins_cmd:plugins_group",
         "Start a new plugin; list, enable, disable and purge installed ones.",
+    ),
+    "reports": LazyCommand(
+        "kith.cli.reports_cmd:reports_group",
+        "Saved reports: list, save, run as someone, and schedule delivery by mail.",
     ),
     "roles": LazyCommand(
         "kith.cli.roles_cmd:roles_group", "Roles: list them, show their grants, define them from a file."

@@ -18,6 +18,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         f"Kith is serving GraphQL at [bold]http://{host}:{port}/graphql[/]"
         + (" (GraphiQL in your browser)" if settings.graphiql_enabled else "")
     )
+    console.print(f"Dashboards at [bold]http://{host}:{port}/dashboards[/] (sign in with an email and password)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 

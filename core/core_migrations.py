@@ -261,6 +261,32 @@ async def _imports(db: Database) -> None:
     )
 
 
+async def _dashboards(db: Database) -> None:
+    """Dashboards (docs/dashboards.md): a name, an owner and tiles of saved reports."""
+    from kith.core.dashboards.store import DashboardRow
+
+    await db.create_tables([DashboardRow])
+
+
+async def _merges(db: Database) -> None:
+    """The merge journal (docs/merge.md): each merge, and every change it made, by merge."""
+    from kith.core.merge.journal import CHANGES, MERGE_TABLES, MERGES
+
+    await db.create_tables(list(MERGE_TABLES))
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{MERGES}_by_entity" ON "{MERGES}" (entity, id)')
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{CHANGES}_by_merge" ON "{CHANGES}" (merge_id, id)')
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{CHANGES}_by_row" ON "{CHANGES}" (table_name, row_id)')
+
+
+async def _reports(db: Database) -> None:
+    """Saved reports and their delivery schedules (docs/reports.md), schedules read by report."""
+    from kith.core.reports.schedules import SCHEDULE_TABLE, ReportScheduleRow
+    from kith.core.reports.store import ReportRow
+
+    await db.create_tables([ReportRow, ReportScheduleRow])
+    await db.run_ddl(f'CREATE INDEX IF NOT EXISTS "{SCHEDULE_TABLE}_by_report" ON "{SCHEDULE_TABLE}" (report, id)')
+
+
 CORE_MIGRATIONS = [
     Migration("0001_initial", _initial, "core entities and system tables"),
     Migration("0002_automations", _automations, "automation rules, runs, effects, webhooks"),
@@ -278,4 +304,7 @@ CORE_MIGRATIONS = [
     Migration("0014_consent_channel", _consent_channel, "consents per purpose and channel"),
     Migration("0015_duplicates", _duplicates, "the duplicate review queue"),
     Migration("0016_imports", _imports, "import runs, their results per line, saved column mappings"),
+    Migration("0017_merges", _merges, "the merge journal: merges and every change they made, for undo"),
+    Migration("0018_reports", _reports, "saved reports and their scheduled delivery by mail"),
+    Migration("0019_dashboards", _dashboards, "dashboards: tiles of saved reports drawn as charts"),
 ]

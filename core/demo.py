@@ -143,6 +143,11 @@ async def load_demo(kith: Kith, *, contacts: int = 300, seed: int = 7) -> dict[s
         "kith_demo_data", refuse=True, context=PluginContext(kith, DEMO), seed=seed
     ):
         created.update(counts)
+    # last, so its figures cover every record above (the page: /dashboards)
+    from kith.core.dashboards.demo import create_demo_dashboard
+
+    await create_demo_dashboard(kith)
+    created["dashboards"] = 1
     return created
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kith.core.privacy.erasure import Erasure
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Change
+    from kith.core.reports.sources import ReportSource
     from kith.core.security.roles import RoleDefinition
 
 hookspec = pluggy.HookspecMarker("kith")
@@ -243,6 +244,20 @@ def kith_jobs() -> list[Job]:
     ``await context.schedule(name, key=..., at=...)``; a worker calls
     ``await handler(context, run)`` as the system once ``at`` has come, retrying a
     handler that raises.  Names are unique across plugins (prefix them with yours).
+    """
+
+
+@hookspec
+def kith_report_sources() -> list[ReportSource]:
+    """Return the figures this plugin offers as report sources (``ReportSource``).
+
+    Called when a report of kind ``source`` is saved or run, and by ``kith reports
+    sources``.  Each source has a ``name`` (unique across plugins; prefix it with
+    yours: ``sales.forecast``), a ``title``, its ``columns`` and ``async def run(context,
+    request)`` returning rows (dicts keyed by column name).  ``context`` reads as the
+    person running the report, so figures computed through ``context.records`` cover
+    only what they may see; ``request`` carries the report's ``params``, the dashboard's
+    date range and filter, and the time zone.
     """
 
 

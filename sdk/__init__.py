@@ -79,6 +79,8 @@ if TYPE_CHECKING:
     from kith.core.privacy.ties import PersonalRecords
     from kith.core.records.change import Actor, Change
     from kith.core.records.filters import parse_duration, uses_relative_time
+    from kith.core.reports.result import ReportColumn
+    from kith.core.reports.sources import ReportRequest, ReportSource
     from kith.core.security.outbound import OutboundRefused, check_outbound_url, outbound_client
     from kith.core.security.roles import Grant, RoleDefinition
     from kith.core.settings import Settings, load_settings
@@ -150,6 +152,9 @@ _EXPORTS: dict[str, str] = {
     "PluginError": "kith.core.errors",
     "RecordColumns": "kith.core.models",
     "Records": "kith.core.plugins.context",
+    "ReportColumn": "kith.core.reports.result",
+    "ReportRequest": "kith.core.reports.sources",
+    "ReportSource": "kith.core.reports.sources",
     "RoleDefinition": "kith.core.security.roles",
     "Selected": "kith.core.plugins.context",
     "SentMail": "kith.core.mail",
@@ -248,6 +253,9 @@ __all__ = [
     "RecipientResult",
     "RecordColumns",
     "Records",
+    "ReportColumn",
+    "ReportRequest",
+    "ReportSource",
     "RoleDefinition",
     "Selected",
     "SentMail",

@@ -61,6 +61,7 @@ RULES_VERSION = "rules_version"
 INTERNAL_JOBS = {
     "kith.mail.received": "kith.core.mail.inbound:dispatch_job",
     "kith.mail.send": "kith.core.mail.outbound:deliver_job",
+    "kith.reports.deliver": "kith.core.reports.delivery:deliver_job",
 }
 
 

@@ -26,6 +26,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from kith.core.customfields import FIELD_TYPES
+from kith.core.dashboards.graphql import DashboardMutations, DashboardQueries
 from kith.core.duplicates.graphql import DuplicateMutations, DuplicateQueries
 from kith.core.entities import Entity
 from kith.core.errors import ValidationFailed
@@ -52,8 +53,10 @@ from kith.core.graphql.loaders import load_columns
 from kith.core.graphql.request_checks import NoNulInStrings, RecordIdsOnly, RequestChecks
 from kith.core.graphql.security import PrivacyMutations, PrivacyQueries, SecurityMutations, SecurityQueries
 from kith.core.graphql.selection import edge_cursor_selected, node_columns, node_fields, selected_under
+from kith.core.merge.graphql import MergeMutations, MergeQueries
 from kith.core.plugins.context import PluginContext
 from kith.core.records.query import ListRequest
+from kith.core.reports.graphql import ReportMutations, ReportQueries
 from kith.core.security.permissions import Forbidden
 
 if TYPE_CHECKING:
@@ -482,6 +485,9 @@ def build_schema(kith: "Kith") -> KithSchema:
         SecurityQueries,
         PrivacyQueries,
         DuplicateQueries,
+        ReportQueries,
+        MergeQueries,
+        DashboardQueries,
     ]
     mutation_types: list[type] = [
         CoreMutation,
@@ -490,6 +496,9 @@ def build_schema(kith: "Kith") -> KithSchema:
         SecurityMutations,
         PrivacyMutations,
         DuplicateMutations,
+        ReportMutations,
+        MergeMutations,
+        DashboardMutations,
     ]
     generated = GraphQLTypes(types)  # plugins build their fields on this schema's entity types
     for _plugin, contributed in kith.plugins.call("kith_graphql_queries", types=generated):

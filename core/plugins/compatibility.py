@@ -38,6 +38,7 @@ REGISTRATION_HOOKS = frozenset(
         "kith_automation_functions",
         "kith_automation_rules",
         "kith_jobs",
+        "kith_report_sources",
     }
 )
 #: hooks called while Kith serves (writes, views, privacy, demo data): they may be async,

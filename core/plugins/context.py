@@ -159,15 +159,19 @@ class Records:
         bucket: tuple[str, Bucket] | None = None,
         sums: Sequence[str] = (),
         averages: Sequence[str] = (),
+        distinct: Sequence[str] = (),
+        time_zone: str = "UTC",
         limit: int = 1000,
     ) -> Groups:
-        """Counts, sums and averages of the matching records, grouped by fields and an
-        optional date ``bucket`` (``("closedAt", "month")``, UTC): the ``aggregate``
-        GraphQL field's SQL, so only records in the actor's scope count and fields hidden
-        from them count as empty.  Each ``Group`` has ``key`` (field name -> value; a
-        bucket as ``"closedAt:month"`` -> ``"2026-03-01"``), ``count``, ``sums`` and
-        ``averages``.  A money field adds up per currency: its currency joins the key as
-        ``"<field>.currency"`` and its sum is a decimal string in major units."""
+        """Counts, sums, averages and distinct counts of the matching records, grouped by
+        fields and an optional date ``bucket`` (``("closedAt", "month")``, the month in
+        ``time_zone``, an IANA name): the ``aggregate`` GraphQL field's SQL, so only
+        records in the actor's scope count and fields hidden from them count as empty.
+        Each ``Group`` has ``key`` (field name -> value; a bucket as ``"closedAt:month"``
+        -> ``"2026-03-01"``), ``count``, ``sums``, ``averages`` and ``values`` (every
+        measure by field name; distinct counts only there).  A money field adds up per
+        currency: its currency joins the key as ``"<field>.currency"`` and its sum is a
+        decimal string in major units."""
         from kith.core.records.aggregate import aggregate
 
         self._require(entity, "read")
@@ -181,6 +185,8 @@ class Records:
             bucket=bucket,
             sums=sums,
             averages=averages,
+            distinct=distinct,
+            time_zone=time_zone,
             limit=limit,
             viewer=self._viewer,
         )

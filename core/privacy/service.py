@@ -151,12 +151,16 @@ async def _deliveries(kith: Kith, found: Footprint) -> list[dict[str, Any]]:
 
 async def erase_person(kith: Kith, contact_id: int) -> ErasureReport:
     """Erase the person everywhere, in one transaction; returns what changed, field by field.
+    Contacts merged into this one (``kith.core.merge``) are the same person: erased too.
 
     A plugin that fails to say what it holds, or fails to erase it, refuses the whole
     erasure: nothing is half-erased.
     """
+    from kith.core.merge.erasure import merged_into, scrub_merge_journal
+
     contact = await _contact(kith, contact_id)
     async with kith.db.write_transaction():
+        merged = [await erase_person(kith, other) for other in await merged_into(kith, "contact", contact_id)]
         found = await footprint(kith, contact, refuse=True)
         erasure = Erasure(kith, contact, found)
         loaded = await learn_values(erasure)
@@ -175,6 +179,9 @@ async def erase_person(kith: Kith, contact_id: int) -> ErasureReport:
             "kith_erase_personal_data", refuse=True, context=PluginContext(kith), contact=contact, erasure=erasure
         )
         await scrub_journals(erasure)  # last: the journal rows written above are covered too
+        await scrub_merge_journal(erasure)
+    for report in merged:  # the records merged into this one are the same person
+        erasure.result.scrubbed.extend(report.scrubbed)
     return erasure.result
 
 

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 
-#: who may write read-only fields: code, not clients
-TRUSTED_SOURCES = frozenset({"system", "plugin", "privacy", "demo"})
+#: who may write read-only fields: code, not clients (``merge``: a merge moving what
+#: points at a merged-away record, a converted lead's contact included)
+TRUSTED_SOURCES = frozenset({"system", "plugin", "privacy", "demo", "merge"})
 #: the actor source of personal-data erasure (``kith.core.privacy``)
 ERASURE_SOURCE = "privacy"
 

@@ -409,6 +409,31 @@ class Database:
             rows = await self.execute("SELECT name FROM pragma_table_info({})", table)
         return {row["name"] for row in rows}
 
+    async def unique_keys(self, table: str) -> list[tuple[str, ...]]:
+        """The column sets ``table``'s unique indexes and constraints hold, the primary key
+        and partial or expression indexes left out (``[("segment", "contact")]``): what
+        two rows may not share, whether Piccolo (``unique=True``) or a migration made it."""
+        if self.dialect.is_postgres:
+            rows = await self.execute(
+                "SELECT i.relname AS name, a.attname AS col FROM pg_index x "
+                "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid "
+                "JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey) "
+                "WHERE x.indisunique AND NOT x.indisprimary AND x.indpred IS NULL AND x.indexprs IS NULL "
+                "AND n.nspname = current_schema() AND t.relname = {}",
+                table,
+            )
+        else:
+            rows = await self.execute(
+                "SELECT il.name AS name, ii.name AS col FROM pragma_index_list({}) il "
+                "JOIN pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND il.partial = 0 AND il.origin <> 'pk'",
+                table,
+            )
+        keys: dict[str, list[str | None]] = {}
+        for row in rows:
+            keys.setdefault(str(row["name"]), []).append(row["col"])
+        return sorted({tuple(sorted(str(c) for c in cols)) for cols in keys.values() if None not in cols})
+
     async def table_names(self) -> set[str]:
         if self.dialect.is_postgres:
             rows = await self.execute("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")

@@ -31,6 +31,7 @@ from kith.core.runtime import Kith
 from kith.core.security.auth import SYSTEM, AuthFailed, Principal
 from kith.core.security.permissions import Permissions, permissions_for
 from kith.core.settings import Settings, load_settings
+from kith.core.web.dashboards import DASHBOARD_ROUTES
 from kith.core.web.export_http import export_records
 from kith.core.web.graphql_http import BAD_REQUEST, GRAPHQL_PARAMS, BadRequest, error_response, read_post, refuse_get
 from kith.core.web.rate_limits import RateLimit, counter_for
@@ -317,7 +318,15 @@ def create_app(settings: Settings | None = None, kith: Kith | None = None, run_w
     counter = counter_for(resolved.rate_limit_store) if resolved.rate_limit_per_minute else None
     middleware = [RateLimit.define(counter, resolved.rate_limit_per_minute)] if counter is not None else []
     app = Litestar(
-        route_handlers=[graphql_post, graphiql, graphiql_assets, inbound_webhook, health, export_records],
+        route_handlers=[
+            graphql_post,
+            graphiql,
+            graphiql_assets,
+            inbound_webhook,
+            health,
+            export_records,
+            *DASHBOARD_ROUTES,
+        ],
         lifespan=[lifespan],
         middleware=middleware,
         exception_handlers={HTTPException: http_error, Exception: internal_error},

@@ -33,6 +33,7 @@ from kith.sdk import (
     Job,
     PersonalRecords,
     PluginContext,
+    ReportSource,
     RoleDefinition,
     entity_hook,
     hookimpl,
@@ -42,6 +43,13 @@ from kith.sdk import (
 @hookimpl
 def kith_entities() -> list[Entity]:
     return declarations.entities()
+
+
+@hookimpl
+def kith_report_sources() -> list[ReportSource]:
+    from kith.plugins.marketing.campaigns.report_source import SOURCE
+
+    return [SOURCE]
 
 
 @hookimpl

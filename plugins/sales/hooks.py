@@ -25,6 +25,7 @@ from kith.sdk import (
     FieldError,
     PersonalRecords,
     PluginContext,
+    ReportSource,
     RoleDefinition,
     ValidationFailed,
     entity_hook,
@@ -182,6 +183,13 @@ def kith_graphql_queries() -> list[type]:
     from kith.plugins.sales.quotes.graphql import QuoteQueries
 
     return [SalesQueries, ForecastQueries, QuoteQueries]
+
+
+@hookimpl
+def kith_report_sources() -> list[ReportSource]:
+    from kith.plugins.sales.forecast.report_source import SOURCE
+
+    return [SOURCE]
 
 
 @hookimpl

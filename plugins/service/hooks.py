@@ -36,6 +36,7 @@ from kith.sdk import (
     Job,
     PersonalRecords,
     PluginContext,
+    ReportSource,
     RoleDefinition,
     entity_hook,
     hookimpl,
@@ -201,6 +202,13 @@ def article_before_create(change: Change) -> None:
 @entity_hook("kith_before_update", "kb_article")
 def article_before_update(change: Change) -> None:
     knowledge.before_write(change)
+
+
+@hookimpl
+def kith_report_sources() -> list[ReportSource]:
+    from kith.plugins.service.sla.report_source import SOURCE
+
+    return [SOURCE]
 
 
 @hookimpl

@@ -17,6 +17,7 @@ from kith.sdk import (
     Job,
     PersonalRecords,
     PluginContext,
+    ReportSource,
     RoleDefinition,
     ValidationFailed,
     entity_hook,
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
 @hookimpl
 def kith_entities() -> list[Entity]:
     return declarations.entities()
+
+
+@hookimpl
+def kith_report_sources() -> list[ReportSource]:
+    from kith.plugins.social.report_source import SOURCE
+
+    return [SOURCE]
 
 
 @hookimpl

@@ -71,8 +71,16 @@ def shares(
 
 
 async def attribute(
-    context: PluginContext, campaign_id: int, model: str, *, window_days: float = 90, half_life_days: float = 7
+    context: PluginContext,
+    campaign_id: int,
+    model: str,
+    *,
+    window_days: float = 90,
+    half_life_days: float = 7,
+    narrow: Mapping[str, Any] | None = None,
 ) -> Attribution:
+    """The won deals ``campaign_id`` had a share in by ``model``, read as the caller, and
+    its ROI; ``narrow`` is a filter narrowing the won deals counted (a report's period)."""
     if model not in MODELS:
         raise ValidationFailed.single("model", "invalid", f"must be one of: {', '.join(MODELS)}")
     campaign = await context.records.get("campaign", campaign_id)
@@ -82,7 +90,9 @@ async def attribute(
     if "deal" not in context.entity_names() or not context.can("deal", "read"):
         return Attribution(model, 0, {}, cost, None)  # no deals, or none this reader may see
     touched = {"campaignDeliveries": {"some": {"campaignId": {"eq": str(campaign_id)}, "status": {"eq": "sent"}}}}
-    won = {"stage": {"kind": {"eq": "won"}}, "closedAt": {"isNull": False}, "contact": touched}
+    won: dict[str, Any] = {"stage": {"kind": {"eq": "won"}}, "closedAt": {"isNull": False}, "contact": touched}
+    if narrow:
+        won = {"and": [won, dict(narrow)]}
     deals = [deal async for deal in context.records.each("deal", won)]
     contacts = sorted({int(d["contact"]) for d in deals if d.get("contact")})
     touches: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)

@@ -168,13 +168,16 @@ class _Figures:
             v["best_case"] += amount
 
 
-async def compute(viewer: Viewer, period: Period, group_by: GroupBy, pipeline_id: int | None) -> Forecast:
+async def compute(
+    viewer: Viewer, period: Period, group_by: GroupBy, pipeline_id: int | None, *, deals: dict[str, Any] | None = None
+) -> Forecast:
     """The forecast of ``period`` for ``viewer``, by ``group_by`` and currency, with
-    per-currency totals (no snapshot comparison: see ``snapshots.compare``)."""
+    per-currency totals (no snapshot comparison: see ``snapshots.compare``); ``deals``
+    narrows the deals counted further (a dashboard's filter)."""
     check(period, group_by)
     records = viewer.context.records
     field = _GROUP_FIELD[group_by]
-    scope = every(deal_filter(pipeline_id), {"amount": {"isNull": False}})
+    scope = every(deal_filter(pipeline_id), {"amount": {"isNull": False}}, deals)
     by = [field, "stageId", "forecastCategory"]
     due = await records.aggregate(
         "deal", every(scope, period.days("expectedClose")), group_by=by, sums=["amount"], limit=_LIMIT
