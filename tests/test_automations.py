@@ -293,7 +293,9 @@ async def test_schedules_fire_once_per_due_time(kit):
     )
     a = await make_contact(kit, lifecycle_stage="customer")
     await make_contact(kit, lifecycle_stage="lead")
-    now = dt.datetime.now(dt.UTC)
+    # ten seconds into a minute, so that 61 and 62 seconds later lie in the same next minute
+    # (from :58 on, the second look would land in the minute after and fire again, rightly)
+    now = dt.datetime.now(dt.UTC).replace(second=10, microsecond=0)
     assert await fire_due(kit, now) == 0  # first sight: scheduled, not fired
     assert await fire_due(kit, now + dt.timedelta(seconds=61)) == 1
     assert await fire_due(kit, now + dt.timedelta(seconds=62)) == 0  # already fired for this minute
