@@ -1,8 +1,9 @@
 """The documentation in ``docs/`` is executable; this file runs its examples.
 
 Every runnable fenced block is a test named ``<doc>[<n>]`` (``n`` counts all the fenced
-blocks of the doc from 0), run on every engine like the rest of the suite.  The tag after
-the opening fence decides what happens:
+blocks of the doc from 0), run on SQLite, the embedded default a reader starts with (see
+``kith_engine`` below for why not on PostgreSQL too).  The tag after the opening fence
+decides what happens:
 
 ``python``
     Run as a module with top-level ``await`` (like ``python -m asyncio``); its asserts
@@ -356,6 +357,17 @@ class Session:
             self.loop.close()
         finally:
             self.stack.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def kith_engine(request: pytest.FixtureRequest) -> str:
+    """The docs' examples run on SQLite only.  They check that each example works as
+    written, on the engine a reader starts with; how Kith behaves on each engine is what
+    the rest of the suite checks, every storage test on both.  Run on PostgreSQL as
+    well, the ~350 examples each paid for a fresh database (a copy of a 300-relation
+    template: about 0.4 s of the server's time) and took a fifth of the suite, for
+    behaviour the feature tests already cover on PostgreSQL."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
