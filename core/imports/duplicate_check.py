@@ -14,12 +14,13 @@ slower than an unchecked one; it is a choice, not the default.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kith.core.duplicates import store
-from kith.core.duplicates.matching import Item, Matcher
+from kith.core.duplicates.matching import MAX_BLOCK, Item, Matcher
 from kith.core.duplicates.rules import rules_for
 from kith.core.duplicates.scan import find_duplicates_of
 from kith.core.errors import FieldError, ValidationFailed
@@ -62,37 +63,83 @@ def check_choice(kith: Kith, entity: str, choice: str) -> None:
             raise ValidationFailed([FieldError("duplicates", e.code, e.message) for e in exc.errors]) from None
 
 
-class DuplicateCheck:
-    """One import's check: the rules it reads with and who is importing."""
+class _Seen:
+    """Rows checked so far, indexed by their exact keys and blocking keys, so a row is
+    compared only with the earlier rows it shares a key with (as a scan compares only
+    within blocks), never with all of them.  A key shared by more than ``MAX_BLOCK``
+    rows (a very common name) stops growing: its rows are already findable by others."""
 
-    def __init__(self, kith: Kith, entity: Entity, viewer: Permissions | None) -> None:
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, object, str], list[Item]] = defaultdict(list)
+
+    @staticmethod
+    def _keys(item: Item) -> list[tuple[str, object, str]]:
+        exact = [("x", rule, key) for rule, keys in item.keys.items() for key in keys]
+        return exact + [("b", index, key) for index, keys in item.blocks.items() for key in keys]
+
+    def add(self, item: Item) -> None:
+        for key in self._keys(item):
+            bucket = self.by_key[key]
+            if len(bucket) < MAX_BLOCK:
+                bucket.append(item)
+
+    def near(self, item: Item) -> list[Item]:
+        found: dict[int, Item] = {}
+        for key in self._keys(item):
+            for other in self.by_key.get(key, ()):
+                found.setdefault(other.id, other)
+        return list(found.values())
+
+
+class DuplicateCheck:
+    """One import's check: the rules it reads with and who is importing.
+
+    Rows are compared with the stored records (one narrowed query each) and with the
+    rows checked before them in the same pass.  A real run's earlier passes are stored;
+    a dry run undoes each chunk, so it remembers the rows it "created" (their keys, not
+    the rows) to find in later chunks what the real run will find there."""
+
+    def __init__(self, kith: Kith, entity: Entity, viewer: Permissions | None, *, dry_run: bool = False) -> None:
         self.kith = kith
         self.entity = entity
         self.viewer = viewer
+        self.dry_run = dry_run
         rules = rules_for(kith, entity.name)
         if viewer is not None:  # a rule on a field hidden from the importer would tell what it holds
             rules = [r for r in rules if not any(viewer.is_hidden(entity, f) for f in (*r.fields, *r.same))]
         self.matcher = Matcher(rules, kith.settings.default_phone_region)
+        self.seen = _Seen()
 
     async def likely(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int, Likely]:
         """The best likely duplicate of each row (by line) that has one: a stored record
-        the importer may read, else an earlier row of ``rows``."""
+        the importer may read, else an earlier row."""
         out: dict[int, Likely] = {}
-        earlier: list[Item] = []
+        earlier = _Seen()
         for line, values in rows:
             stored = await find_duplicates_of(self.kith, self.entity.name, values, viewer=self.viewer)
             best = next((m for m in stored if m.score >= LIKELY), None)
-            item = self.matcher.read({**values, "id": -line})  # rows have no id yet: their line stands in
+            item = self._item(line, values)
             if best is not None:
                 out[line] = Likely(best.score, best.evidence, record_id=best.record_id)
             else:
-                found = self.matcher.against(item, earlier)
+                near = {other.id: other for other in [*earlier.near(item), *self.seen.near(item)]}
+                found = self.matcher.against(item, near.values())
                 scored = sorted(((self.matcher.score(ev), -key, ev) for key, ev in found.items()), reverse=True)
                 if scored and scored[0][0] >= LIKELY:
                     score, line_of, evidence = scored[0]
                     out[line] = Likely(score, evidence, line=line_of)
-            earlier.append(item)
+            earlier.add(item)
         return out
+
+    def remember(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """A dry run's created rows (by line), which its undone chunks no longer hold:
+        later chunks are checked against them, as the real run checks the stored ones."""
+        if self.dry_run:
+            for line, values in rows:
+                self.seen.add(self._item(line, values))
+
+    def _item(self, line: int, values: Mapping[str, Any]) -> Item:
+        return self.matcher.read({**values, "id": -line})  # rows have no id yet: their line stands in
 
     async def flag(self, pairs: Sequence[tuple[int, int, Likely]]) -> None:
         """Put created rows and what they look like in the review queue."""

@@ -296,7 +296,11 @@ class _Chunks:
         self.trusted = actor.source in TRUSTED_SOURCES
         self.targets = mapping.parse(kith, entity, json.loads(stored["mapping"]), source.headers)
         self.defaults = default_targets(kith, entity, json.loads(stored["defaults"] or "{}"))
-        self.check = DuplicateCheck(kith, entity, self.viewer) if stored["duplicates"] != "off" else None
+        self.check = (
+            DuplicateCheck(kith, entity, self.viewer, dry_run=bool(stored["dry_run"]))
+            if stored["duplicates"] != "off"
+            else None
+        )
         self.on_duplicate = str(stored["duplicates"])
         self.zone = _zone(str(stored["time_zone"]))
         self.mode = str(stored["mode"])
@@ -556,8 +560,11 @@ class _Chunks:
             outcomes.extend(outcome for outcome, _write in skipped)
             writes = [(o, w) for o, w in writes if o.line not in likely]
         outcomes.extend(await self._write(writes))
-        if self.check is not None and self.on_duplicate == "flag":
-            await self._flag(writes, likely)
+        if self.check is not None:
+            self.check.remember([(o.line, w.values) for o, w in writes if o.status == "created"
+                                 and isinstance(w.values, Mapping)])  # fmt: skip
+            if self.on_duplicate == "flag":
+                await self._flag(writes, likely)
         if self.dry_run:
             keys_of = {row.line: row.keys for row in rows}
             for outcome, _write in writes:
