@@ -395,3 +395,29 @@ async def test_defaults_fill_empty_cells_and_one_imported_event_reaches_rules(ma
     await Worker(kith).run_until_idle()
     notes = await kith.db.execute("SELECT subject FROM activity WHERE kind = 'note' AND deleted_at IS NULL")
     assert [row["subject"] for row in notes] == ["2 contacts from fair.csv"]  # one event for the file
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'First name,Last name,Email\nAnn,Lee,a@x.example\nBob,"Stone,b@x.example\nCy,Young,c@x.example\nDee,Ray,d@x\n',
+        'First name,Last name,Email\nAnn,Lee,a@x.example\nBob,"Stone,b@x.example\nCy",Young,c@x.example\n'
+        "Dee,Ray,d@x.example\nEd,Eng,e@x.example\n",
+    ],
+    ids=["never-closed", "closed-lines-later"],
+)
+def test_a_run_resumed_at_any_line_reads_what_the_whole_file_gives_from_there(tmp_path, text):
+    from kith.core.imports.sources import open_source
+
+    path = tmp_path / "people.csv"
+    path.write_text(text)
+    source = open_source(path)
+
+    def read(start: int) -> list[tuple[int, Any]]:
+        return [item if isinstance(item, tuple) else (item.line, item.message) for item in source.rows(start)]
+
+    whole = read(2)
+    assert any(isinstance(value, str) and "quote" in value for _line, value in whole)  # the broken row is reported
+    assert [line for line, _ in whole][-1] == text.count("\n")  # and the rows after it are read
+    for start in range(2, text.count("\n") + 2):  # resuming inside the lines it gave back too
+        assert read(start) == [item for item in whole if item[0] >= start], start

@@ -296,6 +296,8 @@ class _Chunks:
         self.trusted = actor.source in TRUSTED_SOURCES
         self.targets = mapping.parse(kith, entity, json.loads(stored["mapping"]), source.headers)
         self.defaults = default_targets(kith, entity, json.loads(stored["defaults"] or "{}"))
+        #: each target's path, worked out once rather than per row (defaults match by it)
+        self.paths = {target: target.path for target in [*self.targets, *(t for t, _ in self.defaults)]}
         self.check = (
             DuplicateCheck(kith, entity, self.viewer, dry_run=bool(stored["dry_run"]))
             if stored["duplicates"] != "off"
@@ -410,9 +412,10 @@ class _Chunks:
         custom: dict[str, Any] = {}
         currencies: dict[str, str] = {}
         errors: list[FieldError] = []
-        filled = {target.path for target in self.targets if not blank(cells.get(target.header))}
         given = [(target, cells.get(target.header)) for target in self.targets]
-        given += [(target, text) for target, text in self.defaults if target.path not in filled]
+        if self.defaults:  # only for rows whose own cell for the field is empty
+            filled = {self.paths[target] for target, raw in given if not blank(raw)}
+            given += [(target, text) for target, text in self.defaults if self.paths[target] not in filled]
         for target, raw in given:
             if blank(raw):
                 continue  # an empty cell leaves the field as it is

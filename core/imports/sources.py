@@ -141,6 +141,7 @@ class _StreamedLines:
 
 def _csv_rows(source: Source, from_line: int, multiline: Collection[str]) -> Iterator[Row | CsvProblem]:
     headers = source.headers
+    allowed = set(multiline)
     with _open_text(source.path, source.encoding) as handle:
         lines = _StreamedLines(handle)
         reader = csv.reader(lines, strict=True)
@@ -160,15 +161,17 @@ def _csv_rows(source: Source, from_line: int, multiline: Collection[str]) -> Ite
                     continue
                 except StopIteration:
                     return
-                if start < from_line or not any(cell.strip() for cell in record):
+                if not any(cell.strip() for cell in record):
                     continue
                 span = lines.position - start + 1
-                problem = row_problem(start, record, span, headers, headers, set(multiline))
+                problem = row_problem(start, record, span, headers, headers, allowed)
                 if problem is None:
-                    yield start, dict(zip(headers, record, strict=True))
+                    if start >= from_line:
+                        yield start, dict(zip(headers, record, strict=True))
                     continue
-                yield problem
-                if span > 1:  # never let a refused row swallow the lines after it
+                if start >= from_line:
+                    yield problem
+                if span > 1:  # never let a refused row swallow the lines after it (resuming too)
                     lines.again_after_first()
                     reader = csv.reader(lines, strict=True)
         except UnicodeDecodeError:
