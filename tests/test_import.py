@@ -349,7 +349,9 @@ async def test_likely_duplicates_are_skipped_or_flagged_for_review_and_a_dry_run
     _real, real_chunked = await imported(kith, other, duplicates="skip", chunk=2)
     assert problems(dry_chunked) == problems(real_chunked) == [(4, "skipped", ["firstName, lastName"])]
 
-    flagged_file = write_csv(tmp_path / "again.csv", [["First name", "Last name"], ["Katie", "Johnson"], ["Zoe", "Quinn"]])
+    flagged_file = write_csv(
+        tmp_path / "again.csv", [["First name", "Last name"], ["Katie", "Johnson"], ["Zoe", "Quinn"]]
+    )
     flagged, flag_results = await imported(kith, flagged_file, duplicates="flag")
     assert flagged["created"] == 2  # flagged rows are created, and queued for review
     queue = await kith.db.execute("SELECT record_a, record_b, status FROM kith_duplicate_candidate ORDER BY id")
