@@ -113,11 +113,10 @@ async def _mapping(
     kith: Kith, entity: str, file: Path, given: dict[str, str], name: str | None, encoding: str, sheet: str | None
 ) -> dict[str, str]:
     """The suggested mapping (or the saved one), with the --map choices over it."""
-    if entity not in kith.entities:
-        raise ValidationFailed.single("entity", "unknown", f"no entity {entity!r}")
+    declared = kith.entities.named(entity)
     source = open_source(file, encoding=encoding, sheet=sheet)
     saved = await runner.load_mapping(kith, entity, name) if name else None
-    chosen = mappings.suggest(kith, kith.entities.get(entity), source.headers, saved)
+    chosen = mappings.suggest(kith, declared, source.headers, saved)
     for header in given:
         if header not in source.headers:
             raise ValidationFailed.single(header, "unknown", f"the file has no column {header!r}")

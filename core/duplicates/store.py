@@ -175,9 +175,10 @@ def _as_seen(kith: Kith, entity: str, viewer: Permissions | None, candidates: li
     return out
 
 
-def _check_entity(kith: Kith, entity: str, viewer: Permissions | None) -> None:
-    if entity not in kith.entities:
-        raise ValidationFailed.single("entity", "unknown", f"no entity named {entity!r}")
+def check_entity(kith: Kith, entity: str, viewer: Permissions | None) -> None:
+    """Refuse an unknown entity, or one the viewer may not read (the queue and the merge
+    journal both list records of one entity)."""
+    kith.entities.named(entity)
     if viewer is not None:
         viewer.require(entity, "read")
 
@@ -193,7 +194,7 @@ async def list_candidates(
 ) -> CandidatePage:
     """The pairs of ``entity`` with ``status`` that ``viewer`` may see (both records
     readable), highest score first; ``after`` is the ``end_cursor`` of the page before."""
-    _check_entity(kith, entity, viewer)
+    check_entity(kith, entity, viewer)
     if status not in STATUSES:
         raise ValidationFailed.single("status", "invalid", f"status must be one of {', '.join(STATUSES)}")
     first = max(0, min(first, kith.settings.max_page_size))

@@ -8,6 +8,7 @@ from piccolo.table import Table
 
 from kith.core.entities.declaration import Entity
 from kith.core.entities.reverse import ReverseList, ReverseProblem, resolve_reverse_lists
+from kith.core.errors import ValidationFailed
 
 
 class EntityRegistry:
@@ -30,6 +31,14 @@ class EntityRegistry:
         except KeyError:
             known = ", ".join(sorted(self._entities))
             raise KeyError(f"unknown entity {name!r} (known: {known})") from None
+
+    def named(self, name: str | None, path: str = "entity") -> Entity:
+        """The entity a person named (in a request, a file, a report), or a
+        ``ValidationFailed`` at ``path``: what every surface that takes an entity's name
+        from outside answers alike."""
+        if name and name in self._entities:
+            return self._entities[name]
+        raise ValidationFailed.single(path, "unknown", f"no entity named {name!r}")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entities

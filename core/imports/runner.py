@@ -174,9 +174,7 @@ def default_targets(kith: Kith, entity: Entity, defaults: Mapping[str, str]) -> 
 
 
 def _entity(kith: Kith, name: str) -> Entity:
-    if name not in kith.entities:
-        raise ValidationFailed.single("entity", "unknown", f"no entity {name!r}")
-    return kith.entities.get(name)
+    return kith.entities.named(name)
 
 
 def _zone(name: str) -> ZoneInfo:

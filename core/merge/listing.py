@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from piccolo.querystring import QueryString
 
-from kith.core.errors import NotFound, ValidationFailed
+from kith.core.duplicates.store import check_entity
+from kith.core.errors import NotFound
 from kith.core.merge.journal import CHANGES, MERGES
 from kith.core.merge.model import Conflict, Merge
 from kith.core.records.query import CursorCodec
@@ -36,13 +37,6 @@ def _survivor_visible(kith: Kith, entity: str, viewer: Permissions | None) -> Qu
     return QueryString(f'm.survivor_id IN (SELECT t.id FROM "{declared.tablename}" t WHERE {{}})', readable)
 
 
-def _check_entity(kith: Kith, entity: str, viewer: Permissions | None) -> None:
-    if entity not in kith.entities:
-        raise ValidationFailed.single("entity", "unknown", f"no entity named {entity!r}")
-    if viewer is not None:
-        viewer.require(entity, "read")
-
-
 async def list_merges(
     kith: Kith,
     entity: str,
@@ -54,7 +48,7 @@ async def list_merges(
 ) -> MergePage:
     """The merges of ``entity`` whose survivor ``viewer`` may read, newest first; with
     ``record_id``, those it took part in (as the survivor or merged into it)."""
-    _check_entity(kith, entity, viewer)
+    check_entity(kith, entity, viewer)
     first = max(0, min(first, kith.settings.max_page_size))
     identity = viewer.cursor_identity if viewer is not None else "system"
     codec = CursorCodec(lambda: kith.secret, f"merges:{entity}:{record_id}:{identity}")

@@ -46,9 +46,7 @@ def merge_actor(actor: Actor) -> Actor:
 
 
 def entity_of(kith: Kith, name: str) -> Entity:
-    if name not in kith.entities:
-        raise ValidationFailed.single("entity", "unknown", f"no entity named {name!r}")
-    return kith.entity(name)
+    return kith.entities.named(name)
 
 
 def _others(survivor_id: int, ids: Sequence[int]) -> list[int]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from piccolo.querystring import QueryString
 
 from kith.core.entities import Entity
-from kith.core.errors import ValidationFailed
 from kith.core.records.aggregate import AggregateQuery, Function, Measure, aggregate_query, money_value
 from kith.core.records.filters import FilterCompiler
 from kith.core.records.query import ALIAS
@@ -41,10 +40,7 @@ class Applied:
 
 
 def entity_of(kith: Kith, name: str | None, path: str = "entity") -> Entity:
-    if not name or name not in kith.entities:
-        known = ", ".join(sorted(e.name for e in kith.entities))
-        raise ValidationFailed.single(path, "unknown", f"no entity {name!r} (known: {known})")
-    return kith.entities.get(name)
+    return kith.entities.named(name, path)
 
 
 def conditions(
