@@ -423,3 +423,26 @@ def test_a_run_resumed_at_any_line_reads_what_the_whole_file_gives_from_there(tm
     assert [line for line, _ in whole][-1] == text.count("\n")  # and the rows after it are read
     for start in range(2, text.count("\n") + 2):  # resuming inside the lines it gave back too
         assert read(start) == [item for item in whole if item[0] >= start], start
+
+
+async def test_the_duplicate_check_finds_only_records_the_importer_may_read(make_kith, tmp_path):
+    kith = await make_kith()
+    rep = await make_user(kith, email="rep@example.com")
+    other = await make_user(kith, email="other@example.com")
+    await save_role(kith, RoleDefinition(name="own_contacts", description="", grants={
+        "contact": {"actions": ["read", "create", "update"], "scope": "own"},
+    }))  # fmt: skip
+    await kith.auth.grant_role(rep["id"], "own_contacts")
+    theirs = await make_contact(kith, first_name="Katherine", last_name="Johnson", owner=other["id"])
+    mine = await make_contact(kith, first_name="Zoe", last_name="Quinn", owner=rep["id"])
+    principal = await kith.auth.principal_for_user(rep["id"], "cli")
+    actor = Actor(name="rep@example.com", source="import", user_id=rep["id"],
+                  permissions=await permissions_for(kith, principal))  # fmt: skip
+    path = write_csv(tmp_path / "rep.csv", [["First name", "Last name"], ["Katherine", "Johnson"], ["Zoe", "Quinn"]])
+
+    stored, results = await imported(kith, path, actor, duplicates="skip")
+    assert problems(results) == [(3, "skipped", ["firstName, lastName"])]  # their own Zoe only
+    assert f"contact {mine['id']}" in results[1]["errors"][0]["message"]
+    assert (results[0]["status"], results[0]["errors"]) == ("created", [])  # nothing said of the other's Katherine
+    assert theirs["id"] != results[0]["record_id"]
+    assert stored["created"] == 1

@@ -438,3 +438,31 @@ async def test_erasing_a_person_erases_the_records_merged_into_them_and_the_jour
     change_rows = await kith.db.execute("SELECT * FROM kith_merge_change")
     assert "Annabel" not in str(journal) + str(change_rows)
     assert "annabel@home.example" not in str(journal) + str(change_rows)
+
+
+async def test_a_reader_sees_only_merges_of_survivors_they_may_read_without_hidden_fields(make_kith):
+    from kith.core.errors import NotFound
+    from kith.core.merge import get_merge
+    from kith.core.security.permissions import permissions_for
+    from kith.core.security.roles import save_role
+
+    kith = await make_kith()
+    grant = Grant(actions=["read", "update", "delete", "restore"], scope="own", hidden=["title"])
+    await save_role(kith, RoleDefinition(name="own_titleless", grants={"contact": grant}))
+    rep = await make_user(kith, email="rep@example.com", roles=["own_titleless"])
+    other = await make_user(kith, email="other@example.com")
+    mine = await make_contact(kith, first_name="Ann", title=None, owner=rep["id"])
+    my_twin = await make_contact(kith, first_name="Ann", title="CTO", owner=rep["id"])
+    theirs = await make_contact(kith, first_name="Bo", owner=other["id"])
+    their_twin = await make_contact(kith, first_name="Bo", city="Oslo", owner=other["id"])
+    rules = MergeRules(default="most_recent")
+    visible = await merge_records(kith, "contact", mine["id"], [my_twin["id"]], rules)
+    hidden = await merge_records(kith, "contact", theirs["id"], [their_twin["id"]], rules)
+    assert "title" in {c.field for c in visible.choices}  # the merge chose the twin's title
+
+    viewer = await permissions_for(kith, await kith.auth.principal_for_user(rep["id"], "token"))
+    page = await list_merges(kith, "contact", viewer=viewer)
+    assert [m.id for m in page.merges] == [visible.id]  # not the merge of a survivor out of their scope
+    assert "title" not in {c.field for c in page.merges[0].choices}  # nor a field hidden from them
+    with pytest.raises(NotFound):
+        await get_merge(kith, hidden.id, viewer=viewer)

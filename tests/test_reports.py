@@ -406,3 +406,26 @@ def test_reports_from_the_cli(kith_cli, tmp_path):
     assert bad.exit_code != 0 and "definition.groupBy[0]" in bad.output
     no_mail = kith_cli("reports", "schedule", "add", "1", "--to", "boss@example.com")
     assert no_mail.exit_code != 0 and "mail_from is not set" in no_mail.output
+
+
+async def test_a_field_hidden_from_the_reader_groups_counts_and_filters_as_empty(kith):
+    from kith.core.security.roles import Grant, RoleDefinition, save_role
+
+    await save_role(kith, RoleDefinition(name="cityless", grants={"contact": Grant(actions=["read"], hidden=["city"])}))
+    cityless = await make_user(kith, roles=["cityless"])
+    for city in ("Boston", "Boston", "Oslo"):
+        await make_contact(kith, city=city)
+    definition = {
+        "entity": "contact",
+        "groupBy": ["city"],
+        "measures": [
+            {"op": "count"},
+            {"op": "distinct", "field": "city", "name": "cities"},
+            {"op": "count", "name": "bostonians", "filter": {"city": {"eq": "Boston"}}},
+        ],
+    }
+    admin = await run_report(kith, definition, None)
+    assert by(admin.rows, "city")["Boston"]["bostonians"] == 2 and len(admin.rows) == 2
+    seen = await run_report(kith, definition, await reader(kith, cityless))
+    # the cities are neither shown, nor counted, nor matched: one group of empty cities
+    assert seen.rows == [{"city": None, "count": 3, "cities": 0, "bostonians": 0}]
