@@ -54,6 +54,32 @@ class ReportRequest:
         unknown = [name for name in self.params if name not in known]
         return [FieldError(name, "unknown", "is not a param of this source") for name in unknown]
 
+    def checked_params(
+        self,
+        choices: Mapping[str, tuple[Sequence[str], str]] | None = None,
+        ids: Sequence[str] = (),
+        others: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The params, checked at once: each of ``choices`` (name -> (options, default))
+        one of its options, or its default when not given; each of ``ids`` a record id
+        (an ``int``, or None when not given); ``others`` as given.  Any other param, and
+        every bad value, is one ``ValidationFailed`` naming each param."""
+        choices = choices or {}
+        errors = self.unknown_params(*choices, *ids, *others)
+        out: dict[str, Any] = {name: self.params.get(name) for name in others}
+        for name, (options, default) in choices.items():
+            out[name] = self.params.get(name, default)
+            if out[name] not in options:
+                errors.append(FieldError(name, "invalid", f"must be one of: {', '.join(options)}"))
+        for name in ids:
+            value = self.params.get(name)
+            if value is not None and not str(value).isdigit():
+                errors.append(FieldError(name, "invalid", f"{value!r} is not a record id"))
+            out[name] = None if value is None or not str(value).isdigit() else int(value)
+        if errors:
+            raise ValidationFailed(errors)
+        return out
+
     def within(self, field_name: str) -> dict[str, Any] | None:
         """A filter: the timestamp ``field_name`` is in the date range (None: no range)."""
         bounds: dict[str, Any] = {}

@@ -15,9 +15,8 @@ from typing import Any
 
 from kith.plugins.social.listening import BUCKETS
 from kith.plugins.social.models import SENTIMENT_LABELS
-from kith.sdk import FieldError, PluginContext, ReportColumn, ReportRequest, ReportSource, ValidationFailed
+from kith.sdk import PluginContext, ReportColumn, ReportRequest, ReportSource
 
-PARAMS = ("bucket", "accountId")
 COLUMNS = [
     ReportColumn("period", "Period", "dimension"),
     ReportColumn("mentions", "Mentions"),
@@ -26,22 +25,9 @@ COLUMNS = [
 ]
 
 
-def _check(request: ReportRequest) -> tuple[Any, str | None]:
-    params = request.params
-    errors = request.unknown_params(*PARAMS)
-    bucket = params.get("bucket", "week")
-    if bucket not in BUCKETS:
-        errors.append(FieldError("bucket", "invalid", f"must be one of: {', '.join(BUCKETS)}"))
-    account = params.get("accountId")
-    if account is not None and not str(account).isdigit():
-        errors.append(FieldError("accountId", "invalid", f"{account!r} is not a record id"))
-    if errors:
-        raise ValidationFailed(errors)
-    return bucket, None if account is None else str(account)
-
-
 async def run(context: PluginContext, request: ReportRequest) -> list[dict[str, Any]]:
-    bucket, account = _check(request)
+    params = request.checked_params({"bucket": (BUCKETS, "week")}, ids=("accountId",))
+    bucket, account = params["bucket"], None if params["accountId"] is None else str(params["accountId"])
     parts = [part for part in (request.within("postedAt"), request.filter_for("social_mention")) if part]
     if account is not None:
         parts.append({"accountId": {"eq": account}})

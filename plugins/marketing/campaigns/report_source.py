@@ -17,9 +17,8 @@ from typing import Any
 
 from kith.plugins.marketing.campaigns import attribution
 from kith.plugins.marketing.settings import marketing_settings
-from kith.sdk import FieldError, PluginContext, ReportColumn, ReportRequest, ReportSource, ValidationFailed
+from kith.sdk import PluginContext, ReportColumn, ReportRequest, ReportSource
 
-PARAMS = ("model", "campaignId")
 COLUMNS = [
     ReportColumn("campaign", "Campaign", "dimension"),
     ReportColumn("currency", "Currency", "dimension"),
@@ -30,22 +29,9 @@ COLUMNS = [
 ]
 
 
-def _check(request: ReportRequest) -> tuple[str, int | None]:
-    params = request.params
-    errors = request.unknown_params(*PARAMS)
-    model = str(params.get("model", "linear"))
-    if model not in attribution.MODELS:
-        errors.append(FieldError("model", "invalid", f"must be one of: {', '.join(attribution.MODELS)}"))
-    campaign = params.get("campaignId")
-    if campaign is not None and not str(campaign).isdigit():
-        errors.append(FieldError("campaignId", "invalid", f"{campaign!r} is not a record id"))
-    if errors:
-        raise ValidationFailed(errors)
-    return model, None if campaign is None else int(campaign)
-
-
 async def run(context: PluginContext, request: ReportRequest) -> list[dict[str, Any]]:
-    model, only = _check(request)
+    params = request.checked_params({"model": (attribution.MODELS, "linear")}, ids=("campaignId",))
+    model, only = str(params["model"]), params["campaignId"]
     settings = marketing_settings(context)
     narrowing = [part for part in (request.within("closedAt"), request.filter_for("deal")) if part]
     deals = {"and": narrowing} if narrowing else None

@@ -19,9 +19,8 @@ from typing import Any
 from kith.plugins.sales.forecast import figures
 from kith.plugins.sales.forecast.sql import Period
 from kith.plugins.sales.forecast.viewer import viewer
-from kith.sdk import FieldError, PluginContext, ReportColumn, ReportRequest, ReportSource, ValidationFailed
+from kith.sdk import PluginContext, ReportColumn, ReportRequest, ReportSource
 
-PARAMS = ("groupBy", "pipelineId")
 COLUMNS = [
     ReportColumn("label", "Group", "dimension"),
     ReportColumn("currency", "Currency", "dimension"),
@@ -51,22 +50,9 @@ def period_of(request: ReportRequest) -> Period:
     return Period(start, end)
 
 
-def _params(request: ReportRequest) -> tuple[figures.GroupBy, int | None]:
-    params = request.params
-    errors = request.unknown_params(*PARAMS)
-    group_by = params.get("groupBy", "owner")
-    if group_by not in figures.GROUPINGS:
-        errors.append(FieldError("groupBy", "invalid", f"group by one of: {', '.join(figures.GROUPINGS)}"))
-    pipeline = params.get("pipelineId")
-    if pipeline is not None and not str(pipeline).isdigit():
-        errors.append(FieldError("pipelineId", "invalid", f"{pipeline!r} is not a record id"))
-    if errors:
-        raise ValidationFailed(errors)
-    return group_by, None if pipeline is None else int(pipeline)
-
-
 async def run(context: PluginContext, request: ReportRequest) -> list[dict[str, Any]]:
-    group_by, pipeline = _params(request)
+    params = request.checked_params({"groupBy": (figures.GROUPINGS, "owner")}, ids=("pipelineId",))
+    group_by, pipeline = params["groupBy"], params["pipelineId"]
     forecast = await figures.compute(
         await viewer(context), period_of(request), group_by, pipeline, deals=request.filter_for("deal")
     )
