@@ -29,9 +29,9 @@ def write_csv(path: Path, rows: list[list[Any]]) -> Path:
 
 
 async def imported(kith: Any, path: Path, actor: Actor = SYSTEM, **options: Any) -> tuple[dict[str, Any], list]:
-    chunk = options.pop("chunk", runner.CHUNK)
+    chunk, helper = options.pop("chunk", runner.CHUNK), options.pop("helper", None)
     run_id = await runner.start(kith, runner.ImportRequest("contact", path, **options), actor)
-    stored = await runner.run(kith, run_id, actor, chunk=chunk)
+    stored = await runner.run(kith, run_id, actor, chunk=chunk, helper=helper)
     return stored, await runner.results(kith, run_id)
 
 
@@ -446,3 +446,85 @@ async def test_the_duplicate_check_finds_only_records_the_importer_may_read(make
     assert (results[0]["status"], results[0]["errors"]) == ("created", [])  # nothing said of the other's Katherine
     assert theirs["id"] != results[0]["record_id"]
     assert stored["created"] == 1
+
+
+async def test_a_row_links_to_a_record_an_earlier_chunk_of_its_file_created(make_kith, tmp_path):
+    """Chunks are read and checked ahead while the one before them is written: what their
+    relations name is still looked up only when they are written, after it."""
+    kith = await make_kith()
+    await kith.custom_fields.add("contact", "referred_by", "relation", target="contact")
+    path = write_csv(tmp_path / "referrals.csv", [
+        ["First name", "Email", "Referred by", "Lifecycle stage"],
+        ["Ann", "ann@example.com", "", "lead"],
+        ["Bob", "bob@example.com", "ann@example.com", "lead"],  # Ann came in with the chunk before
+        ["Cy", "cy@example.com", "zed@example.com", "lead"],  # Zed comes after: not there yet
+        ["Dee", "dee@example.com", "bob@example.com", "boss"],  # linked, but no stage: the entity refuses it
+        ["Zed", "zed@example.com", "", "lead"],
+    ])  # fmt: skip
+
+    stored, results = await imported(kith, path, chunk=1)
+
+    assert problems(results) == [(4, "failed", ["customFields.referred_by"]), (5, "failed", ["lifecycleStage"])]
+    assert results[2]["errors"][0]["message"] == "no contact with the emails 'zed@example.com'"
+    ann, bob = [await system_context(kith).records.get("contact", results[i]["record_id"]) for i in (0, 1)]
+    assert bob["custom"]["referred_by"] == ann["id"]
+    assert stored["created"] == 3
+
+
+async def test_a_helper_process_checks_rows_as_the_importers_own_process_does(make_kith, tmp_path, caplog):
+    """Large files are checked in a helper process (``ahead``): every kind of bad row gets
+    the same result there as here, and resuming hands it the run's line."""
+    kith = await make_kith()
+    context = system_context(kith)
+    await context.records.create("organization", {"name": "Acme", "domain": "acme.com"})
+    await context.records.create("organization", {"name": "Globex"})
+    for domain in (None, "twins.example"):
+        await context.records.create("organization", {"name": "Twins", "domain": domain})
+    await make_contact(kith, first_name="Lou", emails=["lou@existing.example"])
+    await kith.custom_fields.add("contact", "birthday", "date")
+    await kith.custom_fields.add("contact", "newsletter", "boolean")
+    path = write_csv(tmp_path / "people.csv", BAD_FILE)
+    here = await runner.run(kith, await runner.start(kith, runner.ImportRequest("contact", path, dry_run=True), SYSTEM),
+                            SYSTEM, chunk=3, helper=False)  # fmt: skip
+
+    with caplog.at_level("INFO", logger="kith.core.imports.ahead"):
+        stored, results = await imported(kith, path, chunk=3, helper=True)
+
+    assert "rows checked in a helper process" in caplog.text
+    expected = await runner.results(kith, int(here["id"]))
+    assert [(r["line"], r["status"], r["errors"]) for r in results] == [
+        (r["line"], r["status"], r["errors"]) for r in expected
+    ]
+    assert problems(results) == [
+        (3, "failed", ["emails"]), (4, "failed", ["organizationId"]), (5, "failed", ["organizationId"]),
+        (6, "failed", ["lifecycleStage"]), (7, "failed", ["customFields.birthday"]),
+        (8, "failed", ["customFields.newsletter"]), (9, "skipped", ["emails"]), (10, "failed", [None]),
+        (15, "skipped", ["emails"]),
+    ]  # fmt: skip
+    assert stored["created"] == 4
+
+
+async def test_when_the_helper_process_dies_the_run_goes_on_in_its_own(make_kith, tmp_path, caplog):
+    import multiprocessing
+
+    kith = await make_kith()
+    rows = [["First name", "Email", "Lifecycle stage"]]
+    rows += [[f"P{n}", f"p{n}@example.com", "boss" if n % 4 == 0 else "lead"] for n in range(1, 21)]
+    path = write_csv(tmp_path / "people.csv", rows)
+    killed = []
+
+    def kill_the_helper(stored: dict[str, Any]) -> None:
+        if not killed:
+            killed.extend(multiprocessing.active_children())
+            for child in killed:
+                child.kill()
+
+    run_id = await runner.start(kith, runner.ImportRequest("contact", path), SYSTEM)
+    with caplog.at_level("INFO", logger="kith.core.imports.ahead"):
+        stored = await runner.run(kith, run_id, SYSTEM, chunk=3, helper=True, on_chunk=kill_the_helper)
+
+    assert killed and "the helper process stopped" in caplog.text
+    results = await runner.results(kith, run_id)
+    assert [r["line"] for r in results] == list(range(2, 22))  # every line once
+    assert [r["line"] for r in results if r["status"] == "failed"] == [5, 9, 13, 17, 21]
+    assert (stored["created"], stored["failed"]) == (15, 5)

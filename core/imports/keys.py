@@ -77,7 +77,9 @@ async def find(kith: Kith, viewer: Any, entity: Entity, field: str, values: Coll
         if flush is not None:
             await kith.db.execute(flush)
         # PostgreSQL costs a many-valued ?| as if it were cheap per row, and scans the table
-        # instead of the GIN index above a few dozen values: ask a few at a time
+        # instead of the GIN index above a few dozen values; and once a custom plan costs
+        # more than the generic one (a walk of the primary key, fine for one value, a
+        # full scan for a chunk's) it keeps the generic plan: ask a few at a time
         batch = LIST_BATCH
     for start in range(0, len(wanted), batch):
         part = wanted[start : start + batch]

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kith.core.entities.declaration import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
 from kith.core.imports import keys, mapping
-from kith.core.imports.convert import blank, convert
-from kith.core.imports.csv_file import CsvProblem
+from kith.core.imports.ahead import prepared_chunks
 from kith.core.imports.duplicate_check import DuplicateCheck, Likely, check_choice
 from kith.core.imports.models import IMPORT_TABLES, ImportMapping, ImportResult, ImportRun
-from kith.core.imports.sources import Row, Source, open_source
+from kith.core.imports.prepare import Checked, Prepared, default_targets, preparer_for, zone
+from kith.core.imports.sources import Source, open_source
 from kith.core.privacy.service import prefetch_erased
 from kith.core.records.change import Actor
 from kith.core.records.service import TRUSTED_SOURCES, RecordWrite
@@ -104,7 +103,7 @@ async def start(kith: Kith, request: ImportRequest, actor: Actor) -> int:
     entity = _entity(kith, request.entity)
     if request.mode not in MODES:
         raise ValidationFailed.single("mode", "invalid", f"must be one of: {', '.join(MODES)}")
-    _zone(request.time_zone)
+    zone(request.time_zone)
     check_choice(kith, entity.name, request.duplicates)
     defaults = {path: str(text) for path, text in (request.defaults or {}).items()}
     default_targets(kith, entity, defaults)
@@ -159,29 +158,8 @@ async def start(kith: Kith, request: ImportRequest, actor: Actor) -> int:
     return int(made[0]["id"])
 
 
-def default_targets(kith: Kith, entity: Entity, defaults: Mapping[str, str]) -> list[tuple[mapping.Target, str]]:
-    """The targets ``defaults`` fill, with their text; every problem names its target."""
-    if not defaults:
-        return []
-    headers = [f"default {path}" for path in defaults]
-    try:
-        targets = mapping.parse(kith, entity, dict(zip(headers, defaults, strict=True)), headers)
-    except ValidationFailed as exc:
-        raise ValidationFailed(
-            [FieldError(f"defaults.{(e.field or '').removeprefix('default ')}", e.code, e.message) for e in exc.errors]
-        ) from None
-    return [(target, defaults[target.header.removeprefix("default ")]) for target in targets]
-
-
 def _entity(kith: Kith, name: str) -> Entity:
     return kith.entities.named(name)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed.single("timeZone", "invalid", f"{name!r} is not an IANA time zone") from None
 
 
 def match_field(entity: Entity, key: str | None, mode: str) -> str | None:
@@ -227,9 +205,10 @@ async def save_mapping(kith: Kith, entity: str, name: str, chosen: Mapping[str, 
 
 async def run(
     kith: Kith, run_id: int, actor: Actor, *, path: Path | None = None, chunk: int = CHUNK,
-    on_chunk: Callable[[dict[str, Any]], None] | None = None,
+    on_chunk: Callable[[dict[str, Any]], None] | None = None, helper: bool | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Import the run's rows from its ``next_line`` on; returns the run as it ended."""
+    """Import the run's rows from its ``next_line`` on; returns the run as it ended.
+    ``helper``: check rows in a helper process (None: when the file is large; see ``ahead``)."""
     kith.db.bind(IMPORT_TABLES)
     stored = await _run_row(run_id)
     source = open_source(path or stored["file_name"], encoding=stored["encoding"], sheet=stored["sheet"])
@@ -237,17 +216,11 @@ async def run(
         raise ValidationFailed.single("file", "changed", "the file changed since this import started: start a new one")
     entity = kith.entities.get(stored["entity"])
     job = _Chunks(kith, entity, stored, source, actor)
-    batch: list[Row | CsvProblem] = []
-    multiline = [target.header for target in job.targets if target.kind == FieldKind.TEXT.value]
-    for item in source.rows(int(stored["next_line"]), multiline):
-        batch.append(item)
-        if len(batch) >= chunk:
-            stored = await job.write(batch)
-            batch = []
+    async with prepared_chunks(kith, stored, source, job.rows, chunk, helper=helper) as chunks:
+        async for prepared in chunks:
+            stored = await job.write(prepared)
             if on_chunk is not None:
                 on_chunk(stored)
-    if batch:
-        stored = await job.write(batch)
     now = dt.datetime.now(dt.UTC)
     async with kith.db.write_transaction():
         finished = (
@@ -291,22 +264,16 @@ class _Chunks:
         self.run = stored
         self.actor = actor
         self.viewer = actor.permissions
-        self.trusted = actor.source in TRUSTED_SOURCES
-        self.targets = mapping.parse(kith, entity, json.loads(stored["mapping"]), source.headers)
-        self.defaults = default_targets(kith, entity, json.loads(stored["defaults"] or "{}"))
-        #: each target's path, worked out once rather than per row (defaults match by it)
-        self.paths = {target: target.path for target in [*self.targets, *(t for t, _ in self.defaults)]}
+        self.rows = preparer_for(kith, stored, source.headers, actor.source in TRUSTED_SOURCES)
         self.check = (
             DuplicateCheck(kith, entity, self.viewer, dry_run=bool(stored["dry_run"]))
             if stored["duplicates"] != "off"
             else None
         )
         self.on_duplicate = str(stored["duplicates"])
-        self.zone = _zone(str(stored["time_zone"]))
         self.mode = str(stored["mode"])
         self.key = stored["match_key"]
         self.dry_run = bool(stored["dry_run"])
-        self.fields = list(kith.custom_fields.for_entity(entity.name))
         #: a dry run's records are undone with their chunk: the keys it made, with their line
         self.made: dict[str, int] = {}
         #: rows created when the table was last analysed, and since this process started
@@ -326,19 +293,18 @@ class _Chunks:
         await self.kith.db.run_ddl(f'ANALYZE "{self.entity.tablename}"')
         self.analysed_at = written
 
-    async def write(self, rows: Sequence[Row | CsvProblem]) -> dict[str, Any]:
+    async def write(self, chunk: Prepared) -> dict[str, Any]:
         await self._fresh_statistics()
-        last = max(item.line if isinstance(item, CsvProblem) else item[0] for item in rows)
         async with self.kith.db.write_transaction():
             outcomes: list[Outcome] = []
             try:
                 async with self.kith.db.savepoint():
-                    outcomes = await self._rows(rows)
+                    outcomes = await self._rows(chunk)
                     if self.dry_run:
                         raise _DryRun
             except _DryRun:
                 pass
-            await self._keep(outcomes, last)
+            await self._keep(outcomes, chunk.last)
         self.created_here += sum(1 for o in outcomes if o.status == "created")
         return await _run_row(int(self.run["id"]))
 
@@ -349,7 +315,7 @@ class _Chunks:
              json.dumps([{"field": e.field, "message": e.message} for e in o.errors]) if o.errors else None)
             for o in sorted(outcomes, key=lambda o: o.line)
         ]  # fmt: skip
-        await self.kith.db.insert_rows("kith_import_result", RESULT_COLUMNS, rows)
+        await self.kith.db.copy_rows("kith_import_result", RESULT_COLUMNS, rows)
         statuses = ("created", "updated", "skipped", "failed")
         counts = {status: sum(1 for o in outcomes if o.status == status) for status in statuses}
         await self.kith.db.fetch(
@@ -361,98 +327,39 @@ class _Chunks:
             )
         )  # fmt: skip
 
-    async def _rows(self, rows: Sequence[Row | CsvProblem]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        converted: list[tuple[int, dict[str, Any], dict[mapping.Target, str]]] = []
-        for item in rows:
-            if isinstance(item, CsvProblem):
-                outcomes.append(Outcome(item.line, "failed", errors=[FieldError(item.column, "invalid", item.message)]))
-                continue
-            line, cells = item
-            values, refs, errors = self._convert(cells)
-            if errors:
-                outcomes.append(Outcome(line, "failed", errors=errors))
-            else:
-                converted.append((line, values, refs))
-        linked, failed = await self._link(converted)
+    async def _rows(self, chunk: Prepared) -> list[Outcome]:
+        outcomes = [Outcome(line, "failed", errors=errors) for line, errors in chunk.refused]
+        linked, failed = await self._link(chunk.rows)
         outcomes.extend(failed)
         ready: list[_Ready] = []
-        creating = self.mode == "create"
-        for line, values in linked:
-            try:
-                checked = validate_input(self.entity, self.fields, values, creating=creating,
-                                         region=self.kith.records.region, trusted=self.trusted)  # fmt: skip
-            except ValidationFailed as exc:
-                outcomes.append(Outcome(line, "failed", errors=list(exc.errors)))
+        for row in linked:
+            if row.checked is None:
+                outcomes.append(Outcome(row.line, "failed", errors=row.errors))
                 continue
-            ready.append(_Ready(line, values, checked, self._keys_of(values, checked)))
+            ready.append(_Ready(row.line, row.values, row.checked, self._keys_of(row.values, row.checked)))
         while ready:  # a key repeated in the chunk waits for the pass after its first row's
             now: list[_Ready] = []
             later: list[_Ready] = []
             seen: set[str] = set()
-            for row in ready:
-                if seen.intersection(row.keys):
-                    later.append(row)
+            for one in ready:
+                if seen.intersection(one.keys):
+                    later.append(one)
                     continue
-                seen.update(row.keys)
-                now.append(row)
+                seen.update(one.keys)
+                now.append(one)
             outcomes.extend(await self._pass(now))
             ready = later
         return outcomes
 
-    # -- one row's cells ------------------------------------------------------------------
-
-    def _convert(self, cells: Mapping[str, Any]) -> tuple[dict[str, Any], dict[mapping.Target, str], list[FieldError]]:
-        """The row's values, its relations as the text that names them, and what is
-        wrong with its cells."""
-        values: dict[str, Any] = {}
-        refs: dict[mapping.Target, str] = {}
-        custom: dict[str, Any] = {}
-        currencies: dict[str, str] = {}
-        errors: list[FieldError] = []
-        given = [(target, cells.get(target.header)) for target in self.targets]
-        if self.defaults:  # only for rows whose own cell for the field is empty
-            filled = {self.paths[target] for target, raw in given if not blank(raw)}
-            given += [(target, text) for target, text in self.defaults if self.paths[target] not in filled]
-        for target, raw in given:
-            if blank(raw):
-                continue  # an empty cell leaves the field as it is
-            if target.currency:
-                currencies[target.field] = str(raw).strip().upper()
-                continue
-            if target.relation is not None:
-                refs[target] = str(raw).strip()
-                continue
-            try:
-                value = convert(target.kind, raw, self.zone)
-            except ValueError as exc:
-                errors.append(FieldError(self._path(target), "invalid", str(exc)))
-                continue
-            (custom if target.custom else values)[target.field] = value
-        for name, currency in currencies.items():
-            money = values.get(name)
-            if isinstance(money, dict) and not money.get("currency"):
-                money["currency"] = currency
-        if custom:
-            values["custom"] = custom
-        return values, refs, errors
-
-    def _path(self, target: mapping.Target) -> str:
-        if target.custom:
-            return f"customFields.{target.field}"
-        return graphql_name(self.entity.fields[target.field])
-
     # -- relations by natural key -----------------------------------------------------------
 
-    async def _link(
-        self, rows: list[tuple[int, dict[str, Any], dict[mapping.Target, str]]]
-    ) -> tuple[list[tuple[int, dict[str, Any]]], list[Outcome]]:
+    async def _link(self, rows: list[Checked]) -> tuple[list[Checked], list[Outcome]]:
         """Relations named by a key (a domain, an e-mail) as the ids of the records the
         importer may read; a name that finds none, or several, refuses its row."""
         wanted: dict[tuple[str, str], set[str]] = {}
         tries: dict[tuple[mapping.Target, str], list[tuple[str, str]]] = {}
-        for _line, _values, refs in rows:
-            for target, text in refs.items():
+        for row in rows:
+            for target, text in row.refs.items():
                 if (target, text) in tries:
                     continue
                 related = self.kith.entities.get(str(target.relation))
@@ -468,11 +375,11 @@ class _Chunks:
         for (related_name, name), values_wanted in wanted.items():
             related = self.kith.entities.get(related_name)
             found[(related_name, name)] = await keys.find(self.kith, self.viewer, related, name, values_wanted)
-        good: list[tuple[int, dict[str, Any]]] = []
+        good: list[Checked] = []
         failed: list[Outcome] = []
-        for line, values, refs in rows:
+        for row in rows:
             errors: list[FieldError] = []
-            for target, text in refs.items():
+            for target, text in row.refs.items():
                 related_name = str(target.relation)
                 ids: list[int] = []
                 for name, value in tries[(target, text)]:
@@ -480,21 +387,18 @@ class _Chunks:
                     if ids:
                         break
                 if len(ids) == 1:
-                    if target.custom:
-                        values.setdefault("custom", {})[target.field] = ids[0]
-                    else:
-                        values[target.field] = ids[0]
+                    row.link(target, ids[0])
                     continue
                 how = " or ".join(name for name, _ in tries[(target, text)]) or "its key"
                 if ids:
                     message = f"{len(ids)} {related_name} records have the {how} {text!r}: name it by id"
                 else:
                     message = f"no {related_name} with the {how} {text!r}"
-                errors.append(FieldError(self._path(target), "ambiguous" if ids else "not_found", message))
+                errors.append(FieldError(self.rows.path(target), "ambiguous" if ids else "not_found", message))
             if errors:
-                failed.append(Outcome(line, "failed", errors=errors))
+                failed.append(Outcome(row.line, "failed", errors=errors))
             else:
-                good.append((line, values))
+                good.append(row)
         return good, failed
 
     # -- matching and writing -------------------------------------------------------------
@@ -545,8 +449,8 @@ class _Chunks:
                 checked = row.checked
                 if self.mode != "create":  # checked as an update: a new record needs its required fields too
                     try:
-                        checked = validate_input(self.entity, self.fields, values, creating=True,
-                                                 region=self.kith.records.region, trusted=self.trusted)  # fmt: skip
+                        checked = validate_input(self.entity, self.rows.fields, values, creating=True,
+                                                 region=self.rows.region, trusted=self.rows.trusted)  # fmt: skip
                     except ValidationFailed as exc:
                         outcomes.append(Outcome(row.line, "failed", errors=list(exc.errors)))
                         continue

@@ -193,6 +193,7 @@ _PREFETCH: contextvars.ContextVar[_Prefetched | None] = contextvars.ContextVar("
 @dataclass
 class _Prefetched:
     emails: frozenset[str]
+    #: which of ``emails`` were erased, once asked: each contact's check is then a set test
     erased: frozenset[str] | None = None
 
 
@@ -214,8 +215,9 @@ async def previously_erased(kith: Kith, emails: list[str]) -> bool:
     batch = _PREFETCH.get()
     if batch is not None and batch.emails.issuperset(emails):
         if batch.erased is None:
-            batch.erased = frozenset(await _erased_hashes(kith, [email_hash(kith, e) for e in batch.emails]))
-        return any(email_hash(kith, e) in batch.erased for e in emails)
+            by_hash = {email_hash(kith, e): e.strip().lower() for e in batch.emails}
+            batch.erased = frozenset(by_hash[h] for h in await _erased_hashes(kith, list(by_hash)))
+        return any(e.strip().lower() in batch.erased for e in emails)
     return bool(await _erased_hashes(kith, [email_hash(kith, e) for e in emails]))
 
 

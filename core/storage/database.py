@@ -32,6 +32,8 @@ Row = Mapping[str, Any]
 #: seconds a SQLite writer waits for the database's write lock before giving up
 SQLITE_TIMEOUT = 30
 
+#: rows from which ``copy_rows`` uses COPY (below, one INSERT costs less than COPY's set-up)
+_COPY_FROM = 50
 #: parameters one SQLite statement may carry (999 before SQLite 3.32, 32766 since)
 _SQLITE_MAX_PARAMS = 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
 
@@ -285,6 +287,20 @@ class Database:
         for start in range(0, len(rows), per):
             out.extend(await self.fetch(self.dialect.insert_rows(table, columns, rows[start : start + per], suffix)))
         return out
+
+    async def copy_rows(self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+        """Append ``rows`` to ``table`` (no ``RETURNING``, no ``ON CONFLICT``): in a
+        PostgreSQL transaction with ``COPY``, which takes a bulk write's audit rows and
+        events in about half the time of an ``INSERT`` of the same rows; otherwise as
+        ``insert_rows``.  Each value must already be of its column's Python type (COPY
+        converts nothing: an ``int`` for BIGINT, an aware ``datetime`` for TIMESTAMPTZ,
+        JSON as text)."""
+        current = self.engine.current_transaction.get() if isinstance(self.engine, PostgresEngine) else None
+        if current is None or len(rows) < _COPY_FROM:
+            await self.insert_rows(table, columns, rows)
+            return
+        _record(f'COPY "{table}"')
+        await current.connection.copy_records_to_table(table, records=rows, columns=[name for name, _ in columns])
 
     async def run_ddl(self, sql: str) -> None:
         _record(sql)

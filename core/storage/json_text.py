@@ -12,9 +12,14 @@ from typing import Any
 
 import orjson
 
+#: values JSON takes as they are: the common case, answered before any isinstance walk
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def jsonable(value: Any) -> Any:
     """A value as JSON-ready data (audit rows, outbox payloads, exports)."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):

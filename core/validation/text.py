@@ -22,13 +22,15 @@ def nul_path(value: Any, path: str) -> str | None:
     """The path (``path``, ``path.key``, ``path[2]``) of a string or key holding a NUL
     character in ``value``, or None when there is none.  Iterative: a client's JSON may
     nest deeper than Python's recursion limit."""
+    if type(value) is str:  # most values: no walk to set up
+        return path if NUL in value else None
     pending: list[tuple[Any, str]] = [(value, path)]
     while pending:
         item, where = pending.pop()
         if isinstance(item, str):
             if NUL in item:
                 return where
-        elif isinstance(item, Mapping):
+        elif isinstance(item, dict | Mapping):
             inner: list[tuple[Any, str]] = []
             for key, child in item.items():
                 name = str(key).replace(NUL, "\\u0000")  # the path is shown: it never holds a NUL
