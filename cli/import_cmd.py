@@ -78,7 +78,9 @@ async def import_command(
         )  # fmt: skip
         run_id = await runner.start(kith, request, actor)
         with progress_bar(file, sheet) as on_chunk:
-            stored = await runner.run(kith, run_id, actor, chunk=chunk, on_chunk=on_chunk)
+            # a large file is checked in a helper process (see core/imports/ahead.py): safe from
+            # here, where the process's main module is the command's, guarded against re-running
+            stored = await runner.run(kith, run_id, actor, chunk=chunk, on_chunk=on_chunk, helper=None)
     except ValidationFailed as exc:
         raise KithCliError("; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in exc.errors)) from None
     problems = await runner.results(kith, run_id, problems_only=True)

@@ -7,7 +7,8 @@ ahead, one chunk in front of the writer:
 
 - a small file, in the writer's own process (``RowPreparer.read`` hands the event loop
   back every few rows, so the writer goes on whenever its statement returns);
-- a large one, in a helper process of its own (``HELPER_FROM_BYTES``), which opens Kith
+- a large one, when the caller allows it (``kith import`` does), in a helper process of
+  its own (``HELPER_FROM_BYTES``), which opens Kith
   as the importer's process did, reads the file from the run's line and sends each
   chunk back checked: the checking then runs on another core, beside the database,
   and the writer's process only writes.  The helper is used only when it loads the

@@ -205,10 +205,13 @@ async def save_mapping(kith: Kith, entity: str, name: str, chosen: Mapping[str, 
 
 async def run(
     kith: Kith, run_id: int, actor: Actor, *, path: Path | None = None, chunk: int = CHUNK,
-    on_chunk: Callable[[dict[str, Any]], None] | None = None, helper: bool | None = None,
+    on_chunk: Callable[[dict[str, Any]], None] | None = None, helper: bool | None = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Import the run's rows from its ``next_line`` on; returns the run as it ended.
-    ``helper``: check rows in a helper process (None: when the file is large; see ``ahead``)."""
+    ``helper``: check rows in a helper process (None: when the file is large; see
+    ``ahead``).  Not by default: a spawned process imports the caller's main module
+    again, which only a program guarded by ``if __name__ == "__main__"`` survives, as
+    ``kith import`` is."""
     kith.db.bind(IMPORT_TABLES)
     stored = await _run_row(run_id)
     source = open_source(path or stored["file_name"], encoding=stored["encoding"], sheet=stored["sheet"])
