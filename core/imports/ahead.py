@@ -125,7 +125,8 @@ class _Helper:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # not fork: this process holds connections and threads
             initializer=_child_start,
-            initargs=(kith.settings, plugin_set(kith), dict(stored), str(source.path), trusted, from_line),
+            # the runtime's class travels by name: the child imports it; this module does not
+            initargs=(type(kith), kith.settings, plugin_set(kith), dict(stored), str(source.path), trusted, from_line),
         )
         helper = cls(pool, chunk)
         try:
@@ -152,6 +153,7 @@ _CHILD: dict[str, Any] = {}
 
 
 def _child_start(
+    runtime: type[Kith],
     settings: Settings,
     plugins: tuple[tuple[str, str], ...],
     stored: dict[str, Any],
@@ -163,12 +165,11 @@ def _child_start(
     nothing open but the file.  A helper whose plugins differ is not ``ready``."""
     _die_with(os.getppid())
     from kith.core.imports.prepare import preparer_for
-    from kith.core.runtime import Kith
 
     source = open_source(path, encoding=stored["encoding"], sheet=stored["sheet"])
 
     async def load() -> RowPreparer | None:
-        kith = await Kith.open(settings, migrate_database=False)
+        kith = await runtime.open(settings, migrate_database=False)
         try:
             return preparer_for(kith, stored, source.headers, trusted) if plugin_set(kith) == plugins else None
         finally:
