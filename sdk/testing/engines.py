@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kith.sdk.testing.templates import TEMPLATES, admin, new_test_database_name, with_database
+from kith.sdk.testing.templates import DROPPER, TEMPLATES, admin, new_test_database_name, with_database
 
 ENV_VAR = "KITH_TEST_DATABASE_URL"
 
@@ -75,7 +75,7 @@ def fresh_database_url(engine: str, directory: Path, *, migrated: bool = False) 
             yield url
         finally:
             TEMPLATES.cloned.pop(url, None)
-            asyncio.run(admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            DROPPER.drop(base, name)
         return
     schema = "kith_t_" + uuid.uuid4().hex[:16]
     asyncio.run(_admin(base, f'CREATE SCHEMA "{schema}"'))
