@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class ValidationFailed(KithError):
     @classmethod
     def single(cls, field: str | None, code: str, message: str) -> ValidationFailed:
         return cls([FieldError(field, code, message)])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its class and errors (an import's helper process sends a refusal of
+        the file back to the importer): the subclasses' own arguments differ."""
+        return (_restore, (type(self), self.errors))
+
+
+def _restore(cls: type[ValidationFailed], errors: list[FieldError]) -> ValidationFailed:
+    refusal = cls.__new__(cls)
+    ValidationFailed.__init__(refusal, errors)
+    return refusal
 
 
 class NotFound(ValidationFailed):

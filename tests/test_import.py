@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kith.core.errors import ValidationFailed
+from kith.core.errors import FieldError, ValidationFailed
 from kith.core.imports import runner
 from kith.core.records.change import Actor
 from kith.core.security.permissions import permissions_for
@@ -528,3 +528,16 @@ async def test_when_the_helper_process_dies_the_run_goes_on_in_its_own(make_kith
     assert [r["line"] for r in results] == list(range(2, 22))  # every line once
     assert [r["line"] for r in results if r["status"] == "failed"] == [5, 9, 13, 17, 21]
     assert (stored["created"], stored["failed"]) == (15, 5)
+
+
+def test_a_refusal_crosses_to_the_importer_from_its_helper_whole():
+    """What the helper process raises reaches the importer pickled: with its class and
+    every error, not the text of the first."""
+    import pickle
+
+    from kith.core.errors import NotFound
+
+    for refusal in (ValidationFailed([FieldError("file", "invalid", "line 9: no"), FieldError(None, "x", "y")]),
+                    NotFound("contact", 3)):  # fmt: skip
+        back = pickle.loads(pickle.dumps(refusal))
+        assert (type(back), back.errors, str(back)) == (type(refusal), refusal.errors, str(refusal))

@@ -97,9 +97,11 @@ async def prepared_chunks(
         finally:
             ahead.cancel()
 
+    given = chunks()
     try:
-        yield chunks()
+        yield given
     finally:
+        await given.aclose()  # a writer that stopped early: no chunk is checked for nothing
         if process is not None:
             process.close()
 
@@ -134,7 +136,8 @@ class _Helper:
         except BrokenProcessPool:
             ready = False
         if not ready:
-            log.info("import %s: no helper process (another set of plugins); checking rows here", stored["id"])
+            log.info("import %s: no helper process (it would not load as this one did); checking rows here",
+                     stored["id"])  # fmt: skip
             helper.close()
             return None
         log.info("import %s: rows checked in a helper process", stored["id"])
