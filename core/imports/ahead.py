@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
@@ -66,7 +66,7 @@ async def prepared_chunks(
     wanted = helper if helper is not None else _large(source.path)
     process = await _Helper.start(kith, stored, source, rows.trusted, from_line, chunk) if wanted else None
 
-    async def chunks() -> AsyncIterator[Prepared]:
+    async def chunks() -> AsyncGenerator[Prepared, None]:
         nonlocal process
         handed = from_line - 1  # the last line handed over
         items: Iterator[Row | CsvProblem] | None = None
