@@ -23,6 +23,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
@@ -167,6 +168,7 @@ def _child_start(
     """Open Kith as the importer's process did and the file at ``from_line``; leaves
     nothing open but the file.  A helper whose plugins differ is not ``ready``."""
     _die_with(os.getppid())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importer's to handle; this one follows it
     from kith.core.imports.prepare import preparer_for
 
     source = open_source(path, encoding=stored["encoding"], sheet=stored["sheet"])
