@@ -541,3 +541,29 @@ def test_a_refusal_crosses_to_the_importer_from_its_helper_whole():
                     NotFound("contact", 3)):  # fmt: skip
         back = pickle.loads(pickle.dumps(refusal))
         assert (type(back), back.errors, str(back)) == (type(refusal), refusal.errors, str(refusal))
+
+
+async def test_a_run_is_imported_by_one_process_at_a_time(make_kith, tmp_path):
+    """The same command run again while the first is still going is refused, not a second
+    worker on the same run doubling its counts; once the first stops, it resumes."""
+    from kith.core.imports import claim
+
+    kith = await make_kith()
+    path = write_csv(
+        tmp_path / "people.csv", [["First name", "Email"], *([f"P{n}", f"p{n}@x.example"] for n in range(9))]
+    )
+    run_id = await runner.start(kith, runner.ImportRequest("contact", path), SYSTEM)
+
+    async with claim.claimed(kith, run_id):  # as the first process holds it
+        with pytest.raises(ValidationFailed) as busy:
+            await runner.run(kith, run_id, SYSTEM)
+        assert busy.value.errors[0].code == "busy"
+        assert "is running in another process" in busy.value.errors[0].message
+        assert (await runner._run_row(run_id))["next_line"] == 2  # it wrote nothing
+        if kith.settings.database_url.startswith("sqlite"):
+            assert list(Path(kith.settings.database_url.removeprefix("sqlite:///")).parent.glob("*.lock"))
+
+    stored = await runner.run(kith, run_id, SYSTEM)
+    assert (stored["status"], stored["created"]) == ("done", 9)
+    if kith.settings.database_url.startswith("sqlite"):  # a finished run leaves no lock file beside the database
+        assert not list(Path(kith.settings.database_url.removeprefix("sqlite:///")).parent.glob("*.lock"))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kith.core.entities.declaration import Entity, FieldKind
 from kith.core.errors import FieldError, ValidationFailed
-from kith.core.imports import keys, mapping
+from kith.core.imports import claim, keys, mapping
 from kith.core.imports.ahead import prepared_chunks
 from kith.core.imports.duplicate_check import DuplicateCheck, Likely, check_choice
 from kith.core.imports.models import IMPORT_TABLES, ImportMapping, ImportResult, ImportRun
@@ -213,7 +213,18 @@ async def run(
     again, which only a program guarded by ``if __name__ == "__main__"`` survives, as
     ``kith import`` is."""
     kith.db.bind(IMPORT_TABLES)
-    stored = await _run_row(run_id)
+    async with claim.claimed(kith, run_id):  # one process at a time: a second one is refused as busy
+        stored = await _run_claimed(kith, run_id, actor, path, chunk, on_chunk, helper)
+    if stored["status"] == "done":
+        claim.finished(kith, run_id)
+    return stored
+
+
+async def _run_claimed(
+    kith: Kith, run_id: int, actor: Actor, path: Path | None, chunk: int,
+    on_chunk: Callable[[dict[str, Any]], None] | None, helper: bool | None,
+) -> dict[str, Any]:  # fmt: skip
+    stored = await _run_row(run_id)  # read once claimed: another process may have gone on since
     source = open_source(path or stored["file_name"], encoding=stored["encoding"], sheet=stored["sheet"])
     if source.sha256 != stored["file_sha256"]:
         raise ValidationFailed.single("file", "changed", "the file changed since this import started: start a new one")
