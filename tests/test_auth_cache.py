@@ -305,7 +305,9 @@ async def test_the_app_writes_key_uses_in_the_background_and_at_shutdown(make_ki
 def test_no_session_state_is_left_on_pooled_connections() -> None:
     """The pool skips asyncpg's reset on release (core/storage/database.py), which is safe
     only while Kith leaves nothing in a session: no session advisory locks, no LISTEN, no
-    plain SET, no cursors held past a transaction."""
+    plain SET, no cursors held past a transaction.  A connection of its own, never
+    pooled and closed after (an import run's claim), may hold session state: its line
+    says so with "never pooled"."""
     root = Path(__file__).parent.parent
     session_state = re.compile(
         r"pg_advisory_lock|pg_try_advisory_lock\(|set_config\(|\bLISTEN\s+\w|WITH HOLD|(?:^|[(\s,=])[rbf]*[\"']\s*SET\s+(?!LOCAL\b)[a-z_]+\s*(=|\bTO\b)"
@@ -314,7 +316,7 @@ def test_no_session_state_is_left_on_pooled_connections() -> None:
     for folder in ("core", "sdk", "plugins"):
         for path in (root / folder).rglob("*.py"):
             for number, line in enumerate(path.read_text().splitlines(), 1):
-                if session_state.search(line) and not line.lstrip().startswith("#"):
+                if session_state.search(line) and not line.lstrip().startswith("#") and "never pooled" not in line:
                     offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert offenders == [], offenders
 

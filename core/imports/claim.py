@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from kith.core.runtime import Kith
 
 
+_LOCK = (
+    "SELECT pg_try_advisory_lock("  # session state: taken only on a connection of its own, never pooled
+    "hashtext(current_database() || '.' || current_schema() || '.' || $1))"
+)
+
+
 def busy(run_id: int) -> ValidationFailed:
     return ValidationFailed.single(
         "run",
@@ -46,10 +52,7 @@ async def claimed(kith: Kith, run_id: int) -> AsyncIterator[None]:
         connection = await engine.get_new_connection()
         try:
             key = f"kith_import_run.{int(run_id)}"
-            if not await connection.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext(current_database() || '.' || current_schema() || '.' || $1))",
-                key,
-            ):
+            if not await connection.fetchval(_LOCK, key):
                 raise busy(run_id)
             yield  # the lock ends with the connection's session
         finally:
