@@ -1,15 +1,16 @@
 """A chunk of an import's file made ready to write, without the database: its rows
 read, their cells converted and checked by the entity's own validation.
 
-This is most of an import's Python work, and none of it waits for the database, so the
-runner prepares the next chunk while the current one is being written (the database
-works on one core, this on the other): ``prepare`` hands control back to the event loop
-every few rows, which lets the writer go on as soon as each statement returns.
+This is about a third of an import's Python work, and none of it waits for the
+database, so the next chunk is prepared while the current one is written (``ahead``
+decides where): ``read`` hands control back to the event loop every few rows, so that
+the writer goes on as soon as each of its statements returns; ``prepare_now`` does a
+chunk in one go, in a helper process.
 
 Relations named by a key (``organization.domain``) are found only when the chunk is
 written, since rows written just before may be the records they name; until then they
 are checked as a placeholder id, which validation treats as any other id, and the real
-one replaces it in both the values and the checked values (``Prepared.link``).
+one replaces it in both the values and the checked values (``Checked.link``).
 """
 
 from __future__ import annotations
