@@ -35,6 +35,14 @@ async def imported(kith: Any, path: Path, actor: Actor = SYSTEM, **options: Any)
     return stored, await runner.results(kith, run_id)
 
 
+async def importing_as(kith: Any, user: dict[str, Any]) -> Actor:
+    """The actor of an import run by ``user`` from the command line: their permissions apply."""
+    principal = await kith.auth.principal_for_user(user["id"], "cli")
+    return Actor(
+        name=user["email"], source="import", user_id=user["id"], permissions=await permissions_for(kith, principal)
+    )
+
+
 def kith_before_create(change):
     """The guard plugin's hook: a row a hook refuses is reported like a row the entity refuses."""
     if (change.values.get("first_name") or "") == "Mallory":
@@ -207,9 +215,7 @@ async def test_an_importer_links_and_matches_only_what_they_may_read(make_kith, 
     await make_organization(kith, name="Mine", domain="mine.example", owner=rep["id"])
     await make_organization(kith, name="Theirs", domain="theirs.example", owner=other["id"])
     await make_contact(kith, first_name="Hidden", emails=["hidden@example.com"], owner=other["id"])
-    principal = await kith.auth.principal_for_user(rep["id"], "cli")
-    actor = Actor(name="rep@example.com", source="import", user_id=rep["id"],
-                  permissions=await permissions_for(kith, principal))  # fmt: skip
+    actor = await importing_as(kith, rep)
     path = write_csv(tmp_path / "rep.csv", [
         ["first_name", "email", "company"],
         ["Ann", "ann@example.com", "mine.example"],
@@ -226,8 +232,7 @@ async def test_an_importer_links_and_matches_only_what_they_may_read(make_kith, 
     reader = await make_user(kith, email="reader@example.com")
     await save_role(kith, RoleDefinition(name="reader", description="", grants={"contact": {"actions": ["read"]}}))
     await kith.auth.grant_role(reader["id"], "reader")
-    reader_actor = Actor(name="reader", source="import", user_id=reader["id"],
-                         permissions=await permissions_for(kith, await kith.auth.principal_for_user(reader["id"], "cli")))  # fmt: skip
+    reader_actor = await importing_as(kith, reader)
     with pytest.raises(ValidationFailed) as refused:
         await runner.start(kith, runner.ImportRequest("contact", path), reader_actor)
     assert refused.value.errors[0].code == "forbidden"
@@ -435,9 +440,7 @@ async def test_the_duplicate_check_finds_only_records_the_importer_may_read(make
     await kith.auth.grant_role(rep["id"], "own_contacts")
     theirs = await make_contact(kith, first_name="Katherine", last_name="Johnson", owner=other["id"])
     mine = await make_contact(kith, first_name="Zoe", last_name="Quinn", owner=rep["id"])
-    principal = await kith.auth.principal_for_user(rep["id"], "cli")
-    actor = Actor(name="rep@example.com", source="import", user_id=rep["id"],
-                  permissions=await permissions_for(kith, principal))  # fmt: skip
+    actor = await importing_as(kith, rep)
     path = write_csv(tmp_path / "rep.csv", [["First name", "Last name"], ["Katherine", "Johnson"], ["Zoe", "Quinn"]])
 
     stored, results = await imported(kith, path, actor, duplicates="skip")
